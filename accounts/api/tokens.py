@@ -1,0 +1,96 @@
+"""Personal access tokens: issue with e-mail + password, list, revoke."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.http import Http404
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from accounts.models import ApiToken
+from accounts.services import token_create, token_revoke
+from cloudstorage.errors import ServiceError
+
+
+class TokenIssueIn(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class TokenOut(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+
+
+class TokenIssuedOut(TokenOut):
+    token = serializers.CharField(help_text="Shown once; store it now.")
+
+    class Meta(TokenOut.Meta):
+        fields = [*TokenOut.Meta.fields, "token"]
+
+
+class TokenThrottle(ScopedRateThrottle):
+    scope_attr = "throttle_scope"
+
+    def get_cache_key(self, request, view):
+        # Keyed by address: an attacker guessing passwords is slowed whatever e-mail they try.
+        return self.cache_format % {"scope": "token_issue", "ident": self.get_ident(request)}
+
+    def allow_request(self, request, view):
+        self.scope = "token_issue"
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super(ScopedRateThrottle, self).allow_request(request, view)
+
+
+@extend_schema(
+    request=TokenIssueIn,
+    responses={201: TokenIssuedOut},
+    examples=[OpenApiExample("issue", value={"email": "ada@example.com", "password": "…", "name": "laptop"}, request_only=True)],
+    summary="Issue a personal access token (shown once)",
+)
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([TokenThrottle])
+def token_issue(request: Request) -> Response:
+    data = TokenIssueIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    user = authenticate(request._request, email=data.validated_data["email"], password=data.validated_data["password"])
+    if user is None:
+        # The same answer for an unknown e-mail and a wrong password.
+        raise ServiceError(code="invalid_credentials", message="Wrong e-mail or password.", status_code=401)
+    from allauth.account.models import EmailAddress
+
+    if not EmailAddress.objects.filter(user=user, verified=True).exists() and not user.is_staff:
+        raise ServiceError(code="email_unverified", message="Verify your e-mail address first.", status_code=403)
+    issued = token_create(
+        user=user, name=data.validated_data.get("name", ""), expires_at=data.validated_data.get("expires_at")
+    )
+    body = TokenOut(issued.token).data | {"token": issued.raw}
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(responses={200: TokenOut(many=True)}, summary="The caller's tokens (never their values)")
+@api_view(["GET"])
+def token_list(request: Request) -> Response:
+    tokens = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True)
+    return Response(TokenOut(tokens, many=True).data)
+
+
+@extend_schema(request=None, responses={204: None}, summary="Revoke a token")
+@api_view(["DELETE"])
+def token_delete(request: Request, token_id) -> Response:
+    token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
+    if token is None:
+        raise Http404
+    token_revoke(token=token)
+    return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,37 @@
+"""Reads for workspaces and memberships; every tenant lookup answers 404 to outsiders."""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
+
+from accounts.models import Membership, User, Workspace
+from files.models import Node
+
+
+def workspaces_for_user(*, user: User) -> QuerySet[Workspace]:
+    """The caller's workspaces, annotated with ``role`` and ``root_id``."""
+    roles = Membership.objects.filter(workspace=OuterRef("pk"), user=user).values("role")[:1]
+    roots = Node.objects.filter(workspace=OuterRef("pk"), parent__isnull=True).values("id")[:1]
+    return (
+        Workspace.objects.filter(memberships__user=user)
+        .annotate(role=Subquery(roles), root_id=Subquery(roots))
+        .order_by("kind", "name", "created_at")
+    )
+
+
+def workspace_get_for_user(*, user: User, workspace_id) -> Workspace:
+    """The workspace with ``.role`` and ``.root_id`` set, or 404 when the user is not a member."""
+    if not getattr(user, "is_authenticated", False):
+        raise Http404
+    workspace = workspaces_for_user(user=user).filter(pk=workspace_id).first()
+    if workspace is None:
+        raise Http404
+    return workspace
+
+
+def membership_get(*, workspace: Workspace, membership_id) -> Membership:
+    membership = Membership.objects.select_related("user", "workspace").filter(workspace=workspace, pk=membership_id).first()
+    if membership is None:
+        raise Http404
+    return membership

@@ -1,0 +1,230 @@
+"""Writes for users, workspaces, memberships, invitations and API tokens."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import ApiToken, Invitation, Membership, User, Workspace, token_digest
+from cloudstorage.errors import ServiceError
+from files.models import Node
+
+Role = Membership.Role
+MANAGER_ROLES = (Role.OWNER, Role.ADMIN)
+
+
+def _refuse(code: str, message: str, status_code: int = 400) -> ServiceError:
+    return ServiceError(code=code, message=message, status_code=status_code)
+
+
+def _workspace_create(*, owner: User, name: str, kind: str) -> Workspace:
+    workspace = Workspace.objects.create(owner=owner, name=name, kind=kind)
+    Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    Node.objects.create(workspace=workspace, parent=None, kind=Node.Kind.FOLDER, name="", created_by=owner)
+    return workspace
+
+
+def workspace_create_personal(*, user: User) -> Workspace:
+    """The free 1 GB workspace every user gets; called inside the user's creating transaction."""
+    return _workspace_create(owner=user, name="Personal", kind=Workspace.Kind.PERSONAL)
+
+
+def workspace_create_team(*, owner: User, name: str) -> Workspace:
+    name = (name or "").strip()
+    if not name:
+        raise _refuse("invalid", "A workspace needs a name.")
+    if len(name) > 100:
+        raise _refuse("invalid", "A workspace name has at most 100 characters.")
+    with transaction.atomic():
+        return _workspace_create(owner=owner, name=name, kind=Workspace.Kind.TEAM)
+
+
+def workspace_rename(*, workspace: Workspace, actor_role: str, name: str) -> Workspace:
+    if actor_role not in MANAGER_ROLES:
+        raise _refuse("forbidden", "Only owners and admins can rename a workspace.", 403)
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise _refuse("invalid", "A workspace name has 1 to 100 characters.")
+    workspace.name = name
+    workspace.save(update_fields=["name"])
+    return workspace
+
+
+def _owner_count(workspace: Workspace) -> int:
+    return Membership.objects.filter(workspace=workspace, role=Role.OWNER).count()
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: Invitation
+    token: str
+
+
+def invitation_create(*, workspace: Workspace, inviter: User, inviter_role: str, email: str, role: str) -> IssuedInvitation:
+    """Invite an e-mail address to a team workspace and send the single-use link."""
+    if workspace.kind != Workspace.Kind.TEAM:
+        raise _refuse("invalid", "A personal workspace cannot have members; create a team workspace.")
+    if inviter_role not in MANAGER_ROLES:
+        raise _refuse("forbidden", "Only owners and admins can invite.", 403)
+    if role not in Role.values:
+        raise _refuse("invalid", f"Role must be one of {', '.join(Role.values)}.")
+    if role == Role.OWNER and inviter_role != Role.OWNER:
+        raise _refuse("forbidden", "Only an owner can invite another owner.", 403)
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    from django.core.validators import validate_email
+    from django.core.exceptions import ValidationError
+
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise _refuse("invalid", "Enter a valid e-mail address.") from None
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+        raise _refuse("conflict", f"{email} is already a member.", 409)
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        # A new invitation to the same address replaces the open one (whose link stops working).
+        Invitation.objects.filter(workspace=workspace, email=email, accepted_at__isnull=True).delete()
+        invitation = Invitation.objects.create(
+            workspace=workspace,
+            email=email,
+            role=role,
+            token_hash=token_digest(token),
+            invited_by=inviter,
+            expires_at=now + timedelta(days=settings.CLOUDSTORAGE_INVITATION_DAYS),
+        )
+        link = settings.SITE_URL + reverse("invitation_accept", args=[token])
+        context = {"invitation": invitation, "link": link, "inviter": inviter, "workspace": workspace}
+        transaction.on_commit(
+            lambda: send_mail(
+                subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{inviter.email} invited you to {workspace.name}",
+                message=render_to_string("emails/invitation.txt", context),
+                from_email=None,
+                recipient_list=[email],
+            )
+        )
+    return IssuedInvitation(invitation=invitation, token=token)
+
+
+def invitation_get_open(*, token: str) -> Invitation | None:
+    invitation = Invitation.objects.select_related("workspace", "invited_by").filter(token_hash=token_digest(token)).first()
+    if invitation is None or not invitation.is_open:
+        return None
+    return invitation
+
+
+def invitation_accept(*, token: str, user: User) -> Membership:
+    """Join the workspace; the link works once, before it expires, for the invited address."""
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update().select_related("workspace").filter(token_hash=token_digest(token)).first()
+        )
+        if invitation is None or not invitation.is_open:
+            raise _refuse("invalid_invitation", "This invitation link is invalid, expired or already used.", 404)
+        if invitation.email.lower() != user.email.lower():
+            raise _refuse(
+                "wrong_account",
+                f"This invitation was sent to another address; log in as that address to accept it.",
+                403,
+            )
+        if Membership.objects.filter(workspace=invitation.workspace, user=user).exists():
+            raise _refuse("conflict", "You are already a member of this workspace.", 409)
+        membership = Membership.objects.create(workspace=invitation.workspace, user=user, role=invitation.role)
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+def invitation_revoke(*, invitation: Invitation, actor_role: str) -> None:
+    if actor_role not in MANAGER_ROLES:
+        raise _refuse("forbidden", "Only owners and admins can revoke invitations.", 403)
+    invitation.delete()
+
+
+def membership_change_role(*, membership: Membership, actor: User, actor_role: str, role: str) -> Membership:
+    if role not in Role.values:
+        raise _refuse("invalid", f"Role must be one of {', '.join(Role.values)}.")
+    if actor_role not in MANAGER_ROLES:
+        raise _refuse("forbidden", "Only owners and admins can change roles.", 403)
+    if Role.OWNER in (role, membership.role) and actor_role != Role.OWNER:
+        raise _refuse("forbidden", "Only an owner can grant or take away the owner role.", 403)
+    with transaction.atomic():
+        if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(membership.workspace) <= 1:
+            raise _refuse("last_owner", "A workspace needs at least one owner; make someone else owner first.", 409)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, membership: Membership, actor: User, actor_role: str) -> None:
+    if membership.user_id == actor.pk:
+        return membership_leave(membership=membership)
+    if actor_role not in MANAGER_ROLES:
+        raise _refuse("forbidden", "Only owners and admins can remove members.", 403)
+    if membership.role == Role.OWNER and actor_role != Role.OWNER:
+        raise _refuse("forbidden", "Only an owner can remove an owner.", 403)
+    with transaction.atomic():
+        if membership.role == Role.OWNER and _owner_count(membership.workspace) <= 1:
+            raise _refuse("last_owner", "The last owner cannot be removed.", 409)
+        membership.delete()
+
+
+def membership_leave(*, membership: Membership) -> None:
+    if membership.workspace.kind == Workspace.Kind.PERSONAL:
+        raise _refuse("invalid", "You cannot leave your personal workspace.")
+    with transaction.atomic():
+        if membership.role == Role.OWNER and _owner_count(membership.workspace) <= 1:
+            raise _refuse("last_owner", "You are the last owner; make someone else owner before you leave.", 409)
+        membership.delete()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    raw: str
+
+
+def token_create(*, user: User, name: str, expires_at: datetime | None = None) -> IssuedToken:
+    """Issue a personal access token; the raw value is returned once and never stored."""
+    name = (name or "").strip() or "API token"
+    if len(name) > 100:
+        raise _refuse("invalid", "A token name has at most 100 characters.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise _refuse("invalid", "The expiry must be in the future.")
+    raw = "cst_" + secrets.token_urlsafe(32)
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                token = ApiToken.objects.create(
+                    user=user, name=name, prefix=raw[:10], token_hash=token_digest(raw), expires_at=expires_at
+                )
+            return IssuedToken(token=token, raw=raw)
+        except IntegrityError:  # pragma: no cover - a 256-bit collision
+            raw = "cst_" + secrets.token_urlsafe(32)
+    raise RuntimeError("could not issue a unique token")
+
+
+def token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def token_authenticate(*, raw: str) -> ApiToken | None:
+    token = ApiToken.objects.select_related("user").filter(token_hash=token_digest(raw)).first()
+    if token is None or not token.is_usable or not token.user.is_active:
+        return None
+    now = timezone.now()
+    # One write a minute at most per token, not one per request.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
