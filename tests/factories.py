@@ -1,0 +1,39 @@
+"""factory-boy factories shared by every test folder."""
+
+from __future__ import annotations
+
+import factory
+from allauth.account.models import EmailAddress
+
+from accounts.models import Membership, User, Workspace
+from accounts.services import workspace_create_team
+
+PASSWORD = "a-long-test-password-42"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A user with a verified e-mail address (and, through the signal, a personal workspace)."""
+
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        password = kwargs.pop("password", PASSWORD)
+        user = model_class.objects.create_user(*args, password=password, **kwargs)
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+        return user
+
+
+def personal_workspace(user: User) -> Workspace:
+    return Workspace.objects.get(owner=user, kind=Workspace.Kind.PERSONAL)
+
+
+def team_workspace(owner: User, name: str = "Team", members: dict[User, str] | None = None) -> Workspace:
+    workspace = workspace_create_team(owner=owner, name=name)
+    for user, role in (members or {}).items():
+        Membership.objects.create(workspace=workspace, user=user, role=role)
+    return workspace
