@@ -25,5 +25,9 @@ class RoleForm(forms.Form):
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, label="Token name")
     expires_in_days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, label="Expires after (days)", help_text="Leave empty for no expiry."
+        required=False,
+        min_value=1,
+        max_value=3650,
+        label="Expires after (days)",
+        help_text="Leave empty for no expiry.",
     )

@@ -156,7 +156,9 @@ class Invitation(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace", "email"], condition=Q(accepted_at__isnull=True), name="one_open_invitation_per_email"
+                fields=["workspace", "email"],
+                condition=Q(accepted_at__isnull=True),
+                name="one_open_invitation_per_email",
             )
         ]
 

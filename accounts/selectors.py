@@ -31,7 +31,9 @@ def workspace_get_for_user(*, user: User, workspace_id) -> Workspace:
 
 
 def membership_get(*, workspace: Workspace, membership_id) -> Membership:
-    membership = Membership.objects.select_related("user", "workspace").filter(workspace=workspace, pk=membership_id).first()
+    membership = (
+        Membership.objects.select_related("user", "workspace").filter(workspace=workspace, pk=membership_id).first()
+    )
     if membership is None:
         raise Http404
     return membership

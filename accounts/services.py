@@ -68,7 +68,9 @@ class IssuedInvitation:
     token: str
 
 
-def invitation_create(*, workspace: Workspace, inviter: User, inviter_role: str, email: str, role: str) -> IssuedInvitation:
+def invitation_create(
+    *, workspace: Workspace, inviter: User, inviter_role: str, email: str, role: str
+) -> IssuedInvitation:
     """Invite an e-mail address to a team workspace and send the single-use link."""
     if workspace.kind != Workspace.Kind.TEAM:
         raise _refuse("invalid", "A personal workspace cannot have members; create a team workspace.")
@@ -79,8 +81,8 @@ def invitation_create(*, workspace: Workspace, inviter: User, inviter_role: str,
     if role == Role.OWNER and inviter_role != Role.OWNER:
         raise _refuse("forbidden", "Only an owner can invite another owner.", 403)
     email = User.objects.normalize_email((email or "").strip()).lower()
-    from django.core.validators import validate_email
     from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
 
     try:
         validate_email(email)
@@ -115,7 +117,9 @@ def invitation_create(*, workspace: Workspace, inviter: User, inviter_role: str,
 
 
 def invitation_get_open(*, token: str) -> Invitation | None:
-    invitation = Invitation.objects.select_related("workspace", "invited_by").filter(token_hash=token_digest(token)).first()
+    invitation = (
+        Invitation.objects.select_related("workspace", "invited_by").filter(token_hash=token_digest(token)).first()
+    )
     if invitation is None or not invitation.is_open:
         return None
     return invitation
@@ -125,14 +129,17 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     """Join the workspace; the link works once, before it expires, for the invited address."""
     with transaction.atomic():
         invitation = (
-            Invitation.objects.select_for_update().select_related("workspace").filter(token_hash=token_digest(token)).first()
+            Invitation.objects.select_for_update()
+            .select_related("workspace")
+            .filter(token_hash=token_digest(token))
+            .first()
         )
         if invitation is None or not invitation.is_open:
             raise _refuse("invalid_invitation", "This invitation link is invalid, expired or already used.", 404)
         if invitation.email.lower() != user.email.lower():
             raise _refuse(
                 "wrong_account",
-                f"This invitation was sent to another address; log in as that address to accept it.",
+                "This invitation was sent to another address; log in as that address to accept it.",
                 403,
             )
         if Membership.objects.filter(workspace=invitation.workspace, user=user).exists():

@@ -168,7 +168,9 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
             membership = invitation_accept(token=token, user=request.user)
         except ServiceError as exc:
             messages.error(request, exc.message)
-            return render(request, "accounts/invitation.html", {"invitation": invitation, "token": token}, status=exc.status_code)
+            return render(
+                request, "accounts/invitation.html", {"invitation": invitation, "token": token}, status=exc.status_code
+            )
         messages.success(request, f"You joined “{membership.workspace.name}”.")
         return redirect("workspace_detail", workspace_id=membership.workspace_id)
     return render(request, "accounts/invitation.html", {"invitation": invitation, "token": token})

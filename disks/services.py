@@ -81,7 +81,9 @@ def disk_probe(*, disk: Disk) -> bool:
         ):
             disk.status = Disk.Status.FAILED
             disk.save(update_fields=["status"])
-            logger.error("disk %s marked failed after %s failed probes: %s", disk.name, disk.consecutive_failures, error)
+            logger.error(
+                "disk %s marked failed after %s failed probes: %s", disk.name, disk.consecutive_failures, error
+            )
     return error is None
 
 

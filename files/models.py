@@ -30,11 +30,11 @@ class Node(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace"], condition=Q(parent__isnull=True), name="one_root_per_workspace"),
-            models.UniqueConstraint(fields=["parent", "name"], name="node_name_unique_in_folder"),
-            models.CheckConstraint(
-                condition=Q(parent__isnull=False) | Q(kind="folder"), name="node_root_is_folder"
+            models.UniqueConstraint(
+                fields=["workspace"], condition=Q(parent__isnull=True), name="one_root_per_workspace"
             ),
+            models.UniqueConstraint(fields=["parent", "name"], name="node_name_unique_in_folder"),
+            models.CheckConstraint(condition=Q(parent__isnull=False) | Q(kind="folder"), name="node_root_is_folder"),
         ]
 
     def __str__(self) -> str:

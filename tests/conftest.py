@@ -14,7 +14,9 @@ def _isolated_var(settings, tmp_path):
     """Mail, disks and the cache of one test never leak into another or into var/."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.CLOUDSTORAGE_DISKS_DIR = tmp_path / "disks"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}
+    }
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from cloudstorage.celery import app
 

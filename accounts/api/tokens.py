@@ -54,7 +54,11 @@ class TokenThrottle(ScopedRateThrottle):
 @extend_schema(
     request=TokenIssueIn,
     responses={201: TokenIssuedOut},
-    examples=[OpenApiExample("issue", value={"email": "ada@example.com", "password": "…", "name": "laptop"}, request_only=True)],
+    examples=[
+        OpenApiExample(
+            "issue", value={"email": "ada@example.com", "password": "…", "name": "laptop"}, request_only=True
+        )
+    ],
     summary="Issue a personal access token (shown once)",
 )
 @api_view(["POST"])

@@ -9,7 +9,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Invitation, Membership, Workspace
+from accounts.models import Invitation, Membership
 from accounts.selectors import membership_get, workspace_get_for_user, workspaces_for_user
 from accounts.services import (
     invitation_accept,

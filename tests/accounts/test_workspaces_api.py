@@ -1,5 +1,4 @@
 from accounts.models import Workspace
-
 from tests.factories import personal_workspace
 
 

@@ -31,9 +31,7 @@ class Command(BaseCommand):
         else:
             lines = password_file.read_text().splitlines() if password_file.exists() else [email, "(unchanged)"]
             password = lines[1] if len(lines) > 1 else "(unchanged)"
-        EmailAddress.objects.update_or_create(
-            user=user, email=email, defaults={"verified": True, "primary": True}
-        )
+        EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         for category in CATEGORIES:
             for n in (1, 2):
                 name = f"demo-{category.lower()}{n}"
