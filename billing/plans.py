@@ -22,3 +22,22 @@ def category_for_gb(gb: int) -> str:
 
 def is_valid_plan_gb(gb: int) -> bool:
     return gb == FREE_GB or MIN_PAID_GB <= gb <= MAX_PAID_GB
+
+
+# (category, lowest GB, highest GB) for the price table the dashboard and the API show.
+CATEGORY_RANGES = (
+    ("A", FREE_GB, FREE_GB),
+    ("B", 10, 24),
+    ("C", 25, 49),
+    ("D", 50, 74),
+    ("E", 75, 100),
+)
+
+
+def price_cents_for_gb(gb: int) -> int:
+    """The monthly price of a plan size; the free plan costs nothing."""
+    from django.conf import settings
+
+    if gb <= FREE_GB:
+        return 0
+    return gb * settings.BILLING_PRICE_PER_GB_CENTS

@@ -336,3 +336,28 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Billing (billing/) -------------------------------------------------------------------------
+# Without STRIPE_SECRET_KEY the product runs in the clearly labelled local billing mode: plan
+# changes apply at once and local invoices are recorded, no payment is taken.
+BILLING_PRICE_PER_GB_CENTS = env.int("BILLING_PRICE_PER_GB_CENTS", default=20)
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="usd").lower()
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# A licensed, recurring monthly price of one GB; a subscription's quantity is the plan's GB.
+STRIPE_PRICE_ID = env.str("STRIPE_PRICE_ID", default="")
+# How old a webhook signature may be (seconds) before it is refused as a replay.
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+if BILLING_PRICE_PER_GB_CENTS < 0:
+    raise ImproperlyConfigured("BILLING_PRICE_PER_GB_CENTS must not be negative")
+if STRIPE_SECRET_KEY and not (STRIPE_WEBHOOK_SECRET and STRIPE_PRICE_ID):
+    raise ImproperlyConfigured("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET and STRIPE_PRICE_ID as well")
+CELERY_BEAT_SCHEDULE["billing-grace-enforce"] = {
+    "task": "billing.tasks.billing_grace_enforce",
+    "schedule": crontab(hour=4, minute=23),
+}
+CELERY_BEAT_SCHEDULE["billing-local-renew"] = {
+    "task": "billing.tasks.billing_local_renew",
+    "schedule": crontab(hour=4, minute=41),
+}

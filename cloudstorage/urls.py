@@ -7,6 +7,7 @@ from cloudstorage.health import healthz
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("billing.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
 ]
@@ -19,6 +20,8 @@ urlpatterns = [
     path("_allauth/", include("allauth.headless.urls")),
     path("invitations/<str:token>/", account_views.invitation_accept_view, name="invitation_accept"),
     path("app/", include("accounts.urls")),
+    path("app/", include("billing.urls")),
+    path("billing/", include("billing.webhook_urls")),
     path("api/v1/", include(api_v1)),
 ]
 
