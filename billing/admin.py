@@ -50,7 +50,16 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ["number", "workspace", "provider", "status", "amount_due_cents", "currency", "plan_gb", "created_at"]
+    list_display = [
+        "number",
+        "workspace",
+        "provider",
+        "status",
+        "amount_due_cents",
+        "currency",
+        "plan_gb",
+        "created_at",
+    ]
     list_filter = ["provider", "status", "currency"]
     search_fields = ["number", "stripe_invoice_id", "workspace__name"]
     raw_id_fields = ["workspace"]

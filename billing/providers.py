@@ -236,7 +236,9 @@ class LocalProvider:
         )
 
     def cancel_now(self, *, subscription: Subscription, now: datetime) -> SubscriptionState:
-        return SubscriptionState(status="canceled", quantity_gb=None, current_period_end=now, cancel_at_period_end=False)
+        return SubscriptionState(
+            status="canceled", quantity_gb=None, current_period_end=now, cancel_at_period_end=False
+        )
 
     def portal_url(self, *, subscription: Subscription) -> str:
         # No payment methods to manage locally: the plan page lists the local invoices.

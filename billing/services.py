@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Membership, Workspace
@@ -166,9 +166,7 @@ def _payment_settled(subscription: Subscription, workspace: Workspace) -> None:
     _read_only_reconcile(subscription, workspace)
 
 
-def _state_apply(
-    *, subscription: Subscription, workspace: Workspace, state: SubscriptionState, provider: str
-) -> str:
+def _state_apply(*, subscription: Subscription, workspace: Workspace, state: SubscriptionState, provider: str) -> str:
     """Make the subscription row and the workspace's plan match what the provider reports."""
     if (
         state.subscription_id
@@ -421,7 +419,9 @@ def _apply(event: dict, fetched: _Fetched, now: datetime) -> tuple[str, object]:
             _payment_failed(subscription, workspace, now)
             outcome += ", grace period running"
     if fetched.state is not None:
-        applied = _state_apply(subscription=subscription, workspace=workspace, state=fetched.state, provider=Provider.STRIPE)
+        applied = _state_apply(
+            subscription=subscription, workspace=workspace, state=fetched.state, provider=Provider.STRIPE
+        )
         outcome = f"{outcome}; {applied}" if outcome else applied
     return outcome, workspace.pk
 
@@ -454,7 +454,9 @@ def stripe_webhook_receive(*, payload: bytes, signature: str, now: datetime | No
             return None  # a concurrent delivery of the same event won
         outcome, workspace_id = _apply(event, fetched, now)
         record.outcome = outcome[:255]
-        record.workspace_id = workspace_id if workspace_id and Workspace.objects.filter(pk=workspace_id).exists() else None
+        record.workspace_id = (
+            workspace_id if workspace_id and Workspace.objects.filter(pk=workspace_id).exists() else None
+        )
         record.save(update_fields=["outcome", "workspace"])
     return record
 
@@ -466,7 +468,9 @@ def billing_grace_enforce(*, now: datetime | None = None) -> dict[str, int]:
     """Make workspaces whose grace period ran out read-only, and release those that settled."""
     now = now or timezone.now()
     locked = released = 0
-    due = Subscription.objects.filter(grace_until__lte=now, billing_read_only=False).values_list("workspace_id", flat=True)
+    due = Subscription.objects.filter(grace_until__lte=now, billing_read_only=False).values_list(
+        "workspace_id", flat=True
+    )
     for workspace_id in list(due):
         with transaction.atomic():
             workspace, subscription = _locked(workspace_id)

@@ -60,9 +60,7 @@ def customer_create(*, email: str, name: str, workspace_id: str) -> dict:
     return _call("create a customer", _client().v1.customers.create, params=params, options=options)
 
 
-def checkout_session_create(
-    *, customer_id: str, workspace_id: str, gb: int, success_url: str, cancel_url: str
-) -> dict:
+def checkout_session_create(*, customer_id: str, workspace_id: str, gb: int, success_url: str, cancel_url: str) -> dict:
     """A Checkout Session in subscription mode: ``gb`` units of the per-GB monthly price."""
     params = {
         "mode": "subscription",

@@ -68,7 +68,11 @@ def _plan_body(workspace) -> dict:
 @extend_schema(
     methods=["PUT"],
     request=PlanIn,
-    responses={200: PolymorphicProxySerializer("PlanChangeOut", serializers=[PlanOut, CheckoutOut], resource_type_field_name=None)},
+    responses={
+        200: PolymorphicProxySerializer(
+            "PlanChangeOut", serializers=[PlanOut, CheckoutOut], resource_type_field_name=None
+        )
+    },
     summary="Change the plan; answers the applied plan, or a Stripe Checkout URL when payment is needed first",
     examples=[OpenApiExample("30 GB", value={"gb": 30}, request_only=True)],
 )
