@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -71,6 +70,13 @@ def _validated_gb(gb) -> int:
     return gb
 
 
+def _human(n: int) -> str:
+    for unit, size in (("GB", GB), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def _fit_or_refuse(workspace: Workspace, gb: int) -> None:
     quota = gb * GB
     if workspace.used_bytes > quota:
@@ -78,8 +84,8 @@ def _fit_or_refuse(workspace: Workspace, gb: int) -> None:
         raise ServiceError(
             code="plan_too_small",
             message=(
-                f"This workspace uses {filesizeformat(workspace.used_bytes)}, more than a {gb} GB plan holds. "
-                f"Free at least {filesizeformat(to_free)} ({to_free} bytes) first, or pick a larger size."
+                f"This workspace uses {_human(workspace.used_bytes)}, more than a {gb} GB plan holds. "
+                f"Free at least {_human(to_free)} ({to_free} bytes) first, or pick a larger size."
             ),
             status_code=409,
             details={"used_bytes": workspace.used_bytes, "quota_bytes": quota, "bytes_to_free": to_free},
