@@ -10,6 +10,12 @@ WEBHOOK_SECRET = "whsec_test_secret"
 PRICE_ID = "price_gb_month"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Billing tests create many users; real PBKDF2 rounds would make them slow, not stronger."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def fake_stripe(settings, monkeypatch) -> FakeStripe:
     """Stripe mode, with the stripe SDK talking to FakeStripe instead of the network."""

@@ -144,7 +144,13 @@ class FakeStripe(stripe.HTTPClient):
 
     @staticmethod
     def _missing(key: str):
-        return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": f"No such object: '{key}'"}}
+        return 404, {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "message": f"No such object: '{key}'",
+            }
+        }
 
     # --- Stripe's own side: what happens outside our app ----------------------------------------
 

@@ -46,7 +46,10 @@ def test_failed_payment_grace_then_read_only_then_paid_makes_it_writable(
 
     # A day before the end of the grace period nothing happens yet.
     with django_capture_on_commit_callbacks(execute=True):
-        assert billing_grace_enforce(now=subscription.grace_until - timedelta(days=1)) == {"read_only": 0, "released": 0}
+        assert billing_grace_enforce(now=subscription.grace_until - timedelta(days=1)) == {
+            "read_only": 0,
+            "released": 0,
+        }
     ws.refresh_from_db()
     assert ws.read_only is False
 
@@ -67,7 +70,11 @@ def test_failed_payment_grace_then_read_only_then_paid_makes_it_writable(
     ws.refresh_from_db()
     assert ws.read_only is False
     subscription.refresh_from_db()
-    assert (subscription.payment_failed_at, subscription.grace_until, subscription.billing_read_only) == (None, None, False)
+    assert (subscription.payment_failed_at, subscription.grace_until, subscription.billing_read_only) == (
+        None,
+        None,
+        False,
+    )
     assert Invoice.objects.get(stripe_invoice_id=invoice["id"]).status == "paid"
     assert "writable again" in mail.outbox[-1].subject
 
@@ -167,7 +174,9 @@ def test_increase_is_refused_while_a_payment_is_overdue(
     assert fake_stripe.requests_to("POST", "/v1/subscription_items/") == []
 
 
-def test_grace_check_is_a_daily_beat_task_that_runs(api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks):
+def test_grace_check_is_a_daily_beat_task_that_runs(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
     entry = settings.CELERY_BEAT_SCHEDULE["billing-grace-enforce"]
     assert entry["task"] == "billing.tasks.billing_grace_enforce"
     assert grace_task.name == entry["task"]

@@ -189,7 +189,9 @@ def test_portal_link_comes_from_stripe_for_the_workspace_customer(
     assert portal.params["return_url"].endswith(f"/app/workspaces/{ws.pk}/plan/")
 
 
-def test_stripe_outage_is_a_clear_502_and_changes_nothing(api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks):
+def test_stripe_outage_is_a_clear_502_and_changes_nothing(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
     ws = owner_workspace
     subscription = buy(api, ws, fake_stripe, webhook, django_capture_on_commit_callbacks, 10)
     fake_stripe.subscriptions.clear()  # Stripe no longer knows the item: it answers 404

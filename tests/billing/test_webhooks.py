@@ -34,8 +34,14 @@ def test_missing_or_garbled_signature_is_refused(client, fake_stripe):
     payload = event("checkout.session.completed", {"id": "cs_test_x", "object": "checkout.session"})
     url = "/billing/stripe/webhook/"
     assert client.post(url, data=payload, content_type="application/json").status_code == 400
-    assert client.post(url, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE="t=1,v1=zz").status_code == 400
-    assert client.post(url, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE="nonsense").status_code == 400
+    assert (
+        client.post(url, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE="t=1,v1=zz").status_code
+        == 400
+    )
+    assert (
+        client.post(url, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE="nonsense").status_code
+        == 400
+    )
     assert not StripeEvent.objects.exists()
 
 
