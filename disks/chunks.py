@@ -69,7 +69,7 @@ def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Repli
 
 
 def chunk_store_copies(
-    *, chunk: Chunk, blob: bytes, workspace, want: int, exclude: set, placement=None, candidates=None
+    *, chunk: Chunk, blob: bytes, workspace, want: int, exclude: set, placement=None, candidates=None, fresh=False
 ) -> list[Disk]:
     """Write ``blob`` (the chunk's ciphertext) to up to ``want`` more disks not in ``exclude``; each
     copy is durable (fsync'd / confirmed) and recorded before this returns. NoRoomError when no
@@ -92,17 +92,15 @@ def chunk_store_copies(
             logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, exc)
             continue
         now = timezone.now()
-        replica, created = Replica.objects.get_or_create(
-            chunk=chunk, disk=disk, defaults={"verified_at": now, "state": Replica.State.OK}
-        )
-        if not created:
-            # A bad copy was overwritten in place: its bytes were already counted.
+        # A brand-new chunk has no rows yet; otherwise a bad copy may have been overwritten in place,
+        # and its bytes were already counted.
+        if fresh or not Replica.objects.filter(chunk=chunk, disk=disk).update(
+            state=Replica.State.OK, verified_at=now, error=""
+        ):
+            Replica.objects.create(chunk=chunk, disk=disk, verified_at=now, state=Replica.State.OK)
+        else:
             disk_unreserve(disk_id=disk.pk, size=size)
-            Replica.objects.filter(pk=replica.pk).update(state=Replica.State.OK, verified_at=now, error="")
         written.append(disk)
-    if written and chunk.stored_size != size:
-        chunk.stored_size = size
-        Chunk.objects.filter(pk=chunk.pk).update(stored_size=size)
     return written
 
 

@@ -22,6 +22,9 @@ from django.db import IntegrityError, transaction
 
 MAGIC = b"CSC1"
 NONCE_BYTES = 12
+TAG_BYTES = 16
+# Bytes an encrypted copy adds to its plaintext: header, nonce, GCM tag.
+OVERHEAD = len(MAGIC) + NONCE_BYTES + TAG_BYTES
 
 
 class CryptoError(Exception):

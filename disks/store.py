@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
@@ -22,7 +23,7 @@ from disks.chunks import (
     readable_replicas,
     replica_read,
 )
-from disks.crypto import WorkspaceKeys, workspace_keys
+from disks.crypto import OVERHEAD, WorkspaceKeys, workspace_keys
 from disks.models import Chunk, Manifest, ManifestChunk, Replica
 from disks.placement import READABLE, replicas_wanted, workspace_place, write_candidates
 
@@ -61,6 +62,8 @@ class SizeLimitExceeded(StoreError):
 
 
 READ_BLOCK = 1024 * 1024
+DISK_LIST_TTL = 5.0
+TOUCH_EVERY = 60.0
 
 
 def _chunker() -> FastCDC:
@@ -96,6 +99,9 @@ class ManifestWriter:
         self.created: list = []  # chunks this writer created, collected at once on abort
         self.closed = False
         self.placement = workspace_place(workspace=workspace)
+        self._disks: list = []
+        self._disks_at: float | None = None
+        self._touched = time.monotonic()
         self.manifest = Manifest.objects.create(workspace=workspace, state=Manifest.State.PENDING)
 
     def write(self, data: bytes) -> None:
@@ -129,24 +135,39 @@ class ManifestWriter:
             consumed = offset + length
         del self.buffer[:consumed]
 
+    def _candidates(self, size: int) -> list:
+        # The disk list is re-read every few seconds, not per chunk; the conditional reservation
+        # (disk_reserve) is what really decides whether a disk takes a copy.
+        now = time.monotonic()
+        if self._disks_at is None or now - self._disks_at > DISK_LIST_TTL:
+            self._disks = write_candidates(workspace=self.workspace, size=0, exclude=set(), placement=self.placement)
+            self._disks_at = now
+        return [d for d in self._disks if d.free_bytes >= size]
+
     def _store(self, plaintext: bytes) -> None:
         digest = self.keys.digest(plaintext)
         with transaction.atomic():
             chunk, created = Chunk.objects.select_for_update().get_or_create(
-                workspace_id=self.workspace.pk, digest=digest, defaults={"size": len(plaintext)}
+                workspace_id=self.workspace.pk,
+                digest=digest,
+                defaults={"size": len(plaintext), "stored_size": len(plaintext) + OVERHEAD},
             )
             ManifestChunk.objects.create(manifest=self.manifest, seq=self.seq, offset=self.offset, chunk=chunk)
-            Manifest.objects.filter(pk=self.manifest.pk).update(touched_at=timezone.now())
-        if created:
-            self.created.append(chunk.pk)
+            if time.monotonic() - self._touched > TOUCH_EVERY:
+                Manifest.objects.filter(pk=self.manifest.pk).update(touched_at=timezone.now())
+                self._touched = time.monotonic()
         self.seq += 1
         self.offset += len(plaintext)
-        good = Replica.objects.filter(chunk=chunk, state=Replica.State.OK, disk__status__in=READABLE).count()
-        if good:
-            return  # stored before (deduplicated)
+        if created:
+            self.created.append(chunk.pk)
+        elif Replica.objects.filter(chunk=chunk, state=Replica.State.OK, disk__status__in=READABLE).exists():
+            return  # stored before: deduplicated
         wanted = replicas_wanted()
         blob = self.keys.encrypt(plaintext, object_key=chunk.key)
-        candidates = write_candidates(workspace=self.workspace, size=len(blob), exclude=set(), placement=self.placement)
+        candidates = self._candidates(len(blob))
+        if not candidates:
+            self._disks_at = None
+            candidates = self._candidates(len(blob))
         if not candidates:
             raise StorageFullError(f"no active disk has room for {len(blob)} more bytes")
         # The write quorum: every copy while enough healthy disks have room, never fewer than one. A
@@ -154,14 +175,37 @@ class ManifestWriter:
         quorum = min(wanted, len(candidates))
         try:
             written = chunk_store_copies(
-                chunk=chunk, blob=blob, workspace=self.workspace, want=wanted, exclude=set(), candidates=candidates
+                chunk=chunk,
+                blob=blob,
+                workspace=self.workspace,
+                want=wanted,
+                exclude=set(),
+                candidates=candidates,
+                fresh=created,
             )
         except NoRoomError as exc:
             raise StorageFullError(str(exc)) from exc
-        if not written:
-            raise StorageFullError("no disk accepted the chunk (all full or failing)")
         if len(written) < quorum:
-            raise StoreError(f"only {len(written)} of {quorum} copies could be written; try again later")
+            # A disk looked like it had room and did not take the copy: look again once.
+            self._disks_at = None
+            more = [d for d in self._candidates(len(blob)) if d not in written]
+            written += (
+                chunk_store_copies(
+                    chunk=chunk,
+                    blob=blob,
+                    workspace=self.workspace,
+                    want=wanted - len(written),
+                    exclude={d.pk for d in written},
+                    candidates=more,
+                    fresh=created,
+                )
+                if more
+                else []
+            )
+            if not written:
+                raise StorageFullError("no disk accepted the chunk (all full or failing)")
+            if len(written) < min(quorum, len(written) + len(more)):
+                raise StoreError(f"only {len(written)} of {quorum} copies could be written; try again later")
         if len(written) < wanted:
             _queue_repair(chunk.pk)
 
