@@ -361,3 +361,26 @@ CELERY_BEAT_SCHEDULE["billing-local-renew"] = {
     "task": "billing.tasks.billing_local_renew",
     "schedule": crontab(hour=4, minute=41),
 }
+
+# --- Chunk store (disks/) -----------------------------------------------------------------------
+# FastCDC's target average chunk size; real chunks average about 1.25x this, at most 4x.
+CLOUDSTORAGE_CHUNK_AVG = env.int("CLOUDSTORAGE_CHUNK_AVG", default=2 * 1024 * 1024)
+# Master keys that still unwrap data keys during a rotation (see `manage.py rotate_master_key`).
+CLOUDSTORAGE_PREVIOUS_MASTER_KEYS = env.list("CLOUDSTORAGE_PREVIOUS_MASTER_KEYS", default=[])
+CLOUDSTORAGE_REPAIR_BATCH = env.int("CLOUDSTORAGE_REPAIR_BATCH", default=500)
+CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND = env.int("CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND", default=50 * 1024 * 1024)
+CLOUDSTORAGE_SCRUB_PERIOD = env.int("CLOUDSTORAGE_SCRUB_PERIOD", default=30 * 24 * 3600)
+CLOUDSTORAGE_SCRUB_INTERVAL = env.int("CLOUDSTORAGE_SCRUB_INTERVAL", default=600)
+CLOUDSTORAGE_GC_GRACE = env.int("CLOUDSTORAGE_GC_GRACE", default=24 * 3600)
+CLOUDSTORAGE_PENDING_GRACE = env.int("CLOUDSTORAGE_PENDING_GRACE", default=3 * 24 * 3600)
+CLOUDSTORAGE_CAPACITY_ALERT_PERCENT = env.int("CLOUDSTORAGE_CAPACITY_ALERT_PERCENT", default=85)
+CELERY_BEAT_SCHEDULE["disk-repair"] = {"task": "disks.tasks.replicas_repair", "schedule": timedelta(minutes=1)}
+CELERY_BEAT_SCHEDULE["disk-scrub"] = {
+    "task": "disks.tasks.replicas_scrub",
+    "schedule": timedelta(seconds=CLOUDSTORAGE_SCRUB_INTERVAL),
+}
+CELERY_BEAT_SCHEDULE["disk-gc"] = {"task": "disks.tasks.chunks_gc", "schedule": crontab(minute=37)}
+CELERY_BEAT_SCHEDULE["disk-capacity-alert"] = {
+    "task": "disks.tasks.capacity_alert",
+    "schedule": crontab(minute="*/15"),
+}

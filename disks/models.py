@@ -39,6 +39,8 @@ class Disk(models.Model):
     last_check_ok = models.BooleanField(null=True)
     last_check_error = models.TextField(blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # The last probe results, newest last ("1" ok, "0" failed): lets a flapping disk be damped.
+    probe_history = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -54,3 +56,158 @@ class Disk(models.Model):
     @property
     def free_bytes(self) -> int:
         return max(self.capacity_bytes - self.used_bytes, 0)
+
+
+class Placement(models.Model):
+    """The disks a workspace's chunks go to, in order of preference (rank 0 = primary)."""
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="placements")
+    disk = models.ForeignKey(Disk, on_delete=models.PROTECT, related_name="placements")
+    rank = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["workspace", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "rank"], name="placement_one_disk_per_rank"),
+            models.UniqueConstraint(fields=["workspace", "disk"], name="placement_disk_once_per_workspace"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} #{self.rank} on {self.disk_id}"
+
+
+class DataKey(models.Model):
+    """A workspace's AES-256 data key, stored only wrapped by the master key."""
+
+    workspace = models.OneToOneField(
+        "accounts.Workspace", on_delete=models.CASCADE, primary_key=True, related_name="data_key"
+    )
+    wrapped = models.BinaryField()
+    # Which master key wrapped it (a short fingerprint), so rotation knows what is left to rewrap.
+    master_key_id = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"data key of {self.workspace_id} ({self.master_key_id})"
+
+
+class Chunk(models.Model):
+    """One stored piece of plaintext of one workspace, addressed by a keyed hash of the plaintext."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="chunks")
+    digest = models.CharField(max_length=64, help_text="HMAC-SHA256 of the plaintext under the workspace's key.")
+    size = models.PositiveIntegerField(help_text="Plaintext bytes.")
+    stored_size = models.PositiveIntegerField(default=0, help_text="Bytes of one encrypted copy.")
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set when the last reference may have gone; GC waits a grace period after it.
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "digest"], name="chunk_unique_digest_per_workspace"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.digest[:12]} of {self.workspace_id}"
+
+    @property
+    def key(self) -> str:
+        """The object key, identical on every disk holding a copy; unique per chunk row, so a chunk
+        re-created after GC never shares a key with the one being deleted."""
+        return f"ws/{self.workspace_id}/{self.id.hex[:2]}/{self.id.hex}"
+
+
+class Replica(models.Model):
+    """One copy of a chunk on one disk."""
+
+    class State(models.TextChoices):
+        OK = "ok"
+        BAD = "bad", "bad (corrupt or missing)"
+
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="replicas")
+    disk = models.ForeignKey(Disk, on_delete=models.PROTECT, related_name="replicas")
+    state = models.CharField(max_length=3, choices=State.choices, default=State.OK)
+    created_at = models.DateTimeField(default=timezone.now)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chunk", "disk"], name="replica_one_copy_per_disk"),
+        ]
+        indexes = [models.Index(fields=["disk", "verified_at"], name="replica_scrub_order")]
+
+    def __str__(self) -> str:
+        return f"{self.chunk_id} on {self.disk_id} ({self.state})"
+
+
+class Manifest(models.Model):
+    """The ordered chunks of one immutable content. Pending while an upload is still being written."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="manifests")
+    state = models.CharField(max_length=7, choices=State.choices, default=State.PENDING)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Last write activity while pending; a pending manifest idle past the grace period is a crash orphan.
+    touched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(size__gte=0), name="manifest_size_not_negative"),
+        ]
+        indexes = [models.Index(fields=["state", "touched_at"], name="manifest_pending_age")]
+
+    def __str__(self) -> str:
+        return f"manifest {self.id} ({self.size} bytes, {self.state})"
+
+
+class ManifestChunk(models.Model):
+    """Position ``seq`` of a manifest: ``chunk`` covers plaintext bytes [offset, offset + chunk.size)."""
+
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="entries")
+    seq = models.PositiveIntegerField()
+    offset = models.BigIntegerField()
+    # PROTECT: a referenced chunk can never be deleted, whatever a GC bug would try.
+    chunk = models.ForeignKey(Chunk, on_delete=models.PROTECT, related_name="references")
+
+    class Meta:
+        ordering = ["manifest", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "seq"], name="manifest_chunk_unique_seq"),
+        ]
+        indexes = [models.Index(fields=["manifest", "offset"], name="manifest_chunk_offset")]
+
+    def __str__(self) -> str:
+        return f"{self.manifest_id}[{self.seq}]"
+
+
+class PendingDelete(models.Model):
+    """An object to remove from a disk, recorded in the same transaction that forgot it, so a crash
+    between forgetting and deleting never leaks a file."""
+
+    disk = models.ForeignKey(Disk, on_delete=models.CASCADE, related_name="pending_deletes")
+    key = models.CharField(max_length=200)
+    size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"delete {self.key} from {self.disk_id}"
+
+
+class CapacityAlert(models.Model):
+    """When operators were last told that a category is filling up (one e-mail a day at most)."""
+
+    category = models.CharField(max_length=1, primary_key=True)
+    sent_at = models.DateTimeField()
+    percent = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.category} at {self.percent:.0f}%"

@@ -1,10 +1,65 @@
+"""Celery tasks: thin, idempotent wrappers around disks.services (safe to run concurrently)."""
+
+from __future__ import annotations
+
 from celery import shared_task
 
+from disks import services
 from disks.models import Disk
-from disks.services import disk_probe
 
 
 @shared_task
 def disk_probe_all() -> dict[str, bool]:
     """Probe every disk that is not already failed."""
-    return {disk.name: disk_probe(disk=disk) for disk in Disk.objects.exclude(status=Disk.Status.FAILED)}
+    return {disk.name: services.disk_probe(disk=disk) for disk in Disk.objects.exclude(status=Disk.Status.FAILED)}
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def chunk_repair(chunk_id: str) -> str:
+    return services.chunk_repair(chunk_id=chunk_id)
+
+
+@shared_task
+def replicas_repair() -> dict[str, int]:
+    """Re-replicate under-replicated chunks, fewest copies first, throttled (beat: every minute)."""
+    return services.replicas_repair()
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def workspace_relocate(workspace_id: str) -> dict[str, int]:
+    """Move a workspace's chunks to disks of its current category (queued by billing on a plan change)."""
+    from accounts.models import Workspace
+
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is None:
+        return {}
+    return services.workspace_relocate(workspace=workspace)
+
+
+@shared_task
+def disk_drain(disk_id: str) -> dict[str, int]:
+    disk = Disk.objects.filter(pk=disk_id).first()
+    return services.disk_drain(disk=disk) if disk else {}
+
+
+@shared_task
+def disk_scrub(disk_id: str) -> dict[str, int]:
+    """Verify every copy on one disk now (the operators' "scrub" action)."""
+    disk = Disk.objects.filter(pk=disk_id).first()
+    return services.replicas_scrub(disk=disk) if disk else {}
+
+
+@shared_task
+def replicas_scrub() -> dict[str, int]:
+    """The scheduled scrub: a slice sized so every copy is verified once per CLOUDSTORAGE_SCRUB_PERIOD."""
+    return services.replicas_scrub(limit=services.scrub_batch_size())
+
+
+@shared_task
+def chunks_gc() -> dict[str, int]:
+    return services.chunks_gc()
+
+
+@shared_task
+def capacity_alert() -> list[str]:
+    return services.capacity_alert()

@@ -1,0 +1,214 @@
+"""Where a disk's bytes live: a local folder or an S3-compatible bucket/prefix, behind one interface.
+
+The chunk store only ever calls ``put`` (durable when it returns), ``get``, ``delete``, ``keys`` and
+``probe``; everything about paths and buckets stays in this module.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from disks.models import Disk
+
+
+class BackendError(Exception):
+    """The disk could not do what was asked (unreachable, I/O error, full)."""
+
+
+class ObjectMissing(BackendError):
+    """The disk answered, and the object is not there."""
+
+
+class Backend:
+    def put(self, key: str, data: bytes) -> None:
+        raise BackendError("abstract backend")
+
+    def get(self, key: str) -> bytes:
+        raise BackendError("abstract backend")
+
+    def delete(self, key: str) -> None:
+        raise BackendError("abstract backend")
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        raise BackendError("abstract backend")
+
+    def probe(self) -> None:
+        """Write, read back and delete a small object; raise BackendError when any step fails."""
+        key = f".probe/{secrets.token_hex(8)}"
+        payload = secrets.token_bytes(64)
+        self.put(key, payload)
+        try:
+            if self.get(key) != payload:
+                raise BackendError("a probe read back different bytes than were written")
+        finally:
+            self.delete(key)
+
+
+class LocalBackend(Backend):
+    """A folder; objects are files written to a temporary name, fsync'd, then renamed into place."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise BackendError(f"refusing unsafe key {key!r}")
+        return self.root / key
+
+    def put(self, key: str, data: bytes) -> None:
+        # A missing root means an unmounted or lost disk: never recreate it, or the bytes would land
+        # on whatever filesystem holds the mount point.
+        if not self.root.is_dir():
+            raise BackendError(f"{self.root} is not there")
+        path = self._path(key)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise BackendError(f"{self.root}: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+        except OSError as exc:
+            raise BackendError(f"{self.root}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise BackendError(f"{self.root}: {exc}") from exc
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.endswith(".tmp"):
+                    continue
+                yield str(Path(dirpath, name).relative_to(self.root))
+
+    def probe(self) -> None:
+        if not self.root.is_dir():
+            raise BackendError(f"{self.root} is not a folder")
+        super().probe()
+
+
+class S3Backend(Backend):
+    """A bucket (and optional prefix) on any S3-compatible service, through django-storages' S3Storage."""
+
+    def __init__(self, disk: Disk):
+        from storages.backends.s3 import S3Storage
+
+        options = {
+            "bucket_name": disk.s3_bucket,
+            "location": disk.s3_prefix.strip("/"),
+            "endpoint_url": disk.s3_endpoint_url or None,
+            "region_name": disk.s3_region or None,
+            "access_key": disk.s3_access_key or None,
+            "secret_key": disk.s3_secret_key or None,
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": False,
+        }
+        self.storage = S3Storage(**options)
+        self.prefix = options["location"]
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _object(self, key: str):
+        # storage.connection is a per-thread boto3 resource (boto3 resources are not thread-safe).
+        return self.storage.connection.Object(self.storage.bucket_name, self._name(key))
+
+    def put(self, key: str, data: bytes) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        # PutObject returns only once S3 has stored the object durably.
+        try:
+            self._object(key).put(Body=data)
+        except (BotoCoreError, ClientError) as exc:
+            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self._object(key).get()["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise ObjectMissing(key) from exc
+            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._object(key).delete()
+        except (BotoCoreError, ClientError) as exc:
+            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        full = self._name(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        try:
+            for obj in self.storage.connection.Bucket(self.storage.bucket_name).objects.filter(Prefix=full):
+                yield obj.key[len(self.prefix) + 1 :] if self.prefix else obj.key
+        except (BotoCoreError, ClientError) as exc:
+            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+
+
+@lru_cache(maxsize=64)
+def _s3_backend(disk_id, bucket, prefix, endpoint, region, access_key, secret_key) -> S3Backend:
+    disk = Disk(
+        id=disk_id,
+        backend=Disk.Backend.S3,
+        s3_bucket=bucket,
+        s3_prefix=prefix,
+        s3_endpoint_url=endpoint,
+        s3_region=region,
+        s3_access_key=access_key,
+        s3_secret_key=secret_key,
+    )
+    return S3Backend(disk)
+
+
+def backend_for(disk: Disk) -> Backend:
+    """The backend of a disk (S3 clients are cached per configuration: creating one is slow)."""
+    if disk.backend == Disk.Backend.LOCAL:
+        return LocalBackend(disk.path)
+    return _s3_backend(
+        disk.id,
+        disk.s3_bucket,
+        disk.s3_prefix,
+        disk.s3_endpoint_url,
+        disk.s3_region,
+        disk.s3_access_key,
+        disk.s3_secret_key,
+    )

@@ -1,0 +1,152 @@
+"""Copies of chunks on disks: writing, verified reading, marking bad, dropping. Used by the store's
+public interface (disks/store.py) and by the maintenance services (repair, scrub, drain, GC)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from disks.backends import BackendError, ObjectMissing, backend_for
+from disks.crypto import CryptoError, WorkspaceKeys
+from disks.models import Chunk, Disk, PendingDelete, Replica
+from disks.placement import READABLE, disk_reserve, disk_unreserve, write_candidates
+
+logger = logging.getLogger(__name__)
+
+
+class NoRoomError(Exception):
+    """No writable disk has room for the chunk."""
+
+
+def chunk_verify_blob(*, chunk: Chunk, blob: bytes, keys: WorkspaceKeys) -> bytes:
+    """The plaintext of one copy, or CryptoError when the copy is not exactly this chunk."""
+    plaintext = keys.decrypt(blob, object_key=chunk.key)
+    if len(plaintext) != chunk.size or keys.digest(plaintext) != chunk.digest:
+        raise CryptoError("decrypted bytes do not match the chunk's address")
+    return plaintext
+
+
+def replica_mark_bad(*, replica: Replica, error: str) -> None:
+    updated = Replica.objects.filter(pk=replica.pk, state=Replica.State.OK).update(
+        state=Replica.State.BAD, error=error[:300]
+    )
+    if updated:
+        logger.warning("replica of chunk %s on disk %s is bad: %s", replica.chunk_id, replica.disk_id, error)
+
+
+def replica_read(*, replica: Replica, chunk: Chunk, keys: WorkspaceKeys) -> tuple[bytes, bytes] | None:
+    """(ciphertext, verified plaintext) of one copy, or None after marking the copy bad. A disk that
+    is unreachable (rather than answering wrongly) is left to the health probe."""
+    try:
+        blob = backend_for(replica.disk).get(chunk.key)
+        plaintext = chunk_verify_blob(chunk=chunk, blob=blob, keys=keys)
+    except ObjectMissing:
+        replica_mark_bad(replica=replica, error="missing")
+        return None
+    except CryptoError as exc:
+        replica_mark_bad(replica=replica, error=f"corrupt: {exc}")
+        return None
+    except BackendError as exc:
+        logger.warning("disk %s could not read chunk %s: %s", replica.disk_id, chunk.pk, exc)
+        return None
+    return blob, plaintext
+
+
+def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Replica]:
+    """Good copies on disks that can be read, best first: active, then read-only, then draining."""
+    order = {status: rank for rank, status in enumerate(READABLE)}
+    replicas = [
+        r
+        for r in Replica.objects.filter(chunk=chunk, state=Replica.State.OK, disk__status__in=READABLE).select_related(
+            "disk"
+        )
+        if not exclude or r.pk not in exclude
+    ]
+    return sorted(replicas, key=lambda r: (order[r.disk.status], r.disk.backend != Disk.Backend.LOCAL))
+
+
+def chunk_store_copies(
+    *, chunk: Chunk, blob: bytes, workspace, want: int, exclude: set, placement=None, candidates=None, fresh=False
+) -> list[Disk]:
+    """Write ``blob`` (the chunk's ciphertext) to up to ``want`` more disks not in ``exclude``; each
+    copy is durable (fsync'd / confirmed) and recorded before this returns. NoRoomError when no
+    writable disk had room at all."""
+    size = len(blob)
+    if candidates is None:
+        candidates = write_candidates(workspace=workspace, size=size, exclude=exclude, placement=placement)
+    if not candidates and want > 0:
+        raise NoRoomError(f"no active disk has {size} bytes free")
+    written: list[Disk] = []
+    for disk in candidates:
+        if len(written) >= want:
+            break
+        if not disk_reserve(disk=disk, size=size):
+            continue
+        try:
+            backend_for(disk).put(chunk.key, blob)
+        except BackendError as exc:
+            disk_unreserve(disk_id=disk.pk, size=size)
+            logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, exc)
+            continue
+        now = timezone.now()
+        # A brand-new chunk has no rows yet; otherwise a bad copy may have been overwritten in place,
+        # and its bytes were already counted.
+        if fresh or not Replica.objects.filter(chunk=chunk, disk=disk).update(
+            state=Replica.State.OK, verified_at=now, error=""
+        ):
+            Replica.objects.create(chunk=chunk, disk=disk, verified_at=now, state=Replica.State.OK)
+        else:
+            disk_unreserve(disk_id=disk.pk, size=size)
+        written.append(disk)
+    return written
+
+
+def replica_drop(*, replica: Replica) -> None:
+    """Forget a copy; its object is deleted from the disk after the commit (or by a later run)."""
+    with transaction.atomic():
+        deleted, _ = Replica.objects.filter(pk=replica.pk).delete()
+        if not deleted:
+            return
+        size = replica.chunk.stored_size
+        if replica.disk.status == Disk.Status.FAILED:
+            # Nothing to delete on a dead disk; just stop counting the bytes.
+            Disk.objects.filter(pk=replica.disk_id, used_bytes__gte=size).update(used_bytes=F("used_bytes") - size)
+        else:
+            PendingDelete.objects.create(disk_id=replica.disk_id, key=replica.chunk.key, size=size)
+    transaction.on_commit(pending_deletes_run)
+
+
+def pending_deletes_run(*, limit: int = 2000) -> int:
+    """Delete recorded objects from their disks; what fails stays recorded for the next run."""
+    done = 0
+    for item in PendingDelete.objects.select_related("disk").order_by("created_at")[:limit]:
+        if item.disk.status == Disk.Status.FAILED:
+            PendingDelete.objects.filter(pk=item.pk).delete()
+            continue
+        # A chunk re-created after GC gets a new id, so no live copy ever shares this key; still, make
+        # sure no replica row points at it before deleting.
+        if Replica.objects.filter(disk_id=item.disk_id, chunk__id=_chunk_id_of(item.key)).exists():
+            PendingDelete.objects.filter(pk=item.pk).delete()
+            continue
+        try:
+            backend_for(item.disk).delete(item.key)
+        except BackendError:
+            logger.exception("could not delete %s from disk %s; will retry", item.key, item.disk.name)
+            continue
+        with transaction.atomic():
+            if PendingDelete.objects.filter(pk=item.pk).delete()[0]:
+                disk_unreserve(disk_id=item.disk_id, size=item.size)
+        done += 1
+    return done
+
+
+def _chunk_id_of(key: str):
+    import uuid
+
+    try:
+        return uuid.UUID(key.rsplit("/", 1)[-1])
+    except ValueError:
+        return None

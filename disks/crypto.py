@@ -1,0 +1,129 @@
+"""Keys and ciphers of the chunk store.
+
+Each workspace has a random 256-bit data key, stored wrapped (AES-256-GCM) by the master key from
+the environment. From the data key two keys are derived: one encrypts chunks (AES-256-GCM, random
+96-bit nonce, the object key as associated data so a copy can't be swapped for another chunk's),
+the other addresses chunks (HMAC-SHA256 of the plaintext), so equal plaintext in two workspaces
+never has the same address and deduplication reveals nothing across tenants.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+MAGIC = b"CSC1"
+NONCE_BYTES = 12
+TAG_BYTES = 16
+# Bytes an encrypted copy adds to its plaintext: header, nonce, GCM tag.
+OVERHEAD = len(MAGIC) + NONCE_BYTES + TAG_BYTES
+
+
+class CryptoError(Exception):
+    """A ciphertext failed authentication, or a key could not be unwrapped."""
+
+
+def _decode_master(raw: str) -> bytes:
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except ValueError as exc:
+        raise CryptoError("the master key is not valid base64") from exc
+    if len(key) != 32:
+        raise CryptoError("the master key must be 32 bytes (base64 of 32 random bytes)")
+    return key
+
+
+def master_key_id(raw: str) -> str:
+    return hashlib.sha256(b"cloudstorage-master-key-id" + _decode_master(raw)).hexdigest()[:16]
+
+
+def master_keys() -> dict[str, bytes]:
+    """The current master key first, then previous ones still accepted for unwrapping during a rotation."""
+    keys = {}
+    for raw in [settings.CLOUDSTORAGE_MASTER_KEY, *getattr(settings, "CLOUDSTORAGE_PREVIOUS_MASTER_KEYS", [])]:
+        if raw:
+            keys.setdefault(master_key_id(raw), _decode_master(raw))
+    return keys
+
+
+def wrap(*, data_key: bytes, workspace_id: str, master: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(master).encrypt(nonce, data_key, f"datakey:{workspace_id}".encode())
+
+
+def unwrap(*, wrapped: bytes, workspace_id: str, master: bytes) -> bytes:
+    wrapped = bytes(wrapped)
+    try:
+        return AESGCM(master).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], f"datakey:{workspace_id}".encode())
+    except InvalidTag as exc:
+        raise CryptoError(f"the data key of workspace {workspace_id} does not open with the master key") from exc
+
+
+@dataclass(frozen=True)
+class WorkspaceKeys:
+    cipher: AESGCM
+    address_key: bytes
+
+    def digest(self, plaintext: bytes | memoryview) -> str:
+        return hmac.new(self.address_key, plaintext, hashlib.sha256).hexdigest()
+
+    def encrypt(self, plaintext: bytes | memoryview, *, object_key: str) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return MAGIC + nonce + self.cipher.encrypt(nonce, bytes(plaintext), object_key.encode())
+
+    def decrypt(self, blob: bytes, *, object_key: str) -> bytes:
+        if len(blob) < len(MAGIC) + NONCE_BYTES + 16 or not blob.startswith(MAGIC):
+            raise CryptoError("not a chunk (bad header or too short)")
+        start = len(MAGIC)
+        try:
+            return self.cipher.decrypt(
+                blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :], object_key.encode()
+            )
+        except InvalidTag as exc:
+            raise CryptoError("authentication tag mismatch") from exc
+
+
+def _derive(data_key: bytes, label: bytes) -> bytes:
+    return hmac.new(data_key, label, hashlib.sha256).digest()
+
+
+def _keys_from_data_key(data_key: bytes) -> WorkspaceKeys:
+    return WorkspaceKeys(
+        cipher=AESGCM(_derive(data_key, b"chunk-encryption")), address_key=_derive(data_key, b"chunk-address")
+    )
+
+
+def workspace_keys(*, workspace_id) -> WorkspaceKeys:
+    """The workspace's keys, creating (and wrapping) its data key on first use."""
+    from disks.models import DataKey
+
+    workspace_id = str(workspace_id)
+    row = DataKey.objects.filter(workspace_id=workspace_id).first()
+    if row is None:
+        current = settings.CLOUDSTORAGE_MASTER_KEY
+        data_key = os.urandom(32)
+        try:
+            with transaction.atomic():
+                row = DataKey.objects.create(
+                    workspace_id=workspace_id,
+                    wrapped=wrap(data_key=data_key, workspace_id=workspace_id, master=_decode_master(current)),
+                    master_key_id=master_key_id(current),
+                )
+        except IntegrityError:
+            # Another process created it first: use theirs.
+            row = DataKey.objects.get(workspace_id=workspace_id)
+    keys = master_keys()
+    master = keys.get(row.master_key_id)
+    if master is None:
+        raise CryptoError(
+            f"workspace {workspace_id}'s data key is wrapped by an unknown master key {row.master_key_id}"
+        )
+    return _keys_from_data_key(unwrap(wrapped=row.wrapped, workspace_id=workspace_id, master=master))

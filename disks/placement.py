@@ -1,0 +1,81 @@
+"""Which disks a workspace's chunks go to, and reserving room on them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from disks.models import Disk, Placement
+
+# Where copies may be read from, and where new copies may be written.
+READABLE = (Disk.Status.ACTIVE, Disk.Status.READ_ONLY, Disk.Status.DRAINING)
+WRITABLE = (Disk.Status.ACTIVE,)
+
+
+def replicas_wanted() -> int:
+    return max(1, int(settings.CLOUDSTORAGE_REPLICAS))
+
+
+def _fullness(disk: Disk) -> float:
+    return disk.used_bytes / disk.capacity_bytes
+
+
+def _ranked(disks: list[Disk], category: str) -> list[Disk]:
+    """Same category first, then any other; least full first within each."""
+    return sorted(disks, key=lambda d: (d.category != category, _fullness(d), d.name))
+
+
+def workspace_place(*, workspace) -> list[Disk]:
+    """The workspace's placement disks, in rank order, fixing the placement when a disk left service
+    or the plan's category changed: the primary is the least-full active disk of its category, the
+    backups preferably in the same category, else any active disk."""
+    category = workspace.category
+    wanted = replicas_wanted()
+    active = list(Disk.objects.filter(status__in=WRITABLE))
+    by_id = {d.pk: d for d in active}
+    current = [p.disk_id for p in Placement.objects.filter(workspace=workspace).order_by("rank")]
+    keep = [by_id[d] for d in current if d in by_id]
+    in_category = [d for d in active if d.category == category]
+    # A primary off-category (after a plan change) is replaced when the category has a disk.
+    if keep and keep[0].category != category and in_category:
+        keep = [d for d in keep if d.category == category] + [d for d in keep if d.category != category]
+        if keep[0].category != category:
+            keep.insert(0, _ranked(in_category, category)[0])
+    for disk in _ranked([d for d in active if d not in keep], category):
+        if len(keep) >= wanted:
+            break
+        keep.append(disk)
+    keep = keep[:wanted]
+    if [d.pk for d in keep] != current:
+        with transaction.atomic():
+            Placement.objects.filter(workspace=workspace).delete()
+            Placement.objects.bulk_create(
+                [Placement(workspace=workspace, disk=disk, rank=rank) for rank, disk in enumerate(keep)]
+            )
+    return keep
+
+
+def write_candidates(*, workspace, size: int, exclude: set, placement: list[Disk] | None = None) -> list[Disk]:
+    """Active disks with room for ``size`` bytes, best first: the placement, then the category, then any."""
+    if placement is None:
+        placement = workspace_place(workspace=workspace)
+    placed = [d.pk for d in placement]
+    active = [d for d in Disk.objects.filter(status__in=WRITABLE) if d.pk not in exclude and d.free_bytes >= size]
+    first = sorted((d for d in active if d.pk in placed), key=lambda d: placed.index(d.pk))
+    rest = _ranked([d for d in active if d.pk not in placed], workspace.category)
+    return first + rest
+
+
+def disk_reserve(*, disk: Disk, size: int) -> bool:
+    """Count ``size`` bytes as used on the disk if it has room; one conditional UPDATE, so two writers
+    can never overfill a disk between them."""
+    return bool(
+        Disk.objects.filter(pk=disk.pk, status__in=WRITABLE, used_bytes__lte=F("capacity_bytes") - size).update(
+            used_bytes=F("used_bytes") + size
+        )
+    )
+
+
+def disk_unreserve(*, disk_id, size: int) -> None:
+    Disk.objects.filter(pk=disk_id, used_bytes__gte=size).update(used_bytes=F("used_bytes") - size)
