@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -28,7 +29,6 @@ from billing.providers import (
     invoice_state_from_stripe,
     plan_page_url,
     provider_for,
-    subscription_state_from_stripe,
 )
 from cloudstorage.errors import ServiceError
 from disks import tasks as disk_tasks
@@ -94,7 +94,7 @@ def _fit_or_refuse(workspace: Workspace, gb: int) -> None:
 
 def _locked(workspace_id) -> tuple[Workspace, Subscription]:
     """The workspace and its subscription row, locked for the rest of the transaction."""
-    workspace = Workspace.objects.select_for_update().select_related("owner").get(pk=workspace_id)
+    workspace = Workspace.objects.select_for_update(of=("self",)).select_related("owner").get(pk=workspace_id)
     Subscription.objects.get_or_create(workspace=workspace)
     subscription = Subscription.objects.select_for_update().get(workspace=workspace)
     subscription.workspace = workspace
@@ -333,43 +333,22 @@ def checkout_session_sync(*, workspace: Workspace, session_id: str) -> str:
     session = stripe_client.checkout_session_retrieve(session_id=session_id)
     if session.get("client_reference_id") != str(workspace.pk):
         return "ignored: another workspace's session"
-    return _checkout_apply(session)
-
-
-def _checkout_apply(session: dict) -> str:
-    if session.get("mode") != "subscription" or session.get("status") != "complete":
-        return "ignored: checkout not complete"
-    subscription_id = session.get("subscription")
-    if isinstance(subscription_id, dict):
-        subscription_id = subscription_id.get("id")
-    workspace_id = session.get("client_reference_id") or (session.get("metadata") or {}).get("workspace_id")
-    if not subscription_id or not workspace_id:
-        return "ignored: no subscription or workspace"
-    state = StripeProvider().subscription_read(subscription_id=subscription_id)
+    fetched = _checkout_fetch(session)
     with transaction.atomic():
-        try:
-            workspace, subscription = _locked(workspace_id)
-        except (Workspace.DoesNotExist, ValueError):
-            return "ignored: unknown workspace"
-        return _state_apply(subscription=subscription, workspace=workspace, state=state, provider=Provider.STRIPE)
+        return _fetched_apply("checkout.session.completed", fetched, timezone.now())
 
 
 # --- Stripe webhooks ----------------------------------------------------------------------------
 
-
-def _workspace_id_for(*, subscription_id: str = "", customer_id: str = "", metadata: dict | None = None):
-    if subscription_id:
-        row = Subscription.objects.filter(stripe_subscription_id=subscription_id).values("workspace_id").first()
-        if row:
-            return row["workspace_id"]
-    workspace_id = (metadata or {}).get("workspace_id")
-    if workspace_id and Workspace.objects.filter(pk=workspace_id).exists():
-        return workspace_id
-    if customer_id:
-        row = Subscription.objects.filter(stripe_customer_id=customer_id).values("workspace_id").first()
-        if row:
-            return row["workspace_id"]
-    return None
+# Invoice events that only mirror the invoice (and the subscription it belongs to).
+INVOICE_EVENTS = (
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.payment_succeeded",
+    "invoice.finalized",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
+)
 
 
 @dataclass
@@ -379,57 +358,94 @@ class _Fetched:
     workspace_id: object = None
     state: SubscriptionState | None = None
     invoice: InvoiceState | None = None
-    session: dict | None = None
+    skip: str = ""
+
+
+def _workspace_id_for(*, subscription_id: str = "", customer_id: str = "", metadata: dict | None = None):
+    if subscription_id:
+        row = Subscription.objects.filter(stripe_subscription_id=subscription_id).values("workspace_id").first()
+        if row:
+            return row["workspace_id"]
+    workspace_id = (metadata or {}).get("workspace_id")
+    if workspace_id:
+        try:
+            if Workspace.objects.filter(pk=workspace_id).exists():
+                return workspace_id
+        except (ValueError, ValidationError):
+            logger.warning("Stripe metadata names a malformed workspace id %r", workspace_id)
+    if customer_id:
+        row = Subscription.objects.filter(stripe_customer_id=customer_id).values("workspace_id").first()
+        if row:
+            return row["workspace_id"]
+    return None
+
+
+def _checkout_fetch(session: dict) -> _Fetched:
+    if session.get("mode") != "subscription" or session.get("status") != "complete":
+        return _Fetched(skip="ignored: checkout not complete")
+    subscription_id = session.get("subscription")
+    if isinstance(subscription_id, dict):
+        subscription_id = subscription_id.get("id")
+    if not subscription_id:
+        return _Fetched(skip="ignored: no subscription")
+    state = StripeProvider().subscription_read(subscription_id=subscription_id)
+    metadata = {"workspace_id": session.get("client_reference_id")} if session.get("client_reference_id") else None
+    workspace_id = _workspace_id_for(
+        metadata=metadata or session.get("metadata"),
+        subscription_id=state.subscription_id,
+        customer_id=state.customer_id,
+    )
+    return _Fetched(workspace_id=workspace_id, state=state)
 
 
 def _fetch(event: dict) -> _Fetched:
+    """Read the event's objects as they are *now*: events arrive out of order, so the current
+    object is the truth, not the event's snapshot."""
     kind = event["type"]
     obj = event["data"]["object"]
-    if kind == "checkout.session.completed":
-        return _Fetched(session=obj)
-    if kind.startswith("customer.subscription."):
-        # Events can arrive out of order: the object as it is now is the truth, not the snapshot.
-        state = subscription_state_from_stripe(stripe_client.subscription_retrieve(subscription_id=obj["id"]))
-        workspace_id = _workspace_id_for(
-            subscription_id=state.subscription_id, customer_id=state.customer_id, metadata=obj.get("metadata")
-        )
-        return _Fetched(workspace_id=workspace_id, state=state)
-    if kind in ("invoice.paid", "invoice.payment_failed"):
-        invoice = invoice_state_from_stripe(stripe_client.invoice_retrieve(invoice_id=obj["id"]))
-        state = None
-        if invoice.subscription_id:
-            state = subscription_state_from_stripe(
-                stripe_client.subscription_retrieve(subscription_id=invoice.subscription_id)
+    try:
+        if kind == "checkout.session.completed":
+            return _checkout_fetch(stripe_client.checkout_session_retrieve(session_id=obj["id"]))
+        if kind.startswith("customer.subscription."):
+            state = StripeProvider().subscription_read(subscription_id=obj["id"])
+            workspace_id = _workspace_id_for(
+                subscription_id=state.subscription_id, customer_id=state.customer_id, metadata=obj.get("metadata")
             )
-        workspace_id = _workspace_id_for(subscription_id=invoice.subscription_id, customer_id=invoice.customer_id)
-        return _Fetched(workspace_id=workspace_id, state=state, invoice=invoice)
-    return _Fetched()
+            return _Fetched(workspace_id=workspace_id, state=state)
+        if kind in INVOICE_EVENTS:
+            invoice = invoice_state_from_stripe(stripe_client.invoice_retrieve(invoice_id=obj["id"]))
+            state = None
+            if invoice.subscription_id:
+                state = StripeProvider().subscription_read(subscription_id=invoice.subscription_id)
+            workspace_id = _workspace_id_for(subscription_id=invoice.subscription_id, customer_id=invoice.customer_id)
+            return _Fetched(workspace_id=workspace_id, state=state, invoice=invoice)
+    except stripe_client.StripeObjectMissing:
+        # Deleted at Stripe (or from another account): nothing to apply, and retrying won't help.
+        return _Fetched(skip="ignored: object no longer exists at Stripe")
+    return _Fetched(skip="ignored: not handled")
 
 
-def _apply(event: dict, fetched: _Fetched, now: datetime) -> tuple[str, object]:
-    kind = event["type"]
-    if kind == "checkout.session.completed":
-        session = fetched.session or {}
-        return _checkout_apply(session), session.get("client_reference_id")
+def _fetched_apply(kind: str, fetched: _Fetched, now: datetime) -> tuple[str, object]:
+    if fetched.skip:
+        return fetched.skip, None
     if fetched.workspace_id is None:
-        return ("ignored: unknown workspace" if fetched.state or fetched.invoice else "ignored: not handled"), None
+        return "ignored: unknown workspace", None
     workspace, subscription = _locked(fetched.workspace_id)
-    outcome = ""
+    parts = []
     if fetched.invoice is not None:
         invoice = fetched.invoice
         _invoice_record(workspace=workspace, state=invoice, provider=Provider.STRIPE)
-        outcome = f"invoice {invoice.status}"
+        parts.append(f"invoice {invoice.status}")
         if invoice.status == Invoice.Status.PAID:
             _payment_settled(subscription, workspace)
         elif kind == "invoice.payment_failed" and invoice.status in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
             _payment_failed(subscription, workspace, now)
-            outcome += ", grace period running"
+            parts.append("grace period running")
     if fetched.state is not None:
-        applied = _state_apply(
-            subscription=subscription, workspace=workspace, state=fetched.state, provider=Provider.STRIPE
+        parts.append(
+            _state_apply(subscription=subscription, workspace=workspace, state=fetched.state, provider=Provider.STRIPE)
         )
-        outcome = f"{outcome}; {applied}" if outcome else applied
-    return outcome, workspace.pk
+    return "; ".join(parts), workspace.pk
 
 
 def stripe_webhook_receive(*, payload: bytes, signature: str, now: datetime | None = None) -> StripeEvent | None:
@@ -439,6 +455,8 @@ def stripe_webhook_receive(*, payload: bytes, signature: str, now: datetime | No
     except stripe_client.WebhookError:
         logger.warning("refused a Stripe webhook with a bad or stale signature")
         raise ServiceError(code="bad_signature", message="The webhook signature is missing, wrong or too old.")
+    if not isinstance(event.get("id"), str) or not isinstance(event.get("data"), dict) or "type" not in event:
+        raise ServiceError(code="invalid", message="This is not a Stripe event.")
     now = now or timezone.now()
     if StripeEvent.objects.filter(event_id=event["id"]).exists():
         return None
@@ -458,11 +476,9 @@ def stripe_webhook_receive(*, payload: bytes, signature: str, now: datetime | No
                 )
         except IntegrityError:
             return None  # a concurrent delivery of the same event won
-        outcome, workspace_id = _apply(event, fetched, now)
+        outcome, workspace_id = _fetched_apply(event["type"], fetched, now)
         record.outcome = outcome[:255]
-        record.workspace_id = (
-            workspace_id if workspace_id and Workspace.objects.filter(pk=workspace_id).exists() else None
-        )
+        record.workspace_id = workspace_id
         record.save(update_fields=["outcome", "workspace"])
     return record
 

@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 WebhookError = (stripe.SignatureVerificationError, ValueError)
 
 
+class StripeObjectMissing(ServiceError):
+    """Stripe answered 404: the object does not exist (any more) in this account."""
+
+
 def _client() -> stripe.StripeClient:
     # A fresh client per call reads the current settings; stripe.default_http_client, when set,
     # is the transport (None lets the SDK pick its own).
@@ -38,7 +42,14 @@ def _call(what: str, fn, *args, **kwargs) -> dict:
     try:
         return _plain(fn(*args, **kwargs))
     except stripe.InvalidRequestError as exc:
-        logger.exception("Stripe refused %s", what)
+        if exc.http_status == 404:
+            logger.warning("Stripe has no such object when trying to %s: %s", what, exc.user_message)
+            raise StripeObjectMissing(
+                code="payment_provider_refused",
+                message=f"The payment provider does not know the object needed to {what}.",
+                status_code=502,
+            )
+        logger.exception("Stripe refused to %s", what)
         raise ServiceError(
             code="payment_provider_refused",
             message=f"The payment provider refused to {what}: {exc.user_message or 'invalid request'}.",

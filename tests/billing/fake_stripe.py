@@ -38,6 +38,8 @@ class FakeStripe(stripe.HTTPClient):
     sessions: dict = field(default_factory=dict)
     subscriptions: dict = field(default_factory=dict)
     invoices: dict = field(default_factory=dict)
+    # When set, every request fails with this HTTP status (Stripe having a bad day).
+    outage: int | None = None
 
     name = "fake-stripe"
 
@@ -53,8 +55,13 @@ class FakeStripe(stripe.HTTPClient):
         raw = post_data.decode() if isinstance(post_data, bytes) else (post_data or parts.query)
         params = dict(parse_qsl(raw, keep_blank_values=True))
         self.requests.append(Recorded(method.upper(), parts.path, params))
+        headers = {"request-id": f"req_{next(self._ids)}"}
+        if self.outage:
+            # Stripe's own header tells the SDK not to retry, which keeps the tests fast.
+            body = {"error": {"type": "api_error", "message": "Something went wrong on Stripe's end."}}
+            return json.dumps(body), self.outage, headers | {"stripe-should-retry": "false"}
         status, body = self._route(method.upper(), parts.path, params)
-        return json.dumps(body), status, {"request-id": f"req_{next(self._ids)}"}
+        return json.dumps(body), status, headers
 
     def request_stream(self, *args, **kwargs):
         raise AssertionError("billing never streams from Stripe")

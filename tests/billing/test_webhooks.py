@@ -183,3 +183,45 @@ def test_event_for_an_unknown_workspace_is_recorded_and_ignored(client, fake_str
     assert response.status_code == 200
     assert StripeEvent.objects.get().outcome == "ignored: unknown workspace"
     assert not Subscription.objects.exists()
+
+
+def test_stripe_outage_while_reading_the_object_answers_5xx_so_stripe_retries(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
+    session = _checkout(api, owner_workspace, fake_stripe)
+    fake_stripe.outage = 500
+
+    failed = webhook("checkout.session.completed", session, event_id="evt_retry_me")
+
+    assert failed.status_code == 502
+    assert failed.json()["error"]["code"] == "payment_provider_unavailable"
+    assert not StripeEvent.objects.exists(), "not recorded, so the retry is processed"
+
+    fake_stripe.outage = None
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = webhook("checkout.session.completed", session, event_id="evt_retry_me")
+    assert retried.status_code == 200
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.plan_gb == 10
+
+
+def test_event_about_an_object_stripe_no_longer_has_is_recorded_and_ignored(fake_stripe, webhook):
+    response = webhook("customer.subscription.updated", {"id": "sub_gone", "object": "subscription", "metadata": {}})
+    assert response.status_code == 200
+    assert StripeEvent.objects.get().outcome == "ignored: object no longer exists at Stripe"
+
+
+def test_invoice_events_list_the_invoice_in_the_app(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
+    subscription = buy(api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks, 10)
+    invoice = fake_stripe.invoice_create(subscription.stripe_subscription_id, status="paid")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook("invoice.paid", invoice).status_code == 200
+
+    [listed] = api.get(f"/api/v1/workspaces/{owner_workspace.pk}/billing/invoices/").json()
+    assert listed["number"] == invoice["number"]
+    assert (listed["status"], listed["amount_paid_cents"], listed["plan_gb"]) == ("paid", 200, 10)
+    assert listed["hosted_invoice_url"] == invoice["hosted_invoice_url"]
+    assert listed["provider"] == "stripe"
