@@ -53,6 +53,7 @@ class InvoiceState:
     pdf_url: str = ""
     subscription_id: str = ""
     customer_id: str = ""
+    paid_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def invoice_state_from_stripe(obj: dict) -> InvoiceState:
         pdf_url=obj.get("invoice_pdf") or "",
         subscription_id=subscription_id,
         customer_id=_stripe_id(obj.get("customer")),
+        paid_at=_ts((obj.get("status_transitions") or {}).get("paid_at")),
     )
 
 
@@ -200,6 +202,7 @@ class LocalProvider:
             description=f"{what} (local billing mode, not charged)",
             period_start=now,
             period_end=end,
+            paid_at=now,
         )
 
     def purchase(self, *, subscription: Subscription, gb: int, now: datetime) -> PurchaseResult:

@@ -230,7 +230,7 @@ def _invoice_record(*, workspace: Workspace, state: InvoiceState | None, provide
         "hosted_invoice_url": state.hosted_invoice_url,
         "pdf_url": state.pdf_url,
         "created_at": state.created_at,
-        "paid_at": timezone.now() if state.status == Invoice.Status.PAID else None,
+        "paid_at": (state.paid_at or timezone.now()) if state.status == Invoice.Status.PAID else None,
     }
     if not state.stripe_invoice_id:
         return Invoice.objects.create(**fields)
@@ -309,13 +309,19 @@ def _cancel(*, subscription: Subscription, workspace: Workspace, provider, now: 
 
 
 def plan_cancel(*, workspace: Workspace, actor_role: str | None, now: datetime | None = None) -> PlanChange:
-    """Return to the free plan at the end of the paid period (at once while a payment is overdue)."""
+    """Return to the free plan at the end of the paid period (at once while a payment is overdue).
+
+    Unlike a smaller size, cancelling is never refused for the data stored: a customer can always
+    stop paying. If the files then exceed the free plan, uploads are refused until they fit.
+    """
     _require_manager(actor_role, "cancel the plan")
+    now = now or timezone.now()
     with transaction.atomic():
-        locked, subscription = _locked(workspace.pk)
+        workspace, subscription = _locked(workspace.pk)
         if not subscription.is_paid_plan:
             raise ServiceError(code="no_subscription", message="This workspace is on the free plan already.")
-    return plan_change(workspace=locked, actor_role=actor_role, gb=FREE_GB, now=now)
+        _cancel(subscription=subscription, workspace=workspace, provider=provider_for(subscription), now=now)
+        return PlanChange(workspace=workspace, subscription=subscription)
 
 
 def billing_portal_url(*, workspace: Workspace, actor_role: str | None) -> str:

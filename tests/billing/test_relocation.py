@@ -31,7 +31,9 @@ def test_buying_30_gb_moves_stored_chunks_from_category_a_to_c_disks(
     c_disks = _disks(settings, "C")
     data = random.Random(7).randbytes(20_000)
     manifest = manifest_write(workspace=owner_workspace, stream=[data])
-    assert set(Replica.objects.filter(chunk__workspace=owner_workspace).values_list("disk__category", flat=True)) == {"A"}
+    assert set(Replica.objects.filter(chunk__workspace=owner_workspace).values_list("disk__category", flat=True)) == {
+        "A"
+    }
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api.put(f"/api/v1/workspaces/{owner_workspace.pk}/plan/", {"gb": 30}, format="json")

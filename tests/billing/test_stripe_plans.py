@@ -203,3 +203,18 @@ def test_stripe_outage_is_a_clear_502_and_changes_nothing(
     ws.refresh_from_db()
     assert ws.plan_gb == 10
     assert Subscription.objects.get(workspace=ws).quantity_gb == subscription.quantity_gb
+
+
+def test_cancel_is_allowed_even_when_the_files_exceed_the_free_plan(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
+    ws = owner_workspace
+    buy(api, ws, fake_stripe, webhook, django_capture_on_commit_callbacks, 10)
+    ws.used_bytes = 5 * GB
+    ws.save(update_fields=["used_bytes"])
+
+    assert api.put(f"/api/v1/workspaces/{ws.pk}/plan/", {"gb": 1}, format="json").status_code == 409
+    response = api.post(f"/api/v1/workspaces/{ws.pk}/plan/cancel/")
+
+    assert response.status_code == 200
+    assert (response.json()["plan_gb"], response.json()["cancel_at_period_end"]) == (10, True)
