@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint bench
+.PHONY: run test install migrate lint chromium
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ run: migrate
 	@echo "Serving http://127.0.0.1:8000 (web + worker + beat; Ctrl-C stops all three)"
 	$(BIN)/honcho start -f Procfile
 
-test: install
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
+
+test: install chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -18,6 +20,8 @@ def _isolated_var(settings, tmp_path):
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}
     }
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # The real hasher costs ~0.3 s a password; what it protects is not under test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     from cloudstorage.celery import app
 
     app.conf.task_always_eager = True
@@ -75,3 +79,22 @@ def outsider_api(outsider) -> APIClient:
 @pytest.fixture
 def anon_api() -> APIClient:
     return APIClient()
+
+
+requires_redis = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (enabled in .ci/run's PostgreSQL + Redis pass)"
+)
+
+
+@pytest.fixture
+def celery_worker_live(settings, transactional_db):
+    """A real Celery worker thread consuming from the configured broker (Redis in CI's second pass)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from cloudstorage.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING") as worker:
+        yield worker
+    app.conf.task_always_eager = True
