@@ -180,6 +180,15 @@ def _state_apply(*, subscription: Subscription, workspace: Workspace, state: Sub
         and subscription.is_paid_plan
     ):
         # An event about an older subscription of this workspace must not undo the live one.
+        if state.status in Subscription.PAYING_STATUSES:
+            # Two live subscriptions (e.g. two checkouts finished at once): an operator must refund one.
+            logger.error(
+                "workspace %s has a second live subscription %s besides %s; cancel one in Stripe",
+                workspace.pk,
+                state.subscription_id,
+                subscription.stripe_subscription_id,
+            )
+            return "ignored: a SECOND live subscription for this workspace (operator: cancel one)"
         return "ignored: not the workspace's current subscription"
     subscription.provider = provider
     subscription.status = state.status
@@ -207,7 +216,21 @@ def _state_apply(*, subscription: Subscription, workspace: Workspace, state: Sub
         subscription.grace_until = None
         _plan_set(workspace, FREE_GB)
         outcome += ", back to the free plan"
-    subscription.save()
+    subscription.save(
+        update_fields=[
+            "provider",
+            "status",
+            "quantity_gb",
+            "current_period_end",
+            "cancel_at_period_end",
+            "stripe_subscription_id",
+            "stripe_item_id",
+            "stripe_customer_id",
+            "payment_failed_at",
+            "grace_until",
+            "updated_at",
+        ]
+    )
     _read_only_reconcile(subscription, workspace)
     return outcome
 

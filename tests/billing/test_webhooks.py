@@ -225,3 +225,19 @@ def test_invoice_events_list_the_invoice_in_the_app(
     assert (listed["status"], listed["amount_paid_cents"], listed["plan_gb"]) == ("paid", 200, 10)
     assert listed["hosted_invoice_url"] == invoice["hosted_invoice_url"]
     assert listed["provider"] == "stripe"
+
+
+def test_a_second_paid_checkout_does_not_replace_the_live_subscription_and_is_flagged(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
+    ws = owner_workspace
+    first = _checkout(api, ws, fake_stripe, gb=10)
+    second = _checkout(api, ws, fake_stripe, gb=40)  # a second tab, before the first one completed
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook("checkout.session.completed", first)
+        webhook("checkout.session.completed", second)
+
+    ws.refresh_from_db()
+    assert ws.plan_gb == 10
+    assert Subscription.objects.get(workspace=ws).stripe_subscription_id == first["subscription"]
+    assert "SECOND live subscription" in StripeEvent.objects.order_by("-received_at", "-pk").first().outcome
