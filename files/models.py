@@ -1,3 +1,8 @@
+"""The namespace: folders and files, their versions, shares, public links, trash and activity.
+
+Bytes never live here: a version points at a :class:`disks.models.Manifest` of the chunk store.
+"""
+
 from __future__ import annotations
 
 import uuid
@@ -11,7 +16,12 @@ from accounts.models import Workspace
 
 
 class Node(models.Model):
-    """A folder or a file in a workspace's tree; the root folder has no parent."""
+    """A folder or a file in a workspace's tree; the root folder has no parent.
+
+    Trash: deleting sets ``deleted_at`` (and the original parent and path) on the subtree's root and
+    points ``trashed_in`` of every node of the subtree (the root included) at that root, so live
+    queries filter on one indexed column and restore clears it in one UPDATE.
+    """
 
     class Kind(models.TextChoices):
         FOLDER = "folder"
@@ -21,20 +31,51 @@ class Node(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="nodes")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     kind = models.CharField(max_length=6, choices=Kind.choices)
-    name = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=255, blank=True, help_text="As given (NFC), case preserved.")
+    # Unicode NFC + casefold: two live siblings may not differ only by case, as on Dropbox.
+    name_key = models.CharField(max_length=255, blank=True, db_index=True)
+    # Denormalised from the current version so a listing needs no join.
+    size = models.BigIntegerField(default=0)
+    mime_type = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    version = models.PositiveIntegerField(default=0, help_text="Number of the current version (files).")
+    current_version = models.ForeignKey(
+        "FileVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    description = models.TextField(blank=True, max_length=10_000)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
     modified_at = models.DateTimeField(default=timezone.now)
+    # Trash
+    trashed_in = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="trash_members"
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    original_path = models.TextField(blank=True, help_text="Path of the parent folder when deleted.")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace"], condition=Q(parent__isnull=True), name="one_root_per_workspace"
             ),
-            models.UniqueConstraint(fields=["parent", "name"], name="node_name_unique_in_folder"),
+            models.UniqueConstraint(
+                fields=["parent", "name_key"],
+                condition=Q(trashed_in__isnull=True),
+                name="node_name_unique_among_live_siblings",
+            ),
             models.CheckConstraint(condition=Q(parent__isnull=False) | Q(kind="folder"), name="node_root_is_folder"),
+            models.CheckConstraint(condition=Q(size__gte=0), name="node_size_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["parent", "trashed_in", "name_key"], name="node_listing_by_name"),
+            models.Index(fields=["parent", "trashed_in", "modified_at"], name="node_listing_by_modified"),
+            models.Index(fields=["parent", "trashed_in", "size"], name="node_listing_by_size"),
+            models.Index(fields=["workspace", "deleted_at"], name="node_trash"),
         ]
 
     def __str__(self) -> str:
@@ -43,3 +84,149 @@ class Node(models.Model):
     @property
     def is_folder(self) -> bool:
         return self.kind == self.Kind.FOLDER
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind == self.Kind.FILE
+
+    @property
+    def is_trashed(self) -> bool:
+        return self.trashed_in_id is not None
+
+
+class FileVersion(models.Model):
+    """One immutable content of a file; the numbers of a file's versions only ever grow."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    manifest = models.ForeignKey("disks.Manifest", on_delete=models.PROTECT, related_name="+")
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    mime_type = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    pinned = models.BooleanField(default=False, help_text="Never removed by the version policy.")
+    restored_from = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["node", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "number"], name="file_version_number_unique"),
+            models.CheckConstraint(condition=Q(size__gte=0), name="file_version_size_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node} v{self.number}"
+
+
+class Tag(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["node", "name"], name="tag_unique_per_node")]
+        indexes = [models.Index(fields=["workspace", "name"], name="tag_search")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FilesPolicy(models.Model):
+    """Per-workspace rules for versions and public links (defaults from settings when absent)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="files_policy")
+    keep_versions = models.PositiveIntegerField(default=50, help_text="Keep the last N versions of a file.")
+    keep_days = models.PositiveIntegerField(null=True, blank=True, help_text="Also drop versions older than this.")
+    link_default_expiry_days = models.PositiveIntegerField(null=True, blank=True)
+    link_max_expiry_days = models.PositiveIntegerField(null=True, blank=True)
+    link_password_required = models.BooleanField(default=False)
+    link_default_max_downloads = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "files policies"
+        constraints = [models.CheckConstraint(condition=Q(keep_versions__gte=1), name="policy_keep_at_least_one")]
+
+    def __str__(self) -> str:
+        return f"policy of {self.workspace}"
+
+
+class Share(models.Model):
+    """A node shared with a user of (usually) another workspace; covers the node's subtree."""
+
+    class Permission(models.TextChoices):
+        VIEW = "view"
+        EDIT = "edit"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="shares")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares_received")
+    permission = models.CharField(max_length=4, choices=Permission.choices, default=Permission.VIEW)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="shares_made"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["node", "user"], name="one_share_per_user_and_node")]
+        indexes = [models.Index(fields=["user", "workspace"], name="share_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.node} → {self.user} ({self.permission})"
+
+
+class PublicLink(models.Model):
+    """An unguessable link to a node: view (download) or upload-only (a file request)."""
+
+    class Permission(models.TextChoices):
+        VIEW = "view"
+        UPLOAD = "upload"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="links")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="links")
+    token = models.CharField(max_length=64, unique=True)
+    permission = models.CharField(max_length=6, choices=Permission.choices, default=Permission.VIEW)
+    password_hash = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    max_downloads = models.PositiveIntegerField(null=True, blank=True)
+    download_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_accessed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "revoked_at"], name="link_inventory")]
+
+    def __str__(self) -> str:
+        return f"link to {self.node}"
+
+
+class Activity(models.Model):
+    """Who did what to which node, when; shown to a workspace's owners and admins."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="activities")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verb = models.CharField(max_length=40)
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    path = models.TextField(blank=True, help_text="The node's path at the time.")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.path}"

@@ -1,0 +1,64 @@
+"""File and folder names: what is allowed, and the key that makes sibling names unique."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from cloudstorage.errors import ServiceError
+
+MAX_NAME_BYTES = 255
+
+
+def _bad(message: str) -> ServiceError:
+    return ServiceError(code="invalid_name", message=message, status_code=400)
+
+
+def name_clean(name: object) -> str:
+    """The name in Unicode NFC form, or a ServiceError saying what is wrong with it."""
+    if not isinstance(name, str):
+        raise _bad("A name must be a string.")
+    name = unicodedata.normalize("NFC", name)
+    if not name or not name.strip():
+        raise _bad("A name may not be empty.")
+    if name in {".", ".."}:
+        raise _bad(f'"{name}" is not allowed as a name.')
+    if "/" in name or "\\" in name:
+        raise _bad("A name may not contain / or \\.")
+    if any(unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\u200d" for ch in name):
+        raise _bad("A name may not contain NUL or other control characters.")
+    if name != name.strip():
+        raise _bad("A name may not start or end with a space.")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise _bad(f"A name may be at most {MAX_NAME_BYTES} bytes long (UTF-8).")
+    return name
+
+
+def name_key(name: str) -> str:
+    """Case-insensitive identity of a name among its siblings (names are case-preserving)."""
+    return unicodedata.normalize("NFC", name.casefold())[:255]
+
+
+def name_with_suffix(name: str, suffix: str) -> str:
+    """``report.pdf`` + `` (restored)`` → ``report (restored).pdf``; folders have no extension."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    else:
+        ext = "." + ext
+    candidate = f"{stem}{suffix}{ext}"
+    while len(candidate.encode("utf-8")) > MAX_NAME_BYTES and stem:
+        stem = stem[:-1]
+        candidate = f"{stem}{suffix}{ext}"
+    return candidate
+
+
+def relative_path_split(relative_path: str) -> list[str]:
+    """The folder names and the file name of an upload's relative path, each validated."""
+    if not isinstance(relative_path, str):
+        raise _bad("relative_path must be a string.")
+    parts = [part for part in relative_path.replace("\\", "/").split("/") if part != ""]
+    if not parts:
+        raise _bad("relative_path is empty.")
+    if len(parts) > 64:
+        raise _bad("relative_path is nested too deeply (at most 64 levels).")
+    return [name_clean(part) for part in parts]
