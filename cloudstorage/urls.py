@@ -22,6 +22,7 @@ urlpatterns = [
     path("invitations/<str:token>/", account_views.invitation_accept_view, name="invitation_accept"),
     path("app/", include("accounts.urls")),
     path("app/", include("billing.urls")),
+    path("app/", include("files.web_urls")),
     path("billing/", include("billing.webhook_urls")),
     path("api/v1/", include(api_v1)),
 ]
