@@ -156,7 +156,7 @@ else:
         }
     }
     _broker_dir = VAR_DIR / "celery" / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "celery" / "results").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
@@ -164,6 +164,8 @@ else:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Without it kombu writes its exchange table to ./control in the working directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery' / 'results'}"
@@ -327,6 +329,8 @@ CLOUDSTORAGE_REPLICAS = env.int("CLOUDSTORAGE_REPLICAS", default=2)
 CLOUDSTORAGE_FREE_GB = 1
 CLOUDSTORAGE_INVITATION_DAYS = env.int("CLOUDSTORAGE_INVITATION_DAYS", default=7)
 CLOUDSTORAGE_DISK_PROBE_FAILURES = env.int("CLOUDSTORAGE_DISK_PROBE_FAILURES", default=3)
+# Good probes in a row that clear earlier failures: fewer between failures don't (flapping is damped).
+CLOUDSTORAGE_DISK_PROBE_RECOVERY = env.int("CLOUDSTORAGE_DISK_PROBE_RECOVERY", default=3)
 
 LOGGING = {
     "version": 1,
@@ -374,7 +378,11 @@ CLOUDSTORAGE_SCRUB_INTERVAL = env.int("CLOUDSTORAGE_SCRUB_INTERVAL", default=600
 CLOUDSTORAGE_GC_GRACE = env.int("CLOUDSTORAGE_GC_GRACE", default=24 * 3600)
 CLOUDSTORAGE_PENDING_GRACE = env.int("CLOUDSTORAGE_PENDING_GRACE", default=3 * 24 * 3600)
 CLOUDSTORAGE_CAPACITY_ALERT_PERCENT = env.int("CLOUDSTORAGE_CAPACITY_ALERT_PERCENT", default=85)
+# While a category stays above the threshold, the alert is repeated at most this often (seconds).
+CLOUDSTORAGE_CAPACITY_ALERT_REPEAT = env.int("CLOUDSTORAGE_CAPACITY_ALERT_REPEAT", default=24 * 3600)
 CELERY_BEAT_SCHEDULE["disk-repair"] = {"task": "disks.tasks.replicas_repair", "schedule": timedelta(minutes=1)}
+CELERY_BEAT_SCHEDULE["disk-remap"] = {"task": "disks.tasks.workspaces_remap", "schedule": timedelta(minutes=1)}
+CELERY_BEAT_SCHEDULE["disk-drain"] = {"task": "disks.tasks.disks_drain", "schedule": timedelta(minutes=1)}
 CELERY_BEAT_SCHEDULE["disk-scrub"] = {
     "task": "disks.tasks.replicas_scrub",
     "schedule": timedelta(seconds=CLOUDSTORAGE_SCRUB_INTERVAL),
@@ -418,3 +426,11 @@ CLOUDSTORAGE_LINK_DEFAULT_MAX_DOWNLOADS = _env_optional_positive("CLOUDSTORAGE_L
 # Wrong link passwords allowed per link and client address in the window, before 429.
 CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS = env.int("CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS", default=5)
 CLOUDSTORAGE_LINK_PASSWORD_WINDOW = env.int("CLOUDSTORAGE_LINK_PASSWORD_WINDOW", default=15 * 60)
+
+# --- Resumable uploads (tus) --------------------------------------------------------------------
+# Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.
+CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS = env.int("CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS", default=7)
+# Bytes of an upload not yet cut into a chunk wait here between requests (at most one maximum-size
+# chunk per upload); several web nodes need it on a shared mount.
+CLOUDSTORAGE_UPLOAD_STAGING_DIR = Path(env.str("CLOUDSTORAGE_UPLOAD_STAGING_DIR", default=str(VAR_DIR / "uploads")))
+CELERY_BEAT_SCHEDULE["uploads-expire"] = {"task": "files.tasks.uploads_expire", "schedule": crontab(minute=47)}

@@ -51,6 +51,7 @@ class SharedWithMeOut(serializers.Serializer):
     permission = serializers.CharField()
     shared_by = serializers.EmailField(source="created_by.email", default=None)
     shared_at = serializers.DateTimeField(source="created_at")
+    created_at = serializers.DateTimeField()
     workspace = serializers.SerializerMethodField()
     node = SharedNodeOut()
 

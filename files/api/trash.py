@@ -20,13 +20,14 @@ class TrashItemOut(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField(source="kind")
     name = serializers.CharField()
-    original_path = serializers.SerializerMethodField(help_text="Where the item was: /folder/name")
+    original_path = serializers.CharField(help_text="The folder the item was in: /folder")
+    path = serializers.SerializerMethodField(help_text="Where the item was: /folder/name")
     size = serializers.IntegerField(source="trashed_bytes", help_text="Bytes of every version inside; freed by a purge")
     deleted_at = serializers.DateTimeField()
     deleted_by = serializers.EmailField(source="deleted_by.email", default=None)
     purge_at = serializers.SerializerMethodField()
 
-    def get_original_path(self, node: Node) -> str:
+    def get_path(self, node: Node) -> str:
         return trash_path(node=node)
 
     def get_purge_at(self, node: Node) -> str:

@@ -237,7 +237,7 @@ def test_trash_list_shows_original_path_size_and_purge_date(owner, root, api, ow
 
     assert response.status_code == 200
     (item,) = response.json()["results"]
-    assert item["original_path"] == "/docs" and item["type"] == "folder"
+    assert item["original_path"] == "/" and item["path"] == "/docs" and item["type"] == "folder"
     assert item["size"] == 5 and item["deleted_by"] == owner.email
     assert item["purge_at"] is not None
 
