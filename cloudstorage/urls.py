@@ -8,6 +8,7 @@ from cloudstorage.health import healthz
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("files.api.tus_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
 ]
@@ -21,6 +22,7 @@ urlpatterns = [
     path("invitations/<str:token>/", account_views.invitation_accept_view, name="invitation_accept"),
     path("app/", include("accounts.urls")),
     path("app/", include("billing.urls")),
+    path("app/", include("files.web_urls")),
     path("billing/", include("billing.webhook_urls")),
     path("api/v1/", include(api_v1)),
 ]
