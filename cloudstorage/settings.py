@@ -334,6 +334,8 @@ CLOUDSTORAGE_REPLICAS = env.int("CLOUDSTORAGE_REPLICAS", default=2)
 CLOUDSTORAGE_FREE_GB = 1
 CLOUDSTORAGE_INVITATION_DAYS = env.int("CLOUDSTORAGE_INVITATION_DAYS", default=7)
 CLOUDSTORAGE_DISK_PROBE_FAILURES = env.int("CLOUDSTORAGE_DISK_PROBE_FAILURES", default=3)
+# Good probes in a row that clear earlier failures: fewer between failures don't (flapping is damped).
+CLOUDSTORAGE_DISK_PROBE_RECOVERY = env.int("CLOUDSTORAGE_DISK_PROBE_RECOVERY", default=3)
 
 LOGGING = {
     "version": 1,
@@ -381,7 +383,11 @@ CLOUDSTORAGE_SCRUB_INTERVAL = env.int("CLOUDSTORAGE_SCRUB_INTERVAL", default=600
 CLOUDSTORAGE_GC_GRACE = env.int("CLOUDSTORAGE_GC_GRACE", default=24 * 3600)
 CLOUDSTORAGE_PENDING_GRACE = env.int("CLOUDSTORAGE_PENDING_GRACE", default=3 * 24 * 3600)
 CLOUDSTORAGE_CAPACITY_ALERT_PERCENT = env.int("CLOUDSTORAGE_CAPACITY_ALERT_PERCENT", default=85)
+# While a category stays above the threshold, the alert is repeated at most this often (seconds).
+CLOUDSTORAGE_CAPACITY_ALERT_REPEAT = env.int("CLOUDSTORAGE_CAPACITY_ALERT_REPEAT", default=24 * 3600)
 CELERY_BEAT_SCHEDULE["disk-repair"] = {"task": "disks.tasks.replicas_repair", "schedule": timedelta(minutes=1)}
+CELERY_BEAT_SCHEDULE["disk-remap"] = {"task": "disks.tasks.workspaces_remap", "schedule": timedelta(minutes=1)}
+CELERY_BEAT_SCHEDULE["disk-drain"] = {"task": "disks.tasks.disks_drain", "schedule": timedelta(minutes=1)}
 CELERY_BEAT_SCHEDULE["disk-scrub"] = {
     "task": "disks.tasks.replicas_scrub",
     "schedule": timedelta(seconds=CLOUDSTORAGE_SCRUB_INTERVAL),
@@ -391,3 +397,45 @@ CELERY_BEAT_SCHEDULE["disk-capacity-alert"] = {
     "task": "disks.tasks.capacity_alert",
     "schedule": crontab(minute="*/15"),
 }
+
+# --- Files: trash, sharing and public links (files/) --------------------------------------------
+# Days an item stays in the trash before the nightly job deletes it forever.
+CLOUDSTORAGE_TRASH_DAYS = env.int("CLOUDSTORAGE_TRASH_DAYS", default=30)
+if CLOUDSTORAGE_TRASH_DAYS < 1:
+    raise ImproperlyConfigured("CLOUDSTORAGE_TRASH_DAYS must be at least 1")
+CELERY_BEAT_SCHEDULE["trash-purge-expired"] = {
+    "task": "files.tasks.trash_purge_expired",
+    "schedule": crontab(hour=2, minute=13),
+}
+
+
+def _env_optional_positive(name: str) -> int | None:
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be at least 1 (leave it empty for no limit)")
+    return value
+
+
+# Operator defaults for public links; a workspace's owners may tighten them, never loosen the maximum
+# or drop a password the operator requires.
+CLOUDSTORAGE_LINK_DEFAULT_EXPIRY_DAYS = _env_optional_positive("CLOUDSTORAGE_LINK_DEFAULT_EXPIRY_DAYS")
+CLOUDSTORAGE_LINK_MAX_EXPIRY_DAYS = _env_optional_positive("CLOUDSTORAGE_LINK_MAX_EXPIRY_DAYS")
+CLOUDSTORAGE_LINK_PASSWORD_REQUIRED = env_bool("CLOUDSTORAGE_LINK_PASSWORD_REQUIRED", False)
+CLOUDSTORAGE_LINK_DEFAULT_MAX_DOWNLOADS = _env_optional_positive("CLOUDSTORAGE_LINK_DEFAULT_MAX_DOWNLOADS")
+# Wrong link passwords allowed per link and client address in the window, before 429.
+CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS = env.int("CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS", default=5)
+CLOUDSTORAGE_LINK_PASSWORD_WINDOW = env.int("CLOUDSTORAGE_LINK_PASSWORD_WINDOW", default=15 * 60)
+
+# --- Resumable uploads (tus) --------------------------------------------------------------------
+# Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.
+CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS = env.int("CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS", default=7)
+# Bytes of an upload not yet cut into a chunk wait here between requests (at most one maximum-size
+# chunk per upload); several web nodes need it on a shared mount.
+CLOUDSTORAGE_UPLOAD_STAGING_DIR = Path(env.str("CLOUDSTORAGE_UPLOAD_STAGING_DIR", default=str(VAR_DIR / "uploads")))
+CELERY_BEAT_SCHEDULE["uploads-expire"] = {"task": "files.tasks.uploads_expire", "schedule": crontab(minute=47)}

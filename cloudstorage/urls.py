@@ -9,6 +9,8 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("billing.api.urls")),
     path("", include("files.api.urls")),
+    path("", include("files.api.sharing_urls")),
+    path("", include("files.api.tus_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
 ]
@@ -22,8 +24,10 @@ urlpatterns = [
     path("invitations/<str:token>/", account_views.invitation_accept_view, name="invitation_accept"),
     path("app/", include("accounts.urls")),
     path("app/", include("billing.urls")),
+    path("app/", include("files.web_urls")),
     path("billing/", include("billing.webhook_urls")),
     path("api/v1/", include(api_v1)),
+    path("s/", include("files.public_urls")),
 ]
 
 

@@ -38,6 +38,7 @@ class Disk(models.Model):
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True)
     last_check_error = models.TextField(blank=True)
+    # Failed probes since the disk was last steadily healthy (see services.damped_failures).
     consecutive_failures = models.PositiveIntegerField(default=0)
     # The last probe results, newest last ("1" ok, "0" failed): lets a flapping disk be damped.
     probe_history = models.CharField(max_length=32, blank=True)
@@ -203,7 +204,8 @@ class PendingDelete(models.Model):
 
 
 class CapacityAlert(models.Model):
-    """When operators were last told that a category is filling up (one e-mail a day at most)."""
+    """When operators were last told that a category is filling up (deleted once it is below the
+    threshold again, so the next crossing is announced at once)."""
 
     category = models.CharField(max_length=1, primary_key=True)
     sent_at = models.DateTimeField()

@@ -26,15 +26,11 @@ def _ranked(disks: list[Disk], category: str) -> list[Disk]:
     return sorted(disks, key=lambda d: (d.category != category, _fullness(d), d.name))
 
 
-def workspace_place(*, workspace) -> list[Disk]:
-    """The workspace's placement disks, in rank order, fixing the placement when a disk left service
-    or the plan's category changed: the primary is the least-full active disk of its category, the
-    backups preferably in the same category, else any active disk."""
+def _placement_for(workspace, current: list) -> list[Disk]:
     category = workspace.category
     wanted = replicas_wanted()
     active = list(Disk.objects.filter(status__in=WRITABLE))
     by_id = {d.pk: d for d in active}
-    current = [p.disk_id for p in Placement.objects.filter(workspace=workspace).order_by("rank")]
     keep = [by_id[d] for d in current if d in by_id]
     in_category = [d for d in active if d.category == category]
     # A primary off-category (after a plan change) is replaced when the category has a disk.
@@ -46,9 +42,33 @@ def workspace_place(*, workspace) -> list[Disk]:
         if len(keep) >= wanted:
             break
         keep.append(disk)
-    keep = keep[:wanted]
-    if [d.pk for d in keep] != current:
-        with transaction.atomic():
+    return keep[:wanted]
+
+
+def _current(workspace) -> list:
+    return list(Placement.objects.filter(workspace=workspace).order_by("rank").values_list("disk_id", flat=True))
+
+
+def workspace_place(*, workspace) -> list[Disk]:
+    """The workspace's placement disks, in rank order, fixing the placement when a disk left service
+    or the plan's category changed: the primary is the least-full active disk of its category, the
+    backups preferably in the same category, else any active disk.
+
+    Safe under concurrency: when the placement must change, it is recomputed and rewritten under a
+    lock on the workspace row, so two first uploads into one workspace never both insert rank 0."""
+    from accounts.models import Workspace
+
+    current = _current(workspace)
+    keep = _placement_for(workspace, current)
+    if [d.pk for d in keep] == current:
+        return keep
+    with transaction.atomic():
+        # Serialises placement changes of this workspace (PostgreSQL row lock; SQLite's IMMEDIATE
+        # transactions already serialise writers). Whoever comes second sees the first one's rows.
+        Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk", flat=True).first()
+        current = _current(workspace)
+        keep = _placement_for(workspace, current)
+        if [d.pk for d in keep] != current:
             Placement.objects.filter(workspace=workspace).delete()
             Placement.objects.bulk_create(
                 [Placement(workspace=workspace, disk=disk, rank=rank) for rank, disk in enumerate(keep)]

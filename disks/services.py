@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -33,6 +34,7 @@ STAYING = (Disk.Status.ACTIVE, Disk.Status.READ_ONLY)
 logger = logging.getLogger(__name__)
 
 PROBE_NAME = ".probe"
+REPAIR_LOCK_SECONDS = 600
 
 
 class DiskProbeError(Exception):
@@ -74,33 +76,88 @@ def disk_check(*, disk: Disk) -> str | None:
     return None
 
 
+PROBE_HISTORY = 32
+
+
+def damped_failures(history: str, *, recovery: int) -> int:
+    """Failed probes since the disk was last steadily healthy: counting back from the newest result,
+    every failure counts until a run of ``recovery`` good probes in a row. One lucky probe between
+    failures therefore does not reset the count, so a flapping disk is failed like a dead one."""
+    failures = good_run = 0
+    for result in reversed(history):
+        if result == "1":
+            good_run += 1
+            if good_run >= recovery:
+                break
+        else:
+            failures += 1
+            good_run = 0
+    return failures
+
+
 def disk_probe(*, disk: Disk) -> bool:
-    """Probe a disk and record the result; N failures in a row mark it failed."""
+    """Probe a disk and record the result. CLOUDSTORAGE_DISK_PROBE_FAILURES failures without
+    CLOUDSTORAGE_DISK_PROBE_RECOVERY good probes in a row between them mark it failed: its workspaces
+    are remapped at once, its chunks re-replicated by the next repair run, and operators e-mailed.
+    A failed disk is not brought back by a good probe; an operator decides that in the admin."""
     error = disk_check(disk=disk)
     now = timezone.now()
+    newly_failed = False
     with transaction.atomic():
         disk = Disk.objects.select_for_update().get(pk=disk.pk)
         disk.last_check_at = now
         disk.last_check_ok = error is None
         disk.last_check_error = error or ""
-        fields = ["last_check_at", "last_check_ok", "last_check_error", "consecutive_failures"]
-        if error is None:
-            disk.consecutive_failures = 0
-        else:
-            disk.consecutive_failures = F("consecutive_failures") + 1
-        disk.save(update_fields=fields)
-        disk.refresh_from_db(fields=["consecutive_failures"])
-        if (
+        disk.probe_history = (disk.probe_history + ("1" if error is None else "0"))[-PROBE_HISTORY:]
+        disk.consecutive_failures = damped_failures(
+            disk.probe_history, recovery=max(1, settings.CLOUDSTORAGE_DISK_PROBE_RECOVERY)
+        )
+        disk.save(
+            update_fields=[
+                "last_check_at",
+                "last_check_ok",
+                "last_check_error",
+                "probe_history",
+                "consecutive_failures",
+            ]
+        )
+        newly_failed = (
             error is not None
             and disk.status != Disk.Status.FAILED
             and disk.consecutive_failures >= settings.CLOUDSTORAGE_DISK_PROBE_FAILURES
-        ):
-            disk.status = Disk.Status.FAILED
-            disk.save(update_fields=["status"])
-            logger.error(
-                "disk %s marked failed after %s failed probes: %s", disk.name, disk.consecutive_failures, error
-            )
+        )
+    if newly_failed:
+        logger.error("disk %s marked failed after %s failed probes: %s", disk.name, disk.consecutive_failures, error)
+        disk_set_status(disk=disk, status=Disk.Status.FAILED)
+        operators_notify(
+            subject=f"Disk {disk.name} failed",
+            message=(
+                f"Disk {disk.name} (category {disk.category}) failed {disk.consecutive_failures} health probes "
+                f"and was marked failed.\nLast error: {error}\n"
+                "Its workspaces were moved to other disks and its chunks are being copied from their other "
+                "replicas. Attach a replacement disk in the admin if the category is short of room.\n"
+            ),
+        )
     return error is None
+
+
+def operators_notify(*, subject: str, message: str) -> bool:
+    """E-mail the operators (OPERATOR_EMAILS and active staff users); False when there is nobody."""
+    from django.contrib.auth import get_user_model
+    from django.core.mail import send_mail
+
+    staff = get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="")
+    recipients = sorted(set(settings.OPERATOR_EMAILS) | set(staff.values_list("email", flat=True)))
+    if not recipients:
+        logger.error("no operator address is configured for an alert: %s", subject)
+        return False
+    send_mail(
+        subject=f"[Cloud Storage] {subject}",
+        message=message,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )
+    return True
 
 
 def disk_create_local(*, name: str, path: Path | str, category: str, capacity_bytes: int) -> Disk:
@@ -169,7 +226,20 @@ def chunk_repair(*, chunk_id, relocate: bool = False) -> str:
     Copies are made from a verified good copy (the same ciphertext, under the same key on every
     disk). Bad copies and copies on failed disks are dropped; copies on draining disks (and, when
     ``relocate``, copies outside the workspace's category) are dropped only once enough good copies
-    exist elsewhere. Returns "ok", "repaired", "degraded" (not enough room/disks) or "lost"."""
+    exist elsewhere. Returns "ok", "repaired", "degraded" (not enough room/disks), "lost", or "busy"
+    (another worker is repairing it right now)."""
+    # Beat runs, drains and read-triggered repairs may reach the same chunk at once; one of them
+    # works on it, the others skip it (the cache is shared by every process: Redis or a file cache).
+    lock = f"disks:chunk-repair:{chunk_id}"
+    if not cache.add(lock, 1, timeout=REPAIR_LOCK_SECONDS):
+        return "busy"
+    try:
+        return _chunk_repair(chunk_id=chunk_id, relocate=relocate)
+    finally:
+        cache.delete(lock)
+
+
+def _chunk_repair(*, chunk_id, relocate: bool) -> str:
     chunk = Chunk.objects.select_related("workspace").filter(pk=chunk_id).first()
     if chunk is None:
         return "ok"
@@ -248,18 +318,15 @@ def chunks_needing_repair():
     )
 
 
-def replicas_repair(*, limit: int | None = None) -> dict[str, int]:
-    """One throttled repair run: at most ``limit`` chunks (CLOUDSTORAGE_REPAIR_BATCH), at most
-    CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND, fewest copies first. Safe to run concurrently: each
-    chunk's repair re-reads the state and only adds missing copies."""
-    workspaces_remap_all()
-    limit = limit or settings.CLOUDSTORAGE_REPAIR_BATCH
+def _repair_throttled(chunks: list[tuple], **kwargs) -> dict[str, int]:
+    """Repair (chunk id, stored size) pairs in order, at most CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND of
+    copied bytes, so re-replication after a disk loss does not starve uploads and downloads."""
     rate = settings.CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND
     results: dict[str, int] = {}
     started = time.monotonic()
     moved = 0
-    for chunk_id, size in list(chunks_needing_repair().values_list("id", "stored_size")[:limit]):
-        outcome = chunk_repair(chunk_id=chunk_id)
+    for chunk_id, size in chunks:
+        outcome = chunk_repair(chunk_id=chunk_id, **kwargs)
         results[outcome] = results.get(outcome, 0) + 1
         if outcome == "repaired" and rate:
             moved += size
@@ -267,6 +334,15 @@ def replicas_repair(*, limit: int | None = None) -> dict[str, int]:
             if ahead > 0:
                 time.sleep(ahead)
     return results
+
+
+def replicas_repair(*, limit: int | None = None) -> dict[str, int]:
+    """One throttled repair run: at most ``limit`` chunks (CLOUDSTORAGE_REPAIR_BATCH), at most
+    CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND, fewest copies first. Safe to run concurrently: each
+    chunk's repair re-reads the state and only adds missing copies."""
+    workspaces_remap_all()
+    limit = limit or settings.CLOUDSTORAGE_REPAIR_BATCH
+    return _repair_throttled(list(chunks_needing_repair().values_list("id", "stored_size")[:limit]))
 
 
 def workspace_relocate(*, workspace) -> dict[str, int]:
@@ -282,17 +358,30 @@ def workspace_relocate(*, workspace) -> dict[str, int]:
     return results
 
 
-def disk_drain(*, disk: Disk) -> dict[str, int]:
-    """Retire a disk: mark it draining, then copy each of its chunks elsewhere and drop its copies.
-    Files stay readable throughout (the draining copy serves reads until its replacement exists)."""
-    if disk.status != Disk.Status.DRAINING:
+def disk_drain(*, disk: Disk, limit: int | None = None) -> dict[str, int]:
+    """Retire a disk: mark it draining, then copy its chunks elsewhere and drop its copies, at most
+    ``limit`` chunks per call (the beat job calls again until it is empty), throttled like repair.
+    Files stay readable throughout: the draining copy serves reads until its replacement exists,
+    and a chunk's copy is dropped only once enough copies exist on disks that stay."""
+    if disk.status not in (Disk.Status.DRAINING, Disk.Status.FAILED):
         disk_set_status(disk=disk, status=Disk.Status.DRAINING)
-    results: dict[str, int] = {}
-    for chunk_id in Replica.objects.filter(disk=disk).values_list("chunk_id", flat=True).iterator():
-        outcome = chunk_repair(chunk_id=chunk_id)
-        results[outcome] = results.get(outcome, 0) + 1
+    chunks = Chunk.objects.filter(replicas__disk=disk).order_by("created_at", "pk").values_list("id", "stored_size")
+    results = _repair_throttled(list(chunks[:limit] if limit else chunks))
     pending_deletes_run()
+    left = Replica.objects.filter(disk=disk).count()
+    results["left"] = left
+    if not left:
+        logger.info("disk %s is drained", disk.name)
     return results
+
+
+def disks_drain(*, limit: int | None = None) -> dict[str, dict[str, int]]:
+    """One slice of draining for every draining disk that still holds copies (the beat job)."""
+    limit = limit or settings.CLOUDSTORAGE_REPAIR_BATCH
+    return {
+        disk.name: disk_drain(disk=disk, limit=limit)
+        for disk in Disk.objects.filter(status=Disk.Status.DRAINING, replicas__isnull=False).distinct()
+    }
 
 
 # --- Scrub --------------------------------------------------------------------------------------
@@ -387,40 +476,34 @@ def chunks_gc(*, grace: timedelta | None = None, pending_grace: timedelta | None
 
 
 def capacity_alert(*, threshold: float | None = None) -> list[str]:
-    """E-mail operators (settings.OPERATOR_EMAILS and staff users) about each category whose
-    in-service disks are fuller than the threshold, at most once a day per category."""
-    from django.contrib.auth import get_user_model
-    from django.core.mail import send_mail
-
+    """E-mail operators about each category whose in-service disks are fuller than the threshold
+    (CLOUDSTORAGE_CAPACITY_ALERT_PERCENT). Not re-sent on every run: at most once per
+    CLOUDSTORAGE_CAPACITY_ALERT_REPEAT seconds per category while it stays above; a category that
+    went back below is alerted again as soon as it crosses the threshold anew."""
     from disks.models import CapacityAlert
     from disks.selectors import capacity_by_category
 
     threshold = threshold if threshold is not None else settings.CLOUDSTORAGE_CAPACITY_ALERT_PERCENT
+    repeat = timedelta(seconds=settings.CLOUDSTORAGE_CAPACITY_ALERT_REPEAT)
     now = timezone.now()
     alerted = []
     for row in capacity_by_category():
         if row["percent"] < threshold:
+            CapacityAlert.objects.filter(category=row["category"]).delete()
             continue
         last = CapacityAlert.objects.filter(category=row["category"]).first()
-        if last and last.sent_at > now - timedelta(days=1):
+        if last and last.sent_at > now - repeat:
             continue
-        staff = get_user_model().objects.filter(is_staff=True, is_active=True).values_list("email", flat=True)
-        recipients = sorted(set(settings.OPERATOR_EMAILS) | set(staff))
-        if not recipients:
-            logger.error(
-                "category %s is %.0f%% full and no operator address is configured", row["category"], row["percent"]
-            )
-            continue
-        send_mail(
-            subject=f"[Cloud Storage] Disk category {row['category']} is {row['percent']:.0f}% full",
+        sent = operators_notify(
+            subject=f"Disk category {row['category']} is {row['percent']:.0f}% full",
             message=(
                 f"The in-service disks of category {row['category']} hold {row['used_bytes']} of "
                 f"{row['capacity_bytes']} bytes ({row['percent']:.1f}%, alert threshold {threshold}%).\n"
                 "Attach another disk of this category in the admin before it fills up.\n"
             ),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=recipients,
         )
+        if not sent:
+            continue
         CapacityAlert.objects.update_or_create(
             category=row["category"], defaults={"sent_at": now, "percent": row["percent"]}
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from disks import services
 from disks.models import Disk
@@ -37,9 +38,22 @@ def workspace_relocate(workspace_id: str) -> dict[str, int]:
 
 
 @shared_task
+def workspaces_remap() -> int:
+    """Move every workspace placed on a disk out of service to healthy disks (beat: every minute)."""
+    return services.workspaces_remap_all()
+
+
+@shared_task
 def disk_drain(disk_id: str) -> dict[str, int]:
+    """Start (or continue) draining one disk: the operators' "drain" action."""
     disk = Disk.objects.filter(pk=disk_id).first()
-    return services.disk_drain(disk=disk) if disk else {}
+    return services.disk_drain(disk=disk, limit=settings.CLOUDSTORAGE_REPAIR_BATCH) if disk else {}
+
+
+@shared_task
+def disks_drain() -> dict[str, dict[str, int]]:
+    """A throttled slice of work on every draining disk (beat: every minute) until each is empty."""
+    return services.disks_drain()
 
 
 @shared_task

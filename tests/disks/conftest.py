@@ -60,3 +60,173 @@ def object_files(disk: Disk) -> list:
 
     root = Path(disk.path)
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp") and ".probe" not in p.parts)
+
+
+# --- A local S3-compatible server (moto's standalone server over real HTTP) ------------------------
+
+S3_ACCESS_KEY = "testing"
+S3_SECRET_KEY = "testing"
+S3_REGION = "us-east-1"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's standalone S3 server in its own process on 127.0.0.1, once per test session (per xdist
+    worker); its endpoint URL. Each test uses its own buckets."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("moto's S3 server did not start")
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def s3_client(endpoint: str):
+    """A plain boto3 client, for tests to look at and damage buckets behind the store's back."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
+    )
+
+
+def make_s3_disk(endpoint: str, name: str, *, category: str = "A", capacity: int = 64 * MB, prefix: str = "chunks"):
+    """A new bucket on the server, attached as a disk through the same validation operators use."""
+    import uuid
+
+    from disks.services import disk_attach
+
+    bucket = f"t-{uuid.uuid4().hex[:20]}"
+    s3_client(endpoint).create_bucket(Bucket=bucket)
+    return disk_attach(
+        disk=Disk(
+            name=name,
+            backend=Disk.Backend.S3,
+            s3_endpoint_url=endpoint,
+            s3_bucket=bucket,
+            s3_prefix=prefix,
+            s3_region=S3_REGION,
+            s3_access_key=S3_ACCESS_KEY,
+            s3_secret_key=S3_SECRET_KEY,
+            category=category,
+            capacity_bytes=capacity,
+        )
+    )
+
+
+# --- Looking at and damaging stored objects, whatever the disk's backend -------------------------
+
+
+def stored_keys(disk: Disk) -> list[str]:
+    """Chunk object keys on a disk (probe objects and temp files excluded)."""
+    if disk.backend == Disk.Backend.LOCAL:
+        from pathlib import Path
+
+        return [str(p.relative_to(disk.path)) for p in object_files(disk) if Path(p).is_file()]
+    client = s3_client(disk.s3_endpoint_url)
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=disk.s3_bucket, Prefix=f"{disk.s3_prefix}/"):
+        keys += [o["Key"][len(disk.s3_prefix) + 1 :] for o in page.get("Contents", [])]
+    return sorted(k for k in keys if not k.startswith(".probe"))
+
+
+def object_get(disk: Disk, key: str) -> bytes:
+    from pathlib import Path
+
+    if disk.backend == Disk.Backend.LOCAL:
+        return (Path(disk.path) / key).read_bytes()
+    body = s3_client(disk.s3_endpoint_url).get_object(Bucket=disk.s3_bucket, Key=f"{disk.s3_prefix}/{key}")["Body"]
+    return body.read()
+
+
+def object_put(disk: Disk, key: str, data: bytes) -> None:
+    from pathlib import Path
+
+    if disk.backend == Disk.Backend.LOCAL:
+        (Path(disk.path) / key).write_bytes(data)
+    else:
+        s3_client(disk.s3_endpoint_url).put_object(Bucket=disk.s3_bucket, Key=f"{disk.s3_prefix}/{key}", Body=data)
+
+
+def object_delete(disk: Disk, key: str) -> None:
+    from pathlib import Path
+
+    if disk.backend == Disk.Backend.LOCAL:
+        (Path(disk.path) / key).unlink()
+    else:
+        s3_client(disk.s3_endpoint_url).delete_object(Bucket=disk.s3_bucket, Key=f"{disk.s3_prefix}/{key}")
+
+
+def object_flip_byte(disk: Disk, key: str, rng: random.Random) -> None:
+    data = bytearray(object_get(disk, key))
+    data[rng.randrange(len(data))] ^= 0xFF
+    object_put(disk, key, bytes(data))
+
+
+def disk_destroy(disk: Disk) -> None:
+    """The disk is gone: a local folder removed entirely, or a bucket emptied and deleted."""
+    import shutil
+
+    if disk.backend == Disk.Backend.LOCAL:
+        shutil.rmtree(disk.path)
+        return
+    client = s3_client(disk.s3_endpoint_url)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=disk.s3_bucket):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=disk.s3_bucket, Key=obj["Key"])
+    client.delete_bucket(Bucket=disk.s3_bucket)
+
+
+def good_copies(chunk) -> list:
+    """The disks holding a good copy of a chunk on an in-service disk."""
+    from disks.models import Replica
+
+    return list(
+        Replica.objects.filter(
+            chunk=chunk, state=Replica.State.OK, disk__status__in=(Disk.Status.ACTIVE, Disk.Status.READ_ONLY)
+        ).values_list("disk_id", flat=True)
+    )
+
+
+def repair_until_done(max_runs: int = 20) -> None:
+    from disks.services import chunks_needing_repair, replicas_repair
+
+    for _ in range(max_runs):
+        if not chunks_needing_repair().exists():
+            return
+        replicas_repair()
+    raise AssertionError(f"{chunks_needing_repair().count()} chunk(s) still need repair")

@@ -1,0 +1,662 @@
+// The file browser: listing (list or grid, sorted), multi-select and the actions on a selection,
+// dialogs (new folder, rename, move/copy, delete, share, preview), the details panel and uploads.
+import { api, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, listAll, notify, showError } from "./common.js";
+import { collect, entriesOf, UploadQueue } from "./upload.js";
+
+const root = document.getElementById("browser");
+const folderId = root.dataset.folder;
+const workspaceId = root.dataset.workspace;
+const canEdit = root.dataset.canEdit === "1";
+const listing = document.getElementById("listing");
+const details = document.getElementById("details");
+
+const state = {
+  items: [],
+  selected: new Set(),
+  anchor: null,
+  ordering: localStorage.getItem("browser.ordering") || "name",
+  view: localStorage.getItem("browser.view") || "list",
+};
+
+const folderUrl = (id) => `/app/w/${workspaceId}/f/${id}/`;
+const contentUrl = (id, version) => `/api/v1/nodes/${id}/content` + (version ? `?version=${version}` : "");
+const previewUrl = (id) => `/app/preview/${id}/`;
+
+// ---- listing ---------------------------------------------------------------------------------
+
+function compare(a, b) {
+  const desc = state.ordering.startsWith("-");
+  const key = state.ordering.replace(/^-/, "");
+  if (isFolder(a) !== isFolder(b)) return isFolder(a) ? -1 : 1; // folders first, as everywhere
+  let r;
+  if (key === "size") r = (a.size || 0) - (b.size || 0);
+  else if (key === "modified_at") r = new Date(a.modified_at) - new Date(b.modified_at);
+  else r = a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" });
+  return desc ? -r : r;
+}
+
+export async function load() {
+  listing.setAttribute("aria-busy", "true");
+  const base = `/api/v1/nodes/${folderId}/children/`;
+  try {
+    try {
+      state.items = await listAll(`${base}?ordering=${encodeURIComponent(state.ordering)}`);
+    } catch (err) {
+      if (err.status !== 400) throw err;
+      state.items = await listAll(base); // an ordering the server does not offer: sort here
+    }
+  } catch (err) {
+    listing.replaceChildren(el("p", { class: "msg error", role: "alert" }, `Could not list this folder: ${err.message}`));
+    listing.setAttribute("aria-busy", "false");
+    return;
+  }
+  const ids = new Set(state.items.map((i) => i.id));
+  for (const id of [...state.selected]) if (!ids.has(id)) state.selected.delete(id);
+  render();
+  listing.setAttribute("aria-busy", "false");
+}
+
+function render() {
+  state.items.sort(compare);
+  document.getElementById("sort").value = state.ordering;
+  for (const b of document.querySelectorAll("[data-view]")) b.setAttribute("aria-pressed", String(b.dataset.view === state.view));
+  if (!state.items.length) {
+    listing.replaceChildren(el("div", { class: "empty" },
+      el("p", {}, "This folder is empty."),
+      canEdit ? el("p", { class: "muted" }, "Drop files or folders here, or use the upload buttons.") : null));
+  } else {
+    listing.replaceChildren(state.view === "grid" ? renderGrid() : renderTable());
+  }
+  renderSelection();
+}
+
+function nameCell(item) {
+  if (isFolder(item)) return el("a", { href: folderUrl(item.id), class: "node-name" }, item.name);
+  return el("button", { type: "button", class: "link node-name", onclick: () => openPreview(item) }, item.name);
+}
+
+function checkbox(item) {
+  return el("input", {
+    type: "checkbox",
+    class: "select",
+    "aria-label": `Select ${item.name}`,
+    checked: state.selected.has(item.id),
+    onclick: (e) => toggle(item.id, e.target.checked, e.shiftKey),
+  });
+}
+
+function sortHeader(label, key) {
+  const active = state.ordering.replace(/^-/, "") === key;
+  const desc = state.ordering.startsWith("-");
+  const th = el("th", { scope: "col", "aria-sort": active ? (desc ? "descending" : "ascending") : "none" },
+    el("button", {
+      type: "button", class: "th-sort",
+      onclick: () => setOrdering(active && !desc ? "-" + key : key),
+    }, label, active ? (desc ? " ▼" : " ▲") : ""));
+  return th;
+}
+
+function renderTable() {
+  const all = el("input", {
+    type: "checkbox", "aria-label": "Select all",
+    checked: state.items.length > 0 && state.selected.size === state.items.length,
+    onclick: (e) => selectAll(e.target.checked),
+  });
+  return el("table", { class: "table files", "aria-label": "Files" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col", class: "col-check" }, all), sortHeader("Name", "name"),
+      sortHeader("Size", "size"), sortHeader("Modified", "modified_at"))),
+    el("tbody", {}, state.items.map((item) =>
+      el("tr", { class: state.selected.has(item.id) ? "selected" : "", dataset: { id: item.id, name: item.name },
+        ondblclick: () => (isFolder(item) ? (location.href = folderUrl(item.id)) : openPreview(item)) },
+        el("td", { class: "col-check" }, checkbox(item)),
+        el("td", {}, el("span", { class: "icon", "aria-hidden": "true" }, iconFor(item)), " ", nameCell(item),
+          item.tags && item.tags.length ? el("span", { class: "tags" }, item.tags.map((t) => el("span", { class: "badge" }, t))) : null),
+        el("td", {}, isFolder(item) ? "—" : fmtBytes(item.size)),
+        el("td", {}, fmtDate(item.modified_at))))));
+}
+
+function renderGrid() {
+  return el("ul", { class: "grid-view", "aria-label": "Files" }, state.items.map((item) => {
+    const mime = item.mime_type || "";
+    const thumb = !isFolder(item) && mime.startsWith("image/")
+      ? el("img", { src: previewUrl(item.id), alt: "", loading: "lazy" })
+      : el("span", { class: "big-icon", "aria-hidden": "true" }, iconFor(item));
+    return el("li", { class: "tile" + (state.selected.has(item.id) ? " selected" : ""), dataset: { id: item.id, name: item.name } },
+      checkbox(item), el("div", { class: "thumb" }, thumb), nameCell(item),
+      el("small", { class: "muted" }, isFolder(item) ? "Folder" : fmtBytes(item.size)));
+  }));
+}
+
+function setOrdering(ordering) {
+  state.ordering = ordering;
+  localStorage.setItem("browser.ordering", ordering);
+  load();
+}
+
+// ---- selection -------------------------------------------------------------------------------
+
+function toggle(id, on, range) {
+  const ids = state.items.map((i) => i.id);
+  if (range && state.anchor && ids.includes(state.anchor)) {
+    const [a, b] = [ids.indexOf(state.anchor), ids.indexOf(id)].sort((x, y) => x - y);
+    for (const i of ids.slice(a, b + 1)) on ? state.selected.add(i) : state.selected.delete(i);
+  } else {
+    on ? state.selected.add(id) : state.selected.delete(id);
+  }
+  state.anchor = id;
+  for (const row of listing.querySelectorAll("[data-id]")) {
+    const sel = state.selected.has(row.dataset.id);
+    row.classList.toggle("selected", sel);
+    const box = row.querySelector("input.select");
+    if (box) box.checked = sel;
+  }
+  renderSelection();
+}
+
+function selectAll(on) {
+  state.selected = new Set(on ? state.items.map((i) => i.id) : []);
+  render();
+}
+
+function selectedItems() {
+  return state.items.filter((i) => state.selected.has(i.id));
+}
+
+function renderSelection() {
+  const bar = document.getElementById("selection-bar");
+  const n = state.selected.size;
+  bar.hidden = n === 0;
+  document.getElementById("selection-count").textContent = n === 1 ? "1 item selected" : `${n} items selected`;
+  for (const b of bar.querySelectorAll("[data-single]")) b.disabled = n !== 1;
+  const all = listing.querySelector('thead input[type="checkbox"]');
+  if (all) {
+    all.checked = n > 0 && n === state.items.length;
+    all.indeterminate = n > 0 && n < state.items.length;
+  }
+}
+
+// ---- dialogs ---------------------------------------------------------------------------------
+
+// Opens a form dialog; `submit(value)` may throw an API error, shown in the dialog, which stays open.
+function formDialog(dialog, { title, okLabel, setup, submit }) {
+  dialog.querySelector("h2").textContent = title;
+  const ok = dialog.querySelector('button[type="submit"]');
+  ok.textContent = okLabel;
+  dialogError(dialog, "");
+  setup && setup();
+  const form = dialog.querySelector("form");
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    ok.disabled = true;
+    try {
+      await submit();
+      dialog.close("ok");
+    } catch (err) {
+      dialogError(dialog, err.message);
+    } finally {
+      ok.disabled = false;
+    }
+  };
+  dialog.showModal();
+}
+
+function nameDialog({ title, okLabel, value = "", submit }) {
+  const dialog = document.getElementById("name-dialog");
+  const input = dialog.querySelector("#name-input");
+  formDialog(dialog, {
+    title, okLabel,
+    setup: () => {
+      input.value = value;
+      setTimeout(() => {
+        input.focus();
+        const dot = value.lastIndexOf(".");
+        input.setSelectionRange(0, dot > 0 ? dot : value.length);
+      });
+    },
+    submit: () => submit(input.value.trim()),
+  });
+}
+
+function confirmDialog({ title, text, okLabel, submit }) {
+  const dialog = document.getElementById("confirm-dialog");
+  formDialog(dialog, { title, okLabel, setup: () => (dialog.querySelector("#confirm-dialog-text").textContent = text), submit });
+}
+
+// Folder picker for move and copy: browse from the top the caller can reach.
+function pickerDialog({ title, okLabel, exclude, submit }) {
+  const dialog = document.getElementById("picker-dialog");
+  const list = dialog.querySelector("#picker-list");
+  const crumbs = dialog.querySelector("#picker-crumbs");
+  let trail = [{ id: root.dataset.pickerRoot, name: root.dataset.pickerRootName }];
+  const show = async () => {
+    const here = trail[trail.length - 1];
+    crumbs.replaceChildren(...trail.map((c, i) => el("li", {},
+      i === trail.length - 1 ? el("span", { "aria-current": "location" }, c.name)
+        : el("button", { type: "button", class: "link", onclick: () => { trail = trail.slice(0, i + 1); show(); } }, c.name))));
+    list.replaceChildren(el("li", { class: "muted" }, "Loading…"));
+    try {
+      const folders = (await listAll(`/api/v1/nodes/${here.id}/children/`)).filter((c) => isFolder(c) && !exclude.has(c.id));
+      folders.sort((a, b) => a.name.localeCompare(b.name));
+      list.replaceChildren(...(folders.length ? folders.map((f) => el("li", {},
+        el("button", { type: "button", class: "picker-item", onclick: () => { trail.push({ id: f.id, name: f.name }); show(); } }, "📁 ", f.name)))
+        : [el("li", { class: "muted" }, "No folders inside.")]));
+    } catch (err) {
+      dialogError(dialog, err.message);
+    }
+  };
+  formDialog(dialog, { title, okLabel, setup: show, submit: () => submit(trail[trail.length - 1].id) });
+}
+
+// Runs `fn` for every item; reports how many worked and every failure with its name.
+async function eachItem(items, fn, doneText) {
+  let ok = 0;
+  const failures = [];
+  for (const item of items) {
+    try {
+      await fn(item);
+      ok++;
+    } catch (err) {
+      failures.push(`${item.name}: ${err.message}`);
+    }
+  }
+  if (ok) notify(doneText(ok), "success");
+  for (const f of failures) notify(f, "error");
+  return failures;
+}
+
+const actions = {
+  "new-folder": () => nameDialog({
+    title: "New folder", okLabel: "Create",
+    submit: async (name) => {
+      await api("POST", `/api/v1/nodes/${folderId}/children/`, { json: { type: "folder", name } });
+      notify(`Folder “${name}” created.`, "success");
+      await load();
+    },
+  }),
+  rename: () => {
+    const [item] = selectedItems();
+    nameDialog({
+      title: `Rename “${item.name}”`, okLabel: "Rename", value: item.name,
+      submit: async (name) => {
+        await api("PATCH", `/api/v1/nodes/${item.id}/`, { json: { name } });
+        notify(`Renamed to “${name}”.`, "success");
+        await load();
+      },
+    });
+  },
+  move: () => {
+    const items = selectedItems();
+    pickerDialog({
+      title: items.length === 1 ? `Move “${items[0].name}”` : `Move ${items.length} items`, okLabel: "Move here",
+      exclude: new Set(items.map((i) => i.id)),
+      submit: async (target) => {
+        if (target === folderId) throw new Error("The items are already in this folder.");
+        const failures = await eachItem(items, (i) => api("PATCH", `/api/v1/nodes/${i.id}/`, { json: { parent: target } }),
+          (n) => (n === 1 ? "Moved 1 item." : `Moved ${n} items.`));
+        await load();
+        if (failures.length === items.length) throw new Error(failures[0]);
+      },
+    });
+  },
+  copy: () => {
+    const items = selectedItems();
+    pickerDialog({
+      title: items.length === 1 ? `Copy “${items[0].name}”` : `Copy ${items.length} items`, okLabel: "Copy here",
+      exclude: new Set(items.filter(isFolder).map((i) => i.id)),
+      submit: async (target) => {
+        const failures = await eachItem(items, (i) => api("POST", `/api/v1/nodes/${i.id}/copy/`, { json: { parent: target } }),
+          (n) => (n === 1 ? "Copied 1 item." : `Copied ${n} items.`));
+        await load();
+        if (failures.length === items.length) throw new Error(failures[0]);
+      },
+    });
+  },
+  delete: () => {
+    const items = selectedItems();
+    confirmDialog({
+      title: "Move to the trash?", okLabel: "Delete",
+      text: items.length === 1 ? `“${items[0].name}” will be moved to the trash.` : `${items.length} items will be moved to the trash.`,
+      submit: async () => {
+        await eachItem(items, (i) => api("DELETE", `/api/v1/nodes/${i.id}/`),
+          (n) => (n === 1 ? "Moved 1 item to the trash." : `Moved ${n} items to the trash.`));
+        state.selected.clear();
+        await load();
+      },
+    });
+  },
+  download: () => {
+    // One anchor click per item: files stream from the API, folders as zip.
+    for (const item of selectedItems()) {
+      const a = el("a", { href: isFolder(item) ? `/api/v1/nodes/${item.id}/zip` : contentUrl(item.id), download: item.name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    }
+  },
+  details: () => openDetails(selectedItems()[0]),
+  share: () => openShare(selectedItems()[0]),
+  clear: () => selectAll(false),
+  "uploads-close": () => (document.getElementById("uploads").hidden = true),
+};
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-action]");
+  if (!button || !actions[button.dataset.action]) return;
+  event.preventDefault();
+  actions[button.dataset.action]();
+});
+
+for (const b of document.querySelectorAll("[data-view]")) {
+  b.addEventListener("click", () => {
+    state.view = b.dataset.view;
+    localStorage.setItem("browser.view", state.view);
+    render();
+  });
+}
+document.getElementById("sort").addEventListener("change", (e) => setOrdering(e.target.value));
+
+// Keyboard: Delete moves the selection to the trash, F2 renames, Ctrl/Cmd+A selects all.
+document.addEventListener("keydown", (event) => {
+  if (document.querySelector("dialog[open]") || event.target.matches("input:not([type=checkbox]), textarea, select")) return;
+  if (event.key === "Delete" && canEdit && state.selected.size) actions.delete();
+  else if (event.key === "F2" && canEdit && state.selected.size === 1) actions.rename();
+  else if ((event.ctrlKey || event.metaKey) && event.key === "a" && listing.contains(document.activeElement)) {
+    event.preventDefault();
+    selectAll(true);
+  }
+});
+
+// ---- preview ---------------------------------------------------------------------------------
+
+async function openPreview(item) {
+  const dialog = document.getElementById("preview-dialog");
+  const body = dialog.querySelector("#preview-body");
+  dialog.querySelector("h2").textContent = item.name;
+  dialog.querySelector("#preview-download").href = contentUrl(item.id);
+  const mime = (item.mime_type || "").split(";")[0];
+  body.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+  dialog.showModal();
+  if (mime.startsWith("image/")) {
+    body.replaceChildren(el("img", { src: previewUrl(item.id), alt: item.name, class: "preview-image" }));
+  } else if (mime === "application/pdf") {
+    body.replaceChildren(el("iframe", { src: previewUrl(item.id), title: `PDF ${item.name}`, class: "preview-pdf" }));
+  } else if (mime.startsWith("text/") || ["application/json", "application/xml", "application/javascript"].includes(mime)) {
+    try {
+      const res = await fetch(previewUrl(item.id), { credentials: "same-origin" });
+      if (!res.ok) throw new Error(`The preview could not be loaded (${res.status}).`);
+      body.replaceChildren(el("pre", { class: "preview-text", tabindex: "0" }, await res.text()));
+    } catch (err) {
+      body.replaceChildren(el("p", { class: "msg error", role: "alert" }, err.message));
+    }
+  } else {
+    body.replaceChildren(el("p", {}, "There is no preview for this type of file. Download it to open it."));
+  }
+}
+
+// ---- details panel ---------------------------------------------------------------------------
+
+async function openDetails(item) {
+  details.hidden = false;
+  details.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+  let node;
+  try {
+    node = await api("GET", `/api/v1/nodes/${item.id}/`);
+  } catch (err) {
+    details.replaceChildren(el("p", { class: "msg error", role: "alert" }, err.message));
+    return;
+  }
+  const tags = el("input", { id: "details-tags", value: (node.tags || []).join(", "), disabled: !canEdit });
+  const desc = el("textarea", { id: "details-description", rows: "3", disabled: !canEdit }, node.description || "");
+  const versions = el("ol", { class: "versions", reversed: true }, el("li", { class: "muted" }, "Loading…"));
+  details.replaceChildren(
+    el("div", { class: "details-head" }, el("h2", {}, iconFor(node), " ", node.name),
+      el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "✕")),
+    el("dl", { class: "meta" },
+      el("dt", {}, "Type"), el("dd", {}, isFolder(node) ? "Folder" : node.mime_type || "file"),
+      isFolder(node) ? null : [el("dt", {}, "Size"), el("dd", {}, fmtBytes(node.size))],
+      el("dt", {}, "Path"), el("dd", {}, node.path || ""),
+      el("dt", {}, "Modified"), el("dd", {}, fmtDate(node.modified_at)),
+      el("dt", {}, "Created"), el("dd", {}, fmtDate(node.created_at)),
+      isFolder(node) ? null : [el("dt", {}, "Version"), el("dd", {}, String(node.version || ""))],
+      el("dt", {}, "Your access"), el("dd", {}, node.permission || "")),
+    el("form", {
+      class: "details-form",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const tagList = tags.value.split(",").map((t) => t.trim()).filter(Boolean);
+        try {
+          await api("PATCH", `/api/v1/nodes/${node.id}/`, { json: { tags: tagList, description: desc.value } });
+          notify("Details saved.", "success");
+          await load();
+        } catch (err) {
+          showError(err);
+        }
+      },
+    },
+    el("label", { for: "details-tags" }, "Tags (comma-separated)"), tags,
+    el("label", { for: "details-description" }, "Description"), desc,
+    canEdit ? el("button", { type: "submit" }, "Save details") : null),
+    isFolder(node) ? null : [el("h3", {}, "Versions"), versions],
+  );
+  if (!isFolder(node)) loadVersions(node, versions);
+  details.querySelector("h2").focus?.();
+}
+
+async function loadVersions(node, list) {
+  try {
+    const all = await listAll(`/api/v1/nodes/${node.id}/versions/`);
+    all.sort((a, b) => b.number - a.number);
+    list.replaceChildren(...all.map((v) => el("li", { class: "version" },
+      el("span", {}, `v${v.number}`, v.number === node.version ? " (current)" : "", ` · ${fmtBytes(v.size)} · ${fmtDate(v.created_at)}`,
+        v.restored_from ? ` · restored from v${v.restored_from}` : ""),
+      el("a", { href: contentUrl(node.id, v.number), download: node.name, class: "small" }, "Download"),
+      canEdit && v.number !== node.version
+        ? el("button", {
+          type: "button", class: "small secondary", "aria-label": `Restore version ${v.number}`,
+          onclick: async () => {
+            try {
+              await api("POST", `/api/v1/nodes/${node.id}/versions/${v.number}/restore/`);
+              notify(`Version ${v.number} restored as the newest version.`, "success");
+              await load();
+              openDetails(node);
+            } catch (err) {
+              showError(err);
+            }
+          },
+        }, "Restore")
+        : null)));
+  } catch (err) {
+    list.replaceChildren(el("li", { class: "msg error", role: "alert" }, err.message));
+  }
+}
+
+// ---- share dialog ----------------------------------------------------------------------------
+
+function shareEmail(share) {
+  if (share.email) return share.email;
+  if (share.user && typeof share.user === "object") return share.user.email || share.user.name || share.user.id;
+  return share.user_email || share.user || "";
+}
+
+function linkUrl(link) {
+  const url = link.url || `/s/${link.token}`;
+  return new URL(url, window.location.origin).toString();
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (e) {
+    // Clipboard API refused (permissions, insecure origin): fall back to a selected text field.
+    const area = el("textarea", { class: "sr-only" }, text);
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  notify("Link copied to the clipboard.", "success");
+}
+
+async function openShare(item) {
+  const dialog = document.getElementById("share-dialog");
+  dialog.querySelector("h2").textContent = `Share “${item.name}”`;
+  dialogError(dialog, "");
+  const shareList = dialog.querySelector("#share-list");
+  const linkList = dialog.querySelector("#link-list");
+
+  const loadShares = async () => {
+    try {
+      const shares = await listAll(`/api/v1/nodes/${item.id}/shares/`);
+      shareList.replaceChildren(...(shares.length ? shares.map((s) => {
+        const email = shareEmail(s);
+        const select = el("select", {
+          "aria-label": `Permission of ${email}`,
+          onchange: async (e) => {
+            try {
+              await api("PATCH", `/api/v1/shares/${s.id}/`, { json: { permission: e.target.value } });
+              notify(`${email} can now ${e.target.value}.`, "success");
+            } catch (err) {
+              dialogError(dialog, err.message);
+            }
+          },
+        }, el("option", { value: "view", selected: s.permission === "view" }, "Can view"),
+        el("option", { value: "edit", selected: s.permission === "edit" }, "Can edit"));
+        return el("li", { class: "share-row", dataset: { email } }, el("span", { class: "grow" }, email), select,
+          el("button", {
+            type: "button", class: "small danger", "aria-label": `Revoke access of ${email}`,
+            onclick: async () => {
+              try {
+                await api("DELETE", `/api/v1/shares/${s.id}/`);
+                notify(`${email} no longer has access.`, "success");
+                loadShares();
+              } catch (err) {
+                dialogError(dialog, err.message);
+              }
+            },
+          }, "Revoke"));
+      }) : [el("li", { class: "muted" }, "Not shared with anyone yet.")]));
+    } catch (err) {
+      dialogError(dialog, err.message);
+    }
+  };
+
+  const loadLinks = async () => {
+    try {
+      const links = (await listAll(`/api/v1/nodes/${item.id}/links/`)).filter((l) => !l.revoked_at);
+      linkList.replaceChildren(...(links.length ? links.map((l) => {
+        const url = linkUrl(l);
+        const facts = [l.permission === "upload" ? "upload only" : "view",
+          l.has_password || l.password_protected ? "password" : null,
+          l.expires_at ? `expires ${fmtDate(l.expires_at)}` : null,
+          l.max_downloads ? `${l.download_count || 0}/${l.max_downloads} downloads` : null].filter(Boolean).join(" · ");
+        return el("li", { class: "link-row" },
+          el("input", { type: "text", readonly: true, value: url, class: "link-url", "aria-label": "Link address", onfocus: (e) => e.target.select() }),
+          el("button", { type: "button", class: "small", onclick: () => copyText(url) }, "Copy link"),
+          el("button", {
+            type: "button", class: "small danger", "aria-label": "Revoke link",
+            onclick: async () => {
+              try {
+                await api("DELETE", `/api/v1/links/${l.id}/`);
+                notify("Link revoked.", "success");
+                loadLinks();
+              } catch (err) {
+                dialogError(dialog, err.message);
+              }
+            },
+          }, "Revoke"),
+          el("small", { class: "muted link-facts" }, facts));
+      }) : [el("li", { class: "muted" }, "No public links.")]));
+    } catch (err) {
+      dialogError(dialog, err.message);
+    }
+  };
+
+  dialog.querySelector("#share-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const email = dialog.querySelector("#share-email");
+    try {
+      await api("POST", `/api/v1/nodes/${item.id}/shares/`, { json: { email: email.value.trim(), permission: dialog.querySelector("#share-permission").value } });
+      notify(`Shared with ${email.value.trim()}.`, "success");
+      email.value = "";
+      dialogError(dialog, "");
+      loadShares();
+    } catch (err) {
+      dialogError(dialog, err.message);
+    }
+  };
+  dialog.querySelector("#link-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const body = { permission: dialog.querySelector("#link-permission").value };
+    const password = dialog.querySelector("#link-password").value;
+    const expires = dialog.querySelector("#link-expires").value;
+    const max = dialog.querySelector("#link-max").value;
+    if (password) body.password = password;
+    if (expires) body.expires_at = new Date(`${expires}T23:59:59`).toISOString();
+    if (max) body.max_downloads = Number(max);
+    try {
+      const link = await api("POST", `/api/v1/nodes/${item.id}/links/`, { json: body });
+      notify("Link created.", "success");
+      dialogError(dialog, "");
+      e.target.reset();
+      await loadLinks();
+      if (link) copyText(linkUrl(link)).catch(() => {});
+    } catch (err) {
+      dialogError(dialog, err.message);
+    }
+  };
+  shareList.replaceChildren();
+  linkList.replaceChildren();
+  dialog.showModal();
+  await Promise.all([loadShares(), loadLinks()]);
+}
+
+// ---- uploads ---------------------------------------------------------------------------------
+
+if (canEdit) {
+  const queue = new UploadQueue({
+    panel: document.getElementById("uploads"),
+    folderId,
+    tusThreshold: Number(root.dataset.tusThreshold || 8 * 1024 * 1024),
+    onDone: (jobs) => {
+      const failed = jobs.filter((j) => j.state === "failed").length;
+      if (!failed) notify(`Uploaded ${jobs.length} file${jobs.length === 1 ? "" : "s"}.`, "success");
+      load();
+    },
+  });
+  const start = async (source) => {
+    try {
+      queue.add(await collect(source));
+    } catch (err) {
+      showError(err);
+    }
+  };
+  for (const id of ["pick-files", "pick-folder"]) {
+    const input = document.getElementById(id);
+    input.addEventListener("change", () => {
+      start({ files: [...input.files] });
+      input.value = "";
+    });
+  }
+  const zone = document.getElementById("dropzone");
+  let depth = 0;
+  zone.addEventListener("dragenter", (e) => {
+    e.preventDefault();
+    depth++;
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer) e.dataTransfer.dropEffect = "copy";
+  });
+  zone.addEventListener("dragleave", () => {
+    if (--depth <= 0) zone.classList.remove("dragging");
+  });
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    depth = 0;
+    zone.classList.remove("dragging");
+    if (e.dataTransfer) start(entriesOf(e.dataTransfer));
+  });
+}
+
+load();

@@ -1,0 +1,171 @@
+// Shared helpers of the dashboard: the API client (session cookie + CSRF header), readable error
+// messages, notices, formatting and a tiny DOM builder. Plain ES module, no dependencies.
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+  }
+}
+
+export function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta && meta.content) return meta.content;
+  const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+const STATUS_TEXT = {
+  400: "The request was not valid.",
+  401: "Your session has ended. Please log in again.",
+  403: "You do not have permission to do that.",
+  404: "That item no longer exists, or you cannot see it.",
+  409: "That conflicts with an existing item.",
+  413: "That is more than the storage left in this workspace.",
+  429: "Too many requests. Please wait a moment and try again.",
+};
+
+// The API's one error shape is {"error": {"code", "message", "details"}}; anything else (a proxy's
+// HTML page, an empty body) still becomes a sentence a person can read.
+export function errorFrom(status, data) {
+  const err = data && data.error;
+  if (err && err.message) return new ApiError(status, err.code || "error", err.message, err.details);
+  if (data && typeof data.detail === "string") return new ApiError(status, "error", data.detail);
+  const fallback = STATUS_TEXT[status] || (status >= 500 ? "The server had a problem. Please try again." : `Request failed (${status}).`);
+  return new ApiError(status, "http_" + status, fallback);
+}
+
+export async function api(method, url, { json, body, headers = {} } = {}) {
+  const opts = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
+  if (!["GET", "HEAD"].includes(method)) opts.headers["X-CSRFToken"] = csrfToken();
+  if (json !== undefined) {
+    opts.body = JSON.stringify(json);
+    opts.headers["Content-Type"] = "application/json";
+  } else if (body !== undefined) {
+    opts.body = body;
+  }
+  let res;
+  try {
+    res = await fetch(url, opts);
+  } catch (e) {
+    throw new ApiError(0, "network", "The server could not be reached. Check the connection and try again.");
+  }
+  const text = res.status === 204 ? "" : await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch (e) {
+    data = null;
+  }
+  if (!res.ok) throw errorFrom(res.status, data);
+  return data;
+}
+
+// Every page of a cursor-paginated list: {results, next} (DRF) or a bare array.
+export async function listAll(url, limit = 5000) {
+  let items = [];
+  let next = url;
+  while (next && items.length < limit) {
+    const data = await api("GET", next);
+    if (Array.isArray(data)) return items.concat(data);
+    items = items.concat(data.results || data.items || []);
+    next = data.next || null;
+  }
+  return items;
+}
+
+export function notify(message, kind = "error") {
+  const box = document.getElementById("notices");
+  if (!box) {
+    window.alert(message);
+    return;
+  }
+  const item = el("div", { class: "msg " + kind, role: kind === "error" ? "alert" : "status" },
+    el("span", {}, message),
+    el("button", { type: "button", class: "link dismiss", "aria-label": "Dismiss", onclick: () => item.remove() }, "×"));
+  box.append(item);
+  if (kind !== "error") setTimeout(() => item.remove(), 6000);
+}
+
+export function showError(err) {
+  notify(err && err.message ? err.message : String(err), "error");
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (value === true) node.setAttribute(key, "");
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function fmtBytes(n) {
+  n = Number(n) || 0;
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+export function fmtDate(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  if (isNaN(d)) return String(value);
+  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+export function iconFor(node) {
+  if (node.type === "folder" || node.kind === "folder") return "📁";
+  const mime = node.mime_type || "";
+  if (mime.startsWith("image/")) return "🖼";
+  if (mime === "application/pdf") return "📕";
+  if (mime.startsWith("text/")) return "📄";
+  if (mime.startsWith("video/")) return "🎞";
+  if (mime.startsWith("audio/")) return "🎵";
+  if (mime.includes("zip") || mime.includes("compressed")) return "🗜";
+  return "📄";
+}
+
+export function isFolder(node) {
+  return (node.type || node.kind) === "folder";
+}
+
+// Dialog helpers: [data-close] buttons close their dialog; an error line inside shows API errors.
+export function dialogError(dialog, message) {
+  const p = dialog.querySelector(".dialog-error");
+  if (!p) return showError({ message });
+  p.textContent = message || "";
+  p.hidden = !message;
+}
+
+document.addEventListener("click", (event) => {
+  const closer = event.target.closest("[data-close]");
+  if (closer) closer.closest("dialog")?.close("cancel");
+});
+
+// Labels styled as buttons (for hidden file inputs) answer Enter and Space like buttons do.
+document.addEventListener("keydown", (event) => {
+  const label = event.target.closest && event.target.closest("label[data-keyclick]");
+  if (label && (event.key === "Enter" || event.key === " ")) {
+    event.preventDefault();
+    document.getElementById(label.htmlFor)?.click();
+  }
+});
+
+// The workspace switcher navigates on change; without JavaScript its Go button submits.
+for (const form of document.querySelectorAll("form[data-autosubmit]")) {
+  form.querySelector("select")?.addEventListener("change", () => form.submit());
+}

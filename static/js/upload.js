@@ -1,0 +1,182 @@
+// Uploads of the file browser: files and whole folder trees (drag-and-drop or pickers), with a
+// progress bar per file and one for the total. Small files go as multipart with their relative
+// path; big ones through tus so they resume after an interruption.
+import { api, el, errorFrom, csrfToken, fmtBytes, isFolder, listAll } from "./common.js";
+import { tusUpload, xhrSend } from "./tus.js";
+
+const PARALLEL = 3;
+
+// Must run inside the drop handler: DataTransfer items are only readable during the event.
+export function entriesOf(dataTransfer) {
+  const items = [...(dataTransfer.items || [])].filter((i) => i.kind === "file");
+  const entries = items.map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+  if (entries.length && entries.every(Boolean)) return { entries };
+  return { files: [...(dataTransfer.files || [])] };
+}
+
+function readEntries(reader) {
+  return new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+}
+
+async function walk(entry, prefix, out) {
+  if (entry.isFile) {
+    const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+    out.push({ file, path: prefix + entry.name });
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    let count = 0;
+    // readEntries returns at most ~100 entries per call: read until it returns none.
+    for (let batch = await readEntries(reader); batch.length; batch = await readEntries(reader)) {
+      count += batch.length;
+      for (const child of batch) await walk(child, prefix + entry.name + "/", out);
+    }
+    if (!count) out.push({ folder: true, path: prefix + entry.name });
+  }
+}
+
+// [{file, path}] (path relative to the target folder, "/"-separated, the file's name last) and
+// [{folder: true, path}] for empty folders.
+export async function collect(source) {
+  const out = [];
+  if (source.entries) {
+    for (const entry of source.entries) await walk(entry, "", out);
+  } else {
+    for (const file of source.files) out.push({ file, path: file.webkitRelativePath || file.name });
+  }
+  return out;
+}
+
+export class UploadQueue {
+  constructor({ panel, folderId, tusThreshold, onDone }) {
+    this.panel = panel;
+    this.list = panel.querySelector("#upload-list");
+    this.totalBar = panel.querySelector("#upload-total");
+    this.totalText = panel.querySelector("#upload-total-text");
+    this.folderId = folderId;
+    this.tusThreshold = tusThreshold;
+    this.onDone = onDone;
+    this.jobs = [];
+    this.running = 0;
+    this.folders = new Map(); // "a/b" -> Promise<folder id>
+  }
+
+  add(items) {
+    this.panel.hidden = false;
+    for (const item of items) {
+      if (item.folder) {
+        this.ensureFolder(item.path.split("/")).catch((err) => this.panelError(item.path, err));
+        continue;
+      }
+      const job = { ...item, loaded: 0, size: item.file.size, state: "queued" };
+      job.bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${item.path}` });
+      job.pct = el("span", { class: "pct" }, "0%");
+      job.status = el("span", { class: "status muted" }, "waiting");
+      job.row = el("li", { class: "upload-item", dataset: { path: item.path } },
+        el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted" }, fmtBytes(item.file.size)),
+        job.bar, job.pct, job.status);
+      this.list.append(job.row);
+      this.jobs.push(job);
+    }
+    this.updateTotal();
+    this.pump();
+  }
+
+  panelError(path, err) {
+    this.list.append(el("li", { class: "upload-item failed", role: "alert" }, `${path}: ${err.message}`));
+  }
+
+  updateTotal() {
+    const size = this.jobs.reduce((s, j) => s + j.size, 0);
+    const loaded = this.jobs.reduce((s, j) => s + (j.state === "done" ? j.size : Math.min(j.loaded, j.size)), 0);
+    const settled = this.jobs.every((j) => j.state === "done" || j.state === "failed");
+    let pct = size ? Math.floor((loaded / size) * 100) : settled ? 100 : 0;
+    if (pct === 100 && !settled) pct = 99; // 100% means stored, not just sent
+    this.totalBar.value = pct;
+    this.totalText.textContent = `${pct}%`;
+    const failed = this.jobs.filter((j) => j.state === "failed").length;
+    if (settled && failed) this.totalText.textContent = `${pct}% (${failed} failed)`;
+  }
+
+  setJob(job, loaded, state, text) {
+    job.loaded = loaded;
+    if (state) job.state = state;
+    const pct = job.size ? Math.floor((Math.min(loaded, job.size) / job.size) * 100) : job.state === "done" ? 100 : 0;
+    const shown = job.state === "done" ? 100 : Math.min(pct, 99);
+    job.bar.value = shown;
+    job.pct.textContent = `${shown}%`;
+    if (text !== undefined) job.status.textContent = text;
+    this.updateTotal();
+  }
+
+  pump() {
+    while (this.running < PARALLEL) {
+      const job = this.jobs.find((j) => j.state === "queued");
+      if (!job) break;
+      this.running++;
+      job.state = "sending";
+      this.run(job)
+        .then(() => this.setJob(job, job.size, "done", "done"))
+        .catch((err) => {
+          this.setJob(job, job.loaded, "failed", err.message || "failed");
+          job.row.classList.add("failed");
+          job.status.setAttribute("role", "alert");
+        })
+        .finally(() => {
+          this.running--;
+          if (this.jobs.every((j) => j.state === "done" || j.state === "failed")) this.onDone && this.onDone(this.jobs);
+          this.pump();
+        });
+    }
+  }
+
+  async run(job) {
+    this.setJob(job, 0, null, "uploading");
+    const parts = job.path.split("/");
+    if (job.size >= this.tusThreshold) {
+      const parent = parts.length > 1 ? await this.ensureFolder(parts.slice(0, -1)) : this.folderId;
+      const name = parts[parts.length - 1];
+      const key = `tus:${parent}:${name}:${job.size}:${job.file.lastModified}`;
+      job.status.textContent = "uploading (resumable)";
+      await tusUpload(job.file, {
+        metadata: { filename: name, parent, filetype: job.file.type || "application/octet-stream" },
+        storageKey: key,
+        onProgress: (sent) => this.setJob(job, sent),
+      });
+      return;
+    }
+    const form = new FormData();
+    form.append("file", job.file, parts[parts.length - 1]);
+    if (parts.length > 1) form.append("relative_path", job.path);
+    const res = await xhrSend("POST", `/api/v1/nodes/${this.folderId}/children/`, {
+      body: form,
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      onProgress: (loaded, total) => this.setJob(job, Math.floor((loaded / (total || 1)) * job.size)),
+    });
+    if (res.status < 200 || res.status >= 300) throw errorFrom(res.status, res.data);
+  }
+
+  // The id of folder `names` under the target folder, created where missing; one request chain per
+  // path, shared by every file in it.
+  ensureFolder(names) {
+    const key = names.join("/");
+    if (!this.folders.has(key)) {
+      const parentPromise = names.length > 1 ? this.ensureFolder(names.slice(0, -1)) : Promise.resolve(this.folderId);
+      this.folders.set(key, parentPromise.then((parent) => folderChild(parent, names[names.length - 1])));
+    }
+    return this.folders.get(key);
+  }
+}
+
+async function folderChild(parent, name) {
+  try {
+    const created = await api("POST", `/api/v1/nodes/${parent}/children/`, { json: { type: "folder", name } });
+    return created.id;
+  } catch (err) {
+    if (err.status !== 409) throw err;
+    const children = await listAll(`/api/v1/nodes/${parent}/children/`);
+    const key = name.normalize("NFC").toLowerCase();
+    const found = children.find((c) => isFolder(c) && c.name.normalize("NFC").toLowerCase() === key);
+    if (!found) throw err;
+    return found.id;
+  }
+}
