@@ -304,9 +304,27 @@ def link_count_download(*, link: PublicLink, what: Node, now: datetime | None = 
     )
 
 
+# A page opened again within this time is not logged again (reloads would flood the activity log).
+ACCESS_LOG_INTERVAL = timedelta(hours=1)
+
+
 def link_touch(*, link: PublicLink, now: datetime | None = None) -> None:
-    """Remember that the link's page was opened (the inventory's "last access")."""
-    PublicLink.objects.filter(pk=link.pk).update(last_accessed_at=now or timezone.now())
+    """Remember that the link's page was opened (the inventory's "last access"), and log it in the
+    activity when it had not been opened for a while."""
+    now = now or timezone.now()
+    quiet = PublicLink.objects.filter(pk=link.pk).filter(
+        Q(last_accessed_at__isnull=True) | Q(last_accessed_at__lt=now - ACCESS_LOG_INTERVAL)
+    )
+    if quiet.update(last_accessed_at=now):
+        activity_record(
+            workspace_id=link.workspace_id,
+            actor=None,
+            verb="link_access",
+            node=link.node,
+            details={"link": str(link.pk)},
+        )
+    else:
+        PublicLink.objects.filter(pk=link.pk).update(last_accessed_at=now)
 
 
 def _free_upload_name(*, folder: Node, name: str) -> str:

@@ -121,10 +121,11 @@ def link_download(request: HttpRequest, token: str) -> HttpResponse:
     node = link_node_get(link=link, node_id=request.GET.get("node") or "")
     if node.is_file and node.current_version_id is None:
         return render(request, "files/public/gone.html", {"message": "This file has no content yet."}, status=404)
-    try:
-        link_count_download(link=link, what=node)
-    except ServiceError as error:
-        return _gone(request, "exhausted") if error.status_code == 410 else HttpResponse(status=error.status_code)
+    if request.method == "GET":  # a HEAD (a link preview, a checker) is not a download
+        try:
+            link_count_download(link=link, what=node)
+        except ServiceError as error:
+            return _gone(request, "exhausted") if error.status_code == 410 else HttpResponse(status=error.status_code)
     if node.is_folder:
         return _zip_response(node)
     return _file_response(node)

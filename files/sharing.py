@@ -55,7 +55,7 @@ def _notify(*, share: Share, actor) -> None:
         "actor": actor,
         "node": node,
         "share": share,
-        "link": settings.SITE_URL + reverse("dashboard"),
+        "link": settings.SITE_URL + reverse("files_shared"),
         "kind": "folder" if node.is_folder else "file",
     }
     subject = f'{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{actor.email} shared "{node.name}" with you'

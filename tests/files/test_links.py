@@ -257,9 +257,13 @@ def test_inventory_and_policy_changes_are_for_managers(team, teammate_api):
 
 def test_link_creation_and_access_are_in_the_activity_log(api, client, report, owner_workspace):
     token = token_of(make_link(api, report))
+    client.get(f"/s/{token}")
+    client.get(f"/s/{token}")  # a reload within the hour is not logged again
     client.get(f"/s/{token}/download")
+    client.head(f"/s/{token}/download")  # nor counted: a HEAD is not a download
     verbs = list(Activity.objects.filter(workspace=owner_workspace).order_by("id").values_list("verb", flat=True))
-    assert verbs == ["link_create", "link_download"]
+    assert verbs == ["link_create", "link_access", "link_download"]
+    assert PublicLink.objects.get(token=token).download_count == 1
 
 
 def test_outsider_gets_404_on_every_link_management_route(api, outsider_api, report, owner_workspace):
