@@ -120,7 +120,7 @@ function renderGrid() {
     const mime = item.mime_type || "";
     const thumb = !isFolder(item) && mime.startsWith("image/")
       ? el("img", { src: previewUrl(item.id), alt: "", loading: "lazy" })
-      : el("span", { class: "big-icon", "aria-hidden": "true" }, iconFor(item));
+      : el("span", { class: "big-icon", "aria-hidden": "true" }, iconFor(item, 48));
     return el("li", { class: "tile" + (state.selected.has(item.id) ? " selected" : ""), dataset: { id: item.id, name: item.name } },
       checkbox(item), el("div", { class: "thumb" }, thumb), nameCell(item),
       el("small", { class: "muted" }, isFolder(item) ? "Folder" : fmtBytes(item.size)));
@@ -238,7 +238,7 @@ function pickerDialog({ title, okLabel, exclude, submit }) {
       const folders = (await listAll(`/api/v1/nodes/${here.id}/children/`)).filter((c) => isFolder(c) && !exclude.has(c.id));
       folders.sort((a, b) => a.name.localeCompare(b.name));
       list.replaceChildren(...(folders.length ? folders.map((f) => el("li", {},
-        el("button", { type: "button", class: "picker-item", onclick: () => { trail.push({ id: f.id, name: f.name }); show(); } }, "📁 ", f.name)))
+        el("button", { type: "button", class: "picker-item", onclick: () => { trail.push({ id: f.id, name: f.name }); show(); } }, iconFor(f), " ", f.name)))
         : [el("li", { class: "muted" }, "No folders inside.")]));
     } catch (err) {
       dialogError(dialog, err.message);
@@ -410,7 +410,7 @@ async function openDetails(item) {
   const versions = el("ol", { class: "versions", reversed: true }, el("li", { class: "muted" }, "Loading…"));
   details.replaceChildren(
     el("div", { class: "details-head" }, el("h2", {}, iconFor(node), " ", node.name),
-      el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "✕")),
+      el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "×")),
     el("dl", { class: "meta" },
       el("dt", {}, "Type"), el("dd", {}, isFolder(node) ? "Folder" : node.mime_type || "file"),
       isFolder(node) ? null : [el("dt", {}, "Size"), el("dd", {}, fmtBytes(node.size))],

@@ -67,3 +67,27 @@ def test_landing_page_shows_pricing_and_no_foreign_requests(page, js_errors):
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     assert page.get_by_role("link", name=re.compile("Start free")).is_visible()
     assert not js_errors
+
+
+def test_change_plan_in_local_billing_mode_changes_the_quota(page, live_server, js_errors, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    user = UserFactory(email="planner@example.com")
+    workspace = personal_workspace(user)
+    login(page, live_server, user)
+    page.goto(f"/app/w/{workspace.pk}/usage/")
+    assert re.search(r"\b1(\.0)?\sGB", page.get_by_test_id("quota-total").inner_text())
+
+    page.get_by_role("link", name=re.compile("Plan")).first.click()
+    page.locator("[data-billing-mode='local']").wait_for()
+    page.get_by_label(re.compile("Size")).fill("25")
+    assert page.locator("#category-out").inner_text() == "C"
+    assert "5.00" in page.locator("#price-out").inner_text()  # 25 GB at the default 0.20 per GB
+    page.get_by_role("button", name="Buy").click()
+    page.get_by_text("The plan is now 25 GB").wait_for()
+
+    page.get_by_role("link", name=re.compile("Usage")).click()
+    page.get_by_test_id("quota-total").wait_for()
+    assert re.search(r"\b25(\.0)?\sGB", page.get_by_test_id("quota-total").inner_text())
+    workspace.refresh_from_db()
+    assert workspace.plan_gb == 25 and workspace.category == "C"
+    assert not js_errors
