@@ -392,3 +392,11 @@ CELERY_BEAT_SCHEDULE["disk-capacity-alert"] = {
     "task": "disks.tasks.capacity_alert",
     "schedule": crontab(minute="*/15"),
 }
+
+# --- Resumable uploads (tus) --------------------------------------------------------------------
+# Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.
+CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS = env.int("CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS", default=7)
+# Bytes of an upload not yet cut into a chunk wait here between requests (at most one maximum-size
+# chunk per upload); several web nodes need it on a shared mount.
+CLOUDSTORAGE_UPLOAD_STAGING_DIR = Path(env.str("CLOUDSTORAGE_UPLOAD_STAGING_DIR", default=str(VAR_DIR / "uploads")))
+CELERY_BEAT_SCHEDULE["uploads-expire"] = {"task": "files.tasks.uploads_expire", "schedule": crontab(minute=47)}

@@ -230,3 +230,55 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verb} {self.path}"
+
+
+class Upload(models.Model):
+    """A resumable (tus) upload in progress: its bytes go into a pending manifest as they arrive;
+    when the last byte is in, the content becomes a file (or a new version) in ``parent``.
+
+    The quota for ``length`` is reserved when the upload is created (``reserved_bytes``), so the
+    upload can never fail for lack of space half-way; termination and expiry give it back.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        COMPLETE = "complete"
+        FAILED = "failed"
+        EXPIRED = "expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="uploads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    # SET_NULL: a folder purged under an upload makes it fail at completion, with its bytes reclaimed.
+    parent = models.ForeignKey(Node, null=True, on_delete=models.SET_NULL, related_name="+")
+    filename = models.CharField(max_length=255)
+    relative_path = models.TextField(blank=True, help_text="Folders to create under parent (a/b/name).")
+    length = models.BigIntegerField(null=True, blank=True, help_text="Total bytes; null while deferred.")
+    offset = models.BigIntegerField(default=0, help_text="Bytes received and committed.")
+    reserved_bytes = models.BigIntegerField(default=0, help_text="Quota held for this upload.")
+    manifest = models.ForeignKey("disks.Manifest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    store_state = models.JSONField(default=dict, blank=True, help_text="The pending manifest's resumable state.")
+    head = models.BinaryField(default=b"", blank=True, help_text="First bytes, for the MIME type.")
+    metadata = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.ACTIVE)
+    error = models.CharField(max_length=300, blank=True)
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A lease, not a DB lock: one request at a time writes an upload, without a long transaction.
+    locked_until = models.DateTimeField(null=True, blank=True)
+    lock_token = models.UUIDField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(offset__gte=0), name="upload_offset_not_negative"),
+            models.CheckConstraint(
+                condition=Q(length__isnull=True) | Q(offset__lte=models.F("length")), name="upload_offset_within_length"
+            ),
+            models.CheckConstraint(condition=Q(reserved_bytes__gte=0), name="upload_reserved_not_negative"),
+        ]
+        indexes = [models.Index(fields=["state", "expires_at"], name="upload_expiry")]
+
+    def __str__(self) -> str:
+        return f"upload {self.filename} ({self.offset}/{self.length})"

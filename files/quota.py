@@ -81,6 +81,15 @@ class Reservation:
             quota_reserve(workspace=workspace, nbytes=expected)
             self.reserved = expected
 
+    @classmethod
+    def adopt(cls, *, workspace: Workspace, reserved: int) -> Reservation:
+        """A reservation for ``reserved`` bytes already added to the usage (by a resumable upload
+        at its creation), taken over without reserving them again."""
+        reservation = cls(workspace=workspace)
+        reservation.reserved = reserved
+        reservation.expected = reserved
+        return reservation
+
     def grow(self, received: int) -> None:
         if received <= self.reserved:
             return

@@ -1,0 +1,346 @@
+"""Pending manifests that outlive a request: the chunk store side of resumable (tus) uploads.
+
+A resumable upload arrives in many requests, possibly hours apart. Each request streams its bytes
+straight into the chunk store (chunks are stored as they arrive; completing needs no pass over the
+bytes), so between requests three things must survive besides the manifest's own entries:
+
+- the *tail*: bytes received but not yet cut into a chunk, because the content-defined cut point
+  after them depends on bytes still to come (at most one maximum-size chunk). It is kept in a
+  staging file under ``CLOUDSTORAGE_UPLOAD_STAGING_DIR``, written and fsync'd before the offset that
+  covers it is acknowledged. Several web nodes need that folder on a shared mount.
+- the counters: bytes received, bytes cut into chunks, the next sequence number;
+- the SHA-256 of everything received, so the finished manifest has its whole-content hash without
+  re-reading it. CPython's own SHA-256 object (``_sha256``) keeps its state in a small plain C
+  struct, which is saved and restored here through ctypes. That is guarded by a self-test at import
+  (hash, save, restore, compare); if it ever fails (another Python build), the hash is instead
+  computed by streaming the stored content once at completion.
+
+The state is a small JSON-able :class:`PendingState` the caller stores with its upload row; the
+writer's changes become the upload's new state only when the caller has committed the state that
+:meth:`ResumableWriter.checkpoint` returned. Anything written after the last committed state (a
+checksum mismatch, a crash, a dropped request) is rolled back before the next write.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from disks.crypto import workspace_keys
+from disks.models import Chunk, Manifest, ManifestChunk
+from disks.placement import workspace_place
+from disks.store import ManifestWriter, StoreError, _chunker, manifest_open, manifest_release
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "PendingState",
+    "ResumableWriter",
+    "SHA_STATE_SUPPORTED",
+    "pending_create",
+    "pending_discard",
+    "pending_keep_until",
+    "pending_resume",
+]
+
+# --- SHA-256 state that survives a request ------------------------------------------------------
+
+try:
+    import _sha256 as _builtin_sha256
+except ImportError:  # pragma: no cover - Python 3.12 renamed it (_sha2) and changed the layout
+    _builtin_sha256 = None
+
+# CPython 3.11 Modules/sha256module.c: after PyObject_HEAD come digest[8] (uint32), count_lo,
+# count_hi (uint32), data[64] (bytes), local (int), digestsize (int); all plain values, no pointers.
+_SHA_STATE_SIZE = 8 * 4 + 2 * 4 + 64 + 4 + 4
+_SHA_STATE_OFFSET = object.__basicsize__  # PyObject_HEAD: refcount + type pointer (16 bytes on 64-bit)
+
+
+def _sha_new():
+    return _builtin_sha256.sha256()
+
+
+def _sha_save(sha) -> bytes:
+    return ctypes.string_at(id(sha) + _SHA_STATE_OFFSET, _SHA_STATE_SIZE)
+
+
+def _sha_load(state: bytes):
+    if len(state) != _SHA_STATE_SIZE:
+        raise ValueError("not a SHA-256 state")
+    sha = _sha_new()
+    ctypes.memmove(id(sha) + _SHA_STATE_OFFSET, state, _SHA_STATE_SIZE)
+    return sha
+
+
+def _sha_self_test() -> bool:
+    """True when saving and restoring the builtin SHA-256 state gives exactly the right digests."""
+    if _builtin_sha256 is None or sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
+        return False
+    try:
+        if sys.getsizeof(_sha_new()) < _SHA_STATE_OFFSET + _SHA_STATE_SIZE:
+            return False
+        for head, rest in ((b"", b"abc"), (b"x" * 63, b"y" * 130), (bytes(range(256)) * 5, b"z" * 7)):
+            sha = _sha_new()
+            sha.update(head)
+            resumed = _sha_load(_sha_save(sha))
+            resumed.update(rest)
+            if resumed.hexdigest() != hashlib.sha256(head + rest).hexdigest():
+                return False
+        return True
+    except Exception:
+        logger.exception("SHA-256 state self-test failed; resumable uploads hash at completion instead")
+        return False
+
+
+SHA_STATE_SUPPORTED = _sha_self_test()
+
+
+class _NoHash:
+    """Stands in for the writer's hash when the state cannot be kept (the fallback hashes at the end)."""
+
+    def update(self, data) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
+
+
+# --- Persisted state ----------------------------------------------------------------------------
+
+
+@dataclass
+class PendingState:
+    """Where a pending manifest stands after the last committed request (stored by the caller)."""
+
+    manifest_id: str
+    received: int = 0  # bytes accepted, the tus offset
+    cut: int = 0  # bytes already in chunks; the tail is [cut, received)
+    seq: int = 0  # sequence number of the next chunk
+    sha: str | None = None  # base64 of the SHA-256 state, None in the fallback
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> PendingState:
+        return cls(**data)
+
+
+def _staging_root() -> Path:
+    return Path(settings.CLOUDSTORAGE_UPLOAD_STAGING_DIR)
+
+
+def _staging_dir(manifest_id) -> Path:
+    return _staging_root() / str(manifest_id)
+
+
+def _tail_path(state: PendingState) -> Path:
+    # Named by the offset it ends at: a tail written by a request whose state was never committed
+    # can never be mistaken for the committed one.
+    return _staging_dir(state.manifest_id) / f"{state.received}.tail"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _tail_write(state: PendingState, data: bytes | bytearray) -> Path:
+    folder = _staging_dir(state.manifest_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = _tail_path(state)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(folder)
+    return path
+
+
+def _tail_read(state: PendingState) -> bytearray:
+    if state.received == state.cut:
+        return bytearray()
+    path = _tail_path(state)
+    try:
+        data = bytearray(path.read_bytes())
+    except FileNotFoundError:
+        raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are missing") from None
+    if len(data) != state.received - state.cut:
+        raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are damaged")
+    return data
+
+
+def _tails_prune(state: PendingState) -> None:
+    """Delete every staged file of the manifest except the committed tail."""
+    keep = _tail_path(state).name if state.received != state.cut else None
+    folder = _staging_dir(state.manifest_id)
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.name != keep:
+            path.unlink(missing_ok=True)
+
+
+def pending_keep_until(*, manifest_id, until) -> None:
+    """Keep the store's GC off a pending manifest until ``until`` (the upload's expiry).
+
+    The GC releases pending manifests idle for ``CLOUDSTORAGE_PENDING_GRACE`` as crash orphans; an
+    idle resumable upload is not one while it has not expired, so its ``touched_at`` is set ahead.
+    If the upload's own expiry job never ran, the GC still collects it a grace period later."""
+    Manifest.objects.filter(pk=manifest_id, state=Manifest.State.PENDING).update(touched_at=until)
+
+
+def pending_create(*, workspace, keep_until) -> PendingState:
+    """A new empty pending manifest for a resumable upload."""
+    manifest = Manifest.objects.create(workspace=workspace, state=Manifest.State.PENDING, touched_at=keep_until)
+    sha = base64.b64encode(_sha_save(_sha_new())).decode() if SHA_STATE_SUPPORTED else None
+    return PendingState(manifest_id=str(manifest.pk), sha=sha)
+
+
+def pending_discard(*, state: PendingState) -> None:
+    """Drop a pending upload: its manifest (chunks go to GC) and its staged bytes."""
+    manifest = Manifest.objects.filter(pk=state.manifest_id, state=Manifest.State.PENDING).first()
+    if manifest is not None:
+        manifest_release(manifest=manifest)
+    shutil.rmtree(_staging_dir(state.manifest_id), ignore_errors=True)
+
+
+# --- The writer ---------------------------------------------------------------------------------
+
+
+class ResumableWriter(ManifestWriter):
+    """A :class:`ManifestWriter` continuing a pending manifest from a committed :class:`PendingState`.
+
+    ``write`` as usual; then either ``checkpoint`` (make the bytes durable, get the new state for
+    the caller to commit, then ``committed``), ``finish`` (complete the manifest), or ``abort``
+    (undo everything since the last committed state; the pending manifest itself stays).
+    """
+
+    def __init__(self, *, workspace, state: PendingState):  # noqa: D107 - no super(): it creates a manifest
+        manifest = Manifest.objects.filter(pk=state.manifest_id, workspace=workspace).first()
+        if manifest is None:
+            raise StoreError(f"upload manifest {state.manifest_id} is gone")
+        self.workspace = workspace
+        self.size_limit = None
+        self.keys = workspace_keys(workspace_id=workspace.pk)
+        self.cdc = _chunker()
+        self.manifest = manifest
+        self.base = state
+        self.size = state.received
+        self.offset = state.cut
+        self.seq = state.seq
+        self.created: list = []
+        self.closed = False
+        self.placement = None
+        self._disks: list = []
+        self._disks_at: float | None = None
+        self._touched = time.monotonic()
+        self._staged: Path | None = None
+        if manifest.state == Manifest.State.READY:
+            # Completed by a request that crashed before the caller recorded it: nothing to resume.
+            self.buffer = bytearray()
+            self.sha = _NoHash()
+            return
+        self.placement = workspace_place(workspace=workspace)
+        self._drop_from(state.seq)  # entries of a request whose state was never committed
+        self.buffer = _tail_read(state)
+        self.sha = _sha_load(base64.b64decode(state.sha)) if state.sha and SHA_STATE_SUPPORTED else _NoHash()
+
+    @property
+    def ready(self) -> bool:
+        return self.manifest.state == Manifest.State.READY
+
+    def _drop_from(self, seq: int) -> None:
+        with transaction.atomic():
+            entries = ManifestChunk.objects.filter(manifest=self.manifest, seq__gte=seq)
+            chunk_ids = list(entries.values_list("chunk_id", flat=True))
+            if chunk_ids:
+                Chunk.objects.filter(pk__in=chunk_ids).update(released_at=timezone.now())
+                entries.delete()
+
+    def checkpoint(self) -> PendingState:
+        """Store what can be cut, stage the rest durably; the state for the caller to commit."""
+        if self.closed or self.ready:
+            raise StoreError("this writer is closed")
+        try:
+            # Everything but the last piece ends at a content-defined cut point already; the last
+            # one may still grow with the next request's bytes.
+            self._cut(final=False)
+            state = PendingState(
+                manifest_id=self.base.manifest_id,
+                received=self.size,
+                cut=self.offset,
+                seq=self.seq,
+                sha=None if isinstance(self.sha, _NoHash) else base64.b64encode(_sha_save(self.sha)).decode(),
+            )
+            if state.received != state.cut:
+                self._staged = _tail_write(state, self.buffer)
+        except BaseException:
+            self.abort()
+            raise
+        return state
+
+    def committed(self, state: PendingState) -> None:
+        """The caller committed ``state``: it is the base to roll back to from now on."""
+        self.base = state
+        self.created = []
+        self._staged = None
+        try:
+            _tails_prune(state)
+        except OSError:
+            logger.exception("could not prune the staged bytes of manifest %s", state.manifest_id)
+
+    def finish(self) -> Manifest:
+        """Complete the manifest (idempotent: a manifest already completed is returned as it is)."""
+        if self.ready:
+            return self.manifest
+        fallback = isinstance(self.sha, _NoHash)
+        manifest = super().finish()
+        if fallback:
+            sha = hashlib.sha256()
+            for block in manifest_open(manifest=manifest):
+                sha.update(block)
+            manifest.sha256 = sha.hexdigest()
+            manifest.save(update_fields=["sha256"])
+        shutil.rmtree(_staging_dir(self.base.manifest_id), ignore_errors=True)
+        return manifest
+
+    def abort(self) -> None:
+        """Undo everything since the last committed state; the pending manifest stays."""
+        if self.closed:
+            return
+        self.closed = True
+        self.buffer = bytearray()
+        try:
+            self._drop_from(self.base.seq)
+            from disks.services import chunk_collect
+
+            for chunk_id in self.created:
+                chunk_collect(chunk_id=chunk_id)
+            if self._staged is not None and self._staged != _tail_path(self.base):
+                self._staged.unlink(missing_ok=True)
+        except Exception:
+            # What is left is dropped by the next resume or collected by GC.
+            logger.exception("could not roll back a resumable write (manifest %s)", self.manifest.pk)
+
+
+def pending_resume(*, workspace, state: PendingState) -> ResumableWriter:
+    """A writer that continues the pending manifest from the committed ``state``."""
+    return ResumableWriter(workspace=workspace, state=state)

@@ -1,0 +1,374 @@
+"""tus 1.0 resumable uploads: driven by tuspy (a real tus client) against a live server, plus the
+protocol's edges through the API client."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from tusclient import client as tus_client
+from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+from tusclient.uploader import Uploader
+
+from accounts.services import token_create
+from disks.models import Chunk, Manifest, ManifestChunk
+from disks.store import manifest_open
+from files.models import FileVersion, Node, Upload
+from files.resumable import uploads_expire
+
+MB = 1024 * 1024
+TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+URL = "/api/v1/uploads/"
+
+
+@pytest.fixture(autouse=True)
+def _staging(settings, tmp_path):
+    settings.CLOUDSTORAGE_UPLOAD_STAGING_DIR = tmp_path / "uploads"
+
+
+def meta(**values) -> str:
+    return ",".join(f"{key} {base64.b64encode(str(value).encode()).decode()}" for key, value in values.items())
+
+
+def create(api, *, length, root, filename="f.bin", **extra):
+    headers = {"HTTP_UPLOAD_LENGTH": str(length)} if length is not None else {"HTTP_UPLOAD_DEFER_LENGTH": "1"}
+    return api.post(URL, **TUS, **headers, HTTP_UPLOAD_METADATA=meta(filename=filename, parent=root.pk), **extra)
+
+
+def patch(api, location, body: bytes, *, offset: int, **extra):
+    return api.generic(
+        "PATCH",
+        location,
+        data=body,
+        content_type="application/offset+octet-stream",
+        **TUS,
+        HTTP_UPLOAD_OFFSET=str(offset),
+        **extra,
+    )
+
+
+def content_of(node: Node) -> bytes:
+    node.refresh_from_db()
+    return b"".join(manifest_open(manifest=node.current_version.manifest))
+
+
+def used(workspace) -> int:
+    workspace.refresh_from_db(fields=["used_bytes"])
+    return workspace.used_bytes
+
+
+def staged_files(settings) -> list:
+    root = settings.CLOUDSTORAGE_UPLOAD_STAGING_DIR
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+# --- A real client ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tus_for(live_server):
+    def make(user):
+        issued = token_create(user=user, name="tus")
+        return tus_client.TusClient(live_server.url + URL, headers={"Authorization": f"Bearer {issued.raw}"})
+
+    return make
+
+
+def test_50_mb_upload_interrupted_several_times_resumes_byte_identical(settings, tus_for, owner, root):
+    settings.CLOUDSTORAGE_CHUNK_AVG = 256 * 1024
+    data = os.urandom(50 * MB)
+    client = tus_for(owner)
+    metadata = {"filename": "big.bin", "parent": str(root.pk)}
+    uploader = client.uploader(file_stream=io.BytesIO(data), chunk_size=3 * MB, metadata=metadata, upload_checksum=True)
+    uploader.upload(stop_at=2 * MB)
+    url = uploader.url
+    assert url.startswith(client.url)
+    reached = 2 * MB
+    for stop in (7 * MB, 20 * MB + 12345, 38 * MB):
+        # The connection "drops": this uploader is gone; a new one finds the offset with HEAD.
+        uploader = client.uploader(file_stream=io.BytesIO(data), url=url, chunk_size=3 * MB, upload_checksum=True)
+        assert uploader.offset == reached
+        uploader.upload(stop_at=stop)
+        reached = stop
+        assert not Node.objects.filter(name="big.bin").exists()
+    uploader = client.uploader(file_stream=io.BytesIO(data), url=url, chunk_size=3 * MB, upload_checksum=True)
+    assert uploader.offset == 38 * MB
+    uploader.upload()
+
+    node = Node.objects.get(parent=root, name="big.bin")
+    assert content_of(node) == data
+    assert node.sha256 == hashlib.sha256(data).hexdigest()
+    assert node.size == len(data)
+    assert used(root.workspace) == len(data)
+    upload = Upload.objects.get()
+    assert upload.state == Upload.State.COMPLETE and upload.node_id == node.pk and upload.reserved_bytes == 0
+    assert staged_files(settings) == []
+
+
+def test_uploading_to_an_existing_name_makes_a_new_version(tus_for, owner, root):
+    client = tus_for(owner)
+    for body in (b"first version", b"second, longer version"):
+        uploader = client.uploader(
+            file_stream=io.BytesIO(body), chunk_size=5, metadata={"filename": "notes.txt", "parent": str(root.pk)}
+        )
+        uploader.upload()
+    node = Node.objects.get(parent=root, name="notes.txt")
+    assert node.version == 2 and content_of(node) == b"second, longer version"
+    assert node.mime_type == "text/plain"
+
+
+def test_another_users_upload_url_is_a_404(tus_for, owner, outsider, teammate, root):
+    uploader = tus_for(owner).uploader(
+        file_stream=io.BytesIO(b"x" * 1000), chunk_size=100, metadata={"filename": "a", "parent": str(root.pk)}
+    )
+    uploader.upload_chunk()
+    for other in (outsider, teammate):
+        with pytest.raises(TusCommunicationError) as caught:
+            tus_for(other).uploader(file_stream=io.BytesIO(b"x" * 1000), url=uploader.url, chunk_size=100)
+        assert caught.value.status_code == 404
+
+
+def test_larger_than_free_quota_is_refused_at_creation_with_413(tus_for, owner, root, owner_workspace):
+    owner_workspace.used_bytes = owner_workspace.quota_bytes - 1000
+    owner_workspace.save(update_fields=["used_bytes"])
+    uploader = tus_for(owner).uploader(
+        file_stream=io.BytesIO(b"x" * 1001), chunk_size=100, metadata={"filename": "a", "parent": str(root.pk)}
+    )
+    with pytest.raises(TusCommunicationError) as caught:
+        uploader.upload()
+    assert caught.value.status_code == 413
+    assert used(owner_workspace) == owner_workspace.quota_bytes - 1000
+    assert not Upload.objects.exists() and not Manifest.objects.exists()
+
+
+# --- The protocol -------------------------------------------------------------------------------
+
+
+def test_options_advertises_version_extensions_checksums_and_max_size(api, owner_workspace):
+    response = api.options(URL)
+    assert response.status_code == 204
+    assert response["Tus-Resumable"] == "1.0.0" and response["Tus-Version"] == "1.0.0"
+    extensions = set(response["Tus-Extension"].split(","))
+    assert {"creation", "creation-with-upload", "creation-defer-length", "termination", "checksum", "expiration"} <= (
+        extensions
+    )
+    assert "sha1" in response["Tus-Checksum-Algorithm"].split(",")
+    assert int(response["Tus-Max-Size"]) == owner_workspace.quota_bytes - used(owner_workspace)
+
+
+def test_wrong_tus_version_is_412_with_tus_version(api, root):
+    response = api.post(URL, HTTP_TUS_RESUMABLE="0.2.2", HTTP_UPLOAD_LENGTH="10")
+    assert response.status_code == 412
+    assert response["Tus-Version"] == "1.0.0" and response["Tus-Resumable"] == "1.0.0"
+    assert not Upload.objects.exists()
+
+
+def test_creation_reserves_quota_and_head_reports_the_offset(api, root, owner_workspace):
+    before = used(owner_workspace)
+    created = create(api, length=100, root=root)
+    assert created.status_code == 201
+    assert created["Upload-Offset"] == "0" and "Upload-Expires" in created
+    assert used(owner_workspace) == before + 100
+    patch(api, created["Location"], b"a" * 40, offset=0)
+    head = api.head(created["Location"], **TUS)
+    assert head.status_code == 200
+    assert head["Upload-Offset"] == "40" and head["Upload-Length"] == "100"
+    assert head["Cache-Control"] == "no-store"
+    assert "filename" in head["Upload-Metadata"]
+
+
+def test_wrong_offset_is_409_and_changes_nothing(api, root):
+    location = create(api, length=100, root=root)["Location"]
+    assert patch(api, location, b"a" * 10, offset=0).status_code == 204
+    response = patch(api, location, b"b" * 10, offset=5)
+    assert response.status_code == 409
+    assert response["Tus-Resumable"] == "1.0.0"
+    assert api.head(location, **TUS)["Upload-Offset"] == "10"
+
+
+def test_patch_without_offset_content_type_is_415(api, root):
+    location = create(api, length=10, root=root)["Location"]
+    response = api.generic(
+        "PATCH", location, data=b"x", content_type="application/octet-stream", **TUS, HTTP_UPLOAD_OFFSET="0"
+    )
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "md5", "sha256"])
+def test_bad_checksum_is_460_and_the_offset_is_unchanged(settings, api, root, algorithm):
+    settings.CLOUDSTORAGE_CHUNK_AVG = 1024  # so the rejected body really was cut into chunks
+    location = create(api, length=300_000, root=root)["Location"]
+    good = os.urandom(100_000)
+    digest = base64.b64encode(hashlib.new(algorithm, good).digest()).decode()
+    ok = patch(api, location, good, offset=0, HTTP_UPLOAD_CHECKSUM=f"{algorithm} {digest}")
+    assert ok.status_code == 204 and ok["Upload-Offset"] == "100000"
+    manifest = Upload.objects.get().manifest
+    entries = ManifestChunk.objects.filter(manifest=manifest).count()
+
+    bad = patch(api, location, os.urandom(100_000), offset=100_000, HTTP_UPLOAD_CHECKSUM=f"{algorithm} {digest}")
+    assert bad.status_code == 460
+    assert api.head(location, **TUS)["Upload-Offset"] == "100000"
+    assert ManifestChunk.objects.filter(manifest=manifest).count() == entries
+
+    rest = os.urandom(200_000)
+    assert patch(api, location, rest, offset=100_000).status_code == 204
+    node = Node.objects.get(name="f.bin")
+    assert content_of(node) == good + rest
+    assert node.sha256 == hashlib.sha256(good + rest).hexdigest()
+
+
+def test_unsupported_checksum_algorithm_is_400(api, root):
+    location = create(api, length=10, root=root)["Location"]
+    response = patch(api, location, b"x", offset=0, HTTP_UPLOAD_CHECKSUM="crc32 AAAA")
+    assert response.status_code == 400
+
+
+def test_creation_with_upload_stores_the_first_bytes(api, root):
+    response = api.post(
+        URL,
+        data=b"hello ",
+        content_type="application/offset+octet-stream",
+        **TUS,
+        HTTP_UPLOAD_LENGTH="11",
+        HTTP_UPLOAD_METADATA=meta(filename="hi.txt", parent=root.pk),
+    )
+    assert response.status_code == 201 and response["Upload-Offset"] == "6"
+    assert patch(api, response["Location"], b"world", offset=6).status_code == 204
+    assert content_of(Node.objects.get(name="hi.txt")) == b"hello world"
+
+
+def test_deferred_length_is_declared_later_and_quota_follows(api, root, owner_workspace):
+    before = used(owner_workspace)
+    location = create(api, length=None, root=root, filename="stream.log")["Location"]
+    assert api.head(location, **TUS)["Upload-Defer-Length"] == "1"
+    assert patch(api, location, b"a" * 1000, offset=0).status_code == 204
+    assert used(owner_workspace) == before + 1000
+    done = patch(api, location, b"b" * 500, offset=1000, HTTP_UPLOAD_LENGTH="1500")
+    assert done.status_code == 204
+    node = Node.objects.get(name="stream.log")
+    assert content_of(node) == b"a" * 1000 + b"b" * 500
+    assert used(owner_workspace) == before + 1500
+
+
+def test_relative_path_creates_the_folders(api, root):
+    response = api.post(
+        URL,
+        **TUS,
+        HTTP_UPLOAD_LENGTH="3",
+        HTTP_UPLOAD_METADATA=meta(filename="c.txt", parent=root.pk, relative_path="a/b/c.txt"),
+    )
+    patch(api, response["Location"], b"abc", offset=0)
+    node = Node.objects.get(name="c.txt")
+    assert node.parent.name == "b" and node.parent.parent.name == "a" and node.parent.parent.parent_id == root.pk
+
+
+def test_empty_upload_completes_at_creation(api, root):
+    response = create(api, length=0, root=root, filename="empty")
+    assert response.status_code == 201
+    assert Node.objects.get(name="empty").size == 0
+
+
+def test_body_past_the_length_is_refused(api, root):
+    location = create(api, length=5, root=root)["Location"]
+    assert patch(api, location, b"123456", offset=0).status_code == 413
+    assert api.head(location, **TUS)["Upload-Offset"] == "0"
+
+
+def test_termination_is_404_afterwards_and_gives_bytes_back(settings, api, root, owner_workspace):
+    settings.CLOUDSTORAGE_CHUNK_AVG = 1024
+    before = used(owner_workspace)
+    location = create(api, length=50_000, root=root)["Location"]
+    patch(api, location, os.urandom(30_000), offset=0)
+    manifest_id = Upload.objects.get().manifest_id
+    assert ManifestChunk.objects.filter(manifest_id=manifest_id).exists()
+    assert staged_files(settings)
+
+    assert api.delete(location, **TUS).status_code == 204
+    assert api.head(location, **TUS).status_code == 404
+    assert patch(api, location, b"x", offset=30_000).status_code == 404
+    assert used(owner_workspace) == before
+    assert not Manifest.objects.filter(pk=manifest_id).exists()
+    assert not Chunk.objects.filter(released_at__isnull=True).exists()  # all handed to GC
+    assert staged_files(settings) == []
+
+
+def test_expired_upload_is_410_and_the_beat_job_reclaims_it(settings, api, root, owner_workspace):
+    settings.CLOUDSTORAGE_CHUNK_AVG = 1024
+    before = used(owner_workspace)
+    location = create(api, length=50_000, root=root)["Location"]
+    created = Upload.objects.get()
+    assert created.expires_at > timezone.now() + timedelta(days=6, hours=23)
+    patch(api, location, os.urandom(20_000), offset=0)
+    Upload.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+
+    assert uploads_expire() == {"expired": 1, "forgotten": 0}
+    assert used(owner_workspace) == before
+    assert not Manifest.objects.filter(pk=created.manifest_id).exists()
+    assert staged_files(settings) == []
+    assert api.head(location, **TUS).status_code == 410
+    assert patch(api, location, b"x", offset=20_000).status_code == 410
+
+
+def test_expired_upload_is_410_even_before_the_beat_job(api, root, owner_workspace):
+    before = used(owner_workspace)
+    location = create(api, length=100, root=root)["Location"]
+    Upload.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert patch(api, location, b"x", offset=0).status_code == 410
+    assert used(owner_workspace) == before
+
+
+def test_outsider_and_anonymous_cannot_touch_an_upload(api, outsider_api, anon_api, root):
+    location = create(api, length=100, root=root)["Location"]
+    assert outsider_api.head(location, **TUS).status_code == 404
+    assert patch(outsider_api, location, b"x", offset=0).status_code == 404
+    assert outsider_api.delete(location, **TUS).status_code == 404
+    assert anon_api.head(location, **TUS).status_code in (401, 403)
+    assert Upload.objects.get().offset == 0
+
+
+def test_outsider_cannot_create_an_upload_into_someone_elses_folder(outsider_api, root):
+    assert create(outsider_api, length=10, root=root).status_code == 404
+    assert not Upload.objects.exists()
+
+
+def test_a_folder_trashed_during_the_upload_fails_it_and_gives_bytes_back(api, owner, root, owner_workspace):
+    from files.services import folder_create
+    from files.trash import node_trash
+
+    folder = folder_create(user=owner, parent=root, name="inbox")
+    before = used(owner_workspace)
+    location = create(api, length=10, root=folder)["Location"]
+    patch(api, location, b"12345", offset=0)
+    node_trash(user=owner, node=folder)
+    response = patch(api, location, b"67890", offset=5)
+    assert response.status_code == 409
+    assert used(owner_workspace) == before
+    assert not FileVersion.objects.exists()
+    assert api.head(location, **TUS).status_code == 410
+
+
+class CorruptingUploader(Uploader):
+    """A client that announces SHA-1 but hashes with MD5: every checksum it sends is wrong."""
+
+    CHECKSUM_ALGORITHM_PAIR = ("sha1", hashlib.md5)
+
+
+def test_tuspy_gets_460_for_a_wrong_checksum_and_the_offset_stays(tus_for, owner, root):
+    client = tus_for(owner)
+    good = client.uploader(
+        file_stream=io.BytesIO(b"x" * 200), chunk_size=100, metadata={"filename": "a", "parent": str(root.pk)}
+    )
+    good.upload_chunk()
+    bad = CorruptingUploader(
+        client=client, url=good.url, file_stream=io.BytesIO(b"x" * 200), chunk_size=100, upload_checksum=True
+    )
+    assert bad.offset == 100
+    with pytest.raises(TusUploadFailed) as caught:
+        bad.upload_chunk()
+    assert caught.value.status_code == 460
+    assert Upload.objects.get().offset == 100
