@@ -617,6 +617,7 @@ if (canEdit) {
     panel: document.getElementById("uploads"),
     folderId,
     tusThreshold: Number(root.dataset.tusThreshold || 8 * 1024 * 1024),
+    tusChunk: Number(root.dataset.tusChunk || 5 * 1024 * 1024),
     onDone: (jobs) => {
       const failed = jobs.filter((j) => j.state === "failed").length;
       if (!failed) notify(`Uploaded ${jobs.length} file${jobs.length === 1 ? "" : "s"}.`, "success");
