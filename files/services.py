@@ -46,13 +46,16 @@ def node_path(*, node: Node) -> str:
     return "/" + "/".join(reversed(names))
 
 
-def activity_record(*, workspace_id, actor, verb: str, node: Node | None = None, details: dict | None = None) -> None:
+def activity_record(
+    *, workspace_id, actor, verb: str, node: Node | None = None, details: dict | None = None, path: str | None = None
+) -> None:
+    """``path`` overrides the node's current path (a trashed or purged node is no longer where it was)."""
     Activity.objects.create(
         workspace_id=workspace_id,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         verb=verb,
         node=node,
-        path=node_path(node=node) if node is not None else "",
+        path=path if path is not None else (node_path(node=node) if node is not None else ""),
         details=details or {},
     )
 
