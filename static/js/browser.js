@@ -521,6 +521,11 @@ async function openShare(item) {
           },
         }, el("option", { value: "view", selected: s.permission === "view" }, "Can view"),
         el("option", { value: "edit", selected: s.permission === "edit" }, "Can edit"));
+        if (s.inherited) {
+          // A share of a folder above: changed or revoked there, not here.
+          return el("li", { class: "share-row", dataset: { email } }, el("span", { class: "grow" }, email),
+            el("span", { class: "badge" }, s.permission), el("small", { class: "muted" }, "through a folder above"));
+        }
         return el("li", { class: "share-row", dataset: { email } }, el("span", { class: "grow" }, email), select,
           el("button", {
             type: "button", class: "small danger", "aria-label": `Revoke access of ${email}`,
@@ -542,13 +547,14 @@ async function openShare(item) {
 
   const loadLinks = async () => {
     try {
-      const links = (await listAll(`/api/v1/nodes/${item.id}/links/`)).filter((l) => !l.revoked_at);
+      const links = (await listAll(`/api/v1/nodes/${item.id}/links/`)).filter((l) => !l.revoked_at && l.state !== "revoked");
       linkList.replaceChildren(...(links.length ? links.map((l) => {
         const url = linkUrl(l);
         const facts = [l.permission === "upload" ? "upload only" : "view",
           l.has_password || l.password_protected ? "password" : null,
           l.expires_at ? `expires ${fmtDate(l.expires_at)}` : null,
-          l.max_downloads ? `${l.download_count || 0}/${l.max_downloads} downloads` : null].filter(Boolean).join(" · ");
+          l.max_downloads ? `${l.download_count || 0}/${l.max_downloads} downloads` : null,
+          l.state && l.state !== "active" ? l.state.replace("_", " ") : null].filter(Boolean).join(" · ");
         return el("li", { class: "link-row" },
           el("input", { type: "text", readonly: true, value: url, class: "link-url", "aria-label": "Link address", onfocus: (e) => e.target.select() }),
           el("button", { type: "button", class: "small", onclick: () => copyText(url) }, "Copy link"),
