@@ -260,6 +260,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cloud Storage <norep
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 OPERATOR_EMAILS = env.list("OPERATOR_EMAILS", default=[])
 
+# Multipart uploads stream into the chunk store (files/uploadhandler.py); a folder upload sends a
+# file and a relative_path field per file, so allow more parts than Django's defaults (100 / 1000).
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1000)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=2000)
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

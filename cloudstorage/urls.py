@@ -8,6 +8,7 @@ from cloudstorage.health import healthz
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("files.api.urls")),
     path("", include("files.api.sharing_urls")),
     path("", include("files.api.tus_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
