@@ -101,9 +101,14 @@ def _restore_parent(*, user, node: Node) -> Node:
     moved_to_root = parent is not None and parent.parent_id is None and node.original_path not in ("", "/")
     if parent is not None and parent.trashed_in_id is None and not moved_to_root:
         return parent
-    root = Node.objects.get(workspace_id=node.workspace_id, parent__isnull=True)
-    names = [name for name in node.original_path.split("/") if name]
-    return folder_ensure(user=user, parent=root, names=names) if names else root
+    current = Node.objects.get(workspace_id=node.workspace_id, parent__isnull=True)
+    for name in (name for name in node.original_path.split("/") if name):
+        existing = child_get(parent=current, name=name)
+        if existing is not None and not existing.is_folder:
+            # A file took the folder's name meanwhile: re-create the folder beside it, renamed.
+            name = _free_name(parent=current, name=name)
+        current = folder_ensure(user=user, parent=current, names=[name])
+    return current
 
 
 def _free_name(*, parent: Node, name: str) -> str:

@@ -88,6 +88,18 @@ def test_restore_renames_on_a_name_conflict(owner, root):
     assert trash_restore(user=owner, node=second).name == "notes (restored 2).txt"
 
 
+def test_restore_when_a_file_took_the_folder_name_recreates_the_folder_renamed(owner, root):
+    note = upload(owner, folder(owner, root, "work"), "note.txt", b"n")
+    node_trash(user=owner, node=note)
+    node_trash(user=owner, node=note.parent)
+    node_purge(node=note.parent)
+    upload(owner, root, "work", b"a file now")
+
+    restored = trash_restore(user=owner, node=note)
+
+    assert node_path(node=restored) == "/work (restored)/note.txt"
+
+
 def test_restore_of_something_not_in_the_trash_is_a_404(owner, root, api):
     live = upload(owner, root, "a.txt", b"a")
     assert api.post(f"/api/v1/trash/{live.pk}/restore/").status_code == 404
