@@ -260,6 +260,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cloud Storage <norep
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 OPERATOR_EMAILS = env.list("OPERATOR_EMAILS", default=[])
 
+# Multipart uploads stream into the chunk store (files/uploadhandler.py); a folder upload sends a
+# file and a relative_path field per file, so allow more parts than Django's defaults (100 / 1000).
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1000)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=2000)
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -392,6 +397,40 @@ CELERY_BEAT_SCHEDULE["disk-capacity-alert"] = {
     "task": "disks.tasks.capacity_alert",
     "schedule": crontab(minute="*/15"),
 }
+
+# --- Files: trash, sharing and public links (files/) --------------------------------------------
+# Days an item stays in the trash before the nightly job deletes it forever.
+CLOUDSTORAGE_TRASH_DAYS = env.int("CLOUDSTORAGE_TRASH_DAYS", default=30)
+if CLOUDSTORAGE_TRASH_DAYS < 1:
+    raise ImproperlyConfigured("CLOUDSTORAGE_TRASH_DAYS must be at least 1")
+CELERY_BEAT_SCHEDULE["trash-purge-expired"] = {
+    "task": "files.tasks.trash_purge_expired",
+    "schedule": crontab(hour=2, minute=13),
+}
+
+
+def _env_optional_positive(name: str) -> int | None:
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be at least 1 (leave it empty for no limit)")
+    return value
+
+
+# Operator defaults for public links; a workspace's owners may tighten them, never loosen the maximum
+# or drop a password the operator requires.
+CLOUDSTORAGE_LINK_DEFAULT_EXPIRY_DAYS = _env_optional_positive("CLOUDSTORAGE_LINK_DEFAULT_EXPIRY_DAYS")
+CLOUDSTORAGE_LINK_MAX_EXPIRY_DAYS = _env_optional_positive("CLOUDSTORAGE_LINK_MAX_EXPIRY_DAYS")
+CLOUDSTORAGE_LINK_PASSWORD_REQUIRED = env_bool("CLOUDSTORAGE_LINK_PASSWORD_REQUIRED", False)
+CLOUDSTORAGE_LINK_DEFAULT_MAX_DOWNLOADS = _env_optional_positive("CLOUDSTORAGE_LINK_DEFAULT_MAX_DOWNLOADS")
+# Wrong link passwords allowed per link and client address in the window, before 429.
+CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS = env.int("CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS", default=5)
+CLOUDSTORAGE_LINK_PASSWORD_WINDOW = env.int("CLOUDSTORAGE_LINK_PASSWORD_WINDOW", default=15 * 60)
 
 # --- Resumable uploads (tus) --------------------------------------------------------------------
 # Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.

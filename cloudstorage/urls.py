@@ -8,6 +8,8 @@ from cloudstorage.health import healthz
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("files.api.urls")),
+    path("", include("files.api.sharing_urls")),
     path("", include("files.api.tus_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
@@ -25,6 +27,7 @@ urlpatterns = [
     path("app/", include("files.web_urls")),
     path("billing/", include("billing.webhook_urls")),
     path("api/v1/", include(api_v1)),
+    path("s/", include("files.public_urls")),
 ]
 
 

@@ -1,19 +1,201 @@
-from django.contrib import admin
+"""The operators' console for disks: attach a disk (probed before it is saved), watch capacity per
+category and per disk and the health of the replicas, change a disk's status, start a scrub or a
+drain. Every change goes through disks.services and is written to the admin log."""
 
-from disks.models import Disk
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from disks import tasks
+from disks.models import Disk, Replica
+from disks.selectors import capacity_by_category, replica_health
+from disks.services import disk_check, disk_set_status
+
+# Configuration that decides where a disk's bytes are: fixed once it holds data.
+LOCATION_FIELDS = [
+    "backend",
+    "path",
+    "s3_endpoint_url",
+    "s3_bucket",
+    "s3_prefix",
+    "s3_region",
+    "s3_access_key",
+    "s3_secret_key",
+    "category",
+]
+PROBE_FIELDS = [
+    "used_bytes",
+    "status",
+    "last_check_at",
+    "last_check_ok",
+    "last_check_error",
+    "consecutive_failures",
+    "probe_history",
+    "created_at",
+]
+
+
+class DiskForm(forms.ModelForm):
+    s3_secret_key = forms.CharField(required=False, widget=forms.PasswordInput, label="S3 secret key")
+
+    class Meta:
+        model = Disk
+        fields = ["name", "category", "capacity_bytes", *[f for f in LOCATION_FIELDS if f != "category"]]
+
+    def clean_capacity_bytes(self):
+        capacity = self.cleaned_data["capacity_bytes"]
+        if not self.instance._state.adding and capacity < self.instance.used_bytes:
+            raise forms.ValidationError(f"The disk already holds {self.instance.used_bytes} bytes.")
+        return capacity
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance._state.adding or self.errors:
+            return cleaned
+        if cleaned.get("backend") == Disk.Backend.LOCAL and not cleaned.get("path"):
+            raise forms.ValidationError({"path": "A local disk needs the folder it lives in."})
+        if cleaned.get("backend") == Disk.Backend.S3 and not cleaned.get("s3_bucket"):
+            raise forms.ValidationError({"s3_bucket": "An S3 disk needs a bucket."})
+        # A new disk takes no data before it proved reachable and writable (write, fsync, read back).
+        candidate = Disk(**{f: cleaned.get(f) or "" for f in LOCATION_FIELDS})
+        error = disk_check(disk=candidate)
+        if error:
+            raise forms.ValidationError(f"The disk is not reachable or not writable: {error}", code="unusable")
+        return cleaned
 
 
 @admin.register(Disk)
 class DiskAdmin(admin.ModelAdmin):
+    form = DiskForm
+    change_list_template = "admin/disks/disk/change_list.html"
     list_display = [
         "name",
         "backend",
         "category",
         "status",
-        "used_bytes",
-        "capacity_bytes",
+        "used",
+        "capacity",
+        "percent_full",
+        "good_copies",
+        "bad_copies",
         "last_check_at",
         "last_check_ok",
+        "consecutive_failures",
     ]
     list_filter = ["category", "status", "backend"]
     search_fields = ["name", "path", "s3_bucket"]
+    actions = ["mark_active", "mark_read_only", "mark_draining", "mark_failed", "scrub", "drain"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return PROBE_FIELDS
+        return [*(f for f in LOCATION_FIELDS if f != "s3_secret_key"), *PROBE_FIELDS]
+
+    def get_queryset(self, request) -> QuerySet[Disk]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                ok_copies=Count("replicas", filter=Q(replicas__state=Replica.State.OK)),
+                bad_copies_count=Count("replicas", filter=Q(replicas__state=Replica.State.BAD)),
+            )
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        categories = capacity_by_category()
+        for row in categories:
+            row["used_h"] = filesizeformat(row["used_bytes"])
+            row["capacity_h"] = filesizeformat(row["capacity_bytes"])
+        extra_context = {**(extra_context or {}), "categories": categories, "health": replica_health()}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def get_exclude(self, request, obj=None):
+        # A saved secret is never shown again, not even read-only.
+        return ["s3_secret_key"] if obj else []
+
+    def save_model(self, request, obj: Disk, form, change: bool) -> None:
+        if not change:
+            # The form's clean() has just probed it.
+            obj.last_check_at = timezone.now()
+            obj.last_check_ok = True
+            obj.probe_history = "1"
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="used", ordering="used_bytes")
+    def used(self, disk: Disk) -> str:
+        return filesizeformat(disk.used_bytes)
+
+    @admin.display(description="capacity", ordering="capacity_bytes")
+    def capacity(self, disk: Disk) -> str:
+        return filesizeformat(disk.capacity_bytes)
+
+    @admin.display(description="full")
+    def percent_full(self, disk: Disk) -> str:
+        return f"{100 * disk.used_bytes / disk.capacity_bytes:.1f}%"
+
+    @admin.display(description="good copies", ordering="ok_copies")
+    def good_copies(self, disk: Disk) -> int:
+        return disk.ok_copies
+
+    @admin.display(description="bad copies", ordering="bad_copies_count")
+    def bad_copies(self, disk: Disk) -> int:
+        return disk.bad_copies_count
+
+    # --- Actions: every one goes through a service and is logged ---------------------------------
+
+    def _set_status(self, request, queryset, status: str, *, probe: bool = False) -> None:
+        changed = refused = 0
+        for disk in queryset:
+            if disk.status == status:
+                continue
+            if probe:
+                error = disk_check(disk=disk)
+                if error:
+                    refused += 1
+                    self.message_user(
+                        request, f"{disk.name} stays {disk.status}: probe failed: {error}", messages.ERROR
+                    )
+                    continue
+            previous = disk.status
+            disk_set_status(disk=disk, status=status)
+            self.log_change(request, disk, f"Status changed from {previous} to {status}.")
+            changed += 1
+        if changed:
+            self.message_user(request, f"{changed} disk(s) marked {status}.", messages.SUCCESS)
+
+    @admin.action(description="Mark active (after a successful probe)", permissions=["change"])
+    def mark_active(self, request, queryset):
+        self._set_status(request, queryset, Disk.Status.ACTIVE, probe=True)
+
+    @admin.action(description="Mark read-only (no new chunks)", permissions=["change"])
+    def mark_read_only(self, request, queryset):
+        self._set_status(request, queryset, Disk.Status.READ_ONLY)
+
+    @admin.action(description="Mark draining (move every chunk off it)", permissions=["change"])
+    def mark_draining(self, request, queryset):
+        self._set_status(request, queryset, Disk.Status.DRAINING)
+
+    @admin.action(description="Mark failed (stop using it; re-replicate its chunks)", permissions=["change"])
+    def mark_failed(self, request, queryset):
+        self._set_status(request, queryset, Disk.Status.FAILED)
+
+    @admin.action(description="Scrub now (verify every copy on it)", permissions=["change"])
+    def scrub(self, request, queryset):
+        for disk in queryset.exclude(status=Disk.Status.FAILED):
+            transaction.on_commit(lambda disk_id=str(disk.pk): tasks.disk_scrub.delay(disk_id=disk_id))
+            self.log_change(request, disk, "Scrub queued.")
+        self.message_user(request, "Scrub queued; bad copies found are repaired.", messages.SUCCESS)
+
+    @admin.action(description="Drain now (start moving its chunks to other disks)", permissions=["change"])
+    def drain(self, request, queryset):
+        for disk in queryset.exclude(status=Disk.Status.FAILED):
+            previous = disk.status
+            disk_set_status(disk=disk, status=Disk.Status.DRAINING)
+            transaction.on_commit(lambda disk_id=str(disk.pk): tasks.disk_drain.delay(disk_id=disk_id))
+            self.log_change(request, disk, f"Status changed from {previous} to draining; drain queued.")
+        self.message_user(request, "Drain queued; the beat job continues until the disks are empty.", messages.SUCCESS)

@@ -127,3 +127,47 @@ def workspace_keys(*, workspace_id) -> WorkspaceKeys:
             f"workspace {workspace_id}'s data key is wrapped by an unknown master key {row.master_key_id}"
         )
     return _keys_from_data_key(unwrap(wrapped=row.wrapped, workspace_id=workspace_id, master=master))
+
+
+def data_keys_rewrap(*, old_keys: list[str] = (), dry_run: bool = False) -> dict[str, int]:
+    """Re-wrap every workspace data key not yet wrapped by the current master key, without touching
+    a single chunk (chunks are encrypted under the data keys, which do not change).
+
+    The keys accepted for unwrapping are the current one, CLOUDSTORAGE_PREVIOUS_MASTER_KEYS and
+    ``old_keys``. One row per transaction, each checked to open with the new key before it is
+    saved: an interrupted run loses nothing and the next run carries on. Returns counts of
+    "rewrapped", "current" (already done) and "unknown" (wrapped by a key that was not given)."""
+    from django.utils import timezone
+
+    from disks.models import DataKey
+
+    current_raw = settings.CLOUDSTORAGE_MASTER_KEY
+    current_id = master_key_id(current_raw)
+    current = _decode_master(current_raw)
+    accepted = master_keys()
+    for raw in old_keys:
+        accepted.setdefault(master_key_id(raw), _decode_master(raw))
+    counts = {"rewrapped": 0, "current": DataKey.objects.filter(master_key_id=current_id).count(), "unknown": 0}
+    pending = DataKey.objects.exclude(master_key_id=current_id).values_list("workspace_id", flat=True)
+    for workspace_id in list(pending):
+        with transaction.atomic():
+            row = DataKey.objects.select_for_update().filter(workspace_id=workspace_id).first()
+            if row is None or row.master_key_id == current_id:
+                continue
+            old = accepted.get(row.master_key_id)
+            if old is None:
+                counts["unknown"] += 1
+                continue
+            data_key = unwrap(wrapped=row.wrapped, workspace_id=str(workspace_id), master=old)
+            if dry_run:
+                counts["rewrapped"] += 1
+                continue
+            wrapped = wrap(data_key=data_key, workspace_id=str(workspace_id), master=current)
+            if unwrap(wrapped=wrapped, workspace_id=str(workspace_id), master=current) != data_key:
+                raise CryptoError(f"re-wrapping the data key of workspace {workspace_id} did not round-trip")
+            row.wrapped = wrapped
+            row.master_key_id = current_id
+            row.rotated_at = timezone.now()
+            row.save(update_fields=["wrapped", "master_key_id", "rotated_at"])
+            counts["rewrapped"] += 1
+    return counts

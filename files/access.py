@@ -1,19 +1,24 @@
 """The one place that decides who may do what to a node (STYLE.md habit 1).
 
 Permissions, weakest first: ``view`` (read, download), ``edit`` (write inside: upload, rename,
-move, delete, share no more than one has), ``manage`` (a workspace's owners and admins: also link
-policies, activity, emptying the trash). A workspace member's role gives the permission on every
-node of the workspace; a share gives it on the shared node's subtree. Anyone else gets a 404, never
-a 403, so the existence of a node is not revealed.
+move, delete, create public links), ``manage`` (a workspace's owners and admins: also link
+policies, the link inventory, activity, emptying the trash). A workspace member's role gives the
+permission on every node of the workspace; a share gives it on the shared node's subtree. Anyone
+with at least ``view`` may reshare, never granting more than they have. Anyone else gets a 404,
+never a 403, so the existence of a node is not revealed.
+
+Shares and public links stop working while their node (or an ancestor) is in the trash, because
+every lookup here refuses trashed nodes; they work again after a restore.
 """
 
 from __future__ import annotations
 
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 from cloudstorage.errors import ServiceError
-from files.models import Node, Share
+from files.models import Node, PublicLink, Share
 
 LEVELS = {"view": 1, "edit": 2, "manage": 3}
 ROLE_PERMISSION = {
@@ -109,6 +114,84 @@ def workspace_get_for_user(*, user, workspace_id, need: str = "view") -> Workspa
     workspace = Workspace.objects.get(pk=workspace_id)
     workspace.permission = permission
     return workspace
+
+
+def share_get_for_user(*, user, share_id) -> Share:
+    """A share the caller may change or revoke, with ``.actor_permission`` set.
+
+    Allowed: whoever may ``edit`` the shared node (its workspace's members with edit, managers,
+    grantees with edit on an ancestor) and the share's creator while they can still see the node.
+    The grantee may only remove their own share (``.actor_permission`` is then ``None``). 404 for
+    everyone else and when the node is in the trash.
+    """
+    share = Share.objects.select_related("node", "user").filter(pk=share_id).first() if _is_uuid(share_id) else None
+    if share is None or share.node.trashed_in_id is not None:
+        raise Http404
+    permission = node_permission(user=user, node=share.node)
+    if permission is not None and (permission_at_least(permission, "edit") or share.created_by_id == user.pk):
+        share.actor_permission = permission
+        return share
+    if getattr(user, "is_authenticated", False) and share.user_id == user.pk:
+        share.actor_permission = None
+        return share
+    raise Http404
+
+
+def link_get_for_user(*, user, link_id) -> PublicLink:
+    """A public link the caller may see and revoke: the managers of its workspace always (even while
+    its node is in the trash, so no link is ever out of their reach), else whoever may ``edit`` its
+    live node. 404 otherwise."""
+    link = (
+        PublicLink.objects.select_related("node", "workspace").filter(pk=link_id).first() if _is_uuid(link_id) else None
+    )
+    if link is None:
+        raise Http404
+    if workspace_permission(user=user, workspace_id=link.workspace_id) == "manage":
+        return link
+    if link.node.trashed_in_id is None and permission_at_least(node_permission(user=user, node=link.node), "edit"):
+        return link
+    raise Http404
+
+
+class LinkGone(Exception):
+    """The link existed but no longer works (revoked, expired or out of downloads): HTTP 410."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def link_get_for_token(*, token: str, now=None) -> PublicLink:
+    """The working public link with this token, for anyone who holds it (no login).
+
+    Http404 for an unknown token or while the node is in the trash (the link comes back on
+    restore); LinkGone for a revoked, expired or exhausted link. The password is checked by the
+    caller (files.links.link_password_check) because it needs the request.
+    """
+    if not token or len(token) > 64:
+        raise Http404
+    link = PublicLink.objects.select_related("node", "workspace").filter(token=token).first()
+    if link is None or link.node.trashed_in_id is not None:
+        raise Http404
+    now = now or timezone.now()
+    if link.revoked_at is not None:
+        raise LinkGone("revoked")
+    if link.expires_at is not None and link.expires_at <= now:
+        raise LinkGone("expired")
+    if link.max_downloads is not None and link.download_count >= link.max_downloads:
+        raise LinkGone("exhausted")
+    return link
+
+
+def link_node_get(*, link: PublicLink, node_id) -> Node:
+    """A live node inside the link's subtree (the link's node itself when ``node_id`` is empty);
+    404 for anything outside it, so a folder link never reaches a sibling."""
+    if not node_id:
+        return link.node
+    node = Node.objects.filter(pk=node_id, workspace_id=link.workspace_id).first() if _is_uuid(node_id) else None
+    if node is None or node.trashed_in_id is not None or link.node_id not in node_ancestor_ids(node=node):
+        raise Http404
+    return node
 
 
 def _is_uuid(value) -> bool:

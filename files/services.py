@@ -27,8 +27,8 @@ from disks.store import (
     manifest_writer,
 )
 from files.models import Activity, FilesPolicy, FileVersion, Node
-from files.names import name_clean, name_key
-from files.quota import Reservation, quota_release, writable_check
+from files.names import name_clean, name_key, name_with_suffix
+from files.quota import Reservation, quota_release, quota_reserve, writable_check
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +46,16 @@ def node_path(*, node: Node) -> str:
     return "/" + "/".join(reversed(names))
 
 
-def activity_record(*, workspace_id, actor, verb: str, node: Node | None = None, details: dict | None = None) -> None:
+def activity_record(
+    *, workspace_id, actor, verb: str, node: Node | None = None, details: dict | None = None, path: str | None = None
+) -> None:
+    """``path`` overrides the node's current path (a trashed or purged node is no longer where it was)."""
     Activity.objects.create(
         workspace_id=workspace_id,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         verb=verb,
         node=node,
-        path=node_path(node=node) if node is not None else "",
+        path=path if path is not None else (node_path(node=node) if node is not None else ""),
         details=details or {},
     )
 
@@ -191,44 +194,89 @@ def _store_error(error: StoreError) -> ServiceError:
     )
 
 
+class ContentSink:
+    """Push-style storing of one content: ``write`` blocks as they arrive, then ``finish``.
+
+    What an upload handler needs (Django's multipart parser pushes data at us). Quota is reserved
+    as bytes arrive: all of ``size`` up front when the exact size is known; else ``size_bound`` (an
+    upper bound such as the rest of the request body) when it fits, so concurrent uploads cannot
+    each grab a big step near the limit; else in steps. ``finish`` trims the reservation to the exact
+    size, so a multi-file request never holds more than it will keep.
+    """
+
+    def __init__(self, *, workspace: Workspace, size: int | None = None, size_bound: int | None = None):
+        writable_check(workspace=workspace)
+        self.size = size
+        self.received = 0
+        self.head = bytearray()
+        self.reservation = Reservation(workspace=workspace, expected=size)
+        if size is None and size_bound:
+            try:
+                quota_reserve(workspace=workspace, nbytes=size_bound)
+                self.reservation.reserved = size_bound
+            except ServiceError as error:
+                if error.code != "quota_exceeded":
+                    raise
+        try:
+            self.writer = manifest_writer(workspace=workspace)
+        except StoreError as error:
+            self.reservation.cancel()
+            raise _store_error(error) from error
+        except BaseException:
+            self.reservation.cancel()
+            raise
+
+    def write(self, block: bytes) -> None:
+        try:
+            self.received += len(block)
+            self.reservation.grow(self.received)
+            if len(self.head) < SNIFF_BYTES:
+                self.head += block[: SNIFF_BYTES - len(self.head)]
+            self.writer.write(block)
+        except StoreError as error:
+            self.abort()
+            raise _store_error(error) from error
+        except BaseException:
+            self.abort()
+            raise
+
+    def finish(self) -> StoredContent:
+        try:
+            if self.size is not None and self.received != self.size:
+                raise ServiceError(
+                    code="size_mismatch",
+                    message=f"The upload ended after {self.received} of {self.size} declared bytes.",
+                    status_code=400,
+                )
+            manifest = self.writer.finish()
+        except StoreError as error:
+            self.abort()
+            raise _store_error(error) from error
+        except BaseException:
+            self.abort()
+            raise
+        if self.reservation.reserved > self.received:
+            quota_release(workspace=self.reservation.workspace, nbytes=self.reservation.reserved - self.received)
+            self.reservation.reserved = self.received
+        return StoredContent(manifest=manifest, reservation=self.reservation, head=bytes(self.head))
+
+    def abort(self) -> None:
+        """Give everything back (idempotent)."""
+        self.writer.abort()
+        self.reservation.cancel()
+
+
 def content_store(*, workspace: Workspace, stream: object | Iterable[bytes], size: int | None = None) -> StoredContent:
     """Stream bytes into the chunk store, reserving quota as they arrive (all of it up front when
     ``size`` is known, so an upload that cannot fit is refused before a byte is stored)."""
-    writable_check(workspace=workspace)
-    reservation = Reservation(workspace=workspace, expected=size)
-    head = bytearray()
-    received = 0
-    try:
-        writer = manifest_writer(workspace=workspace)
-    except StoreError as error:
-        reservation.cancel()
-        raise _store_error(error) from error
-    except BaseException:
-        reservation.cancel()
-        raise
+    sink = ContentSink(workspace=workspace, size=size)
     try:
         for block in _blocks(stream):
-            received += len(block)
-            reservation.grow(received)
-            if len(head) < SNIFF_BYTES:
-                head += block[: SNIFF_BYTES - len(head)]
-            writer.write(block)
-        if size is not None and received != size:
-            raise ServiceError(
-                code="size_mismatch",
-                message=f"The upload ended after {received} of {size} declared bytes.",
-                status_code=400,
-            )
-        manifest = writer.finish()
-    except StoreError as error:
-        writer.abort()
-        reservation.cancel()
-        raise _store_error(error) from error
+            sink.write(block)
     except BaseException:
-        writer.abort()
-        reservation.cancel()
+        sink.abort()
         raise
-    return StoredContent(manifest=manifest, reservation=reservation, head=bytes(head))
+    return sink.finish()
 
 
 def _next_version(*, node: Node, user, content: StoredContent, mime_type: str, restored_from: int | None = None):
@@ -415,3 +463,351 @@ def workspace_usage_recount(*, workspace: Workspace) -> int:
     total = FileVersion.objects.filter(workspace=workspace).aggregate(total=Sum("size"))["total"] or 0
     Workspace.objects.filter(pk=workspace.pk).update(used_bytes=total)
     return total
+
+
+# --- Metadata, rename, move, copy (the API's PATCH and copy) ----------------------------------------
+
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 64
+
+
+def tags_clean(tags: object) -> list[str]:
+    """Distinct tags (case-insensitively), stripped, each 1–64 characters without control characters."""
+    import unicodedata
+
+    if not isinstance(tags, list | tuple) or not all(isinstance(tag, str) for tag in tags):
+        raise ServiceError(code="invalid_tags", message="tags must be a list of strings.", status_code=400)
+    if len(tags) > MAX_TAGS:
+        raise ServiceError(code="invalid_tags", message=f"At most {MAX_TAGS} tags per item.", status_code=400)
+    seen: dict[str, str] = {}
+    for tag in tags:
+        tag = unicodedata.normalize("NFC", tag).strip()
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            raise ServiceError(
+                code="invalid_tags", message=f"A tag has 1 to {MAX_TAG_LENGTH} characters.", status_code=400
+            )
+        if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in tag):
+            raise ServiceError(
+                code="invalid_tags", message="A tag may not contain control characters.", status_code=400
+            )
+        seen.setdefault(tag.casefold(), tag)
+    return list(seen.values())
+
+
+def _invalid_parent(message: str = "The target folder does not exist or is not yours.") -> ServiceError:
+    # Unknown and foreign folders get the same answer, so a foreign id's existence is not revealed.
+    return ServiceError(code="invalid_parent", message=message, status_code=400)
+
+
+def target_folder_get(*, user, node: Node, parent_id) -> Node:
+    """The live folder ``parent_id`` the caller may write into, in ``node``'s workspace (400 otherwise)."""
+    from django.http import Http404
+
+    from files.access import node_get_for_user
+
+    try:
+        target = node_get_for_user(user=user, node_id=parent_id, need="edit")
+    except Http404:
+        raise _invalid_parent() from None
+    if target.workspace_id != node.workspace_id:
+        raise _invalid_parent("Items can only be moved or copied within their workspace.")
+    if not target.is_folder:
+        raise ServiceError(code="not_a_folder", message="The target is not a folder.", status_code=400)
+    return target
+
+
+def _refuse_into_itself(*, node: Node, target: Node, verb: str) -> None:
+    from files.access import node_ancestor_ids
+
+    if node.is_folder and node.pk in node_ancestor_ids(node=target):
+        raise ServiceError(
+            code="invalid_move",
+            message=f"A folder cannot be {verb} into itself or one of its subfolders.",
+            status_code=400,
+        )
+
+
+def node_update(
+    *,
+    user,
+    node: Node,
+    name: str | None = None,
+    parent: Node | None = None,
+    tags: list[str] | None = None,
+    description: str | None = None,
+) -> Node:
+    """Rename and/or move ``node`` (one UPDATE of its own row: O(1) whatever the subtree), and set
+    its tags and description. ``parent`` is a folder from :func:`target_folder_get`. All or nothing."""
+    changes: dict = {}
+    if name is not None:
+        name = name_clean(name)
+    if tags is not None:
+        tags = tags_clean(tags)
+    if description is not None:
+        if not isinstance(description, str) or len(description) > 10_000:
+            raise ServiceError(
+                code="invalid_description", message="description is text of at most 10,000 characters.", status_code=400
+            )
+    if (name is not None and name != node.name) or (parent is not None and parent.pk != node.parent_id):
+        if node.parent_id is None:
+            raise ServiceError(
+                code="root_folder", message="The root folder cannot be renamed or moved.", status_code=400
+            )
+        writable_check(workspace=node.workspace)
+    if parent is not None and parent.pk != node.parent_id:
+        _refuse_into_itself(node=node, target=parent, verb="moved")
+        changes["parent_id"] = parent.pk
+    if name is not None and name != node.name:
+        changes["name"] = name
+        changes["name_key"] = name_key(name)
+    target_parent_id = changes.get("parent_id", node.parent_id)
+    final_name = changes.get("name", node.name)
+    if changes:
+        existing = (
+            Node.objects.filter(parent_id=target_parent_id, name_key=name_key(final_name), trashed_in__isnull=True)
+            .exclude(pk=node.pk)
+            .first()
+        )
+        if existing is not None:
+            raise _conflict(final_name, existing=existing)
+    old_path = node_path(node=node) if changes else ""
+    try:
+        with transaction.atomic():
+            if changes:
+                changes["modified_at"] = timezone.now()
+                updated = Node.objects.filter(pk=node.pk, trashed_in__isnull=True).update(**changes)
+                if not updated:
+                    raise ServiceError(code="in_trash", message="This item is in the trash.", status_code=409)
+                for field, value in changes.items():
+                    setattr(node, field, value)
+            if description is not None and description != node.description:
+                node.description = description
+                Node.objects.filter(pk=node.pk).update(description=description)
+            if tags is not None:
+                _tags_set(node=node, tags=tags)
+            if changes:
+                verb = "move" if "parent_id" in changes else "rename"
+                activity_record(
+                    workspace_id=node.workspace_id, actor=user, verb=verb, node=node, details={"from": old_path}
+                )
+    except IntegrityError:
+        raise _conflict(final_name) from None
+    return node
+
+
+def _tags_set(*, node: Node, tags: list[str]) -> None:
+    from files.models import Tag
+
+    current = {tag.name: tag for tag in Tag.objects.filter(node=node)}
+    wanted = set(tags)
+    Tag.objects.filter(node=node).exclude(name__in=wanted).delete()
+    Tag.objects.bulk_create(
+        [Tag(workspace_id=node.workspace_id, node=node, name=tag) for tag in tags if tag not in current]
+    )
+
+
+def _copy_name(*, parent: Node, name: str) -> str:
+    """``name``, or ``name (copy)``, ``name (copy 2)``… : the first free one in ``parent``."""
+    candidate = name
+    for n in range(1, 1000):
+        if child_get(parent=parent, name=candidate) is None:
+            return candidate
+        candidate = name_with_suffix(name, " (copy)" if n == 1 else f" (copy {n})")
+    raise _conflict(name)
+
+
+def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Node:
+    """Copy a file (its current version) or a folder's live subtree into ``parent``.
+
+    No bytes are copied: each new version gets a manifest sharing the source's chunks; the copy's
+    logical bytes are reserved against the quota first (all at once, refused whole). Without an
+    explicit ``name`` a clash gets a `` (copy)`` suffix; with one it is a 409.
+    """
+    from disks.store import manifest_clone
+    from files.trash import subtree_ids
+
+    _writable_folder(parent)
+    writable_check(workspace=parent.workspace)
+    _refuse_into_itself(node=node, target=parent, verb="copied")
+    if name is not None:
+        name = name_clean(name)
+        existing = child_get(parent=parent, name=name)
+        if existing is not None:
+            raise _conflict(name, existing=existing)
+    else:
+        name = _copy_name(parent=parent, name=node.name)
+    ids = subtree_ids(node=node) if node.is_folder else [node.pk]
+    sources = list(
+        Node.objects.filter(pk__in=ids, trashed_in__isnull=True)
+        .select_related("current_version__manifest")
+        .order_by("pk")
+    )
+    total = sum(source.current_version.size for source in sources if source.is_file and source.current_version)
+    quota_reserve(workspace=parent.workspace, nbytes=total)
+    author = user if getattr(user, "is_authenticated", False) else None
+    try:
+        with transaction.atomic():
+            by_parent: dict = {}
+            for source in sources:
+                by_parent.setdefault(source.parent_id, []).append(source)
+            copies: dict = {}
+            now = timezone.now()
+
+            def clone(source: Node, into: Node, as_name: str) -> Node:
+                copy = Node.objects.create(
+                    workspace_id=into.workspace_id,
+                    parent=into,
+                    kind=source.kind,
+                    name=as_name,
+                    name_key=name_key(as_name),
+                    description=source.description,
+                    created_by=author,
+                    created_at=now,
+                    modified_at=now,
+                )
+                version = source.current_version if source.is_file else None
+                if version is not None:
+                    new = FileVersion.objects.create(
+                        workspace_id=into.workspace_id,
+                        node=copy,
+                        number=1,
+                        manifest=manifest_clone(manifest=version.manifest),
+                        size=version.size,
+                        sha256=version.sha256,
+                        mime_type=version.mime_type,
+                        created_by=author,
+                    )
+                    copy.version, copy.current_version = 1, new
+                    copy.size, copy.sha256, copy.mime_type = new.size, new.sha256, new.mime_type
+                    copy.save(update_fields=["version", "current_version", "size", "sha256", "mime_type"])
+                copies[source.pk] = copy
+                return copy
+
+            top = clone(node, parent, name)
+            level = [node.pk]
+            while level:
+                following = []
+                for parent_id in level:
+                    for child in by_parent.get(parent_id, []):
+                        clone(child, copies[parent_id], child.name)
+                        following.append(child.pk)
+                level = following
+            from files.models import Tag
+
+            tags = Tag.objects.filter(node_id__in=list(copies)).values_list("node_id", "name")
+            Tag.objects.bulk_create(
+                [Tag(workspace_id=parent.workspace_id, node=copies[node_id], name=tag) for node_id, tag in tags]
+            )
+            activity_record(
+                workspace_id=parent.workspace_id, actor=user, verb="copy", node=top, details={"from": str(node.pk)}
+            )
+    except IntegrityError:
+        quota_release(workspace=parent.workspace, nbytes=total)
+        raise _conflict(name) from None
+    except BaseException:
+        quota_release(workspace=parent.workspace, nbytes=total)
+        raise
+    return top
+
+
+def version_pin(*, user, node: Node, number: int, pinned: bool) -> FileVersion:
+    """Pin a version (the version policy never removes it) or unpin it."""
+    version = FileVersion.objects.filter(node=node, number=number).first()
+    if version is None:
+        raise ServiceError(code="not_found", message=f"This file has no version {number}.", status_code=404)
+    if version.pinned != pinned:
+        version.pinned = pinned
+        version.save(update_fields=["pinned"])
+        activity_record(
+            workspace_id=node.workspace_id,
+            actor=user,
+            verb="pin" if pinned else "unpin",
+            node=node,
+            details={"version": number},
+        )
+        if not pinned:
+            transaction.on_commit(lambda: _versions_thin_later(node.pk))
+    return version
+
+
+def version_policy_set(*, workspace: Workspace, keep_versions: int, keep_days: int | None) -> FilesPolicy:
+    """Set a workspace's version policy and apply it to its files with more versions than it keeps."""
+    if not isinstance(keep_versions, int) or keep_versions < 1 or keep_versions > 10_000:
+        raise ServiceError(code="invalid_policy", message="keep_versions is 1 to 10,000.", status_code=400)
+    if keep_days is not None and (not isinstance(keep_days, int) or keep_days < 1 or keep_days > 36_500):
+        raise ServiceError(code="invalid_policy", message="keep_days is empty or 1 to 36,500.", status_code=400)
+    policy, _ = FilesPolicy.objects.get_or_create(workspace=workspace)
+    policy.keep_versions = keep_versions
+    policy.keep_days = keep_days
+    policy.save(update_fields=["keep_versions", "keep_days"])
+    transaction.on_commit(lambda: versions_thin_workspace(workspace_id=workspace.pk))
+    return policy
+
+
+def versions_thin_workspace(*, workspace_id) -> int:
+    """Apply the version policy to every file of a workspace that has more than one version."""
+    from django.db.models import Count
+
+    node_ids = (
+        FileVersion.objects.filter(workspace_id=workspace_id)
+        .values("node_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values_list("node_id", flat=True)
+    )
+    return sum(versions_thin(node_id=node_id) for node_id in list(node_ids))
+
+
+# --- Multipart uploads: commit many stored contents to their relative paths -------------------------
+
+
+def _upload_plan_check(*, parent: Node, targets: list[list[str]]) -> None:
+    """Refuse (before anything is committed) a batch whose paths clash with each other or with what
+    exists: a folder of the path is a file, or a file's name is a folder."""
+    planned: dict[tuple, tuple[str, str]] = {}  # key path -> (kind, name as given)
+    for parts in targets:
+        keys = tuple(name_key(part) for part in parts)
+        for depth in range(1, len(keys) + 1):
+            kind = Node.Kind.FILE if depth == len(keys) else Node.Kind.FOLDER
+            seen = planned.setdefault(keys[:depth], (kind, parts[depth - 1]))
+            if seen[0] != kind:
+                raise _conflict(parts[depth - 1])
+    existing: dict[tuple, object] = {(): parent.pk}
+    for depth in range(1, max((len(key) for key in planned), default=0) + 1):
+        by_parent: dict = {}
+        for key in planned:
+            if len(key) == depth and key[:-1] in existing:
+                by_parent.setdefault(existing[key[:-1]], {})[key[-1]] = key
+        for parent_id, keys in by_parent.items():
+            rows = Node.objects.filter(parent_id=parent_id, name_key__in=list(keys), trashed_in__isnull=True)
+            for pk, key_name, kind in rows.values_list("pk", "name_key", "kind"):
+                key = keys[key_name]
+                if kind != planned[key][0]:
+                    raise _conflict(planned[key][1], existing=Node(pk=pk))
+                if kind == Node.Kind.FOLDER:
+                    existing[key] = pk
+
+
+def uploads_commit(*, user, parent: Node, items: list[tuple[list[str], StoredContent]]) -> list[FileVersion]:
+    """Make uploaded contents visible at their relative paths under ``parent`` (folders created on the
+    way; an existing file of the name gets a new version). Every path is checked first, so a bad batch
+    changes nothing. Takes ownership of the contents: each is committed or discarded when this returns."""
+    versions: list[FileVersion] = []
+    handed = 0
+    try:
+        _writable_folder(parent)
+        _upload_plan_check(parent=parent, targets=[parts for parts, _ in items])
+        folders: dict[tuple, Node] = {}
+        for parts, content in items:
+            folder_key = tuple(name_key(part) for part in parts[:-1])
+            folder = folders.get(folder_key)
+            if folder is None:
+                folder = folder_ensure(user=user, parent=parent, names=parts[:-1]) if parts[:-1] else parent
+                folders[folder_key] = folder
+            handed += 1  # content_commit discards the content itself if it fails
+            versions.append(content_commit(user=user, parent=folder, name=parts[-1], content=content))
+    except BaseException:
+        for _, content in items[handed:]:
+            content.discard()
+        raise
+    return versions

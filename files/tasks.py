@@ -1,8 +1,10 @@
-"""Celery tasks of the namespace: thin wrappers around services."""
+"""Celery tasks of the namespace: thin wrappers around services (the schedule is in settings)."""
 
 from __future__ import annotations
 
 from celery import shared_task
+
+from files import trash
 
 
 @shared_task
@@ -11,3 +13,9 @@ def uploads_expire() -> dict:
     from files.resumable import uploads_expire as expire
 
     return expire()
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
+def trash_purge_expired() -> int:
+    """Nightly: delete forever what has been in the trash longer than CLOUDSTORAGE_TRASH_DAYS."""
+    return trash.trash_purge_expired()

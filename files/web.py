@@ -24,6 +24,7 @@ from files.access import (
     workspace_permission,
 )
 from files.models import Node
+from files.trash import trash_retention
 
 # Content types a preview may render inline; anything else is shown as plain text or not at all,
 # so an uploaded HTML or SVG file can never run script in the site's origin.
@@ -107,7 +108,10 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
             crumbs=crumbs,
             picker_root=crumbs[0],
             can_edit=folder.permission in ("edit", "manage"),
+            # Files from this size on go through tus (resumable), in chunks of DASHBOARD_TUS_CHUNK.
             tus_threshold=getattr(settings, "DASHBOARD_TUS_THRESHOLD", 8 * 1024 * 1024),
+            tus_chunk=getattr(settings, "DASHBOARD_TUS_CHUNK", 5 * 1024 * 1024),
+            upload_parallel=getattr(settings, "DASHBOARD_UPLOAD_PARALLEL", 3),
         ),
     )
 
@@ -140,7 +144,7 @@ def trash_page(request: HttpRequest, workspace_id) -> HttpResponse:
             request,
             workspace,
             nav="trash",
-            trash_days=getattr(settings, "CLOUDSTORAGE_TRASH_DAYS", 30),
+            trash_days=trash_retention().days,
             can_edit=workspace.permission in ("edit", "manage"),
             can_manage=workspace.permission == "manage",
         ),

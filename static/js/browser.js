@@ -14,7 +14,7 @@ const state = {
   items: [],
   selected: new Set(),
   anchor: null,
-  ordering: localStorage.getItem("browser.ordering") || "name",
+  ordering: (localStorage.getItem("browser.ordering") || "name").replace("modified_at", "modified"),
   view: localStorage.getItem("browser.view") || "list",
 };
 
@@ -30,7 +30,7 @@ function compare(a, b) {
   if (isFolder(a) !== isFolder(b)) return isFolder(a) ? -1 : 1; // folders first, as everywhere
   let r;
   if (key === "size") r = (a.size || 0) - (b.size || 0);
-  else if (key === "modified_at") r = new Date(a.modified_at) - new Date(b.modified_at);
+  else if (key === "modified") r = new Date(a.modified_at) - new Date(b.modified_at);
   else r = a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" });
   return desc ? -r : r;
 }
@@ -104,7 +104,7 @@ function renderTable() {
   });
   return el("table", { class: "table files", "aria-label": "Files" },
     el("thead", {}, el("tr", {}, el("th", { scope: "col", class: "col-check" }, all), sortHeader("Name", "name"),
-      sortHeader("Size", "size"), sortHeader("Modified", "modified_at"))),
+      sortHeader("Size", "size"), sortHeader("Modified", "modified"))),
     el("tbody", {}, state.items.map((item) =>
       el("tr", { class: state.selected.has(item.id) ? "selected" : "", dataset: { id: item.id, name: item.name },
         ondblclick: () => (isFolder(item) ? (location.href = folderUrl(item.id)) : openPreview(item)) },
@@ -120,7 +120,7 @@ function renderGrid() {
     const mime = item.mime_type || "";
     const thumb = !isFolder(item) && mime.startsWith("image/")
       ? el("img", { src: previewUrl(item.id), alt: "", loading: "lazy" })
-      : el("span", { class: "big-icon", "aria-hidden": "true" }, iconFor(item));
+      : el("span", { class: "big-icon", "aria-hidden": "true" }, iconFor(item, 48));
     return el("li", { class: "tile" + (state.selected.has(item.id) ? " selected" : ""), dataset: { id: item.id, name: item.name } },
       checkbox(item), el("div", { class: "thumb" }, thumb), nameCell(item),
       el("small", { class: "muted" }, isFolder(item) ? "Folder" : fmtBytes(item.size)));
@@ -238,7 +238,7 @@ function pickerDialog({ title, okLabel, exclude, submit }) {
       const folders = (await listAll(`/api/v1/nodes/${here.id}/children/`)).filter((c) => isFolder(c) && !exclude.has(c.id));
       folders.sort((a, b) => a.name.localeCompare(b.name));
       list.replaceChildren(...(folders.length ? folders.map((f) => el("li", {},
-        el("button", { type: "button", class: "picker-item", onclick: () => { trail.push({ id: f.id, name: f.name }); show(); } }, "📁 ", f.name)))
+        el("button", { type: "button", class: "picker-item", onclick: () => { trail.push({ id: f.id, name: f.name }); show(); } }, iconFor(f), " ", f.name)))
         : [el("li", { class: "muted" }, "No folders inside.")]));
     } catch (err) {
       dialogError(dialog, err.message);
@@ -410,7 +410,7 @@ async function openDetails(item) {
   const versions = el("ol", { class: "versions", reversed: true }, el("li", { class: "muted" }, "Loading…"));
   details.replaceChildren(
     el("div", { class: "details-head" }, el("h2", {}, iconFor(node), " ", node.name),
-      el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "✕")),
+      el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "×")),
     el("dl", { class: "meta" },
       el("dt", {}, "Type"), el("dd", {}, isFolder(node) ? "Folder" : node.mime_type || "file"),
       isFolder(node) ? null : [el("dt", {}, "Size"), el("dd", {}, fmtBytes(node.size))],
@@ -436,7 +436,7 @@ async function openDetails(item) {
     el("label", { for: "details-tags" }, "Tags (comma-separated)"), tags,
     el("label", { for: "details-description" }, "Description"), desc,
     canEdit ? el("button", { type: "submit" }, "Save details") : null),
-    isFolder(node) ? null : [el("h3", {}, "Versions"), versions],
+    ...(isFolder(node) ? [] : [el("h3", {}, "Versions"), versions]),
   );
   if (!isFolder(node)) loadVersions(node, versions);
   details.querySelector("h2").focus?.();
@@ -521,6 +521,11 @@ async function openShare(item) {
           },
         }, el("option", { value: "view", selected: s.permission === "view" }, "Can view"),
         el("option", { value: "edit", selected: s.permission === "edit" }, "Can edit"));
+        if (s.inherited) {
+          // A share of a folder above: changed or revoked there, not here.
+          return el("li", { class: "share-row", dataset: { email } }, el("span", { class: "grow" }, email),
+            el("span", { class: "badge" }, s.permission), el("small", { class: "muted" }, "through a folder above"));
+        }
         return el("li", { class: "share-row", dataset: { email } }, el("span", { class: "grow" }, email), select,
           el("button", {
             type: "button", class: "small danger", "aria-label": `Revoke access of ${email}`,
@@ -542,13 +547,14 @@ async function openShare(item) {
 
   const loadLinks = async () => {
     try {
-      const links = (await listAll(`/api/v1/nodes/${item.id}/links/`)).filter((l) => !l.revoked_at);
+      const links = (await listAll(`/api/v1/nodes/${item.id}/links/`)).filter((l) => !l.revoked_at && l.state !== "revoked");
       linkList.replaceChildren(...(links.length ? links.map((l) => {
         const url = linkUrl(l);
         const facts = [l.permission === "upload" ? "upload only" : "view",
           l.has_password || l.password_protected ? "password" : null,
           l.expires_at ? `expires ${fmtDate(l.expires_at)}` : null,
-          l.max_downloads ? `${l.download_count || 0}/${l.max_downloads} downloads` : null].filter(Boolean).join(" · ");
+          l.max_downloads ? `${l.download_count || 0}/${l.max_downloads} downloads` : null,
+          l.state && l.state !== "active" ? l.state.replace("_", " ") : null].filter(Boolean).join(" · ");
         return el("li", { class: "link-row" },
           el("input", { type: "text", readonly: true, value: url, class: "link-url", "aria-label": "Link address", onfocus: (e) => e.target.select() }),
           el("button", { type: "button", class: "small", onclick: () => copyText(url) }, "Copy link"),
@@ -617,9 +623,12 @@ if (canEdit) {
     panel: document.getElementById("uploads"),
     folderId,
     tusThreshold: Number(root.dataset.tusThreshold || 8 * 1024 * 1024),
+    tusChunk: Number(root.dataset.tusChunk || 5 * 1024 * 1024),
+    parallel: Number(root.dataset.uploadParallel || 3),
     onDone: (jobs) => {
       const failed = jobs.filter((j) => j.state === "failed").length;
-      if (!failed) notify(`Uploaded ${jobs.length} file${jobs.length === 1 ? "" : "s"}.`, "success");
+      const files = jobs.filter((j) => !j.folder).length;
+      if (!failed) notify(`Uploaded ${files} file${files === 1 ? "" : "s"}.`, "success");
       load();
     },
   });

@@ -117,7 +117,8 @@ export function fmtBytes(n) {
     n /= 1024;
     i++;
   }
-  return i === 0 ? `${n} bytes` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+  if (i === 0) return n === 1 ? "1 byte" : `${n} bytes`;
+  return `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
 }
 
 export function fmtDate(value) {
@@ -127,16 +128,37 @@ export function fmtDate(value) {
   return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
-export function iconFor(node) {
-  if (node.type === "folder" || node.kind === "folder") return "📁";
+// A small inline SVG icon per kind of node (no icon font, no emoji font needed).
+const ICON_COLORS = { folder: "#e0a100", image: "#15803d", pdf: "#b42318", text: "#475569", video: "#7c3aed", audio: "#be185d", archive: "#92400e", file: "#0b5cd5" };
+
+function kindOf(node) {
+  if ((node.type || node.kind) === "folder") return "folder";
   const mime = node.mime_type || "";
-  if (mime.startsWith("image/")) return "🖼";
-  if (mime === "application/pdf") return "📕";
-  if (mime.startsWith("text/")) return "📄";
-  if (mime.startsWith("video/")) return "🎞";
-  if (mime.startsWith("audio/")) return "🎵";
-  if (mime.includes("zip") || mime.includes("compressed")) return "🗜";
-  return "📄";
+  if (mime.startsWith("image/")) return "image";
+  if (mime === "application/pdf") return "pdf";
+  if (mime.startsWith("text/") || mime.includes("json") || mime.includes("xml")) return "text";
+  if (mime.startsWith("video/")) return "video";
+  if (mime.startsWith("audio/")) return "audio";
+  if (mime.includes("zip") || mime.includes("compressed") || mime.includes("tar")) return "archive";
+  return "file";
+}
+
+export function iconFor(node, size = 20) {
+  const kind = kindOf(node);
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", size);
+  svg.setAttribute("height", size);
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "node-icon " + kind);
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("fill", ICON_COLORS[kind]);
+  path.setAttribute("d", kind === "folder"
+    ? "M2 6a2 2 0 0 1 2-2h5l2 2h9a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H4a2 2 0 0 1-2-2z"
+    : "M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5z");
+  svg.append(path);
+  return svg;
 }
 
 export function isFolder(node) {
@@ -146,7 +168,7 @@ export function isFolder(node) {
 // Dialog helpers: [data-close] buttons close their dialog; an error line inside shows API errors.
 export function dialogError(dialog, message) {
   const p = dialog.querySelector(".dialog-error");
-  if (!p) return showError({ message });
+  if (!p) return message ? showError({ message }) : undefined;
   p.textContent = message || "";
   p.hidden = !message;
 }

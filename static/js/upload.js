@@ -4,8 +4,6 @@
 import { api, el, errorFrom, csrfToken, fmtBytes, isFolder, listAll } from "./common.js";
 import { tusUpload, xhrSend } from "./tus.js";
 
-const PARALLEL = 3;
-
 // Must run inside the drop handler: DataTransfer items are only readable during the event.
 export function entriesOf(dataTransfer) {
   const items = [...(dataTransfer.items || [])].filter((i) => i.kind === "file");
@@ -47,13 +45,15 @@ export async function collect(source) {
 }
 
 export class UploadQueue {
-  constructor({ panel, folderId, tusThreshold, onDone }) {
+  constructor({ panel, folderId, tusThreshold, tusChunk, parallel = 3, onDone }) {
     this.panel = panel;
     this.list = panel.querySelector("#upload-list");
     this.totalBar = panel.querySelector("#upload-total");
     this.totalText = panel.querySelector("#upload-total-text");
     this.folderId = folderId;
     this.tusThreshold = tusThreshold;
+    this.tusChunk = tusChunk;
+    this.parallel = Math.max(1, parallel);
     this.onDone = onDone;
     this.jobs = [];
     this.running = 0;
@@ -63,16 +63,12 @@ export class UploadQueue {
   add(items) {
     this.panel.hidden = false;
     for (const item of items) {
-      if (item.folder) {
-        this.ensureFolder(item.path.split("/")).catch((err) => this.panelError(item.path, err));
-        continue;
-      }
-      const job = { ...item, loaded: 0, size: item.file.size, state: "queued" };
+      const job = { ...item, loaded: 0, size: item.folder ? 0 : item.file.size, state: "queued" };
       job.bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${item.path}` });
       job.pct = el("span", { class: "pct" }, "0%");
       job.status = el("span", { class: "status muted" }, "waiting");
-      job.row = el("li", { class: "upload-item", dataset: { path: item.path } },
-        el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted" }, fmtBytes(item.file.size)),
+      job.row = el("li", { class: "upload-item" + (item.folder ? " folder" : ""), dataset: { path: item.path } },
+        el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted" }, item.folder ? "folder" : fmtBytes(item.file.size)),
         job.bar, job.pct, job.status);
       this.list.append(job.row);
       this.jobs.push(job);
@@ -81,27 +77,24 @@ export class UploadQueue {
     this.pump();
   }
 
-  panelError(path, err) {
-    this.list.append(el("li", { class: "upload-item failed", role: "alert" }, `${path}: ${err.message}`));
-  }
-
   updateTotal() {
+    // A failed file adds nothing: 100% means every byte is stored, never "sent but refused".
     const size = this.jobs.reduce((s, j) => s + j.size, 0);
-    const loaded = this.jobs.reduce((s, j) => s + (j.state === "done" ? j.size : Math.min(j.loaded, j.size)), 0);
-    const settled = this.jobs.every((j) => j.state === "done" || j.state === "failed");
-    let pct = size ? Math.floor((loaded / size) * 100) : settled ? 100 : 0;
-    if (pct === 100 && !settled) pct = 99; // 100% means stored, not just sent
+    const loaded = this.jobs.reduce((s, j) => s + (j.state === "done" ? j.size : j.state === "failed" ? 0 : Math.min(j.loaded, j.size)), 0);
+    const allDone = this.jobs.every((j) => j.state === "done");
+    let pct = size ? Math.floor((loaded / size) * 100) : allDone ? 100 : 0;
+    if (!allDone) pct = Math.min(pct, 99);
     this.totalBar.value = pct;
-    this.totalText.textContent = `${pct}%`;
     const failed = this.jobs.filter((j) => j.state === "failed").length;
-    if (settled && failed) this.totalText.textContent = `${pct}% (${failed} failed)`;
+    const left = this.jobs.filter((j) => j.state === "queued" || j.state === "sending").length;
+    this.totalText.textContent = failed && !left ? `${pct}% (${failed} failed)` : `${pct}%`;
   }
 
   setJob(job, loaded, state, text) {
     job.loaded = loaded;
     if (state) job.state = state;
     const pct = job.size ? Math.floor((Math.min(loaded, job.size) / job.size) * 100) : job.state === "done" ? 100 : 0;
-    const shown = job.state === "done" ? 100 : Math.min(pct, 99);
+    const shown = job.state === "done" ? 100 : job.state === "failed" ? 0 : Math.min(pct, 99);
     job.bar.value = shown;
     job.pct.textContent = `${shown}%`;
     if (text !== undefined) job.status.textContent = text;
@@ -109,7 +102,7 @@ export class UploadQueue {
   }
 
   pump() {
-    while (this.running < PARALLEL) {
+    while (this.running < this.parallel) {
       const job = this.jobs.find((j) => j.state === "queued");
       if (!job) break;
       this.running++;
@@ -130,16 +123,22 @@ export class UploadQueue {
   }
 
   async run(job) {
-    this.setJob(job, 0, null, "uploading");
+    this.setJob(job, 0, null, job.folder ? "creating" : "uploading");
     const parts = job.path.split("/");
+    if (job.folder) {
+      await this.ensureFolder(parts); // an empty folder of a dropped tree
+      return;
+    }
     if (job.size >= this.tusThreshold) {
-      const parent = parts.length > 1 ? await this.ensureFolder(parts.slice(0, -1)) : this.folderId;
+      // The server creates the folders of relative_path (a/b/name), as for multipart uploads.
       const name = parts[parts.length - 1];
-      const key = `tus:${parent}:${name}:${job.size}:${job.file.lastModified}`;
+      const metadata = { filename: name, parent: this.folderId, filetype: job.file.type || "application/octet-stream" };
+      if (parts.length > 1) metadata.relative_path = job.path;
       job.status.textContent = "uploading (resumable)";
       await tusUpload(job.file, {
-        metadata: { filename: name, parent, filetype: job.file.type || "application/octet-stream" },
-        storageKey: key,
+        metadata,
+        chunkSize: this.tusChunk,
+        storageKey: `tus:${this.folderId}:${job.path}:${job.size}:${job.file.lastModified}`,
         onProgress: (sent) => this.setJob(job, sent),
       });
       return;

@@ -1,0 +1,64 @@
+"""``manage.py rotate_master_key``: re-wrap every workspace data key under the current master key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from disks.crypto import CryptoError, data_keys_rewrap, master_key_id
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-wrap every workspace's data key under the current CLOUDSTORAGE_MASTER_KEY; chunks are not "
+        "rewritten. The old key comes from CLOUDSTORAGE_PREVIOUS_MASTER_KEYS, --old-key-env or "
+        "--old-key-file (never from the command line, where other users could see it). Safe to re-run."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--old-key-file", action="append", default=[], metavar="PATH", help="A file holding an old key."
+        )
+        parser.add_argument(
+            "--old-key-env",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="An environment variable holding an old key.",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Only check that every data key can be opened.")
+
+    def handle(self, *args, old_key_file, old_key_env, dry_run, **options):
+        from django.conf import settings
+
+        old_keys = []
+        for path in old_key_file:
+            try:
+                old_keys.append(Path(path).read_text().strip())
+            except OSError as exc:
+                raise CommandError(f"cannot read {path}: {exc}") from exc
+        for name in old_key_env:
+            value = os.environ.get(name, "").strip()
+            if not value:
+                raise CommandError(f"the environment variable {name} is empty or not set")
+            old_keys.append(value)
+        try:
+            counts = data_keys_rewrap(old_keys=old_keys, dry_run=dry_run)
+        except CryptoError as exc:
+            raise CommandError(str(exc)) from exc
+        verb = "would re-wrap" if dry_run else "re-wrapped"
+        self.stdout.write(
+            f"Master key {master_key_id(settings.CLOUDSTORAGE_MASTER_KEY)}: {verb} {counts['rewrapped']} data key(s), "
+            f"{counts['current']} already current."
+        )
+        if counts["unknown"]:
+            raise CommandError(
+                f"{counts['unknown']} data key(s) are wrapped by a master key that was not given; "
+                "pass it with --old-key-file or --old-key-env and run again"
+            )
+        if not dry_run:
+            self.stdout.write(
+                self.style.SUCCESS("Done. The old key can be removed from CLOUDSTORAGE_PREVIOUS_MASTER_KEYS.")
+            )

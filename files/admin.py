@@ -1,0 +1,137 @@
+"""The operators' view of sharing: every public link of the service (with last access and a revoke
+action, so no link is forgotten), shares, the activity log and per-workspace policies."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from files.links import link_revoke, link_state
+from files.models import Activity, FilesPolicy, PublicLink, Share
+
+
+class LinkStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active (not revoked, not expired)"), ("revoked", "revoked"), ("expired", "expired")]
+
+    def queryset(self, request, queryset: QuerySet[PublicLink]):
+        now = timezone.now()
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
+        return queryset
+
+
+@admin.register(PublicLink)
+class PublicLinkAdmin(admin.ModelAdmin):
+    """Read-only inventory; operators can only revoke (the owner's settings are not theirs to edit)."""
+
+    list_display = [
+        "short_token",
+        "workspace",
+        "node",
+        "permission",
+        "state",
+        "has_password",
+        "expires_at",
+        "downloads",
+        "last_accessed_at",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = [LinkStateFilter, "permission"]
+    search_fields = ["token", "workspace__name", "node__name", "created_by__email"]
+    list_select_related = ["workspace", "node", "created_by"]
+    date_hierarchy = "created_at"
+    actions = ["revoke"]
+    exclude = ["password_hash"]
+    readonly_fields = [
+        "workspace",
+        "node",
+        "token",
+        "permission",
+        "has_password",
+        "expires_at",
+        "max_downloads",
+        "download_count",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "last_accessed_at",
+    ]
+
+    @admin.display(description="token")
+    def short_token(self, link: PublicLink) -> str:
+        return f"{link.token[:8]}…"
+
+    @admin.display(description="state")
+    def state(self, link: PublicLink) -> str:
+        return link_state(link=link)
+
+    @admin.display(description="password", boolean=True)
+    def has_password(self, link: PublicLink) -> bool:
+        return bool(link.password_hash)
+
+    @admin.display(description="downloads")
+    def downloads(self, link: PublicLink) -> str:
+        return f"{link.download_count} / {link.max_downloads}" if link.max_downloads else str(link.download_count)
+
+    @admin.action(description="Revoke the selected links")
+    def revoke(self, request, queryset: QuerySet[PublicLink]) -> None:
+        count = 0
+        for link in queryset.filter(revoked_at__isnull=True).select_related("node"):
+            link_revoke(actor=request.user, link=link)
+            count += 1
+        self.message_user(request, f"Revoked {count} link(s).", messages.SUCCESS)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Share)
+class ShareAdmin(admin.ModelAdmin):
+    list_display = ["node", "user", "permission", "workspace", "created_by", "created_at"]
+    list_filter = ["permission"]
+    search_fields = ["user__email", "workspace__name", "node__name", "created_by__email"]
+    list_select_related = ["node", "user", "workspace", "created_by"]
+    readonly_fields = ["workspace", "node", "user", "created_by", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "workspace", "actor", "verb", "path"]
+    list_filter = ["verb"]
+    search_fields = ["workspace__name", "actor__email", "path"]
+    list_select_related = ["workspace", "actor"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FilesPolicy)
+class FilesPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "workspace",
+        "keep_versions",
+        "keep_days",
+        "link_default_expiry_days",
+        "link_max_expiry_days",
+        "link_password_required",
+        "link_default_max_downloads",
+    ]
+    search_fields = ["workspace__name"]
+    raw_id_fields = ["workspace"]

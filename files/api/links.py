@@ -1,0 +1,147 @@
+"""Public links: GET/POST /nodes/{id}/links/, DELETE /links/{id}/, the workspace inventory
+GET /workspaces/{id}/links/ and the link policy GET/PUT /workspaces/{id}/link-policy/."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from files.access import link_get_for_user, node_get_for_user, workspace_get_for_user
+from files.api.activity import NewestFirst
+from files.links import (
+    link_create,
+    link_policy_get,
+    link_policy_update,
+    link_revoke,
+    link_state,
+    link_url,
+    links_for_node,
+    links_for_workspace,
+)
+from files.models import PublicLink
+from files.services import node_path
+
+
+class LinkOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.SerializerMethodField()
+    token = serializers.CharField()
+    node = serializers.UUIDField(source="node_id")
+    name = serializers.CharField(source="node.name")
+    permission = serializers.CharField()
+    has_password = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    max_downloads = serializers.IntegerField(allow_null=True)
+    download_count = serializers.IntegerField()
+    created_by = serializers.EmailField(source="created_by.email", default=None)
+    created_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_accessed_at = serializers.DateTimeField(allow_null=True)
+    state = serializers.SerializerMethodField(help_text="active, revoked, expired, exhausted or in_trash")
+
+    def get_url(self, link: PublicLink) -> str:
+        return link_url(link=link)
+
+    def get_has_password(self, link: PublicLink) -> bool:
+        return bool(link.password_hash)
+
+    def get_state(self, link: PublicLink) -> str:
+        return link_state(link=link)
+
+
+class InventoryLinkOut(LinkOut):
+    path = serializers.SerializerMethodField()
+
+    def get_path(self, link: PublicLink) -> str:
+        return node_path(node=link.node)
+
+
+class LinkIn(serializers.Serializer):
+    permission = serializers.ChoiceField(choices=PublicLink.Permission.choices, default=PublicLink.Permission.VIEW)
+    password = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class PolicyIn(serializers.Serializer):
+    default_expiry_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    max_expiry_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    password_required = serializers.BooleanField(required=False, default=False)
+    default_max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+
+
+class PolicyOut(serializers.Serializer):
+    default_expiry_days = serializers.IntegerField(allow_null=True)
+    max_expiry_days = serializers.IntegerField(allow_null=True)
+    password_required = serializers.BooleanField()
+    default_max_downloads = serializers.IntegerField(allow_null=True)
+    operator_max_expiry_days = serializers.IntegerField(allow_null=True)
+    operator_password_required = serializers.BooleanField()
+
+
+class InventoryPages(NewestFirst):
+    ordering = "-created_at"
+
+
+@extend_schema(methods=["GET"], responses={200: LinkOut(many=True)}, summary="Public links of a file or folder")
+@extend_schema(methods=["POST"], request=LinkIn, responses={201: LinkOut}, summary="Create a public link")
+@api_view(["GET", "POST"])
+def node_links(request: Request, node_id) -> Response:
+    node = node_get_for_user(user=request.user, node_id=node_id, need="edit")
+    if request.method == "POST":
+        data = LinkIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        link = link_create(actor=request.user, node=node, **data.validated_data)
+        return Response(LinkOut(link).data, status=status.HTTP_201_CREATED)
+    return Response(LinkOut(links_for_node(node=node), many=True).data)
+
+
+@extend_schema(methods=["GET"], responses={200: LinkOut}, summary="One public link")
+@extend_schema(methods=["DELETE"], request=None, responses={204: None}, summary="Revoke a public link")
+@api_view(["GET", "DELETE"])
+def link_detail(request: Request, link_id) -> Response:
+    link = link_get_for_user(user=request.user, link_id=link_id)
+    if request.method == "DELETE":
+        link_revoke(actor=request.user, link=link)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response(LinkOut(link).data)
+
+
+@extend_schema(
+    summary="Every public link of a workspace, with last access (owners and admins)",
+    parameters=[OpenApiParameter("include_revoked", bool, description="Also list revoked links")],
+    responses={200: InventoryLinkOut(many=True)},
+)
+@api_view(["GET"])
+def workspace_links(request: Request, workspace_id) -> Response:
+    workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id, need="manage")
+    include_revoked = request.query_params.get("include_revoked", "").lower() in {"1", "true", "yes"}
+    paginator = InventoryPages()
+    page = paginator.paginate_queryset(
+        links_for_workspace(workspace=workspace, include_revoked=include_revoked), request
+    )
+    return paginator.get_paginated_response(InventoryLinkOut(page, many=True).data)
+
+
+@extend_schema(methods=["GET"], responses={200: PolicyOut}, summary="The link policy in force in a workspace")
+@extend_schema(
+    methods=["PUT"],
+    request=PolicyIn,
+    responses={200: PolicyOut},
+    summary="Set a workspace's link policy (owners, admins)",
+)
+@api_view(["GET", "PUT"])
+def link_policy(request: Request, workspace_id) -> Response:
+    if request.method == "PUT":
+        workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id, need="manage")
+        data = PolicyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        policy = link_policy_update(actor=request.user, workspace=workspace, **data.validated_data)
+        return Response(PolicyOut(asdict(policy)).data)
+    workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id, need="view")
+    return Response(PolicyOut(asdict(link_policy_get(workspace_id=workspace.pk))).data)

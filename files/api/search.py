@@ -1,0 +1,55 @@
+"""Search a workspace's live files and folders by name, description, tag and type."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from files.access import workspace_get_for_user
+from files.api.nodes import NODE_EXAMPLE
+from files.api.serializers import NodeOut
+from files.selectors import FILE_TYPES, node_paths, nodes_search
+
+
+class SearchPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = ("name_key", "id")
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("q", str, description="Text in the name, description or a tag (case-insensitive)."),
+        OpenApiParameter(
+            "type",
+            str,
+            description="folder, file, one of " + ", ".join([*FILE_TYPES, "other"]) + ", or an exact MIME type.",
+        ),
+        OpenApiParameter("tag", str, description="Only items with this tag (case-insensitive)."),
+    ],
+    responses={200: NodeOut(many=True)},
+    summary="Search the workspace (members only; items in the trash are left out)",
+    examples=[
+        OpenApiExample("hits", value={"next": None, "previous": None, "results": [NODE_EXAMPLE]}, response_only=True)
+    ],
+)
+@api_view(["GET"])
+def workspace_search(request: Request, workspace_id) -> Response:
+    workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
+    params = request.query_params
+    results = nodes_search(
+        workspace=workspace,
+        q=params.get("q", "").strip()[:200],
+        kind=params.get("type", "").strip(),
+        tag=params.get("tag", "").strip()[:64],
+    )
+    paginator = SearchPagination()
+    page = paginator.paginate_queryset(results, request)
+    paths = node_paths(nodes=page)
+    return paginator.get_paginated_response(
+        NodeOut(page, many=True, context={"paths": paths, "permission": workspace.permission}).data
+    )

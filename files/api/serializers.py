@@ -1,0 +1,145 @@
+"""Shapes of the files API (DESIGN.md's contract); thin, no business rules."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from files.models import FileVersion, Node
+
+
+class NodeOut(serializers.Serializer):
+    """A file or folder. ``path`` and ``permission`` come from the view's context when it listed
+    many nodes at once (one query for all paths), else are computed for the node."""
+
+    id = serializers.UUIDField()
+    type = serializers.CharField(source="kind", help_text="folder or file")
+    name = serializers.CharField()
+    parent = serializers.UUIDField(source="parent_id", allow_null=True)
+    workspace = serializers.UUIDField(source="workspace_id")
+    path = serializers.SerializerMethodField()
+    size = serializers.IntegerField()
+    mime_type = serializers.CharField()
+    sha256 = serializers.CharField()
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    modified_at = serializers.DateTimeField()
+    tags = serializers.SerializerMethodField()
+    description = serializers.CharField()
+    permission = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.CharField(help_text="/a/b/name from the workspace root"))
+    def get_path(self, node: Node) -> str:
+        paths = self.context.get("paths")
+        if paths is not None and node.pk in paths:
+            return paths[node.pk]
+        from files.services import node_path
+
+        return node_path(node=node)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, node: Node) -> list[str]:
+        return sorted(tag.name for tag in node.tags.all())
+
+    @extend_schema_field(serializers.ChoiceField(choices=["view", "edit", "manage"]))
+    def get_permission(self, node: Node) -> str | None:
+        return getattr(node, "permission", None) or self.context.get("permission")
+
+
+class NodeUpdateIn(serializers.Serializer):
+    name = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True, max_length=1000)
+    parent = serializers.UUIDField(required=False, help_text="Move into this folder (same workspace).")
+    tags = serializers.ListField(child=serializers.CharField(trim_whitespace=False, allow_blank=True), required=False)
+    description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=10_000)
+
+
+class FolderCreateIn(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["folder"])
+    name = serializers.CharField(trim_whitespace=False, allow_blank=True, max_length=1000)
+
+
+class UploadIn(serializers.Serializer):
+    """``multipart/form-data``: one or more ``file`` parts, and optionally one ``relative_path`` per
+    file (in the same order) such as ``photos/2024/a.jpg`` to upload a folder tree."""
+
+    file = serializers.ListField(child=serializers.FileField())
+    relative_path = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class UploadOut(serializers.Serializer):
+    created = serializers.IntegerField(help_text="How many uploaded files are new files.")
+    versioned = serializers.IntegerField(help_text="How many became a new version of an existing file.")
+    nodes = NodeOut(many=True)
+
+
+class CopyIn(serializers.Serializer):
+    parent = serializers.UUIDField(help_text="The folder to copy into (same workspace).")
+    name = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True, max_length=1000)
+
+
+class VersionOut(serializers.ModelSerializer):
+    created_by = serializers.EmailField(source="created_by.email", allow_null=True, default=None)
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FileVersion
+        fields = [
+            "number",
+            "size",
+            "sha256",
+            "mime_type",
+            "created_at",
+            "created_by",
+            "pinned",
+            "restored_from",
+            "current",
+        ]
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_current(self, version: FileVersion) -> bool:
+        return version.number == self.context.get("current_number")
+
+
+class VersionPinIn(serializers.Serializer):
+    pinned = serializers.BooleanField()
+
+
+class VersionPolicyIO(serializers.Serializer):
+    keep_versions = serializers.IntegerField(min_value=1, max_value=10_000, help_text="Keep the last N versions.")
+    keep_days = serializers.IntegerField(
+        min_value=1, max_value=36_500, allow_null=True, required=False, help_text="Also drop versions older than this."
+    )
+
+
+class UsageOut(serializers.Serializer):
+    used_bytes = serializers.IntegerField(help_text="What counts against the quota (all versions and the trash).")
+    quota_bytes = serializers.IntegerField()
+    free_bytes = serializers.IntegerField()
+    percent_used = serializers.FloatField()
+    current_bytes = serializers.IntegerField(help_text="Current versions of files not in the trash.")
+    versions_bytes = serializers.IntegerField(help_text="Older versions of files not in the trash.")
+    trash_bytes = serializers.IntegerField(help_text="Every version of files in the trash.")
+    logical_bytes = serializers.IntegerField()
+    stored_bytes = serializers.IntegerField(help_text="Unique bytes actually stored (after deduplication).")
+    dedup_saved_bytes = serializers.IntegerField()
+    files = serializers.IntegerField()
+    folders = serializers.IntegerField()
+    versions = serializers.IntegerField()
+    trashed_versions = serializers.IntegerField()
+
+
+class TypeUsageOut(serializers.Serializer):
+    type = serializers.CharField()
+    count = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
+class MimeUsageOut(serializers.Serializer):
+    mime_type = serializers.CharField()
+    count = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
+class FileTypesOut(serializers.Serializer):
+    types = TypeUsageOut(many=True)
+    mime_types = MimeUsageOut(many=True)

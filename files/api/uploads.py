@@ -1,0 +1,118 @@
+"""Uploads: multipart (many files, folder trees) and raw streaming PUT of one file by name.
+
+Neither path ever holds a whole file: multipart parts are stored as they arrive by
+:mod:`files.uploadhandler`; a raw body is read from the WSGI stream in blocks.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.parsers import BaseParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from cloudstorage.errors import ServiceError
+from files.access import node_get_for_user
+from files.api.serializers import NodeOut
+from files.names import name_clean, relative_path_split
+from files.selectors import node_paths
+from files.services import activity_record, file_upload, uploads_commit
+
+
+class RawBodyParser(BaseParser):
+    """Declares that any media type is accepted as the raw file body; the view reads the stream
+    itself and never touches ``request.data``, so DRF never buffers it."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # pragma: no cover - never called
+        raise ServiceError(code="invalid", message="The body is the file's content.", status_code=400)
+
+
+def request_body(request: Request) -> tuple[object, int | None]:
+    """The raw body as a readable stream, and its size when the client declared one.
+
+    Django limits its stream to Content-Length and reads nothing without one; a chunked body (no
+    Content-Length, a server such as gunicorn that terminates the input) is read from wsgi.input.
+    """
+    django_request = request._request
+    meta = django_request.META
+    length = meta.get("CONTENT_LENGTH")
+    if length not in (None, ""):
+        try:
+            size = int(length)
+        except ValueError:
+            raise ServiceError(code="invalid", message="Bad Content-Length.", status_code=400) from None
+        return django_request, size
+    if meta.get("wsgi.input_terminated"):
+        return meta["wsgi.input"], None
+    return django_request, 0
+
+
+def _stored_out(versions) -> list[dict]:
+    nodes = [version.node for version in versions]
+    paths = node_paths(nodes=nodes)
+    return NodeOut(nodes, many=True, context={"paths": paths, "permission": None}).data
+
+
+def multipart_upload(*, request: Request, parent) -> dict:
+    """Commit what the streaming parser stored to ``parent`` (or to ``parent/relative_path``)."""
+    uploads = list(request.FILES.getlist("file"))
+    paths = request.data.getlist("relative_path") if hasattr(request.data, "getlist") else []
+    if not uploads:
+        raise ServiceError(code="no_files", message='Send one or more files in the "file" field.', status_code=400)
+    if paths and len(paths) != len(uploads):
+        raise ServiceError(
+            code="invalid",
+            message=f"Send one relative_path per file ({len(uploads)} files, {len(paths)} paths).",
+            status_code=400,
+        )
+    targets = [relative_path_split(path) for path in paths] if paths else [[name_clean(up.name)] for up in uploads]
+    for upload in uploads:
+        upload.committed = True  # ownership passes to uploads_commit (it commits or discards each)
+    versions = uploads_commit(
+        user=request.user,
+        parent=parent,
+        items=[(parts, up.content) for up, parts in zip(uploads, targets, strict=True)],
+    )
+    if len(versions) == 1:
+        activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=versions[0].node)
+    else:
+        activity_record(
+            workspace_id=parent.workspace_id,
+            actor=request.user,
+            verb="upload",
+            node=parent,
+            details={"files": len(versions)},
+        )
+    nodes = _stored_out(versions)
+    for item in nodes:
+        item["permission"] = parent.permission
+    created = sum(1 for version in versions if version.number == 1)
+    return {"created": created, "versioned": len(versions) - created, "nodes": nodes}
+
+
+@extend_schema(
+    request={"application/octet-stream": OpenApiTypes.BINARY},
+    parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, description="The file's name in the folder.")],
+    responses={201: NodeOut, 200: NodeOut},
+    summary="Upload one file by name, streaming the raw body (new file: 201, new version: 200)",
+    description="The body is the file's bytes (any Content-Type). With Content-Length the quota is checked before "
+    "a byte is stored (413 quota_exceeded); chunked bodies are checked as they stream.",
+    examples=[
+        OpenApiExample("created", value={"id": "5b0e…", "type": "file", "name": "notes.txt"}, response_only=True)
+    ],
+)
+@api_view(["PUT"])
+@parser_classes([RawBodyParser])
+def child_put(request: Request, node_id, name: str) -> Response:
+    parent = node_get_for_user(user=request.user, node_id=node_id, need="edit")
+    name = name_clean(name)
+    stream, size = request_body(request)
+    version = file_upload(user=request.user, parent=parent, name=name, stream=stream, size=size)
+    activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=version.node)
+    node = node_get_for_user(user=request.user, node_id=version.node_id)
+    return Response(NodeOut(node).data, status=status.HTTP_201_CREATED if version.number == 1 else status.HTTP_200_OK)

@@ -1,0 +1,389 @@
+"""Public links: an unguessable token to view (download) a file or folder, or to upload into a folder
+(a "file request"), with an optional password, expiry and download limit.
+
+Every link is a row of its node's workspace, so the workspace's owners always see and can revoke it
+(GET /api/v1/workspaces/{id}/links/), and operators see all of them in the admin. Resolving a token
+is files.access.link_get_for_token; the rules for creating links come from the link policy: the
+operator's settings, tightened by the workspace's FilesPolicy.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from accounts.models import Workspace
+from cloudstorage.errors import ServiceError
+from files.access import permission_at_least
+from files.models import FilesPolicy, FileVersion, Node, PublicLink
+from files.names import name_clean, name_with_suffix
+from files.services import activity_record, child_get, content_commit, content_store
+
+# 24 random bytes: 192 bits, 32 URL-safe characters.
+TOKEN_BYTES = 24
+MAX_PASSWORD_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class LinkPolicy:
+    """The rules a new link must follow in one workspace (None: no default / no limit)."""
+
+    default_expiry_days: int | None
+    max_expiry_days: int | None
+    password_required: bool
+    default_max_downloads: int | None
+    # What the operator imposes, so a workspace's form can say why a value is refused.
+    operator_max_expiry_days: int | None
+    operator_password_required: bool
+
+
+def link_policy_get(*, workspace_id) -> LinkPolicy:
+    """The effective policy: the workspace's own values where set, the operator's defaults otherwise;
+    the stricter maximum expiry wins and an operator's password requirement cannot be dropped."""
+    own = FilesPolicy.objects.filter(workspace_id=workspace_id).first() or FilesPolicy()
+    operator_max = settings.CLOUDSTORAGE_LINK_MAX_EXPIRY_DAYS
+    maxima = [days for days in (own.link_max_expiry_days, operator_max) if days]
+    max_days = min(maxima) if maxima else None
+    default_days = own.link_default_expiry_days or settings.CLOUDSTORAGE_LINK_DEFAULT_EXPIRY_DAYS
+    if default_days and max_days:
+        default_days = min(default_days, max_days)
+    return LinkPolicy(
+        default_expiry_days=default_days,
+        max_expiry_days=max_days,
+        password_required=own.link_password_required or settings.CLOUDSTORAGE_LINK_PASSWORD_REQUIRED,
+        default_max_downloads=own.link_default_max_downloads or settings.CLOUDSTORAGE_LINK_DEFAULT_MAX_DOWNLOADS,
+        operator_max_expiry_days=operator_max,
+        operator_password_required=settings.CLOUDSTORAGE_LINK_PASSWORD_REQUIRED,
+    )
+
+
+def link_policy_update(
+    *,
+    actor,
+    workspace: Workspace,
+    default_expiry_days: int | None,
+    max_expiry_days: int | None,
+    password_required: bool,
+    default_max_downloads: int | None,
+) -> LinkPolicy:
+    """Set a workspace's own link rules (its owners and admins; checked by files.access)."""
+    for name, value in (
+        ("default_expiry_days", default_expiry_days),
+        ("max_expiry_days", max_expiry_days),
+        ("default_max_downloads", default_max_downloads),
+    ):
+        if value is not None and value < 1:
+            raise ServiceError(code="invalid", message=f"{name} must be at least 1 (or empty).", status_code=400)
+    operator_max = settings.CLOUDSTORAGE_LINK_MAX_EXPIRY_DAYS
+    if operator_max and max_expiry_days and max_expiry_days > operator_max:
+        raise ServiceError(
+            code="invalid",
+            message=f"The service allows links for at most {operator_max} days.",
+            status_code=400,
+            details={"operator_max_expiry_days": operator_max},
+        )
+    if default_expiry_days and max_expiry_days and default_expiry_days > max_expiry_days:
+        raise ServiceError(
+            code="invalid", message="The default expiry cannot be longer than the maximum.", status_code=400
+        )
+    with transaction.atomic():
+        policy, _ = FilesPolicy.objects.select_for_update().get_or_create(workspace=workspace)
+        policy.link_default_expiry_days = default_expiry_days
+        policy.link_max_expiry_days = max_expiry_days
+        policy.link_password_required = password_required
+        policy.link_default_max_downloads = default_max_downloads
+        policy.save(
+            update_fields=[
+                "link_default_expiry_days",
+                "link_max_expiry_days",
+                "link_password_required",
+                "link_default_max_downloads",
+            ]
+        )
+        activity_record(
+            workspace_id=workspace.pk,
+            actor=actor,
+            verb="link_policy",
+            details={
+                "default_expiry_days": default_expiry_days,
+                "max_expiry_days": max_expiry_days,
+                "password_required": password_required,
+                "default_max_downloads": default_max_downloads,
+            },
+        )
+    return link_policy_get(workspace_id=workspace.pk)
+
+
+def link_url(*, link: PublicLink) -> str:
+    return settings.SITE_URL + reverse("public_link", args=[link.token])
+
+
+def link_create(
+    *,
+    actor,
+    node: Node,
+    permission: str = PublicLink.Permission.VIEW,
+    password: str | None = None,
+    expires_at: datetime | None = None,
+    max_downloads: int | None = None,
+    now: datetime | None = None,
+) -> PublicLink:
+    """A new public link to ``node`` (from files.access with at least ``edit``), within the policy."""
+    now = now or timezone.now()
+    if not permission_at_least(getattr(node, "permission", None), "edit"):
+        raise ServiceError(
+            code="permission_denied", message="You need edit access to create a public link.", status_code=403
+        )
+    if permission not in PublicLink.Permission.values:
+        raise ServiceError(code="invalid", message="permission must be view or upload.", status_code=400)
+    if permission == PublicLink.Permission.UPLOAD and not node.is_folder:
+        raise ServiceError(
+            code="not_a_folder", message="An upload link (file request) needs a folder.", status_code=400
+        )
+    policy = link_policy_get(workspace_id=node.workspace_id)
+    if password is not None and len(password) > MAX_PASSWORD_LENGTH:
+        raise ServiceError(
+            code="invalid", message=f"A link password may be at most {MAX_PASSWORD_LENGTH} characters.", status_code=400
+        )
+    if policy.password_required and not password:
+        raise ServiceError(
+            code="link_password_required",
+            message="Public links of this workspace need a password.",
+            status_code=400,
+        )
+    if expires_at is None:
+        days = policy.default_expiry_days or policy.max_expiry_days
+        expires_at = now + timedelta(days=days) if days else None
+    elif expires_at <= now:
+        raise ServiceError(code="invalid", message="expires_at must be in the future.", status_code=400)
+    elif policy.max_expiry_days and expires_at > now + timedelta(days=policy.max_expiry_days):
+        raise ServiceError(
+            code="link_expiry_too_long",
+            message=f"Public links of this workspace may last at most {policy.max_expiry_days} days.",
+            status_code=400,
+            details={"max_expiry_days": policy.max_expiry_days},
+        )
+    if max_downloads is None:
+        max_downloads = policy.default_max_downloads
+    elif max_downloads < 1:
+        raise ServiceError(code="invalid", message="max_downloads must be at least 1.", status_code=400)
+    with transaction.atomic():
+        link = PublicLink.objects.create(
+            workspace_id=node.workspace_id,
+            node=node,
+            token=secrets.token_urlsafe(TOKEN_BYTES),
+            permission=permission,
+            password_hash=make_password(password) if password else "",
+            expires_at=expires_at,
+            max_downloads=max_downloads,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_at=now,
+        )
+        activity_record(
+            workspace_id=node.workspace_id,
+            actor=actor,
+            verb="link_create",
+            node=node,
+            details={
+                "link": str(link.pk),
+                "permission": permission,
+                "password": bool(password),
+                "expires_at": expires_at.isoformat() if expires_at else None,
+                "max_downloads": max_downloads,
+            },
+        )
+    return link
+
+
+def link_revoke(*, actor, link: PublicLink) -> PublicLink:
+    """Revoke a link (``link`` from files.access.link_get_for_user); its token answers 410 from now on."""
+    with transaction.atomic():
+        done = PublicLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if done:
+            activity_record(
+                workspace_id=link.workspace_id,
+                actor=actor,
+                verb="link_revoke",
+                node=link.node,
+                details={"link": str(link.pk)},
+            )
+    link.refresh_from_db(fields=["revoked_at"])
+    return link
+
+
+def link_state(*, link: PublicLink, now: datetime | None = None) -> str:
+    """active, revoked, expired, exhausted, or in_trash (works again after a restore)."""
+    now = now or timezone.now()
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.expires_at is not None and link.expires_at <= now:
+        return "expired"
+    if link.max_downloads is not None and link.download_count >= link.max_downloads:
+        return "exhausted"
+    if link.node.trashed_in_id is not None:
+        return "in_trash"
+    return "active"
+
+
+def links_for_node(*, node: Node) -> QuerySet[PublicLink]:
+    return PublicLink.objects.filter(node=node).select_related("node", "created_by").order_by("-created_at", "-pk")
+
+
+def links_for_workspace(*, workspace: Workspace, include_revoked: bool = False) -> QuerySet[PublicLink]:
+    """The inventory: every link of the workspace (revoked ones on request), trashed nodes included."""
+    links = PublicLink.objects.filter(workspace=workspace).select_related("node", "created_by")
+    if not include_revoked:
+        links = links.filter(revoked_at__isnull=True)
+    return links.order_by("-created_at", "-pk")
+
+
+# --- Using a link (no login) ---------------------------------------------------------------------
+
+
+def _attempt_keys(link: PublicLink, client: str) -> tuple[str, str]:
+    return f"linkpw:{link.pk}:{client}", f"linkpw:{link.pk}"
+
+
+def link_password_check(*, link: PublicLink, password: str, client: str) -> bool:
+    """True when ``password`` opens the link. Wrong guesses are counted per link and client address
+    (and, more loosely, per link over all addresses); past the limit every guess, right or wrong,
+    is refused with 429 until the window ends, so a password cannot be brute-forced."""
+    window = settings.CLOUDSTORAGE_LINK_PASSWORD_WINDOW
+    limit = settings.CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS
+    per_client, per_link = _attempt_keys(link, client)
+    if (cache.get(per_client) or 0) >= limit or (cache.get(per_link) or 0) >= limit * 20:
+        raise ServiceError(
+            code="throttled",
+            message="Too many wrong passwords for this link. Try again later.",
+            status_code=429,
+            details={"retry_after": window},
+        )
+    if link.password_hash and check_password(password or "", link.password_hash):
+        return True
+    for key in (per_client, per_link):
+        cache.add(key, 0, timeout=window)
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, timeout=window)
+    return False
+
+
+def link_unlock_proof(*, link: PublicLink) -> str:
+    """What a browser session keeps after the right password; changes if the password does."""
+    return salted_hmac("files.links.unlock", f"{link.pk}:{link.password_hash}").hexdigest()
+
+
+def link_count_download(*, link: PublicLink, what: Node, now: datetime | None = None) -> None:
+    """Count one download against the limit, atomically (two racing downloads of a link with one
+    left cannot both pass), and record the access. Raises ServiceError 410 when none is left."""
+    now = now or timezone.now()
+    counted = (
+        PublicLink.objects.filter(pk=link.pk, revoked_at__isnull=True)
+        .filter(Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")))
+        .update(download_count=F("download_count") + 1, last_accessed_at=now)
+    )
+    if not counted:
+        raise ServiceError(code="link_gone", message="This link has no downloads left.", status_code=410)
+    activity_record(
+        workspace_id=link.workspace_id,
+        actor=None,
+        verb="link_download",
+        node=what,
+        details={"link": str(link.pk), "zip": what.is_folder},
+    )
+
+
+# A page opened again within this time is not logged again (reloads would flood the activity log).
+ACCESS_LOG_INTERVAL = timedelta(hours=1)
+
+
+def link_touch(*, link: PublicLink, now: datetime | None = None) -> None:
+    """Remember that the link's page was opened (the inventory's "last access"), and log it in the
+    activity when it had not been opened for a while."""
+    now = now or timezone.now()
+    quiet = PublicLink.objects.filter(pk=link.pk).filter(
+        Q(last_accessed_at__isnull=True) | Q(last_accessed_at__lt=now - ACCESS_LOG_INTERVAL)
+    )
+    if quiet.update(last_accessed_at=now):
+        activity_record(
+            workspace_id=link.workspace_id,
+            actor=None,
+            verb="link_access",
+            node=link.node,
+            details={"link": str(link.pk)},
+        )
+    else:
+        PublicLink.objects.filter(pk=link.pk).update(last_accessed_at=now)
+
+
+def _free_upload_name(*, folder: Node, name: str) -> str:
+    candidate, attempt = name, 1
+    while child_get(parent=folder, name=candidate) is not None:
+        attempt += 1
+        candidate = name_with_suffix(name, f" ({attempt})")
+    return candidate
+
+
+def link_upload(*, link: PublicLink, name: str, stream, size: int | None = None) -> FileVersion:
+    """Store one file sent through an upload link into the link's folder. Never touches an existing
+    file (the sender cannot see the folder): a taken name gets `` (2)``, `` (3)``… appended."""
+    if link.permission != PublicLink.Permission.UPLOAD:
+        raise ServiceError(code="permission_denied", message="This link does not take uploads.", status_code=403)
+    folder = link.node
+    name = name_clean(name)
+    content = content_store(workspace=folder.workspace, stream=stream, size=size)
+    version = content_commit(
+        user=None, parent=folder, name=_free_upload_name(folder=folder, name=name), content=content, replace=False
+    )
+    PublicLink.objects.filter(pk=link.pk).update(last_accessed_at=timezone.now())
+    activity_record(
+        workspace_id=link.workspace_id,
+        actor=None,
+        verb="link_upload",
+        node=version.node,
+        details={"link": str(link.pk), "size": version.size},
+    )
+    return version
+
+
+PUBLIC_LISTING_LIMIT = 1000
+
+
+def link_folder_listing(*, link: PublicLink, folder: Node) -> list[Node]:
+    """The live children of a folder reached through ``link`` (folders first, then by name)."""
+    return list(
+        Node.objects.filter(parent=folder, trashed_in__isnull=True)
+        .order_by("-kind", "name_key")[:PUBLIC_LISTING_LIMIT]
+        .only("pk", "kind", "name", "size", "mime_type", "modified_at", "parent_id")
+    )
+
+
+def link_folder_walk(*, folder: Node):
+    """(path inside the zip, node) for every live node under ``folder``, the folder's own name as
+    the top directory; one query per level, file contents not read."""
+    paths = {folder.pk: folder.name or "files"}
+    yield paths[folder.pk], folder
+    level = [folder.pk]
+    while level:
+        children = list(
+            Node.objects.filter(parent_id__in=level, trashed_in__isnull=True)
+            .select_related("current_version__manifest")
+            .order_by("parent_id", "name_key")
+        )
+        level = []
+        for child in children:
+            paths[child.pk] = f"{paths[child.parent_id]}/{child.name}"
+            yield paths[child.pk], child
+            if child.is_folder:
+                level.append(child.pk)

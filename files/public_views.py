@@ -1,0 +1,197 @@
+"""The public link pages (no login): /s/{token}, /s/{token}/download and /s/{token}/upload.
+
+Plain Django views. The token is resolved by files.access.link_get_for_token (404 unknown or in the
+trash, 410 revoked, expired or out of downloads); a password-protected link is unlocked for the
+browser session by the password form; bytes stream from the chunk store, never whole in memory.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_http_methods, require_POST
+from zipstream import ZipStream
+
+from cloudstorage.errors import ServiceError
+from disks.store import StoreError, manifest_open
+from files.access import LinkGone, link_get_for_token, link_node_get
+from files.links import (
+    link_count_download,
+    link_folder_listing,
+    link_folder_walk,
+    link_password_check,
+    link_touch,
+    link_unlock_proof,
+    link_upload,
+)
+from files.models import Node, PublicLink
+
+GONE_MESSAGES = {
+    "revoked": "The owner has switched this link off.",
+    "expired": "This link has expired.",
+    "exhausted": "This link has reached its download limit.",
+}
+
+
+def _session_key(link: PublicLink) -> str:
+    return f"files.link.{link.pk}"
+
+
+def _unlocked(request: HttpRequest, link: PublicLink) -> bool:
+    return not link.password_hash or request.session.get(_session_key(link)) == link_unlock_proof(link=link)
+
+
+def _client(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _gone(request: HttpRequest, reason: str) -> HttpResponse:
+    return render(
+        request,
+        "files/public/gone.html",
+        {"message": GONE_MESSAGES.get(reason, "This link no longer works.")},
+        status=410,
+    )
+
+
+def _page_url(token: str, folder: str | None = None) -> str:
+    url = reverse("public_link", args=[token])
+    return f"{url}?{urlencode({'folder': folder})}" if folder else url
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def link_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The link's page: the password form while locked; then the file, the folder listing (with
+    zip download) or, for a file request, the upload form."""
+    try:
+        link = link_get_for_token(token=token)
+    except LinkGone as gone:
+        return _gone(request, gone.reason)
+    folder_id = request.GET.get("folder") or ""
+    if request.method == "POST":
+        try:
+            ok = link_password_check(link=link, password=request.POST.get("password", ""), client=_client(request))
+        except ServiceError as error:
+            return render(
+                request, "files/public/password.html", {"link": link, "error": error.message}, status=error.status_code
+            )
+        if not ok:
+            return render(request, "files/public/password.html", {"link": link, "error": "Wrong password."}, status=403)
+        request.session.cycle_key()
+        request.session[_session_key(link)] = link_unlock_proof(link=link)
+        return HttpResponseRedirect(_page_url(token, folder_id))
+    if not _unlocked(request, link):
+        return render(request, "files/public/password.html", {"link": link})
+    link_touch(link=link)
+    context: dict = {"link": link, "token": token}
+    if link.permission == PublicLink.Permission.UPLOAD:
+        context["received"] = request.GET.get("received")
+        return render(request, "files/public/upload.html", context)
+    node = link_node_get(link=link, node_id=folder_id)
+    context["node"] = node
+    if node.is_folder:
+        context["listing"] = link_folder_listing(link=link, folder=node)
+        context["breadcrumbs"] = _breadcrumbs(link=link, node=node)
+    return render(request, "files/public/link.html", context)
+
+
+def _breadcrumbs(*, link: PublicLink, node: Node) -> list[Node]:
+    trail = [node]
+    while trail[-1].pk != link.node_id:
+        trail.append(Node.objects.only("pk", "name", "parent_id").get(pk=trail[-1].parent_id))
+    return list(reversed(trail))
+
+
+@require_http_methods(["GET", "HEAD"])
+def link_download(request: HttpRequest, token: str) -> HttpResponse:
+    """The link's file, a file inside its folder (``?node=``), or a folder as a streamed zip."""
+    try:
+        link = link_get_for_token(token=token)
+    except LinkGone as gone:
+        return _gone(request, gone.reason)
+    if link.permission != PublicLink.Permission.VIEW:
+        return render(request, "files/public/gone.html", {"message": "This link only takes uploads."}, status=404)
+    if not _unlocked(request, link):
+        return HttpResponseRedirect(_page_url(token))
+    node = link_node_get(link=link, node_id=request.GET.get("node") or "")
+    if node.is_file and node.current_version_id is None:
+        return render(request, "files/public/gone.html", {"message": "This file has no content yet."}, status=404)
+    if request.method == "GET":  # a HEAD (a link preview, a checker) is not a download
+        try:
+            link_count_download(link=link, what=node)
+        except ServiceError as error:
+            return _gone(request, "exhausted") if error.status_code == 410 else HttpResponse(status=error.status_code)
+    if node.is_folder:
+        return _zip_response(node)
+    return _file_response(node)
+
+
+def _file_response(node: Node) -> HttpResponse:
+    version = node.current_version
+    try:
+        body = manifest_open(manifest=version.manifest)
+    except StoreError:
+        return HttpResponse("This file cannot be read right now; try again later.", status=503)
+    response = StreamingHttpResponse(body, content_type=version.mime_type or "application/octet-stream")
+    response["Content-Length"] = str(version.size)
+    response["Content-Disposition"] = content_disposition_header(True, node.name)
+    response["ETag"] = f'"{version.sha256}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _lazy_content(manifest):
+    # Opened only when the zip reaches this file, so a big folder costs no reads up front.
+    yield from manifest_open(manifest=manifest)
+
+
+def _zip_response(folder: Node) -> HttpResponse:
+    archive = ZipStream(compress_type=zipfile.ZIP_STORED, sized=True)
+    for path, node in link_folder_walk(folder=folder):
+        if node.is_folder:
+            archive.add(None, path + "/")
+        elif node.current_version is not None:
+            version = node.current_version
+            archive.add(_lazy_content(version.manifest), path, size=version.size)
+    response = StreamingHttpResponse(archive, content_type="application/zip")
+    response["Content-Length"] = str(len(archive))
+    response["Content-Disposition"] = content_disposition_header(True, f"{folder.name or 'files'}.zip")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
+    """A file request: store each posted ``file`` in the link's folder, never overwriting."""
+    try:
+        link = link_get_for_token(token=token)
+    except LinkGone as gone:
+        return _gone(request, gone.reason)
+    if link.permission != PublicLink.Permission.UPLOAD:
+        return render(request, "files/public/gone.html", {"message": "This link does not take uploads."}, status=404)
+    if not _unlocked(request, link):
+        return HttpResponseRedirect(_page_url(token))
+    files = request.FILES.getlist("file")
+    if not files:
+        return render(
+            request, "files/public/upload.html", {"link": link, "token": token, "error": "Choose a file."}, status=400
+        )
+    received = 0
+    for upload in files:
+        try:
+            link_upload(link=link, name=upload.name, stream=upload.chunks(), size=upload.size)
+        except ServiceError as error:
+            return render(
+                request,
+                "files/public/upload.html",
+                {"link": link, "token": token, "error": f"{upload.name}: {error.message}", "received": received},
+                status=error.status_code,
+            )
+        received += 1
+    return HttpResponseRedirect(f"{reverse('public_link', args=[token])}?{urlencode({'received': received})}")

@@ -1,0 +1,182 @@
+"""Reads of the namespace: listings, paths, search, versions and usage analytics.
+
+Callers pass nodes and workspaces they got from :mod:`files.access`; nothing here decides who may
+see what.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+
+from accounts.models import Workspace
+from files.models import FileVersion, Node
+
+# Coarse kinds of file for search (?type=) and the file-type analytics: MIME prefixes and exact types.
+FILE_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "image": (("image/",), ()),
+    "video": (("video/",), ()),
+    "audio": (("audio/",), ()),
+    "pdf": ((), ("application/pdf",)),
+    "text": (("text/",), ("application/json", "application/xml", "application/javascript")),
+    "document": (
+        ("application/vnd.openxmlformats", "application/vnd.oasis.opendocument"),
+        ("application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint", "application/rtf"),
+    ),
+    "archive": (
+        (),
+        (
+            "application/zip",
+            "application/gzip",
+            "application/x-tar",
+            "application/x-7z-compressed",
+            "application/x-rar-compressed",
+            "application/vnd.rar",
+            "application/x-bzip2",
+            "application/x-xz",
+            "application/zstd",
+        ),
+    ),
+}
+
+
+def file_type_condition(kind: str) -> Q:
+    prefixes, exact = FILE_TYPES[kind]
+    condition = Q(mime_type__in=exact) if exact else Q(pk__in=[])
+    for prefix in prefixes:
+        condition |= Q(mime_type__startswith=prefix)
+    return condition
+
+
+def file_type_of(mime_type: str) -> str:
+    """The coarse kind of a MIME type (the rules of :data:`FILE_TYPES`), ``other`` when none fits."""
+    for kind, (prefixes, exact) in FILE_TYPES.items():
+        if mime_type in exact or mime_type.startswith(prefixes or ("\0",)):
+            return kind
+    return "other"
+
+
+def children_of(*, parent: Node) -> QuerySet[Node]:
+    """A folder's live children (one indexed query per page; tags prefetched)."""
+    return Node.objects.filter(parent=parent, trashed_in__isnull=True).prefetch_related("tags")
+
+
+def node_paths(*, nodes: list[Node]) -> dict:
+    """``{node id: "/a/b/name"}`` for many nodes at once: one query per level of depth, not per node."""
+    known: dict = {}  # folder id -> (parent id, name)
+    wanted = {node.parent_id for node in nodes if node.parent_id is not None}
+    while wanted:
+        rows = Node.objects.filter(pk__in=wanted).values_list("pk", "parent_id", "name")
+        wanted = set()
+        for pk, parent_id, name in rows:
+            known[pk] = (parent_id, name)
+            if parent_id is not None and parent_id not in known:
+                wanted.add(parent_id)
+
+    cache: dict = {}
+
+    def folder_path(folder_id) -> str:
+        if folder_id in cache:
+            return cache[folder_id]
+        parent_id, name = known[folder_id]
+        path = "" if parent_id is None else f"{folder_path(parent_id)}/{name}"
+        cache[folder_id] = path
+        return path
+
+    return {node.pk: "/" if node.parent_id is None else f"{folder_path(node.parent_id)}/{node.name}" for node in nodes}
+
+
+def nodes_search(
+    *, workspace: Workspace, q: str = "", kind: str = "", tag: str = "", limit: int | None = None
+) -> QuerySet[Node]:
+    """Live nodes of the workspace whose name, description or a tag contains ``q`` (case-insensitive),
+    optionally only of a type (``folder``, ``file``, a coarse kind such as ``image``, or a MIME type)
+    and carrying ``tag``."""
+    nodes = Node.objects.filter(workspace=workspace, trashed_in__isnull=True, parent__isnull=False)
+    if q:
+        folded = unicodedata.normalize("NFC", q.casefold())
+        nodes = nodes.filter(
+            Q(name_key__contains=folded)
+            | Q(description__icontains=q)
+            | Q(pk__in=Node.objects.filter(workspace=workspace, tags__name__icontains=q).values("pk"))
+        )
+    if kind:
+        if kind in (Node.Kind.FOLDER, Node.Kind.FILE):
+            nodes = nodes.filter(kind=kind)
+        elif kind in FILE_TYPES:
+            nodes = nodes.filter(file_type_condition(kind), kind=Node.Kind.FILE)
+        elif kind == "other":
+            excluded = Q()
+            for name in FILE_TYPES:
+                excluded |= file_type_condition(name)
+            nodes = nodes.filter(kind=Node.Kind.FILE).exclude(excluded)
+        else:
+            nodes = nodes.filter(kind=Node.Kind.FILE, mime_type=kind)
+    if tag:
+        nodes = nodes.filter(pk__in=Node.objects.filter(workspace=workspace, tags__name__iexact=tag).values("pk"))
+    return nodes.prefetch_related("tags")
+
+
+def versions_of(*, node: Node) -> QuerySet[FileVersion]:
+    return FileVersion.objects.filter(node=node).select_related("created_by").order_by("-number")
+
+
+def workspace_usage(*, workspace: Workspace) -> dict:
+    """Used / quota / free, and where the logical bytes are: current files, older versions, trash;
+    plus the bytes actually stored once (chunk-level deduplication within the workspace)."""
+    from disks.models import Chunk  # read-only aggregate: the store's unique plaintext bytes
+
+    workspace.refresh_from_db(fields=["used_bytes", "plan_gb"])
+    live = FileVersion.objects.filter(workspace=workspace, node__trashed_in__isnull=True)
+    current = live.filter(node__current_version=F("pk")).aggregate(n=Count("id"), b=Sum("size"))
+    older = live.exclude(node__current_version=F("pk")).aggregate(n=Count("id"), b=Sum("size"))
+    trash = FileVersion.objects.filter(workspace=workspace, node__trashed_in__isnull=False).aggregate(
+        n=Count("id"), b=Sum("size")
+    )
+    nodes = Node.objects.filter(workspace=workspace, trashed_in__isnull=True, parent__isnull=False).aggregate(
+        files=Count("id", filter=Q(kind=Node.Kind.FILE)), folders=Count("id", filter=Q(kind=Node.Kind.FOLDER))
+    )
+    stored = Chunk.objects.filter(workspace=workspace).aggregate(b=Sum("size"))["b"] or 0
+    logical = (current["b"] or 0) + (older["b"] or 0) + (trash["b"] or 0)
+    quota = workspace.quota_bytes
+    return {
+        "used_bytes": workspace.used_bytes,
+        "quota_bytes": quota,
+        "free_bytes": max(quota - workspace.used_bytes, 0),
+        "percent_used": round(100.0 * workspace.used_bytes / quota, 2) if quota else 0.0,
+        "current_bytes": current["b"] or 0,
+        "versions_bytes": older["b"] or 0,
+        "trash_bytes": trash["b"] or 0,
+        "logical_bytes": logical,
+        "stored_bytes": stored,
+        "dedup_saved_bytes": max(logical - stored, 0),
+        "files": nodes["files"],
+        "folders": nodes["folders"],
+        "versions": (current["n"] or 0) + (older["n"] or 0),
+        "trashed_versions": trash["n"] or 0,
+    }
+
+
+def workspace_usage_by_type(*, workspace: Workspace) -> dict:
+    """Bytes and counts of the current files (not in the trash) by coarse type and by MIME type."""
+    rows = (
+        Node.objects.filter(workspace=workspace, kind=Node.Kind.FILE, trashed_in__isnull=True)
+        .values("mime_type")
+        .annotate(count=Count("id"), bytes=Sum("size"))
+        .order_by("-bytes", "mime_type")
+    )
+    by_mime = [
+        {"mime_type": row["mime_type"] or "application/octet-stream", "count": row["count"], "bytes": row["bytes"] or 0}
+        for row in rows
+    ]
+    by_type: dict[str, dict] = {}
+    for row in by_mime:
+        kind = file_type_of(row["mime_type"])
+        entry = by_type.setdefault(kind, {"type": kind, "count": 0, "bytes": 0})
+        entry["count"] += row["count"]
+        entry["bytes"] += row["bytes"]
+    return {
+        "types": sorted(by_type.values(), key=lambda entry: (-entry["bytes"], entry["type"])),
+        "mime_types": by_mime,
+    }

@@ -1,0 +1,180 @@
+"""Sharing a file or folder with another user by e-mail (view or edit); a share covers the subtree.
+
+Who may do what is decided in files.access; these services only add the rules of sharing itself:
+a reshare never grants more than the resharer has, an unknown address is a clear error, and the
+grantee gets an e-mail. Revoking deletes the row, so the very next request is refused.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.models import Membership, User
+from cloudstorage.errors import ServiceError
+from files.access import node_ancestor_ids, permission_at_least
+from files.models import Node, Share
+from files.services import activity_record
+
+
+def _too_much(permission: str, have: str) -> ServiceError:
+    return ServiceError(
+        code="permission_denied",
+        message=f'You can only share with "{have}" or less, because that is the access you have.',
+        status_code=403,
+        details={"requested": permission, "yours": have},
+    )
+
+
+def _grantee(*, email: str) -> User:
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ServiceError(code="invalid", message="Enter a valid e-mail address.", status_code=400) from None
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        raise ServiceError(
+            code="unknown_user",
+            message=f"No account uses {email}. Ask them to sign up first, then share again.",
+            status_code=400,
+            details={"email": email},
+        )
+    return user
+
+
+def _notify(*, share: Share, actor) -> None:
+    node = share.node
+    context = {
+        "actor": actor,
+        "node": node,
+        "share": share,
+        "link": settings.SITE_URL + reverse("files_shared"),
+        "kind": "folder" if node.is_folder else "file",
+    }
+    subject = f'{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{actor.email} shared "{node.name}" with you'
+    email = share.user.email
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=subject,
+            message=render_to_string("emails/share.txt", context),
+            from_email=None,
+            recipient_list=[email],
+        )
+    )
+
+
+def share_create(*, actor, node: Node, email: str, permission: str) -> tuple[Share, bool]:
+    """Share ``node`` (from files.access with ``.permission`` set) with the account of ``email``.
+
+    Sharing again with the same person changes the permission. Returns (share, created)."""
+    if permission not in Share.Permission.values:
+        raise ServiceError(code="invalid", message="permission must be view or edit.", status_code=400)
+    have = "edit" if node.permission == "manage" else node.permission
+    if not permission_at_least(node.permission, permission):
+        raise _too_much(permission, have)
+    if node.parent_id is None:
+        raise ServiceError(
+            code="invalid",
+            message="The root folder cannot be shared; invite the person to the workspace instead.",
+            status_code=400,
+        )
+    grantee = _grantee(email=email)
+    if grantee.pk == actor.pk:
+        raise ServiceError(code="invalid", message="You cannot share with yourself.", status_code=400)
+    if Membership.objects.filter(workspace_id=node.workspace_id, user=grantee).exists():
+        raise ServiceError(
+            code="already_member",
+            message=f"{grantee.email} is a member of this workspace and already has access by their role.",
+            status_code=409,
+        )
+    with transaction.atomic():
+        share = Share.objects.select_for_update().filter(node=node, user=grantee).first()
+        created = share is None
+        if created:
+            try:
+                with transaction.atomic():
+                    share = Share.objects.create(
+                        workspace_id=node.workspace_id, node=node, user=grantee, permission=permission, created_by=actor
+                    )
+            except IntegrityError:
+                share = Share.objects.select_for_update().get(node=node, user=grantee)
+                created = False
+        if not created:
+            if share.permission == permission:
+                return share, False
+            share.permission = permission
+            share.save(update_fields=["permission"])
+        activity_record(
+            workspace_id=node.workspace_id,
+            actor=actor,
+            verb="share" if created else "share_change",
+            node=node,
+            details={"email": grantee.email, "permission": permission},
+        )
+        if created:
+            share.node = node
+            _notify(share=share, actor=actor)
+    return share, created
+
+
+def share_update(*, actor, share: Share, permission: str) -> Share:
+    """Change a share's permission (``share`` from files.access.share_get_for_user)."""
+    if permission not in Share.Permission.values:
+        raise ServiceError(code="invalid", message="permission must be view or edit.", status_code=400)
+    if share.actor_permission is None:
+        raise ServiceError(
+            code="permission_denied", message="You can remove a share you received, not change it.", status_code=403
+        )
+    if not permission_at_least(share.actor_permission, permission):
+        raise _too_much(permission, share.actor_permission)
+    if share.permission != permission:
+        share.permission = permission
+        share.save(update_fields=["permission"])
+        activity_record(
+            workspace_id=share.workspace_id,
+            actor=actor,
+            verb="share_change",
+            node=share.node,
+            details={"email": share.user.email, "permission": permission},
+        )
+    return share
+
+
+def share_revoke(*, actor, share: Share) -> None:
+    """Remove a share (the grantee may remove their own); effective on the very next request,
+    because every permission check reads the shares afresh."""
+    with transaction.atomic():
+        deleted, _ = Share.objects.filter(pk=share.pk).delete()
+        if deleted:
+            activity_record(
+                workspace_id=share.workspace_id,
+                actor=actor,
+                verb="unshare",
+                node=share.node,
+                details={"email": share.user.email, "permission": share.permission},
+            )
+
+
+def shares_for_node(*, node: Node) -> QuerySet[Share]:
+    """The shares that reach ``node``: its own and those of its ancestors (``inherited``)."""
+    return (
+        Share.objects.filter(node_id__in=node_ancestor_ids(node=node))
+        .select_related("user", "created_by", "node")
+        .order_by("created_at", "pk")
+    )
+
+
+def shares_with_user(*, user) -> QuerySet[Share]:
+    """What others shared with ``user`` and is not in the trash, newest first."""
+    return (
+        Share.objects.filter(user=user, node__trashed_in__isnull=True)
+        .select_related("node", "created_by", "workspace")
+        .order_by("-created_at", "-pk")
+    )
