@@ -624,9 +624,11 @@ if (canEdit) {
     folderId,
     tusThreshold: Number(root.dataset.tusThreshold || 8 * 1024 * 1024),
     tusChunk: Number(root.dataset.tusChunk || 5 * 1024 * 1024),
+    parallel: Number(root.dataset.uploadParallel || 3),
     onDone: (jobs) => {
       const failed = jobs.filter((j) => j.state === "failed").length;
-      if (!failed) notify(`Uploaded ${jobs.length} file${jobs.length === 1 ? "" : "s"}.`, "success");
+      const files = jobs.filter((j) => !j.folder).length;
+      if (!failed) notify(`Uploaded ${files} file${files === 1 ? "" : "s"}.`, "success");
       load();
     },
   });

@@ -1,0 +1,97 @@
+"""Concurrent uploads over real HTTP never overshoot the quota and leave the usage equal to what is stored.
+
+A real gunicorn (threaded workers) on a file SQLite database in a temporary var dir, exactly as the
+embedded run mode: an in-memory test database cannot take concurrent writers from several threads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from bench.harness import instance
+
+SIZE = 300_000
+MB = 1024 * 1024
+
+
+def _request(server, method: str, path: str, body: bytes, content_type: str) -> int:
+    request = urllib.request.Request(  # noqa: S310 - a local test server
+        server.url + path,
+        data=body,
+        method=method,
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": content_type},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        error.read()
+        return error.code
+
+
+def _multipart(name: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "----bench-boundary-7d1f"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+STATE = """
+import json, sys
+from django.db.models import Sum
+from accounts.models import Workspace
+from files.models import FileVersion, Node
+workspace = Workspace.objects.get(pk=sys.argv[1])
+stored = FileVersion.objects.filter(workspace=workspace)
+print(json.dumps({"used": workspace.used_bytes, "quota": workspace.quota_bytes, "versions": stored.count(),
+                  "bytes": stored.aggregate(total=Sum("size"))["total"] or 0,
+                  "files": Node.objects.filter(workspace=workspace, kind="file").count()}))
+"""
+
+PREFILL = """
+import sys
+from accounts.models import Workspace
+workspace = Workspace.objects.get(pk=sys.argv[1])
+Workspace.objects.filter(pk=workspace.pk).update(used_bytes=workspace.quota_bytes - int(sys.argv[2]))
+"""
+
+
+@pytest.mark.django_db
+def test_twenty_concurrent_uploads_into_room_for_ten():
+    with instance(workers=2, threads=10, plan_gb=1, disk_capacity=512 * MB) as server:
+        server.python(PREFILL, server.workspace, str(10 * SIZE))
+        statuses: list[int] = []
+        barrier = threading.Barrier(20)
+
+        def one(n: int) -> None:
+            data = bytes([n]) * SIZE  # distinct contents: deduplication cannot make room
+            barrier.wait()
+            if n % 2:
+                status = _request(
+                    server, "PUT", f"/api/v1/nodes/{server.root}/children/p{n}.bin", data, "application/octet-stream"
+                )
+            else:
+                body, content_type = _multipart(f"m{n}.bin", data)
+                status = _request(server, "POST", f"/api/v1/nodes/{server.root}/children/", body, content_type)
+            statuses.append(status)
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        state = json.loads(server.python(STATE, server.workspace))
+
+    assert len(statuses) == 20 and set(statuses) <= {201, 413}, statuses
+    assert state["versions"] == state["files"] == statuses.count(201)
+    assert 1 <= state["versions"] <= 10
+    assert state["used"] - (state["quota"] - 10 * SIZE) == state["bytes"] == state["versions"] * SIZE
+    assert state["used"] <= state["quota"]
