@@ -507,3 +507,22 @@ def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     page.screenshot(path=str(ARTIFACTS / "phone_file_browser.png"), full_page=True)
     assert not js_errors
+
+
+def test_upload_over_quota_shows_the_api_message_and_stores_nothing(page, live_server, js_errors, tmp_path):
+    from accounts.models import Workspace
+
+    user = UserFactory(email="full@example.com")
+    workspace = personal_workspace(user)
+    Workspace.objects.filter(pk=workspace.pk).update(used_bytes=workspace.quota_bytes - 100)
+    big = tmp_path / "too-big.bin"
+    big.write_bytes(b"x" * 4096)
+    open_files(page, live_server, user)
+
+    page.locator("#pick-files").set_input_files(str(big))
+    failed = page.locator("#upload-list .upload-item.failed")
+    failed.wait_for()
+    assert "Not enough space" in failed.inner_text()
+    assert "failed" in page.get_by_test_id("upload-total").inner_text()
+    assert node_at(user, "/too-big.bin") is None
+    assert not js_errors
