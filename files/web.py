@@ -111,6 +111,7 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
             # Files from this size on go through tus (resumable), in chunks of DASHBOARD_TUS_CHUNK.
             tus_threshold=getattr(settings, "DASHBOARD_TUS_THRESHOLD", 8 * 1024 * 1024),
             tus_chunk=getattr(settings, "DASHBOARD_TUS_CHUNK", 5 * 1024 * 1024),
+            upload_parallel=getattr(settings, "DASHBOARD_UPLOAD_PARALLEL", 3),
         ),
     )
 

@@ -14,7 +14,7 @@ const state = {
   items: [],
   selected: new Set(),
   anchor: null,
-  ordering: localStorage.getItem("browser.ordering") || "name",
+  ordering: (localStorage.getItem("browser.ordering") || "name").replace("modified_at", "modified"),
   view: localStorage.getItem("browser.view") || "list",
 };
 
@@ -30,7 +30,7 @@ function compare(a, b) {
   if (isFolder(a) !== isFolder(b)) return isFolder(a) ? -1 : 1; // folders first, as everywhere
   let r;
   if (key === "size") r = (a.size || 0) - (b.size || 0);
-  else if (key === "modified_at") r = new Date(a.modified_at) - new Date(b.modified_at);
+  else if (key === "modified") r = new Date(a.modified_at) - new Date(b.modified_at);
   else r = a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" });
   return desc ? -r : r;
 }
@@ -104,7 +104,7 @@ function renderTable() {
   });
   return el("table", { class: "table files", "aria-label": "Files" },
     el("thead", {}, el("tr", {}, el("th", { scope: "col", class: "col-check" }, all), sortHeader("Name", "name"),
-      sortHeader("Size", "size"), sortHeader("Modified", "modified_at"))),
+      sortHeader("Size", "size"), sortHeader("Modified", "modified"))),
     el("tbody", {}, state.items.map((item) =>
       el("tr", { class: state.selected.has(item.id) ? "selected" : "", dataset: { id: item.id, name: item.name },
         ondblclick: () => (isFolder(item) ? (location.href = folderUrl(item.id)) : openPreview(item)) },
@@ -436,7 +436,7 @@ async function openDetails(item) {
     el("label", { for: "details-tags" }, "Tags (comma-separated)"), tags,
     el("label", { for: "details-description" }, "Description"), desc,
     canEdit ? el("button", { type: "submit" }, "Save details") : null),
-    isFolder(node) ? null : [el("h3", {}, "Versions"), versions],
+    ...(isFolder(node) ? [] : [el("h3", {}, "Versions"), versions]),
   );
   if (!isFolder(node)) loadVersions(node, versions);
   details.querySelector("h2").focus?.();
@@ -624,9 +624,11 @@ if (canEdit) {
     folderId,
     tusThreshold: Number(root.dataset.tusThreshold || 8 * 1024 * 1024),
     tusChunk: Number(root.dataset.tusChunk || 5 * 1024 * 1024),
+    parallel: Number(root.dataset.uploadParallel || 3),
     onDone: (jobs) => {
       const failed = jobs.filter((j) => j.state === "failed").length;
-      if (!failed) notify(`Uploaded ${jobs.length} file${jobs.length === 1 ? "" : "s"}.`, "success");
+      const files = jobs.filter((j) => !j.folder).length;
+      if (!failed) notify(`Uploaded ${files} file${files === 1 ? "" : "s"}.`, "success");
       load();
     },
   });

@@ -117,7 +117,8 @@ export function fmtBytes(n) {
     n /= 1024;
     i++;
   }
-  return i === 0 ? `${n} bytes` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+  if (i === 0) return n === 1 ? "1 byte" : `${n} bytes`;
+  return `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
 }
 
 export function fmtDate(value) {
@@ -167,7 +168,7 @@ export function isFolder(node) {
 // Dialog helpers: [data-close] buttons close their dialog; an error line inside shows API errors.
 export function dialogError(dialog, message) {
   const p = dialog.querySelector(".dialog-error");
-  if (!p) return showError({ message });
+  if (!p) return message ? showError({ message }) : undefined;
   p.textContent = message || "";
   p.hidden = !message;
 }

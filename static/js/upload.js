@@ -4,8 +4,6 @@
 import { api, el, errorFrom, csrfToken, fmtBytes, isFolder, listAll } from "./common.js";
 import { tusUpload, xhrSend } from "./tus.js";
 
-const PARALLEL = 3;
-
 // Must run inside the drop handler: DataTransfer items are only readable during the event.
 export function entriesOf(dataTransfer) {
   const items = [...(dataTransfer.items || [])].filter((i) => i.kind === "file");
@@ -47,7 +45,7 @@ export async function collect(source) {
 }
 
 export class UploadQueue {
-  constructor({ panel, folderId, tusThreshold, tusChunk, onDone }) {
+  constructor({ panel, folderId, tusThreshold, tusChunk, parallel = 3, onDone }) {
     this.panel = panel;
     this.list = panel.querySelector("#upload-list");
     this.totalBar = panel.querySelector("#upload-total");
@@ -55,6 +53,7 @@ export class UploadQueue {
     this.folderId = folderId;
     this.tusThreshold = tusThreshold;
     this.tusChunk = tusChunk;
+    this.parallel = Math.max(1, parallel);
     this.onDone = onDone;
     this.jobs = [];
     this.running = 0;
@@ -64,26 +63,18 @@ export class UploadQueue {
   add(items) {
     this.panel.hidden = false;
     for (const item of items) {
-      if (item.folder) {
-        this.ensureFolder(item.path.split("/")).catch((err) => this.panelError(item.path, err));
-        continue;
-      }
-      const job = { ...item, loaded: 0, size: item.file.size, state: "queued" };
+      const job = { ...item, loaded: 0, size: item.folder ? 0 : item.file.size, state: "queued" };
       job.bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${item.path}` });
       job.pct = el("span", { class: "pct" }, "0%");
       job.status = el("span", { class: "status muted" }, "waiting");
-      job.row = el("li", { class: "upload-item", dataset: { path: item.path } },
-        el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted" }, fmtBytes(item.file.size)),
+      job.row = el("li", { class: "upload-item" + (item.folder ? " folder" : ""), dataset: { path: item.path } },
+        el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted" }, item.folder ? "folder" : fmtBytes(item.file.size)),
         job.bar, job.pct, job.status);
       this.list.append(job.row);
       this.jobs.push(job);
     }
     this.updateTotal();
     this.pump();
-  }
-
-  panelError(path, err) {
-    this.list.append(el("li", { class: "upload-item failed", role: "alert" }, `${path}: ${err.message}`));
   }
 
   updateTotal() {
@@ -111,7 +102,7 @@ export class UploadQueue {
   }
 
   pump() {
-    while (this.running < PARALLEL) {
+    while (this.running < this.parallel) {
       const job = this.jobs.find((j) => j.state === "queued");
       if (!job) break;
       this.running++;
@@ -132,8 +123,12 @@ export class UploadQueue {
   }
 
   async run(job) {
-    this.setJob(job, 0, null, "uploading");
+    this.setJob(job, 0, null, job.folder ? "creating" : "uploading");
     const parts = job.path.split("/");
+    if (job.folder) {
+      await this.ensureFolder(parts); // an empty folder of a dropped tree
+      return;
+    }
     if (job.size >= this.tusThreshold) {
       // The server creates the folders of relative_path (a/b/name), as for multipart uploads.
       const name = parts[parts.length - 1];

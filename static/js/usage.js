@@ -43,6 +43,13 @@ function barChart(title, rows) {
 }
 
 function useRows(usage) {
+  if ("current_bytes" in usage) {
+    return [
+      { label: "Current files", bytes: usage.current_bytes, count: usage.files },
+      { label: "Older versions", bytes: usage.versions_bytes || 0 },
+      { label: "Trash", bytes: usage.trash_bytes || 0 },
+    ];
+  }
   const source = usage.by_use || usage.categories || usage.breakdown || usage;
   if (Array.isArray(source)) return source.map((r) => ({ label: label(r.name || r.category || r.use || "?"), bytes: Number(r.bytes ?? r.size ?? 0) }));
   const skip = new Set(["used_bytes", "quota_bytes", "free_bytes", "available_bytes", "plan_bytes"]);
@@ -78,7 +85,11 @@ async function load() {
     const usage = await api("GET", `/api/v1/workspaces/${workspaceId}/usage/`);
     quota(usage);
     const rows = useRows(usage);
-    useBox.replaceChildren(...(rows.length ? barChart("Storage by use", rows) : [el("p", { class: "muted" }, "No data yet.")]));
+    const facts = [];
+    if (typeof usage.files === "number") facts.push(`${usage.files} files in ${usage.folders ?? 0} folders, ${usage.versions ?? 0} versions`);
+    if (usage.dedup_saved_bytes) facts.push(`${fmtBytes(usage.dedup_saved_bytes)} saved by deduplication`);
+    useBox.replaceChildren(...(rows.length ? barChart("Storage by use", rows) : [el("p", { class: "muted" }, "No data yet.")]),
+      ...facts.map((f) => el("p", { class: "muted" }, f)));
   } catch (err) {
     useBox.replaceChildren(el("p", { class: "msg error", role: "alert" }, `Could not load the usage: ${err.message}`));
   }

@@ -40,6 +40,10 @@ needs_nodes_api = pytest.mark.xfail(
 @pytest.fixture(autouse=True)
 def disks(settings):
     settings.CLOUDSTORAGE_CHUNK_AVG = 64 * 1024
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        # The live server's threads share the in-memory test database, which refuses concurrent
+        # writers ("table is locked"); real SQLite files (WAL) and PostgreSQL take parallel uploads.
+        settings.DASHBOARD_UPLOAD_PARALLEL = 1
     return [
         disk_create_local(
             name=f"{category}{n}",
@@ -186,7 +190,7 @@ def test_drop_folder_tree_uploads_with_progress_to_100(page, live_server, js_err
 
     drop_paths(page, [tree, notes])
     page.get_by_test_id("upload-total").filter(has_text=re.compile(r"^100%$")).wait_for()
-    items = page.locator("#upload-list .upload-item")
+    items = page.locator("#upload-list .upload-item:not(.folder)")
     assert items.count() == 4
     for i in range(4):
         assert items.nth(i).locator(".pct").inner_text() == "100%"
@@ -245,13 +249,13 @@ def test_create_rename_copy_move_delete_and_restore_to_original_path(page, live_
 
     for name in ("Projects", "Archive"):
         page.get_by_role("button", name="New folder").click()
-        page.get_by_label("Name").fill(name)
+        page.get_by_label("Name", exact=True).fill(name)
         page.get_by_role("button", name="Create").click()
         row(page, name).wait_for()
 
     # A bad name is refused by the API, and its message is shown in the dialog.
     page.get_by_role("button", name="New folder").click()
-    page.get_by_label("Name").fill("Projects")
+    page.get_by_label("Name", exact=True).fill("Projects")
     page.get_by_role("button", name="Create").click()
     page.locator("#name-dialog .dialog-error").wait_for()
     assert page.locator("#name-dialog .dialog-error").inner_text().strip()
@@ -264,7 +268,7 @@ def test_create_rename_copy_move_delete_and_restore_to_original_path(page, live_
 
     select(page, "plan.txt")
     page.get_by_role("button", name="Rename").click()
-    page.get_by_label("Name").fill("plan-v2.txt")
+    page.get_by_label("Name", exact=True).fill("plan-v2.txt")
     page.get_by_role("button", name="Rename", exact=True).last.click()
     row(page, "plan-v2.txt").wait_for()
     assert node_at(user, "/plan-v2.txt") is not None
@@ -300,7 +304,7 @@ def test_create_rename_copy_move_delete_and_restore_to_original_path(page, live_
     assert re.search(r"(29|30) days", trashed.inner_text())
     page.get_by_role("button", name="Restore plan-v2.txt").click()
     page.get_by_text(re.compile(r"Restored “plan-v2.txt” to /Projects/plan-v2.txt")).wait_for()
-    page.get_by_text("The trash is empty.").wait_for()
+    page.locator("#trash").get_by_text("The trash is empty.").wait_for()
     restored = node_at(user, "/Projects/plan-v2.txt")
     assert restored is not None and restored.pk == moved.pk
     assert not js_errors
@@ -345,8 +349,10 @@ def test_share_with_second_user_then_revoke(page, second_page, live_server, js_e
 
 
 @needs_nodes_api
-def test_public_link_downloads_logged_out(page, second_page, live_server, js_errors):
+def test_public_link_downloads_logged_out(page, second_page, live_server, js_errors, settings):
     import io
+
+    settings.SITE_URL = live_server.url  # links are made absolute with the site's public address
 
     from files.services import file_upload
 
@@ -418,8 +424,105 @@ def test_trash_restore_recreates_the_original_path_delete_forever_and_empty(page
 
     page.get_by_role("button", name="Empty the trash").click()
     page.locator("#confirm-dialog").get_by_role("button", name="Empty the trash").click()
-    page.get_by_text("The trash is empty.").wait_for()
+    page.locator("#trash").get_by_text("The trash is empty.").wait_for()
     from files.models import Node
 
     assert not Node.objects.filter(pk__in=[drop.pk, other.pk]).exists()
+    assert not js_errors
+
+
+def _png_1x1() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\xff\x00\x00")) + chunk(b"IEND", b"")
+
+
+def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live_server, js_errors):
+    import io
+
+    from files.models import Node
+    from files.services import file_upload
+
+    user = UserFactory(email="curator@example.com")
+    root = root_of(user)
+    file_upload(user=user, parent=root, name="notes.txt", stream=io.BytesIO(b"first draft"))
+    notes = file_upload(user=user, parent=root, name="notes.txt", stream=io.BytesIO(b"second draft")).node
+    file_upload(user=user, parent=root, name="pic.png", stream=io.BytesIO(_png_1x1()))
+    open_files(page, live_server, user)
+
+    # Text preview
+    page.locator("#listing").get_by_role("button", name="notes.txt").click()
+    page.locator("#preview-body pre").get_by_text("second draft").wait_for()
+    page.locator("#preview-dialog").get_by_role("button", name="Close").click()
+    # Image preview
+    page.locator("#listing").get_by_role("button", name="pic.png").click()
+    image = page.locator("#preview-body img")
+    image.wait_for()
+    page.wait_for_function("document.querySelector('#preview-body img').naturalWidth === 1")
+    page.keyboard.press("Escape")
+
+    # Details: restore version 1 (as version 3), tags and description
+    select(page, "notes.txt")
+    page.locator("#selection-bar").get_by_role("button", name="Details").click()
+    details = page.locator("#details")
+    details.get_by_text("v2 (current)").wait_for()
+    details.get_by_role("button", name="Restore version 1").click()
+    details.get_by_text("restored from v1").wait_for()
+    notes.refresh_from_db()
+    assert notes.version == 3
+    details.get_by_label("Tags (comma-separated)").fill("alpha, beta")
+    details.get_by_label("Description").fill("quarterly figures")
+    details.get_by_role("button", name="Save details").click()
+    page.get_by_text("Details saved.").wait_for()
+    notes = Node.objects.get(pk=notes.pk)
+    assert sorted(notes.tags.values_list("name", flat=True)) == ["alpha", "beta"]
+    assert notes.description == "quarterly figures"
+
+    # Grid view shows an image thumbnail
+    page.get_by_role("button", name="Grid").click()
+    page.wait_for_function("[...document.querySelectorAll('.tile img')].some(i => i.naturalWidth === 1)")
+
+    # Search by tag text
+    page.get_by_role("link", name="Search").click()
+    page.get_by_label("Name, tag or description").fill("alpha")
+    page.get_by_role("button", name="Search").click()
+    hit = page.locator("#results [data-id]")
+    hit.wait_for()
+    assert "notes.txt" in hit.inner_text() and "/notes.txt" in hit.inner_text()
+
+    # Usage: the chart by use and by type
+    page.get_by_role("link", name="Usage").click()
+    page.locator("#use-chart svg").get_by_text("Older versions").wait_for()
+    page.locator("#types-chart svg").get_by_text("Image").wait_for()
+
+    # A phone: the same page without horizontal scrolling
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/app/files/")
+    page.locator("#listing[aria-busy='false']").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.screenshot(path=str(ARTIFACTS / "phone_file_browser.png"), full_page=True)
+    assert not js_errors
+
+
+def test_upload_over_quota_shows_the_api_message_and_stores_nothing(page, live_server, js_errors, tmp_path):
+    from accounts.models import Workspace
+
+    user = UserFactory(email="full@example.com")
+    workspace = personal_workspace(user)
+    Workspace.objects.filter(pk=workspace.pk).update(used_bytes=workspace.quota_bytes - 100)
+    big = tmp_path / "too-big.bin"
+    big.write_bytes(b"x" * 4096)
+    open_files(page, live_server, user)
+
+    page.locator("#pick-files").set_input_files(str(big))
+    failed = page.locator("#upload-list .upload-item.failed")
+    failed.wait_for()
+    assert "Not enough space" in failed.inner_text()
+    assert "failed" in page.get_by_test_id("upload-total").inner_text()
+    assert node_at(user, "/too-big.bin") is None
     assert not js_errors

@@ -281,3 +281,14 @@ def test_outsider_gets_404_on_every_link_management_route(api, outsider_api, rep
     assert [response.status_code for response in responses] == [404] * 7
     assert PublicLink.objects.get(pk=link["id"]).revoked_at is None
     assert PublicLink.objects.count() == 1
+
+
+def test_a_link_made_by_a_grantee_is_in_the_owners_inventory_and_revocable(api, client, report, owner_workspace):
+    editor = UserFactory(email="editor@example.com")
+    api.post(f"/api/v1/nodes/{report.pk}/shares/", {"email": editor.email, "permission": "edit"}, format="json")
+    made = make_link(client_for(editor), report)
+
+    (listed,) = api.get(f"/api/v1/workspaces/{owner_workspace.pk}/links/").json()["results"]
+    assert listed["id"] == made["id"] and listed["created_by"] == editor.email
+    assert api.delete(f"/api/v1/links/{made['id']}/").status_code == 204
+    assert client.get(f"/s/{token_of(made)}").status_code == 410

@@ -114,3 +114,16 @@ def test_settings_page_links_email_password_and_tokens(owner):
     body = _login(owner).get("/app/settings/").content.decode()
     for url in ("/accounts/email/", "/accounts/password/change/", "/app/tokens/"):
         assert url in body
+
+
+def test_pdf_preview_may_be_framed_by_our_own_pages_only(owner, root):
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    version = file_upload(user=owner, parent=root, name="doc.pdf", stream=io.BytesIO(pdf))
+    response = _login(owner).get(f"/app/preview/{version.node_id}/")
+    assert response["Content-Type"] == "application/pdf"
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_preview_of_unknown_binary_is_refused(owner, root):
+    version = file_upload(user=owner, parent=root, name="blob.bin", stream=io.BytesIO(b"\x00\x01\x02" * 10))
+    assert _login(owner).get(f"/app/preview/{version.node_id}/").status_code == 415
