@@ -4,6 +4,9 @@ public interface (disks/store.py) and by the maintenance services (repair, scrub
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from django.db import transaction
 from django.db.models import F
@@ -68,39 +71,72 @@ def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Repli
     return sorted(replicas, key=lambda r: (order[r.disk.status], r.disk.backend != Disk.Backend.LOCAL))
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+_pool_lock = threading.Lock()
+
+
+def _put_pool() -> ThreadPoolExecutor:
+    # Created lazily and again after a fork (Celery's prefork workers): threads do not survive one.
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chunk-put")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def _put_all(disks: list[Disk], key: str, blob: bytes) -> list[BackendError | None]:
+    """Put one object on several disks at once (the waits for fsync / S3 overlap); no database
+    access happens in the threads. The error of each put, or None."""
+
+    def put(disk: Disk) -> BackendError | None:
+        try:
+            backend_for(disk).put(key, blob)
+        except BackendError as exc:
+            return exc
+        return None
+
+    if len(disks) == 1:
+        return [put(disks[0])]
+    return list(_put_pool().map(put, disks))
+
+
 def chunk_store_copies(
     *, chunk: Chunk, blob: bytes, workspace, want: int, exclude: set, placement=None, candidates=None, fresh=False
 ) -> list[Disk]:
     """Write ``blob`` (the chunk's ciphertext) to up to ``want`` more disks not in ``exclude``; each
-    copy is durable (fsync'd / confirmed) and recorded before this returns. NoRoomError when no
-    writable disk had room at all."""
+    copy is durable (fsync'd / confirmed) and recorded before this returns. The copies are written
+    in parallel; a disk that refuses is replaced by the next candidate. NoRoomError when no writable
+    disk had room at all."""
     size = len(blob)
     if candidates is None:
         candidates = write_candidates(workspace=workspace, size=size, exclude=exclude, placement=placement)
     if not candidates and want > 0:
         raise NoRoomError(f"no active disk has {size} bytes free")
+    remaining = list(candidates)
     written: list[Disk] = []
-    for disk in candidates:
-        if len(written) >= want:
-            break
-        if not disk_reserve(disk=disk, size=size):
-            continue
-        try:
-            backend_for(disk).put(chunk.key, blob)
-        except BackendError as exc:
-            disk_unreserve(disk_id=disk.pk, size=size)
-            logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, exc)
-            continue
-        now = timezone.now()
-        # A brand-new chunk has no rows yet; otherwise a bad copy may have been overwritten in place,
-        # and its bytes were already counted.
-        if fresh or not Replica.objects.filter(chunk=chunk, disk=disk).update(
-            state=Replica.State.OK, verified_at=now, error=""
-        ):
-            Replica.objects.create(chunk=chunk, disk=disk, verified_at=now, state=Replica.State.OK)
-        else:
-            disk_unreserve(disk_id=disk.pk, size=size)
-        written.append(disk)
+    while len(written) < want and remaining:
+        batch: list[Disk] = []
+        while remaining and len(batch) < want - len(written):
+            disk = remaining.pop(0)
+            if disk_reserve(disk=disk, size=size):
+                batch.append(disk)
+        for disk, error in zip(batch, _put_all(batch, chunk.key, blob), strict=True):
+            if error is not None:
+                disk_unreserve(disk_id=disk.pk, size=size)
+                logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)
+                continue
+            now = timezone.now()
+            # A brand-new chunk has no rows yet; otherwise a bad copy may have been overwritten in
+            # place, and its bytes were already counted.
+            if fresh or not Replica.objects.filter(chunk=chunk, disk=disk).update(
+                state=Replica.State.OK, verified_at=now, error=""
+            ):
+                Replica.objects.create(chunk=chunk, disk=disk, verified_at=now, state=Replica.State.OK)
+            else:
+                disk_unreserve(disk_id=disk.pk, size=size)
+            written.append(disk)
     return written
 
 

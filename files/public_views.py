@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 from zipstream import ZipStream
 
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import LinkGone, link_get_for_token, link_node_get
+from files.api.content import RangeNotSatisfiable, byte_range, content_disposition
 from files.links import (
     link_count_download,
     link_folder_listing,
@@ -121,25 +121,41 @@ def link_download(request: HttpRequest, token: str) -> HttpResponse:
     node = link_node_get(link=link, node_id=request.GET.get("node") or "")
     if node.is_file and node.current_version_id is None:
         return render(request, "files/public/gone.html", {"message": "This file has no content yet."}, status=404)
-    if request.method == "GET":  # a HEAD (a link preview, a checker) is not a download
+    span = None
+    if node.is_file:
+        try:
+            span = byte_range(request.headers.get("Range", ""), node.current_version.size)
+        except RangeNotSatisfiable:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{node.current_version.size}"
+            return response
+    # Every GET counts, a Range too (else ranges would get round the limit); a HEAD (a link
+    # preview, a checker) does not.
+    if request.method == "GET":
         try:
             link_count_download(link=link, what=node)
         except ServiceError as error:
             return _gone(request, "exhausted") if error.status_code == 410 else HttpResponse(status=error.status_code)
     if node.is_folder:
         return _zip_response(node)
-    return _file_response(node)
+    return _file_response(node, span=span, head=request.method == "HEAD")
 
 
-def _file_response(node: Node) -> HttpResponse:
+def _file_response(node: Node, *, span: tuple[int, int] | None, head: bool) -> HttpResponse:
     version = node.current_version
+    start, end = span or (0, version.size)
     try:
-        body = manifest_open(manifest=version.manifest)
+        body = iter(()) if head else manifest_open(manifest=version.manifest, start=start, end=end)
     except StoreError:
         return HttpResponse("This file cannot be read right now; try again later.", status=503)
-    response = StreamingHttpResponse(body, content_type=version.mime_type or "application/octet-stream")
-    response["Content-Length"] = str(version.size)
-    response["Content-Disposition"] = content_disposition_header(True, node.name)
+    response = StreamingHttpResponse(
+        body, status=206 if span else 200, content_type=version.mime_type or "application/octet-stream"
+    )
+    response["Content-Length"] = str(end - start)
+    if span:
+        response["Content-Range"] = f"bytes {start}-{end - 1}/{version.size}"
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = content_disposition(node.name)
     response["ETag"] = f'"{version.sha256}"'
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
@@ -161,7 +177,7 @@ def _zip_response(folder: Node) -> HttpResponse:
             archive.add(_lazy_content(version.manifest), path, size=version.size)
     response = StreamingHttpResponse(archive, content_type="application/zip")
     response["Content-Length"] = str(len(archive))
-    response["Content-Disposition"] = content_disposition_header(True, f"{folder.name or 'files'}.zip")
+    response["Content-Disposition"] = content_disposition(f"{folder.name or 'files'}.zip")
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -25,7 +25,7 @@ from tests.disks.conftest import (
 
 SIZES = (0, 1, 200, 1500, 4000, 9000, 25_000)
 # Mixed, mostly small sizes (chunks average ~1 KiB in these tests), to keep 300 files quick.
-SMALL_SIZES = (0, 1, 100, 700, 1500, 3000, 6000)
+SMALL_SIZES = (0, 1, 100, 500, 1000, 2000, 5000)
 
 
 @pytest.fixture(params=["local", "s3"])

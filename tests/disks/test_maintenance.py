@@ -153,3 +153,23 @@ def test_remap_job_moves_workspaces_off_disks_out_of_service(owner_workspace, th
     assert tasks.workspaces_remap.delay().get() == 1
     assert primary not in Placement.objects.filter(workspace=owner_workspace).values_list("disk", flat=True)
     assert tasks.workspaces_remap.delay().get() == 0
+
+
+def test_repair_is_throttled_to_the_configured_bytes_per_second(settings, owner_workspace, three_disks, rng):
+    import time
+
+    from disks.services import replicas_repair
+
+    manifest_write(workspace=owner_workspace, stream=io.BytesIO(rng.randbytes(12_000)))
+    for replica in list(Replica.objects.select_related("disk", "chunk").order_by("pk"))[::2]:
+        object_delete(replica.disk, replica.chunk.key)
+        Replica.objects.filter(pk=replica.pk).update(state=Replica.State.BAD)
+    damaged = Chunk.objects.filter(replicas__state=Replica.State.BAD)
+    to_copy = sum(damaged.values_list("stored_size", flat=True))
+    count = damaged.count()
+    settings.CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND = to_copy * 2  # about half a second of work
+    started = time.monotonic()
+    result = replicas_repair()
+    assert result == {"repaired": count}
+    assert time.monotonic() - started >= 0.45
+    assert not Replica.objects.filter(state=Replica.State.BAD).exists()
