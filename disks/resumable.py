@@ -178,11 +178,13 @@ def _tail_read(state: PendingState) -> bytearray:
     if state.received == state.cut:
         return bytearray()
     path = _tail_path(state)
+    data = bytearray(state.received - state.cut)
     try:
-        data = bytearray(path.read_bytes())
+        with open(path, "rb") as handle:
+            complete = handle.readinto(data) == len(data) and not handle.read(1)
     except FileNotFoundError:
         raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are missing") from None
-    if len(data) != state.received - state.cut:
+    if not complete:
         raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are damaged")
     return data
 
@@ -262,6 +264,36 @@ class ResumableWriter(ManifestWriter):
         self._drop_from(state.seq)  # entries of a request whose state was never committed
         self.buffer = _tail_read(state)
         self.sha = _sha_load(base64.b64decode(state.sha)) if state.sha and SHA_STATE_SUPPORTED else _NoHash()
+
+    def write(self, data: bytes) -> None:
+        """As ManifestWriter.write, but cutting as soon as the buffer holds one maximum chunk and a
+        half rather than two: a web process handles many of these requests, and what it holds per
+        request is what its peak memory is made of."""
+        if self.closed:
+            raise StoreError("this writer is closed")
+        if not data:
+            return
+        try:
+            self.sha.update(data)
+            self.size += len(data)
+            self.buffer += data
+            if len(self.buffer) >= self.cdc.max_size + self.cdc.max_size // 2:
+                self._cut(final=False)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _cut(self, *, final: bool) -> None:
+        # As ManifestWriter._cut, with one copy of each chunk instead of two (sliced from a view).
+        consumed = 0
+        with memoryview(self.buffer) as view:
+            cuts = [(piece.offset, piece.length) for piece in self.cdc.cut_buf(view)]
+            if not final:
+                cuts = cuts[:-1]
+            for offset, length in cuts:
+                self._store(bytes(view[offset : offset + length]))
+                consumed = offset + length
+        del self.buffer[:consumed]
 
     @property
     def ready(self) -> bool:

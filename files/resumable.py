@@ -479,8 +479,28 @@ def upload_expire(*, upload: Upload) -> bool:
 
 
 def uploads_expire(*, limit: int = 1000) -> dict:
-    """The beat job: reclaim expired uploads, forget finished ones a while after their expiry."""
+    """The beat job: reclaim expired uploads, finish uploads whose last byte arrived but whose
+    completion was cut short (a crash, a full disk), forget finished ones a while after expiry."""
     now = timezone.now()
+    completed = 0
+    stuck = Upload.objects.select_related("workspace", "user").filter(
+        state=Upload.State.ACTIVE, length=F("offset"), expires_at__gt=now, created_at__lt=now - LEASE
+    )
+    for upload in stuck[:limit]:
+        lease = _Lease(upload)
+        if not lease.acquire():
+            continue
+        try:
+            upload.refresh_from_db()
+            if upload.state == Upload.State.ACTIVE and upload.offset == upload.length:
+                upload_complete(upload=upload)
+                completed += 1
+        except ServiceError as error:
+            logger.info("upload %s could not be completed: %s", upload.pk, error.message)
+        except Exception:
+            logger.exception("could not complete upload %s", upload.pk)
+        finally:
+            lease.release()
     expired = 0
     for upload in Upload.objects.select_related("workspace").filter(state=Upload.State.ACTIVE, expires_at__lte=now)[
         :limit
@@ -491,4 +511,4 @@ def uploads_expire(*, limit: int = 1000) -> dict:
             logger.exception("could not reclaim expired upload %s", upload.pk)
     keep = timedelta(days=settings.CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS)
     forgotten, _ = Upload.objects.exclude(state=Upload.State.ACTIVE).filter(expires_at__lte=now - keep).delete()
-    return {"expired": expired, "forgotten": forgotten}
+    return {"expired": expired, "forgotten": forgotten, "completed": completed}

@@ -57,9 +57,27 @@ def file_type_of(mime_type: str) -> str:
     return "other"
 
 
+LISTING_FIELDS = (
+    "id",
+    "workspace_id",
+    "parent_id",
+    "kind",
+    "name",
+    "name_key",
+    "size",
+    "mime_type",
+    "sha256",
+    "version",
+    "created_at",
+    "modified_at",
+    "description",
+)
+
+
 def children_of(*, parent: Node) -> QuerySet[Node]:
-    """A folder's live children (one indexed query per page; tags prefetched)."""
-    return Node.objects.filter(parent=parent, trashed_in__isnull=True).prefetch_related("tags")
+    """A folder's live children: one indexed query per page (the listing indexes are
+    (parent, trashed_in, name_key / size / modified_at)). Only the columns a listing shows."""
+    return Node.objects.filter(parent=parent, trashed_in__isnull=True).only(*LISTING_FIELDS)
 
 
 def node_paths(*, nodes: list[Node]) -> dict:
@@ -115,7 +133,7 @@ def nodes_search(
             nodes = nodes.filter(kind=Node.Kind.FILE, mime_type=kind)
     if tag:
         nodes = nodes.filter(pk__in=Node.objects.filter(workspace=workspace, tags__name__iexact=tag).values("pk"))
-    return nodes.prefetch_related("tags")
+    return nodes
 
 
 def versions_of(*, node: Node) -> QuerySet[FileVersion]:

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user
-from files.api.serializers import CopyIn, FolderCreateIn, NodeOut, NodeUpdateIn, UploadIn, UploadOut
+from files.api.serializers import CopyIn, FolderCreateIn, NodeOut, NodeUpdateIn, UploadIn, UploadOut, tags_by_node
 from files.api.uploads import multipart_upload
 from files.selectors import children_of
 from files.services import activity_record, folder_create, node_copy, node_path, node_update, target_folder_get
@@ -218,10 +218,12 @@ class ChildrenView(APIView):
         paginator = ChildrenPagination()
         page = paginator.paginate_queryset(children_of(parent=folder), request, view=self)
         base = node_path(node=folder).rstrip("/")
-        paths = {child.pk: f"{base}/{child.name}" for child in page}
-        return paginator.get_paginated_response(
-            NodeOut(page, many=True, context={"paths": paths, "permission": folder.permission}).data
-        )
+        context = {
+            "paths": {child.pk: f"{base}/{child.name}" for child in page},
+            "tags": tags_by_node([child.pk for child in page]),
+            "permission": folder.permission,
+        }
+        return paginator.get_paginated_response(NodeOut(page, many=True, context=context).data)
 
     @extend_schema(
         request={"application/json": FolderCreateIn, "multipart/form-data": UploadIn},

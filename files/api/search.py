@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from files.access import workspace_get_for_user
 from files.api.nodes import NODE_EXAMPLE
-from files.api.serializers import NodeOut
+from files.api.serializers import NodeOut, tags_by_node
 from files.selectors import FILE_TYPES, node_paths, nodes_search
 
 
@@ -49,7 +49,9 @@ def workspace_search(request: Request, workspace_id) -> Response:
     )
     paginator = SearchPagination()
     page = paginator.paginate_queryset(results, request)
-    paths = node_paths(nodes=page)
-    return paginator.get_paginated_response(
-        NodeOut(page, many=True, context={"paths": paths, "permission": workspace.permission}).data
-    )
+    context = {
+        "paths": node_paths(nodes=page),
+        "tags": tags_by_node([node.pk for node in page]),
+        "permission": workspace.permission,
+    }
+    return paginator.get_paginated_response(NodeOut(page, many=True, context=context).data)

@@ -9,41 +9,75 @@ from files.models import FileVersion, Node
 
 
 class NodeOut(serializers.Serializer):
-    """A file or folder. ``path`` and ``permission`` come from the view's context when it listed
-    many nodes at once (one query for all paths), else are computed for the node."""
+    """A file or folder.
+
+    The view passes in its context what it knows for many nodes at once: ``paths`` (node id ->
+    path), ``tags`` (node id -> names) and ``permission``; what is missing is looked up per node.
+    ``to_representation`` is a plain function: a listing page of 100 nodes is the hot path and
+    DRF's per-field machinery costs more than the database there. The declared fields document
+    the shape (and must match).
+    """
 
     id = serializers.UUIDField()
-    type = serializers.CharField(source="kind", help_text="folder or file")
+    type = serializers.CharField(help_text="folder or file")
     name = serializers.CharField()
-    parent = serializers.UUIDField(source="parent_id", allow_null=True)
-    workspace = serializers.UUIDField(source="workspace_id")
-    path = serializers.SerializerMethodField()
+    parent = serializers.UUIDField(allow_null=True)
+    workspace = serializers.UUIDField()
+    path = serializers.CharField(help_text="/a/b/name from the workspace root")
     size = serializers.IntegerField()
     mime_type = serializers.CharField()
     sha256 = serializers.CharField()
     version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     modified_at = serializers.DateTimeField()
-    tags = serializers.SerializerMethodField()
+    tags = serializers.ListField(child=serializers.CharField())
     description = serializers.CharField()
-    permission = serializers.SerializerMethodField()
+    permission = serializers.CharField(allow_null=True, help_text="The caller's permission: view, edit or manage.")
 
-    @extend_schema_field(serializers.CharField(help_text="/a/b/name from the workspace root"))
-    def get_path(self, node: Node) -> str:
-        paths = self.context.get("paths")
+    def to_representation(self, node: Node) -> dict:
+        context = self.context
+        paths = context.get("paths")
         if paths is not None and node.pk in paths:
-            return paths[node.pk]
-        from files.services import node_path
+            path = paths[node.pk]
+        else:
+            from files.services import node_path
 
-        return node_path(node=node)
+            path = node_path(node=node)
+        tags = context.get("tags")
+        names = tags.get(node.pk, []) if tags is not None else [tag.name for tag in node.tags.all()]
+        return {
+            "id": str(node.pk),
+            "type": node.kind,
+            "name": node.name,
+            "parent": str(node.parent_id) if node.parent_id else None,
+            "workspace": str(node.workspace_id),
+            "path": path,
+            "size": node.size,
+            "mime_type": node.mime_type,
+            "sha256": node.sha256,
+            "version": node.version,
+            "created_at": _iso(node.created_at),
+            "modified_at": _iso(node.modified_at),
+            "tags": sorted(names),
+            "description": node.description,
+            "permission": getattr(node, "permission", None) or context.get("permission"),
+        }
 
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
-    def get_tags(self, node: Node) -> list[str]:
-        return sorted(tag.name for tag in node.tags.all())
 
-    @extend_schema_field(serializers.ChoiceField(choices=["view", "edit", "manage"]))
-    def get_permission(self, node: Node) -> str | None:
-        return getattr(node, "permission", None) or self.context.get("permission")
+def _iso(value) -> str:
+    # DRF's DateTimeField output: ISO 8601 in UTC with a "Z".
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def tags_by_node(node_ids: list) -> dict:
+    """``{node id: [tag names]}`` in one query (cheaper than prefetch_related for a page)."""
+    from files.models import Tag
+
+    result: dict = {}
+    for node_id, name in Tag.objects.filter(node_id__in=node_ids).values_list("node_id", "name"):
+        result.setdefault(node_id, []).append(name)
+    return result
 
 
 class NodeUpdateIn(serializers.Serializer):
