@@ -439,3 +439,12 @@ CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS = env.int("CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS", def
 # chunk per upload); several web nodes need it on a shared mount.
 CLOUDSTORAGE_UPLOAD_STAGING_DIR = Path(env.str("CLOUDSTORAGE_UPLOAD_STAGING_DIR", default=str(VAR_DIR / "uploads")))
 CELERY_BEAT_SCHEDULE["uploads-expire"] = {"task": "files.tasks.uploads_expire", "schedule": crontab(minute=47)}
+
+# --- Web dashboard ------------------------------------------------------------------------------
+# Files from this size on are uploaded through tus (resumable) in chunks of DASHBOARD_TUS_CHUNK;
+# DASHBOARD_UPLOAD_PARALLEL files go up at once.
+DASHBOARD_TUS_THRESHOLD = env.int("DASHBOARD_TUS_THRESHOLD", default=8 * 1024 * 1024)
+DASHBOARD_TUS_CHUNK = env.int("DASHBOARD_TUS_CHUNK", default=5 * 1024 * 1024)
+DASHBOARD_UPLOAD_PARALLEL = env.int("DASHBOARD_UPLOAD_PARALLEL", default=3)
+if DASHBOARD_TUS_CHUNK < 64 * 1024 or DASHBOARD_UPLOAD_PARALLEL < 1 or DASHBOARD_TUS_THRESHOLD < 0:
+    raise ImproperlyConfigured("DASHBOARD_TUS_CHUNK must be at least 64 KiB and DASHBOARD_UPLOAD_PARALLEL at least 1")

@@ -25,6 +25,7 @@ urlpatterns = [
     path("app/", include("accounts.urls")),
     path("app/", include("billing.urls")),
     path("app/", include("files.web_urls")),
+    path("app/", include("files.sharing_web_urls")),
     path("billing/", include("billing.webhook_urls")),
     path("api/v1/", include(api_v1)),
     path("s/", include("files.public_urls")),

@@ -108,10 +108,9 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
             crumbs=crumbs,
             picker_root=crumbs[0],
             can_edit=folder.permission in ("edit", "manage"),
-            # Files from this size on go through tus (resumable), in chunks of DASHBOARD_TUS_CHUNK.
-            tus_threshold=getattr(settings, "DASHBOARD_TUS_THRESHOLD", 8 * 1024 * 1024),
-            tus_chunk=getattr(settings, "DASHBOARD_TUS_CHUNK", 5 * 1024 * 1024),
-            upload_parallel=getattr(settings, "DASHBOARD_UPLOAD_PARALLEL", 3),
+            tus_threshold=settings.DASHBOARD_TUS_THRESHOLD,
+            tus_chunk=settings.DASHBOARD_TUS_CHUNK,
+            upload_parallel=settings.DASHBOARD_UPLOAD_PARALLEL,
         ),
     )
 

@@ -1,6 +1,6 @@
 // The file browser: listing (list or grid, sorted), multi-select and the actions on a selection,
 // dialogs (new folder, rename, move/copy, delete, share, preview), the details panel and uploads.
-import { api, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, listAll, notify, showError } from "./common.js";
+import { api, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, listAll, notify, refreshQuota, showError } from "./common.js";
 import { collect, entriesOf, UploadQueue } from "./upload.js";
 
 const root = document.getElementById("browser");
@@ -35,12 +35,14 @@ function compare(a, b) {
   return desc ? -r : r;
 }
 
+let loaded = 0;
+
 export async function load() {
   listing.setAttribute("aria-busy", "true");
-  const base = `/api/v1/nodes/${folderId}/children/`;
+  const base = `/api/v1/nodes/${folderId}/children/?page_size=500`;
   try {
     try {
-      state.items = await listAll(`${base}?ordering=${encodeURIComponent(state.ordering)}`);
+      state.items = await listAll(`${base}&ordering=${encodeURIComponent(state.ordering)}`);
     } catch (err) {
       if (err.status !== 400) throw err;
       state.items = await listAll(base); // an ordering the server does not offer: sort here
@@ -54,6 +56,7 @@ export async function load() {
   for (const id of [...state.selected]) if (!ids.has(id)) state.selected.delete(id);
   render();
   listing.setAttribute("aria-busy", "false");
+  if (loaded++) refreshQuota(); // the page came with fresh numbers; later loads follow changes
 }
 
 function render() {
@@ -409,7 +412,7 @@ async function openDetails(item) {
   const desc = el("textarea", { id: "details-description", rows: "3", disabled: !canEdit }, node.description || "");
   const versions = el("ol", { class: "versions", reversed: true }, el("li", { class: "muted" }, "Loading…"));
   details.replaceChildren(
-    el("div", { class: "details-head" }, el("h2", {}, iconFor(node), " ", node.name),
+    el("div", { class: "details-head" }, el("h2", { tabindex: "-1" }, iconFor(node), " ", node.name),
       el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "×")),
     el("dl", { class: "meta" },
       el("dt", {}, "Type"), el("dd", {}, isFolder(node) ? "Folder" : node.mime_type || "file"),
@@ -439,7 +442,7 @@ async function openDetails(item) {
     ...(isFolder(node) ? [] : [el("h3", {}, "Versions"), versions]),
   );
   if (!isFolder(node)) loadVersions(node, versions);
-  details.querySelector("h2").focus?.();
+  details.querySelector("h2").focus(); // screen readers follow to the panel
 }
 
 async function loadVersions(node, list) {

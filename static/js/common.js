@@ -191,3 +191,18 @@ document.addEventListener("keydown", (event) => {
 for (const form of document.querySelectorAll("form[data-autosubmit]")) {
   form.querySelector("select")?.addEventListener("change", () => form.submit());
 }
+
+// The side menu's quota bar, refreshed after uploads and deletions without reloading the page.
+export async function refreshQuota() {
+  const box = document.querySelector(".quota-mini[data-workspace]");
+  if (!box) return;
+  try {
+    const ws = await api("GET", `/api/v1/workspaces/${box.dataset.workspace}/`);
+    const pct = ws.quota_bytes ? Math.min(100, (ws.used_bytes / ws.quota_bytes) * 100) : 0;
+    box.querySelector(".bar span").style.width = pct.toFixed(1) + "%";
+    box.querySelector(".bar").setAttribute("aria-label", `${fmtBytes(ws.used_bytes)} of ${fmtBytes(ws.quota_bytes)} used`);
+    box.querySelector(".quota-text").textContent = `${fmtBytes(ws.used_bytes)} of ${fmtBytes(ws.quota_bytes)}`;
+  } catch (err) {
+    // The bar is a convenience; the usage page shows the numbers with errors spelled out.
+  }
+}

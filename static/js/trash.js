@@ -1,5 +1,5 @@
 // The trash: restore to the original place, delete forever, empty; days left per item.
-import { api, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, listAll, notify, showError } from "./common.js";
+import { api, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, listAll, notify, refreshQuota, showError } from "./common.js";
 
 const page = document.getElementById("trash-page");
 const workspaceId = page.dataset.workspace;
@@ -46,7 +46,10 @@ async function restore(item) {
   }
 }
 
+let loaded = 0;
+
 async function load() {
+  if (loaded++) refreshQuota();
   let items;
   try {
     items = await listAll(`/api/v1/workspaces/${workspaceId}/trash/`);

@@ -68,7 +68,7 @@ export class UploadQueue {
       job.pct = el("span", { class: "pct" }, "0%");
       job.status = el("span", { class: "status muted" }, "waiting");
       job.row = el("li", { class: "upload-item" + (item.folder ? " folder" : ""), dataset: { path: item.path } },
-        el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted" }, item.folder ? "folder" : fmtBytes(item.file.size)),
+        el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted size" }, item.folder ? "folder" : fmtBytes(item.file.size)),
         job.bar, job.pct, job.status);
       this.list.append(job.row);
       this.jobs.push(job);

@@ -1,8 +1,8 @@
 """Sign-up, e-mail verification, login, logout and password reset, in the browser and headless."""
 
 import re
-from urllib.parse import unquote
 from datetime import timedelta
+from urllib.parse import unquote
 
 import pytest
 from allauth.account.models import EmailAddress

@@ -369,6 +369,7 @@ def test_public_link_downloads_logged_out(page, second_page, live_server, js_err
     link_input.wait_for()
     url = link_input.input_value()
     assert re.search(r"/s/[\w-]{16,}$", url)
+    page.get_by_text("Link copied to the clipboard.").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == url
 
     # A second link with a password, an expiry and a limit shows those facts.
@@ -439,7 +440,12 @@ def _png_1x1() -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\xff\x00\x00")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live_server, js_errors):
