@@ -175,8 +175,9 @@ def _upload_headers(response: HttpResponse, upload: Upload) -> HttpResponse:
     return response
 
 
-def _location(request: Request, upload: Upload) -> str:
-    return request.build_absolute_uri(reverse("tus_upload", kwargs={"upload_id": upload.pk}))
+def _location(upload: Upload) -> str:
+    # Root-relative: right behind any proxy, whatever scheme and host it was reached by.
+    return reverse("tus_upload", kwargs={"upload_id": upload.pk})
 
 
 class UploadCollection(TusView):
@@ -214,7 +215,7 @@ class UploadCollection(TusView):
             metadata=metadata,
         )
         response = HttpResponse(status=201)
-        response["Location"] = _location(request, upload)
+        response["Location"] = _location(upload)
         if _offset_body(request):
             # creation-with-upload: the first bytes ride along with the creation request.
             read, content_length = _body_reader(request)

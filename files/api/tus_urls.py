@@ -5,5 +5,4 @@ from files.api import tus
 urlpatterns = [
     path("uploads/", tus.upload_collection, name="tus_uploads"),
     path("uploads/<uuid:upload_id>", tus.upload_detail, name="tus_upload"),
-    path("uploads/<uuid:upload_id>/", tus.upload_detail),
 ]
