@@ -67,12 +67,16 @@ class Client:
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=3600, blocksize=BLOCK)
         self.auth = {"Authorization": f"Bearer {server.token}"}
 
-    def request(self, method: str, path: str, body=None, headers: dict | None = None):
+    def request(self, method: str, path: str, body=None, headers: dict | None = None, fresh: bool = False):
+        if fresh:
+            # A new connection: gunicorn closes idle keep-alive connections after a few seconds.
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=3600, blocksize=BLOCK)
         self.conn.request(method, path, body=body, headers=self.auth | (headers or {}))
         return self.conn.getresponse()
 
-    def json(self, method: str, path: str, body=None, headers: dict | None = None):
-        response = self.request(method, path, body, headers)
+    def json(self, method: str, path: str, body=None, headers: dict | None = None, fresh: bool = False):
+        response = self.request(method, path, body, headers, fresh=fresh)
         data = response.read()
         if response.status >= 400:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
@@ -86,6 +90,7 @@ class Client:
                 f"/api/v1/nodes/{self.server.root}/children/{name}",
                 body,
                 {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                fresh=True,
             )
 
     def post_multipart(self, name: str, source: Path) -> dict:
@@ -109,10 +114,11 @@ class Client:
             f"/api/v1/nodes/{self.server.root}/children/",
             body(),
             {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(size)},
+            fresh=True,
         )
 
     def download(self, node_id: str) -> tuple[int, str]:
-        response = self.request("GET", f"/api/v1/nodes/{node_id}/content")
+        response = self.request("GET", f"/api/v1/nodes/{node_id}/content", fresh=True)
         if response.status != 200:
             raise RuntimeError(f"download: {response.status} {response.read()[:300]!r}")
         digest = hashlib.sha256()

@@ -198,3 +198,19 @@ def workspace_usage_by_type(*, workspace: Workspace) -> dict:
         "types": sorted(by_type.values(), key=lambda entry: (-entry["bytes"], entry["type"])),
         "mime_types": by_mime,
     }
+
+
+def manifest_labels(*, manifest_ids: list) -> dict:
+    """``{manifest id: "/path/name (v3)"}`` for the versions that own these contents (fsck's report
+    names files by path rather than by manifest id); contents no version owns are left out."""
+    versions = list(
+        FileVersion.objects.filter(manifest_id__in=manifest_ids)
+        .select_related("node")
+        .only("manifest_id", "number", "node__id", "node__parent_id", "node__name", "node__trashed_in_id")
+    )
+    paths = node_paths(nodes=[version.node for version in versions])
+    labels = {}
+    for version in versions:
+        trashed = " (in the trash)" if version.node.trashed_in_id else ""
+        labels[version.manifest_id] = f"{paths[version.node.pk]} (v{version.number}){trashed}"
+    return labels

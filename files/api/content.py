@@ -184,7 +184,7 @@ def _json(body: dict) -> bytes:
     summary="Upload a new version of a file (raw streaming body)",
     examples=[OpenApiExample("new version", value={"id": "5b0e…", "version": 4}, response_only=True)],
 )
-@api_view(["GET", "PUT"])
+@api_view(["GET", "HEAD", "PUT"])
 @parser_classes([RawBodyParser])
 def node_content(request: Request, node_id):
     if request.method in ("GET", "HEAD"):

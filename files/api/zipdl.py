@@ -76,7 +76,7 @@ def folder_zip(*, folder: Node) -> ZipStream:
     description="Members are the folder's live files and empty folders under the folder's own name; items in the "
     "trash are left out. Content-Length is known up front (no compression).",
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def node_zip(request: Request, node_id):
     folder = node_get_for_user(user=request.user, node_id=node_id)
     if not folder.is_folder:

@@ -649,6 +649,8 @@ if (canEdit) {
       input.value = "";
     });
   }
+  // A drop that misses the zone must not make the browser open the file in place of the app.
+  for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
   const zone = document.getElementById("dropzone");
   let depth = 0;
   zone.addEventListener("dragenter", (e) => {

@@ -459,7 +459,15 @@ def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live
     file_upload(user=user, parent=root, name="notes.txt", stream=io.BytesIO(b"first draft"))
     notes = file_upload(user=user, parent=root, name="notes.txt", stream=io.BytesIO(b"second draft")).node
     file_upload(user=user, parent=root, name="pic.png", stream=io.BytesIO(_png_1x1()))
+    pdf = file_upload(user=user, parent=root, name="doc.pdf", stream=io.BytesIO(b"%PDF-1.4\n%%EOF\n")).node
     open_files(page, live_server, user)
+
+    # PDF preview: our own same-origin frame
+    page.locator("#listing").get_by_role("button", name="doc.pdf").click()
+    frame = page.locator("#preview-body iframe")
+    frame.wait_for()
+    assert frame.get_attribute("src") == f"/app/preview/{pdf.pk}/"
+    page.keyboard.press("Escape")
 
     # Text preview
     page.locator("#listing").get_by_role("button", name="notes.txt").click()

@@ -138,3 +138,9 @@ def test_zip_streams_the_live_tree_with_safe_names(api, owner, root):
 
 def test_zip_of_a_file_is_400(api, big):
     assert api.get(url(big, "zip")).status_code == 400
+
+
+def test_head_gives_the_headers_without_a_body(api, big):
+    response = api.head(url(big, "content"))
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(len(DATA)) and body_of(response) == b""

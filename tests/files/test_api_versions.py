@@ -95,3 +95,23 @@ def test_history_survives_delete_and_restore(api, owner, team):
 
 def test_folder_has_no_versions(api, root):
     assert api.get(url(root, "versions/")).status_code == 400
+
+
+def test_age_limit_drops_old_versions_but_keeps_pinned_and_current(
+    api, owner, root, owner_workspace, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    node = make_file(owner, root, "a.txt", b"1")
+    put(api, node, b"22")
+    put(api, node, b"333")
+    FileVersion.objects.filter(node=node).update(created_at=timezone.now() - timedelta(days=40))
+    FileVersion.objects.filter(node=node, number=2).update(pinned=True)
+    policy_url = f"/api/v1/workspaces/{owner_workspace.pk}/version-policy/"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.put(policy_url, {"keep_versions": 50, "keep_days": 30}, format="json").status_code == 200
+    assert sorted(FileVersion.objects.filter(node=node).values_list("number", flat=True)) == [2, 3]
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == 2 + 3
