@@ -540,3 +540,47 @@ def test_upload_over_quota_shows_the_api_message_and_stores_nothing(page, live_s
     assert "failed" in page.get_by_test_id("upload-total").inner_text()
     assert node_at(user, "/too-big.bin") is None
     assert not js_errors
+
+
+def test_tus_upload_resumes_from_the_server_offset_after_a_reload(page, live_server, js_errors, settings, tmp_path):
+    settings.DASHBOARD_TUS_THRESHOLD = 100 * 1024
+    settings.DASHBOARD_TUS_CHUNK = 64 * 1024
+    payload = hashlib.sha256(b"reload").digest() * (320 * 1024 // 32)
+    big = tmp_path / "video.bin"
+    big.write_bytes(payload)
+    user = UserFactory(email="reload@example.com")
+    open_files(page, live_server, user)
+
+    seen = {"patches": 0, "cut": False}
+
+    def cut_third_chunk(route):
+        if route.request.method == "PATCH":
+            seen["patches"] += 1
+            if seen["patches"] == 3:
+                seen["cut"] = True
+                return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route(re.compile(r".*/api/v1/uploads/.*"), cut_third_chunk)
+    page.locator("#pick-files").set_input_files(str(big))
+    page.wait_for_function("document.querySelector('#upload-list .status')?.textContent.includes('resumable')")
+    for _ in range(300):
+        if seen["cut"]:
+            break
+        page.wait_for_timeout(50)
+    assert seen["cut"], "the third chunk was never sent"
+    page.reload()  # the tab is gone mid-upload; the upload URL stays in localStorage
+    page.unroute(re.compile(r".*/api/v1/uploads/.*"))
+    page.locator("#listing[aria-busy='false']").wait_for()
+
+    offsets: list[str] = []
+    page.on(
+        "request",
+        lambda req: offsets.append(req.headers.get("upload-offset")) if req.method == "PATCH" else None,
+    )
+    page.locator("#pick-files").set_input_files(str(big))  # the same file again
+    page.get_by_test_id("upload-total").filter(has_text=re.compile(r"^100%$")).wait_for(timeout=30_000)
+    assert offsets[0] == str(2 * 64 * 1024)  # went on after the two chunks the server had
+    node = node_at(user, "/video.bin")
+    assert node.sha256 == hashlib.sha256(payload).hexdigest()
+    assert not js_errors
