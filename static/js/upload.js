@@ -60,10 +60,11 @@ export class UploadQueue {
     this.folders = new Map(); // "a/b" -> Promise<folder id>
   }
 
-  add(items) {
+  // target: the folder to upload into (the page's folder unless dropped onto a sub-folder).
+  add(items, target = this.folderId) {
     this.panel.hidden = false;
     for (const item of items) {
-      const job = { ...item, loaded: 0, size: item.folder ? 0 : item.file.size, state: "queued" };
+      const job = { ...item, target, loaded: 0, size: item.folder ? 0 : item.file.size, state: "queued" };
       job.bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${item.path}` });
       job.pct = el("span", { class: "pct" }, "0%");
       job.status = el("span", { class: "status muted" }, "waiting");
@@ -126,19 +127,19 @@ export class UploadQueue {
     this.setJob(job, 0, null, job.folder ? "creating" : "uploading");
     const parts = job.path.split("/");
     if (job.folder) {
-      await this.ensureFolder(parts); // an empty folder of a dropped tree
+      await this.ensureFolder(job.target, parts); // an empty folder of a dropped tree
       return;
     }
     if (job.size >= this.tusThreshold) {
       // The server creates the folders of relative_path (a/b/name), as for multipart uploads.
       const name = parts[parts.length - 1];
-      const metadata = { filename: name, parent: this.folderId, filetype: job.file.type || "application/octet-stream" };
+      const metadata = { filename: name, parent: job.target, filetype: job.file.type || "application/octet-stream" };
       if (parts.length > 1) metadata.relative_path = job.path;
       job.status.textContent = "uploading (resumable)";
       await tusUpload(job.file, {
         metadata,
         chunkSize: this.tusChunk,
-        storageKey: `tus:${this.folderId}:${job.path}:${job.size}:${job.file.lastModified}`,
+        storageKey: `tus:${job.target}:${job.path}:${job.size}:${job.file.lastModified}`,
         onProgress: (sent) => this.setJob(job, sent),
       });
       return;
@@ -146,7 +147,7 @@ export class UploadQueue {
     const form = new FormData();
     form.append("file", job.file, parts[parts.length - 1]);
     if (parts.length > 1) form.append("relative_path", job.path);
-    const res = await xhrSend("POST", `/api/v1/nodes/${this.folderId}/children/`, {
+    const res = await xhrSend("POST", `/api/v1/nodes/${job.target}/children/`, {
       body: form,
       headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
       onProgress: (loaded, total) => this.setJob(job, Math.floor((loaded / (total || 1)) * job.size)),
@@ -156,10 +157,10 @@ export class UploadQueue {
 
   // The id of folder `names` under the target folder, created where missing; one request chain per
   // path, shared by every file in it.
-  ensureFolder(names) {
-    const key = names.join("/");
+  ensureFolder(target, names) {
+    const key = target + ":" + names.join("/");
     if (!this.folders.has(key)) {
-      const parentPromise = names.length > 1 ? this.ensureFolder(names.slice(0, -1)) : Promise.resolve(this.folderId);
+      const parentPromise = names.length > 1 ? this.ensureFolder(target, names.slice(0, -1)) : Promise.resolve(target);
       this.folders.set(key, parentPromise.then((parent) => folderChild(parent, names[names.length - 1])));
     }
     return this.folders.get(key);

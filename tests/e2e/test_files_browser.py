@@ -143,10 +143,10 @@ def test_change_plan_in_local_billing_mode_changes_the_quota(page, live_server, 
     assert not js_errors
 
 
-def drop_paths(page, paths) -> None:
-    """A real drag-and-drop of files and folders from disk onto the drop zone (Chromium's own drag
+def drop_paths(page, paths, target="#dropzone") -> None:
+    """A real drag-and-drop of files and folders from disk onto `target` (Chromium's own drag
     pipeline through DevTools, so the page gets FileSystemEntry objects for folders as with an OS drag)."""
-    box = page.locator("#dropzone").bounding_box()
+    box = page.locator(target).bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + min(box["height"] / 2, 100)
     cdp = page.context.new_cdp_session(page)
     data = {"items": [], "files": [str(p) for p in paths], "dragOperationsMask": 1}
@@ -583,4 +583,34 @@ def test_tus_upload_resumes_from_the_server_offset_after_a_reload(page, live_ser
     assert offsets[0] == str(2 * 64 * 1024)  # went on after the two chunks the server had
     node = node_at(user, "/video.bin")
     assert node.sha256 == hashlib.sha256(payload).hexdigest()
+    assert not js_errors
+
+
+def test_drag_rows_onto_a_folder_moves_them_and_files_dropped_on_a_folder_land_inside(
+    page, live_server, js_errors, tmp_path
+):
+    import io
+
+    from files.services import file_upload, folder_create
+
+    user = UserFactory(email="dragger@example.com")
+    root = root_of(user)
+    folder_create(user=user, parent=root, name="Inbox")
+    for name in ("a.txt", "b.txt"):
+        file_upload(user=user, parent=root, name=name, stream=io.BytesIO(name.encode()))
+    open_files(page, live_server, user)
+
+    select(page, "a.txt")
+    select(page, "b.txt")
+    row(page, "a.txt").drag_to(row(page, "Inbox"))
+    page.get_by_text("Moved 2 items to “Inbox”.").wait_for()
+    row(page, "a.txt").wait_for(state="detached")
+    assert node_at(user, "/Inbox/a.txt") and node_at(user, "/Inbox/b.txt")
+
+    letter = tmp_path / "letter.txt"
+    letter.write_text("dear")
+    drop_paths(page, [letter], target="#listing [data-name='Inbox']")
+    page.get_by_test_id("upload-total").filter(has_text=re.compile(r"^100%$")).wait_for()
+    assert node_at(user, "/Inbox/letter.txt") is not None
+    assert node_at(user, "/letter.txt") is None
     assert not js_errors
