@@ -68,9 +68,11 @@ export class UploadQueue {
       job.bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${item.path}` });
       job.pct = el("span", { class: "pct" }, "0%");
       job.status = el("span", { class: "status muted" }, "waiting");
+      job.abort = new AbortController();
+      job.cancel = el("button", { type: "button", class: "small secondary cancel", "aria-label": `Cancel ${item.path}`, onclick: () => this.cancel(job) }, "Cancel");
       job.row = el("li", { class: "upload-item" + (item.folder ? " folder" : ""), dataset: { path: item.path } },
         el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted size" }, item.folder ? "folder" : fmtBytes(item.file.size)),
-        job.bar, job.pct, job.status);
+        job.bar, job.pct, job.status, job.cancel);
       this.list.append(job.row);
       this.jobs.push(job);
     }
@@ -102,6 +104,19 @@ export class UploadQueue {
     this.updateTotal();
   }
 
+  // Stops a file: a waiting one never starts; a running one is aborted (and a tus upload is
+  // terminated on the server, so its partial bytes and quota are released at once).
+  cancel(job) {
+    if (job.state === "queued") {
+      this.setJob(job, 0, "failed", "cancelled");
+      job.row.classList.add("failed");
+      job.cancel.remove();
+      if (this.jobs.every((j) => j.state === "done" || j.state === "failed")) this.onDone && this.onDone(this.jobs);
+    } else if (job.state === "sending") {
+      job.abort.abort();
+    }
+  }
+
   pump() {
     while (this.running < this.parallel) {
       const job = this.jobs.find((j) => j.state === "queued");
@@ -116,6 +131,7 @@ export class UploadQueue {
           job.status.setAttribute("role", "alert");
         })
         .finally(() => {
+          job.cancel.remove();
           this.running--;
           if (this.jobs.every((j) => j.state === "done" || j.state === "failed")) this.onDone && this.onDone(this.jobs);
           this.pump();
@@ -139,6 +155,7 @@ export class UploadQueue {
       await tusUpload(job.file, {
         metadata,
         chunkSize: this.tusChunk,
+        signal: job.abort.signal,
         storageKey: `tus:${job.target}:${job.path}:${job.size}:${job.file.lastModified}`,
         onProgress: (sent) => this.setJob(job, sent),
       });
@@ -150,6 +167,7 @@ export class UploadQueue {
     const res = await xhrSend("POST", `/api/v1/nodes/${job.target}/children/`, {
       body: form,
       headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      signal: job.abort.signal,
       onProgress: (loaded, total) => this.setJob(job, Math.floor((loaded / (total || 1)) * job.size)),
     });
     if (res.status < 200 || res.status >= 300) throw errorFrom(res.status, res.data);

@@ -614,3 +614,44 @@ def test_drag_rows_onto_a_folder_moves_them_and_files_dropped_on_a_folder_land_i
     assert node_at(user, "/Inbox/letter.txt") is not None
     assert node_at(user, "/letter.txt") is None
     assert not js_errors
+
+
+def test_cancelling_a_tus_upload_terminates_it_on_the_server(page, live_server, js_errors, settings, tmp_path):
+    from files.models import Upload
+
+    settings.DASHBOARD_TUS_THRESHOLD = 100 * 1024
+    settings.DASHBOARD_TUS_CHUNK = 64 * 1024
+    big = tmp_path / "huge.bin"
+    big.write_bytes(b"z" * (256 * 1024))
+    user = UserFactory(email="cancel@example.com")
+    open_files(page, live_server, user)
+
+    held, methods = [], []
+
+    def hold_second_chunk(route):
+        methods.append(route.request.method)
+        if route.request.method == "PATCH" and methods.count("PATCH") == 2:
+            held.append(route)  # left pending: the chunk is "on the wire" until cancelled
+            return None
+        return route.continue_()
+
+    page.route(re.compile(r".*/api/v1/uploads/.*"), hold_second_chunk)
+    page.locator("#pick-files").set_input_files(str(big))
+    for _ in range(300):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the second chunk was never sent"
+    assert Upload.objects.count() == 1
+    page.get_by_role("button", name="Cancel huge.bin").click()
+    page.locator("#upload-list .upload-item.failed").get_by_text("Upload cancelled.").wait_for()
+    page.wait_for_function("!localStorage.length || !Object.keys(localStorage).some(k => k.startsWith('tus:'))")
+    for _ in range(100):
+        if "DELETE" in methods and not Upload.objects.exists():
+            break
+        page.wait_for_timeout(50)
+    assert "DELETE" in methods
+    assert not Upload.objects.exists()
+    assert node_at(user, "/huge.bin") is None
+    assert personal_workspace(user).used_bytes == 0  # the reservation went back with it
+    assert not js_errors
