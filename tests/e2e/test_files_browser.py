@@ -655,3 +655,61 @@ def test_cancelling_a_tus_upload_terminates_it_on_the_server(page, live_server, 
     assert node_at(user, "/huge.bin") is None
     assert personal_workspace(user).used_bytes == 0  # the reservation went back with it
     assert not js_errors
+
+
+# Every control has an accessible name, every image a text alternative, and the focus ring shows.
+A11Y_PROBLEMS = """() => {
+  const problems = [];
+  const named = (el) => (el.getAttribute('aria-label') || '').trim() || el.getAttribute('aria-labelledby')
+    || (el.labels && [...el.labels].some(l => l.textContent.trim())) || (el.textContent || '').trim() || el.title;
+  for (const el of document.querySelectorAll('input, select, textarea, button, a[href]')) {
+    if (el.type === 'hidden' || el.closest('[hidden]') || el.closest('dialog:not([open])')) continue;
+    if (el.tabIndex === -1 && el.classList.contains('sr-only')) continue;  // file inputs behind labels
+    if (!named(el)) problems.push('unnamed ' + el.outerHTML.slice(0, 120));
+  }
+  for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('no alt ' + img.src);
+  if (!document.documentElement.lang) problems.push('no lang');
+  if (!document.querySelector('h1')) problems.push('no h1');
+  return problems;
+}"""
+
+
+def test_pages_have_named_controls_headings_and_visible_focus(page, live_server, js_errors):
+    import io
+
+    from files.services import file_upload
+
+    user = UserFactory(email="a11y@example.com")
+    workspace = personal_workspace(user)
+    file_upload(user=user, parent=root_of(user), name="x.txt", stream=io.BytesIO(b"x"))
+    page.goto("/")
+    assert page.evaluate(A11Y_PROBLEMS) == []
+    login(page, live_server, user)
+    for url in (
+        "/app/files/",
+        f"/app/w/{workspace.pk}/trash/",
+        f"/app/w/{workspace.pk}/search/?q=x",
+        f"/app/w/{workspace.pk}/usage/",
+        f"/app/workspaces/{workspace.pk}/plan/",
+        f"/app/workspaces/{workspace.pk}/",
+        "/app/shared/",
+        "/app/settings/",
+    ):
+        assert page.goto(url).status == 200, url
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(A11Y_PROBLEMS) == [], url
+
+    page.goto("/app/files/")
+    page.locator("#listing[aria-busy='false']").wait_for()
+    select(page, "x.txt")
+    page.locator("#selection-bar").get_by_role("button", name="Share").click()
+    page.locator("#share-dialog").get_by_role("button", name="Create link").click()
+    page.locator("#link-list .link-url").wait_for()
+    assert page.evaluate(A11Y_PROBLEMS) == []
+    page.keyboard.press("Escape")
+    # Keyboard focus is visible: a focused button gets an outline.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none")
+    assert not js_errors
