@@ -73,6 +73,53 @@ function render() {
   renderSelection();
 }
 
+// ---- drag-and-drop inside the listing: rows onto a folder move them; files from the desktop
+// dropped onto a folder upload into it.
+const NODES_TYPE = "application/x-cloudstorage-nodes";
+let startUpload = null; // set by the upload section when the caller may write here
+
+function dndAttrs(item) {
+  if (!canEdit) return {};
+  const attrs = {
+    draggable: "true",
+    ondragstart: (e) => {
+      const ids = state.selected.has(item.id) ? [...state.selected] : [item.id];
+      e.dataTransfer.setData(NODES_TYPE, JSON.stringify(ids));
+      e.dataTransfer.effectAllowed = "move";
+    },
+  };
+  if (!isFolder(item)) return attrs;
+  const accepts = (e) => e.dataTransfer && [...e.dataTransfer.types].some((t) => t === NODES_TYPE || t === "Files");
+  return {
+    ...attrs,
+    ondragover: (e) => {
+      if (!accepts(e)) return;
+      e.preventDefault();
+      e.stopPropagation();
+      e.currentTarget.classList.add("drop-target");
+    },
+    ondragleave: (e) => e.currentTarget.classList.remove("drop-target"),
+    ondrop: (e) => {
+      if (!accepts(e)) return;
+      e.preventDefault();
+      e.stopPropagation();
+      e.currentTarget.classList.remove("drop-target");
+      document.getElementById("dropzone").classList.remove("dragging");
+      const moving = e.dataTransfer.getData(NODES_TYPE);
+      if (moving) moveInto(JSON.parse(moving).filter((id) => id !== item.id), item);
+      else if (startUpload) startUpload(entriesOf(e.dataTransfer), item.id);
+    },
+  };
+}
+
+async function moveInto(ids, folder) {
+  const items = state.items.filter((i) => ids.includes(i.id));
+  if (!items.length) return;
+  await eachItem(items, (i) => api("PATCH", `/api/v1/nodes/${i.id}/`, { json: { parent: folder.id } }),
+    (n) => `Moved ${n === 1 ? "1 item" : n + " items"} to “${folder.name}”.`);
+  await load();
+}
+
 function nameCell(item) {
   if (isFolder(item)) return el("a", { href: folderUrl(item.id), class: "node-name" }, item.name);
   return el("button", { type: "button", class: "link node-name", onclick: () => openPreview(item) }, item.name);
@@ -109,7 +156,7 @@ function renderTable() {
     el("thead", {}, el("tr", {}, el("th", { scope: "col", class: "col-check" }, all), sortHeader("Name", "name"),
       sortHeader("Size", "size"), sortHeader("Modified", "modified"))),
     el("tbody", {}, state.items.map((item) =>
-      el("tr", { class: state.selected.has(item.id) ? "selected" : "", dataset: { id: item.id, name: item.name },
+      el("tr", { class: state.selected.has(item.id) ? "selected" : "", dataset: { id: item.id, name: item.name }, ...dndAttrs(item),
         ondblclick: () => (isFolder(item) ? (location.href = folderUrl(item.id)) : openPreview(item)) },
         el("td", { class: "col-check" }, checkbox(item)),
         el("td", {}, el("span", { class: "icon", "aria-hidden": "true" }, iconFor(item)), " ", nameCell(item),
@@ -124,7 +171,7 @@ function renderGrid() {
     const thumb = !isFolder(item) && mime.startsWith("image/")
       ? el("img", { src: previewUrl(item.id), alt: "", loading: "lazy" })
       : el("span", { class: "big-icon", "aria-hidden": "true" }, iconFor(item, 48));
-    return el("li", { class: "tile" + (state.selected.has(item.id) ? " selected" : ""), dataset: { id: item.id, name: item.name } },
+    return el("li", { class: "tile" + (state.selected.has(item.id) ? " selected" : ""), dataset: { id: item.id, name: item.name }, ...dndAttrs(item) },
       checkbox(item), el("div", { class: "thumb" }, thumb), nameCell(item),
       el("small", { class: "muted" }, isFolder(item) ? "Folder" : fmtBytes(item.size)));
   }));
@@ -635,13 +682,14 @@ if (canEdit) {
       load();
     },
   });
-  const start = async (source) => {
+  const start = async (source, target) => {
     try {
-      queue.add(await collect(source));
+      queue.add(await collect(source), target);
     } catch (err) {
       showError(err);
     }
   };
+  startUpload = start;
   for (const id of ["pick-files", "pick-folder"]) {
     const input = document.getElementById(id);
     input.addEventListener("change", () => {
@@ -649,6 +697,8 @@ if (canEdit) {
       input.value = "";
     });
   }
+  // A drop that misses the zone must not make the browser open the file in place of the app.
+  for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
   const zone = document.getElementById("dropzone");
   let depth = 0;
   zone.addEventListener("dragenter", (e) => {
@@ -667,7 +717,7 @@ if (canEdit) {
     e.preventDefault();
     depth = 0;
     zone.classList.remove("dragging");
-    if (e.dataTransfer) start(entriesOf(e.dataTransfer));
+    if (e.dataTransfer && ![...e.dataTransfer.types].includes(NODES_TYPE)) start(entriesOf(e.dataTransfer));
   });
 }
 

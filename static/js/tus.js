@@ -75,7 +75,12 @@ export async function tusUpload(file, { endpoint = "/api/v1/uploads/", metadata,
         signal,
       });
     } catch (err) {
-      if (err.aborted || ++failures > retries) throw err;
+      if (err.aborted) {
+        await tusCancel(url).catch(() => {}); // the server frees the partial upload now, not at expiry
+        if (storageKey) localStorage.removeItem(storageKey);
+        throw err;
+      }
+      if (++failures > retries) throw err;
       await sleep(Math.min(1000 * 2 ** failures, 15000));
       const known = await serverOffset(url).catch(() => null);
       if (known !== null) offset = known;

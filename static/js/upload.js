@@ -60,16 +60,19 @@ export class UploadQueue {
     this.folders = new Map(); // "a/b" -> Promise<folder id>
   }
 
-  add(items) {
+  // target: the folder to upload into (the page's folder unless dropped onto a sub-folder).
+  add(items, target = this.folderId) {
     this.panel.hidden = false;
     for (const item of items) {
-      const job = { ...item, loaded: 0, size: item.folder ? 0 : item.file.size, state: "queued" };
+      const job = { ...item, target, loaded: 0, size: item.folder ? 0 : item.file.size, state: "queued" };
       job.bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${item.path}` });
       job.pct = el("span", { class: "pct" }, "0%");
       job.status = el("span", { class: "status muted" }, "waiting");
+      job.abort = new AbortController();
+      job.cancel = el("button", { type: "button", class: "small secondary cancel", "aria-label": `Cancel ${item.path}`, onclick: () => this.cancel(job) }, "Cancel");
       job.row = el("li", { class: "upload-item" + (item.folder ? " folder" : ""), dataset: { path: item.path } },
         el("span", { class: "upload-name", title: item.path }, item.path), el("span", { class: "muted size" }, item.folder ? "folder" : fmtBytes(item.file.size)),
-        job.bar, job.pct, job.status);
+        job.bar, job.pct, job.status, job.cancel);
       this.list.append(job.row);
       this.jobs.push(job);
     }
@@ -101,6 +104,19 @@ export class UploadQueue {
     this.updateTotal();
   }
 
+  // Stops a file: a waiting one never starts; a running one is aborted (and a tus upload is
+  // terminated on the server, so its partial bytes and quota are released at once).
+  cancel(job) {
+    if (job.state === "queued") {
+      this.setJob(job, 0, "failed", "cancelled");
+      job.row.classList.add("failed");
+      job.cancel.remove();
+      if (this.jobs.every((j) => j.state === "done" || j.state === "failed")) this.onDone && this.onDone(this.jobs);
+    } else if (job.state === "sending") {
+      job.abort.abort();
+    }
+  }
+
   pump() {
     while (this.running < this.parallel) {
       const job = this.jobs.find((j) => j.state === "queued");
@@ -115,6 +131,7 @@ export class UploadQueue {
           job.status.setAttribute("role", "alert");
         })
         .finally(() => {
+          job.cancel.remove();
           this.running--;
           if (this.jobs.every((j) => j.state === "done" || j.state === "failed")) this.onDone && this.onDone(this.jobs);
           this.pump();
@@ -126,19 +143,20 @@ export class UploadQueue {
     this.setJob(job, 0, null, job.folder ? "creating" : "uploading");
     const parts = job.path.split("/");
     if (job.folder) {
-      await this.ensureFolder(parts); // an empty folder of a dropped tree
+      await this.ensureFolder(job.target, parts); // an empty folder of a dropped tree
       return;
     }
     if (job.size >= this.tusThreshold) {
       // The server creates the folders of relative_path (a/b/name), as for multipart uploads.
       const name = parts[parts.length - 1];
-      const metadata = { filename: name, parent: this.folderId, filetype: job.file.type || "application/octet-stream" };
+      const metadata = { filename: name, parent: job.target, filetype: job.file.type || "application/octet-stream" };
       if (parts.length > 1) metadata.relative_path = job.path;
       job.status.textContent = "uploading (resumable)";
       await tusUpload(job.file, {
         metadata,
         chunkSize: this.tusChunk,
-        storageKey: `tus:${this.folderId}:${job.path}:${job.size}:${job.file.lastModified}`,
+        signal: job.abort.signal,
+        storageKey: `tus:${job.target}:${job.path}:${job.size}:${job.file.lastModified}`,
         onProgress: (sent) => this.setJob(job, sent),
       });
       return;
@@ -146,9 +164,10 @@ export class UploadQueue {
     const form = new FormData();
     form.append("file", job.file, parts[parts.length - 1]);
     if (parts.length > 1) form.append("relative_path", job.path);
-    const res = await xhrSend("POST", `/api/v1/nodes/${this.folderId}/children/`, {
+    const res = await xhrSend("POST", `/api/v1/nodes/${job.target}/children/`, {
       body: form,
       headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      signal: job.abort.signal,
       onProgress: (loaded, total) => this.setJob(job, Math.floor((loaded / (total || 1)) * job.size)),
     });
     if (res.status < 200 || res.status >= 300) throw errorFrom(res.status, res.data);
@@ -156,10 +175,10 @@ export class UploadQueue {
 
   // The id of folder `names` under the target folder, created where missing; one request chain per
   // path, shared by every file in it.
-  ensureFolder(names) {
-    const key = names.join("/");
+  ensureFolder(target, names) {
+    const key = target + ":" + names.join("/");
     if (!this.folders.has(key)) {
-      const parentPromise = names.length > 1 ? this.ensureFolder(names.slice(0, -1)) : Promise.resolve(this.folderId);
+      const parentPromise = names.length > 1 ? this.ensureFolder(target, names.slice(0, -1)) : Promise.resolve(target);
       this.folders.set(key, parentPromise.then((parent) => folderChild(parent, names[names.length - 1])));
     }
     return this.folders.get(key);

@@ -143,10 +143,10 @@ def test_change_plan_in_local_billing_mode_changes_the_quota(page, live_server, 
     assert not js_errors
 
 
-def drop_paths(page, paths) -> None:
-    """A real drag-and-drop of files and folders from disk onto the drop zone (Chromium's own drag
+def drop_paths(page, paths, target="#dropzone") -> None:
+    """A real drag-and-drop of files and folders from disk onto `target` (Chromium's own drag
     pipeline through DevTools, so the page gets FileSystemEntry objects for folders as with an OS drag)."""
-    box = page.locator("#dropzone").bounding_box()
+    box = page.locator(target).bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + min(box["height"] / 2, 100)
     cdp = page.context.new_cdp_session(page)
     data = {"items": [], "files": [str(p) for p in paths], "dragOperationsMask": 1}
@@ -459,7 +459,15 @@ def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live
     file_upload(user=user, parent=root, name="notes.txt", stream=io.BytesIO(b"first draft"))
     notes = file_upload(user=user, parent=root, name="notes.txt", stream=io.BytesIO(b"second draft")).node
     file_upload(user=user, parent=root, name="pic.png", stream=io.BytesIO(_png_1x1()))
+    pdf = file_upload(user=user, parent=root, name="doc.pdf", stream=io.BytesIO(b"%PDF-1.4\n%%EOF\n")).node
     open_files(page, live_server, user)
+
+    # PDF preview: our own same-origin frame
+    page.locator("#listing").get_by_role("button", name="doc.pdf").click()
+    frame = page.locator("#preview-body iframe")
+    frame.wait_for()
+    assert frame.get_attribute("src") == f"/app/preview/{pdf.pk}/"
+    page.keyboard.press("Escape")
 
     # Text preview
     page.locator("#listing").get_by_role("button", name="notes.txt").click()
@@ -531,4 +539,177 @@ def test_upload_over_quota_shows_the_api_message_and_stores_nothing(page, live_s
     assert "Not enough space" in failed.inner_text()
     assert "failed" in page.get_by_test_id("upload-total").inner_text()
     assert node_at(user, "/too-big.bin") is None
+    assert not js_errors
+
+
+def test_tus_upload_resumes_from_the_server_offset_after_a_reload(page, live_server, js_errors, settings, tmp_path):
+    settings.DASHBOARD_TUS_THRESHOLD = 100 * 1024
+    settings.DASHBOARD_TUS_CHUNK = 64 * 1024
+    payload = hashlib.sha256(b"reload").digest() * (320 * 1024 // 32)
+    big = tmp_path / "video.bin"
+    big.write_bytes(payload)
+    user = UserFactory(email="reload@example.com")
+    open_files(page, live_server, user)
+
+    seen = {"patches": 0, "cut": False}
+
+    def cut_third_chunk(route):
+        if route.request.method == "PATCH":
+            seen["patches"] += 1
+            if seen["patches"] == 3:
+                seen["cut"] = True
+                return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route(re.compile(r".*/api/v1/uploads/.*"), cut_third_chunk)
+    page.locator("#pick-files").set_input_files(str(big))
+    page.wait_for_function("document.querySelector('#upload-list .status')?.textContent.includes('resumable')")
+    for _ in range(300):
+        if seen["cut"]:
+            break
+        page.wait_for_timeout(50)
+    assert seen["cut"], "the third chunk was never sent"
+    page.reload()  # the tab is gone mid-upload; the upload URL stays in localStorage
+    page.unroute(re.compile(r".*/api/v1/uploads/.*"))
+    page.locator("#listing[aria-busy='false']").wait_for()
+
+    offsets: list[str] = []
+    page.on(
+        "request",
+        lambda req: offsets.append(req.headers.get("upload-offset")) if req.method == "PATCH" else None,
+    )
+    page.locator("#pick-files").set_input_files(str(big))  # the same file again
+    page.get_by_test_id("upload-total").filter(has_text=re.compile(r"^100%$")).wait_for(timeout=30_000)
+    assert offsets[0] == str(2 * 64 * 1024)  # went on after the two chunks the server had
+    node = node_at(user, "/video.bin")
+    assert node.sha256 == hashlib.sha256(payload).hexdigest()
+    assert not js_errors
+
+
+def test_drag_rows_onto_a_folder_moves_them_and_files_dropped_on_a_folder_land_inside(
+    page, live_server, js_errors, tmp_path
+):
+    import io
+
+    from files.services import file_upload, folder_create
+
+    user = UserFactory(email="dragger@example.com")
+    root = root_of(user)
+    folder_create(user=user, parent=root, name="Inbox")
+    for name in ("a.txt", "b.txt"):
+        file_upload(user=user, parent=root, name=name, stream=io.BytesIO(name.encode()))
+    open_files(page, live_server, user)
+
+    select(page, "a.txt")
+    select(page, "b.txt")
+    row(page, "a.txt").drag_to(row(page, "Inbox"))
+    page.get_by_text("Moved 2 items to “Inbox”.").wait_for()
+    row(page, "a.txt").wait_for(state="detached")
+    assert node_at(user, "/Inbox/a.txt") and node_at(user, "/Inbox/b.txt")
+
+    letter = tmp_path / "letter.txt"
+    letter.write_text("dear")
+    drop_paths(page, [letter], target="#listing [data-name='Inbox']")
+    page.get_by_test_id("upload-total").filter(has_text=re.compile(r"^100%$")).wait_for()
+    assert node_at(user, "/Inbox/letter.txt") is not None
+    assert node_at(user, "/letter.txt") is None
+    assert not js_errors
+
+
+def test_cancelling_a_tus_upload_terminates_it_on_the_server(page, live_server, js_errors, settings, tmp_path):
+    from files.models import Upload
+
+    settings.DASHBOARD_TUS_THRESHOLD = 100 * 1024
+    settings.DASHBOARD_TUS_CHUNK = 64 * 1024
+    big = tmp_path / "huge.bin"
+    big.write_bytes(b"z" * (256 * 1024))
+    user = UserFactory(email="cancel@example.com")
+    open_files(page, live_server, user)
+
+    held, methods = [], []
+
+    def hold_second_chunk(route):
+        methods.append(route.request.method)
+        if route.request.method == "PATCH" and methods.count("PATCH") == 2:
+            held.append(route)  # left pending: the chunk is "on the wire" until cancelled
+            return None
+        return route.continue_()
+
+    page.route(re.compile(r".*/api/v1/uploads/.*"), hold_second_chunk)
+    page.locator("#pick-files").set_input_files(str(big))
+    for _ in range(300):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the second chunk was never sent"
+    assert Upload.objects.count() == 1
+    page.get_by_role("button", name="Cancel huge.bin").click()
+    page.locator("#upload-list .upload-item.failed").get_by_text("Upload cancelled.").wait_for()
+    page.wait_for_function("!localStorage.length || !Object.keys(localStorage).some(k => k.startsWith('tus:'))")
+    for _ in range(100):
+        if "DELETE" in methods and not Upload.objects.exists():
+            break
+        page.wait_for_timeout(50)
+    assert "DELETE" in methods
+    assert not Upload.objects.exists()
+    assert node_at(user, "/huge.bin") is None
+    assert personal_workspace(user).used_bytes == 0  # the reservation went back with it
+    assert not js_errors
+
+
+# Every control has an accessible name, every image a text alternative, and the focus ring shows.
+A11Y_PROBLEMS = """() => {
+  const problems = [];
+  const named = (el) => (el.getAttribute('aria-label') || '').trim() || el.getAttribute('aria-labelledby')
+    || (el.labels && [...el.labels].some(l => l.textContent.trim())) || (el.textContent || '').trim() || el.title;
+  for (const el of document.querySelectorAll('input, select, textarea, button, a[href]')) {
+    if (el.type === 'hidden' || el.closest('[hidden]') || el.closest('dialog:not([open])')) continue;
+    if (el.tabIndex === -1 && el.classList.contains('sr-only')) continue;  // file inputs behind labels
+    if (!named(el)) problems.push('unnamed ' + el.outerHTML.slice(0, 120));
+  }
+  for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('no alt ' + img.src);
+  if (!document.documentElement.lang) problems.push('no lang');
+  if (!document.querySelector('h1')) problems.push('no h1');
+  return problems;
+}"""
+
+
+def test_pages_have_named_controls_headings_and_visible_focus(page, live_server, js_errors):
+    import io
+
+    from files.services import file_upload
+
+    user = UserFactory(email="a11y@example.com")
+    workspace = personal_workspace(user)
+    file_upload(user=user, parent=root_of(user), name="x.txt", stream=io.BytesIO(b"x"))
+    page.goto("/")
+    assert page.evaluate(A11Y_PROBLEMS) == []
+    login(page, live_server, user)
+    for url in (
+        "/app/files/",
+        f"/app/w/{workspace.pk}/trash/",
+        f"/app/w/{workspace.pk}/search/?q=x",
+        f"/app/w/{workspace.pk}/usage/",
+        f"/app/workspaces/{workspace.pk}/plan/",
+        f"/app/workspaces/{workspace.pk}/",
+        "/app/shared/",
+        "/app/settings/",
+    ):
+        assert page.goto(url).status == 200, url
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(A11Y_PROBLEMS) == [], url
+
+    page.goto("/app/files/")
+    page.locator("#listing[aria-busy='false']").wait_for()
+    select(page, "x.txt")
+    page.locator("#selection-bar").get_by_role("button", name="Share").click()
+    page.locator("#share-dialog").get_by_role("button", name="Create link").click()
+    page.locator("#link-list .link-url").wait_for()
+    assert page.evaluate(A11Y_PROBLEMS) == []
+    page.keyboard.press("Escape")
+    # Keyboard focus is visible: a focused button gets an outline.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none")
     assert not js_errors

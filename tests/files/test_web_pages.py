@@ -127,3 +127,20 @@ def test_pdf_preview_may_be_framed_by_our_own_pages_only(owner, root):
 def test_preview_of_unknown_binary_is_refused(owner, root):
     version = file_upload(user=owner, parent=root, name="blob.bin", stream=io.BytesIO(b"\x00\x01\x02" * 10))
     assert _login(owner).get(f"/app/preview/{version.node_id}/").status_code == 415
+
+
+def test_open_outsider_gets_404(owner, outsider, root):
+    docs = folder_create(user=owner, parent=root, name="Docs")
+    assert _login(outsider).get(f"/app/open/{docs.pk}/").status_code == 404
+
+
+def test_viewer_gets_a_read_only_browser(owner, outsider, team):
+    from accounts.models import Membership
+    from files.models import Node
+
+    Membership.objects.create(workspace=team, user=outsider, role="viewer")
+    team_root = Node.objects.get(workspace=team, parent__isnull=True)
+    body = _login(outsider).get(f"/app/w/{team.pk}/f/{team_root.pk}/").content.decode()
+    assert 'data-can-edit="0"' in body
+    assert "New folder" not in body and "Upload files" not in body
+    assert "Download as zip" in body
