@@ -27,10 +27,10 @@ import base64
 import ctypes
 import hashlib
 import logging
+import math
 import os
 import shutil
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from disks.store import ManifestWriter, StoreError, _chunker, manifest_open, man
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "PendingGone",
     "PendingState",
     "ResumableWriter",
     "SHA_STATE_SUPPORTED",
@@ -54,6 +55,11 @@ __all__ = [
     "pending_keep_until",
     "pending_resume",
 ]
+
+
+class PendingGone(StoreError):
+    """The pending manifest (or its staged bytes) no longer exists: the upload cannot continue."""
+
 
 # --- SHA-256 state that survives a request ------------------------------------------------------
 
@@ -183,7 +189,7 @@ def _tail_read(state: PendingState) -> bytearray:
         with open(path, "rb") as handle:
             complete = handle.readinto(data) == len(data) and not handle.read(1)
     except FileNotFoundError:
-        raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are missing") from None
+        raise PendingGone(f"the staged bytes of upload manifest {state.manifest_id} are missing") from None
     if not complete:
         raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are damaged")
     return data
@@ -238,7 +244,7 @@ class ResumableWriter(ManifestWriter):
     def __init__(self, *, workspace, state: PendingState):  # noqa: D107 - no super(): it creates a manifest
         manifest = Manifest.objects.filter(pk=state.manifest_id, workspace=workspace).first()
         if manifest is None:
-            raise StoreError(f"upload manifest {state.manifest_id} is gone")
+            raise PendingGone(f"upload manifest {state.manifest_id} is gone")
         self.workspace = workspace
         self.size_limit = None
         self.keys = workspace_keys(workspace_id=workspace.pk)
@@ -253,7 +259,9 @@ class ResumableWriter(ManifestWriter):
         self.placement = None
         self._disks: list = []
         self._disks_at: float | None = None
-        self._touched = time.monotonic()
+        # Never let the base class touch the manifest "now": checkpoints keep it until the upload's
+        # expiry (pending_keep_until), and an earlier date would hand it to the GC too soon.
+        self._touched = math.inf
         self._staged: Path | None = None
         if manifest.state == Manifest.State.READY:
             # Completed by a request that crashed before the caller recorded it: nothing to resume.

@@ -26,7 +26,14 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
-from disks.resumable import PendingState, pending_create, pending_discard, pending_keep_until, pending_resume
+from disks.resumable import (
+    PendingGone,
+    PendingState,
+    pending_create,
+    pending_discard,
+    pending_keep_until,
+    pending_resume,
+)
 from disks.store import StoreError, manifest_release
 from files.access import _is_uuid, node_get_for_user, node_permission, permission_at_least
 from files.models import Node, Upload
@@ -311,6 +318,8 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
     state = PendingState.from_json(upload.store_state)
     try:
         writer = pending_resume(workspace=upload.workspace, state=state)
+    except PendingGone:
+        _lost(upload)
     except StoreError as error:
         raise _store_error(error) from error
     hasher = hashlib.new(checksum[0]) if checksum else None
@@ -373,6 +382,21 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
     upload._writer = writer  # completing in this request reuses it (its tail is in memory)
 
 
+def _lost(upload: Upload):
+    """The stored part of the upload is gone (collected by an operator's GC run): it cannot go on."""
+    logger.warning("upload %s lost its pending manifest; failing it", upload.pk)
+    with transaction.atomic():
+        if Upload.objects.filter(pk=upload.pk, state=Upload.State.ACTIVE).update(
+            state=Upload.State.FAILED, error="The stored part was lost.", reserved_bytes=0, manifest=None
+        ):
+            quota_release(workspace=upload.workspace, nbytes=upload.reserved_bytes)
+    if upload.store_state:
+        pending_discard(state=PendingState.from_json(upload.store_state))
+    raise ServiceError(
+        code="upload_lost", message="The stored part of this upload was lost; start a new one.", status_code=410
+    )
+
+
 # --- Completion ---------------------------------------------------------------------------------
 
 
@@ -390,6 +414,8 @@ def upload_complete(*, upload: Upload) -> Upload:
         if writer is None or writer.closed:
             writer = pending_resume(workspace=upload.workspace, state=state)
         manifest = writer.finish()
+    except PendingGone:
+        _lost(upload)
     except StoreError as error:
         raise _store_error(error) from error
     try:
