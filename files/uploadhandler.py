@@ -31,7 +31,7 @@ from files.services import ContentSink, StoredContent
 logger = logging.getLogger(__name__)
 
 # Bytes the parser reads at a time (one socket read → one write into the chunker).
-UPLOAD_BLOCK = 1024 * 1024
+UPLOAD_BLOCK = 256 * 1024
 
 
 @dataclass

@@ -252,3 +252,17 @@ def test_session_auth_without_csrf_token_stores_nothing(owner, root, owner_works
     assert response.status_code == 403
     assert Node.objects.filter(parent=root).count() == 0
     assert used(owner_workspace) == 0
+
+
+def test_multipart_batch_running_over_quota_midway_leaves_nothing(api, root, owner_workspace):
+    from disks.models import Manifest
+
+    owner_workspace.used_bytes = owner_workspace.quota_bytes - 150_000
+    owner_workspace.save(update_fields=["used_bytes"])
+    manifests = Manifest.objects.count()
+    files = [upload("a.bin", b"a" * 100_000), upload("b.bin", b"b" * 100_000)]
+    response = api.post(url(root, "children/"), {"file": files}, format="multipart")
+    assert response.status_code == 413
+    assert used(owner_workspace) == owner_workspace.quota_bytes - 150_000
+    assert not Node.objects.filter(parent=root).exists()
+    assert Manifest.objects.count() == manifests  # the first file's stored content was released too
