@@ -362,6 +362,14 @@ class ResumableWriter(ManifestWriter):
         shutil.rmtree(_staging_dir(self.base.manifest_id), ignore_errors=True)
         return manifest
 
+    def abandon(self) -> None:
+        """Stop without touching the manifest (another writer owns it now and drops what was left
+        behind when it resumes); only this writer's staged file goes."""
+        self.closed = True
+        self.buffer = bytearray()
+        if self._staged is not None and self._staged != _tail_path(self.base):
+            self._staged.unlink(missing_ok=True)
+
     def abort(self) -> None:
         """Undo everything since the last committed state; the pending manifest stays."""
         if self.closed:

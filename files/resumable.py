@@ -103,6 +103,10 @@ def upload_is_expired(*, upload: Upload) -> bool:
     )
 
 
+class LeaseLost(ServiceError):
+    """The lease lapsed under a stalled request: it must stop without touching the upload."""
+
+
 # --- The lease ----------------------------------------------------------------------------------
 
 
@@ -126,9 +130,17 @@ class _Lease:
         return bool(taken)
 
     def renew(self) -> None:
+        """Extend the lease; LeaseLost when it lapsed and another request took the upload over
+        (this one was stalled longer than LEASE, e.g. on a connection that went silent)."""
         now = timezone.now()
         if (now - self.renewed).total_seconds() >= LEASE_RENEW_SECONDS:
-            Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(locked_until=now + LEASE)
+            held = Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(locked_until=now + LEASE)
+            if not held:
+                raise LeaseLost(
+                    code="upload_locked",
+                    message="This request stalled and another one took the upload over.",
+                    status_code=409,
+                )
             self.renewed = now
 
     def release(self) -> None:
@@ -350,8 +362,8 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
                 head += block[: SNIFF_BYTES - len(head)]
             if hasher is not None:
                 hasher.update(block)
+            lease.renew()  # before writing: a request that lost the upload must write nothing more
             writer.write(block)
-            lease.renew()
         if checksum is not None and (cut_short or hasher.digest() != checksum[1]):
             raise ServiceError(
                 code="checksum_mismatch",
@@ -372,6 +384,10 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
             if not saved:
                 raise _gone()
         writer.committed(new_state)
+    except LeaseLost:
+        # Another request owns the upload now and rolled back whatever this one left: keep off it.
+        writer.abandon()
+        raise
     except StoreError as error:
         writer.abort()
         raise _store_error(error) from error

@@ -19,6 +19,7 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.uploader import Uploader
 
 from accounts.services import token_create
+from cloudstorage.errors import ServiceError
 from disks.models import Chunk, Manifest, ManifestChunk
 from disks.store import manifest_open
 from files.models import FileVersion, Node, Upload
@@ -494,3 +495,34 @@ def test_x_http_method_override_turns_a_post_into_a_patch(api, root):
     )
     assert response.status_code == 204 and response["Upload-Offset"] == "3"
     assert content_of(Node.objects.get(name="o.txt")) == b"abc"
+
+
+def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_upload_intact(
+    settings, monkeypatch, owner, root
+):
+    import uuid
+
+    from files import resumable
+    from files.resumable import upload_create, upload_write
+
+    settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
+    monkeypatch.setattr(resumable, "LEASE_RENEW_SECONDS", 0)  # check the lease on every block
+    data = os.urandom(300_000)
+    upload = upload_create(user=owner, filename="s.bin", parent_id=root.pk, length=len(data))
+    body = [data[:150_000], data[150_000:]]
+
+    def read(size):
+        if len(body) == 1:
+            # The connection went silent, the lease lapsed and a retry took the upload over.
+            Upload.objects.update(lock_token=uuid.uuid4(), locked_until=timezone.now() + timedelta(minutes=1))
+        return body.pop(0) if body else b""
+
+    with pytest.raises(ServiceError) as caught:
+        upload_write(upload=upload, offset=0, read=read, content_length=len(data))
+    assert caught.value.status_code == 409
+    upload.refresh_from_db()
+    assert upload.offset == 0 and upload.state == Upload.State.ACTIVE
+
+    Upload.objects.update(lock_token=None, locked_until=None)  # the retry finished without writing
+    upload_write(upload=upload, offset=0, read=io.BytesIO(data).read, content_length=len(data))
+    assert content_of(Node.objects.get(name="s.bin")) == data
