@@ -148,6 +148,8 @@ def download(request: Request, node: Node) -> HttpResponse:
     if span:
         response["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     response["Content-Disposition"] = content_disposition(node.name)
+    # User content is never a page of this site, even if a browser is talked into rendering it.
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     for key, value in headers.items():
         response[key] = value
     return response
