@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -183,7 +184,11 @@ def main() -> int:
             f"{base}/api/v1/uploads/", headers={"Upload-Length": str(size), "Upload-Metadata": metadata}
         )
         assert created.status_code == 201, created.text
-        url = created.headers["Location"]
+        url = urljoin(base + "/", created.headers["Location"])
+        before = {pid: peak_rss_mib(pid) for pid in children(server.pid)}
+        print(
+            "  peak RSS before the upload (after the first requests): " + ", ".join(f"{v:.0f}" for v in before.values())
+        )
         durations = []
         offset = 0
         started = time.perf_counter()

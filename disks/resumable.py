@@ -274,9 +274,9 @@ class ResumableWriter(ManifestWriter):
         self.sha = _sha_load(base64.b64decode(state.sha)) if state.sha and SHA_STATE_SUPPORTED else _NoHash()
 
     def write(self, data: bytes) -> None:
-        """As ManifestWriter.write, but cutting as soon as the buffer holds one maximum chunk and a
-        half rather than two: a web process handles many of these requests, and what it holds per
-        request is what its peak memory is made of."""
+        """As ManifestWriter.write, but cutting as soon as the buffer holds one maximum chunk and an
+        eighth rather than two: what a request holds is what a web worker's peak memory is made of,
+        and re-scanning the uncut piece each time is cheap (FastCDC runs at GB/s)."""
         if self.closed:
             raise StoreError("this writer is closed")
         if not data:
@@ -285,7 +285,7 @@ class ResumableWriter(ManifestWriter):
             self.sha.update(data)
             self.size += len(data)
             self.buffer += data
-            if len(self.buffer) >= self.cdc.max_size + self.cdc.max_size // 2:
+            if len(self.buffer) >= self.cdc.max_size + max(self.cdc.max_size // 8, 64 * 1024):
                 self._cut(final=False)
         except BaseException:
             self.abort()

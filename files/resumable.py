@@ -147,8 +147,10 @@ class _Lease:
 
 
 def _target(*, user, parent_id, filename: str, relative_path: str) -> tuple[Node, str, list[str]]:
-    name = name_clean(filename or "")
-    folders = relative_path_split(relative_path)[:-1] if relative_path else []
+    # relative_path ends with the file's own name (as in a folder upload); `filename` wins if both.
+    parts = relative_path_split(relative_path) if relative_path else []
+    name = name_clean(filename or (parts[-1] if parts else ""))
+    folders = parts[:-1]
     if parent_id:
         parent = node_get_for_user(user=user, node_id=parent_id, need="edit")
     else:

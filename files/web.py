@@ -7,6 +7,8 @@ with the session cookie and the CSRF header, so the dashboard and API clients sh
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -38,6 +40,7 @@ INLINE_TYPES = {
     "application/pdf",
 }
 TEXT_PREVIEW_LIMIT = 512 * 1024
+logger = logging.getLogger(__name__)
 
 
 def _app_context(request: HttpRequest, workspace, **extra) -> dict:
@@ -180,7 +183,7 @@ def file_preview(request: HttpRequest, node_id) -> HttpResponse:
     node = node_get_for_user(user=request.user, node_id=node_id)
     if not node.is_file or node.current_version_id is None:
         raise Http404
-    from disks.store import manifest_open
+    from disks.store import StoreError, manifest_open
 
     version = node.current_version
     mime = (version.mime_type or "").split(";")[0].strip().lower()
@@ -190,7 +193,12 @@ def file_preview(request: HttpRequest, node_id) -> HttpResponse:
         content_type, end = "text/plain; charset=utf-8", TEXT_PREVIEW_LIMIT
     else:
         return HttpResponse("No preview for this type of file.", status=415, content_type="text/plain")
-    response = StreamingHttpResponse(manifest_open(manifest=version.manifest, end=end), content_type=content_type)
+    try:
+        stream = manifest_open(manifest=version.manifest, end=end)
+    except StoreError:
+        logger.exception("preview of %s could not be read", node.pk)
+        return HttpResponse("This file cannot be read right now.", status=503, content_type="text/plain")
+    response = StreamingHttpResponse(stream, content_type=content_type)
     response["Content-Disposition"] = "inline"
     response["X-Content-Type-Options"] = "nosniff"
     # Even if a type slipped through, the content runs in an opaque origin without scripts.

@@ -38,7 +38,7 @@ async function load() {
         return el("tr", { dataset: { id: node.id, name } },
           el("td", {}, el("span", { class: "icon", "aria-hidden": "true" }, iconFor(node)), " ", open,
             isFolder(node) ? null : [" ", el("a", { href: `/app/preview/${node.id}/`, class: "small", target: "_blank", rel: "noopener", "aria-label": `Preview ${name}` }, "preview")]),
-          el("td", {}, sharerOf(share)),
+          el("td", {}, sharerOf(share), share.workspace && share.workspace.name ? el("small", { class: "muted" }, ` · ${share.workspace.name}`) : null),
           el("td", {}, el("span", { class: "badge" }, share.permission || node.permission || "view")),
           el("td", {}, isFolder(node) ? "—" : fmtBytes(node.size)),
           el("td", {}, fmtDate(share.created_at)));

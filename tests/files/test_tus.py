@@ -480,3 +480,17 @@ def test_an_upload_whose_stored_part_was_collected_fails_with_410_and_frees_its_
     assert patch(api, location, b"67890", offset=5).status_code == 410
     assert used(owner_workspace) == before
     assert api.head(location, **TUS).status_code == 410
+
+
+def test_x_http_method_override_turns_a_post_into_a_patch(api, root):
+    location = create(api, length=3, root=root, filename="o.txt")["Location"]
+    response = api.post(
+        location,
+        data=b"abc",
+        content_type="application/offset+octet-stream",
+        **TUS,
+        HTTP_UPLOAD_OFFSET="0",
+        HTTP_X_HTTP_METHOD_OVERRIDE="PATCH",
+    )
+    assert response.status_code == 204 and response["Upload-Offset"] == "3"
+    assert content_of(Node.objects.get(name="o.txt")) == b"abc"

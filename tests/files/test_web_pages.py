@@ -144,3 +144,13 @@ def test_viewer_gets_a_read_only_browser(owner, outsider, team):
     assert 'data-can-edit="0"' in body
     assert "New folder" not in body and "Upload files" not in body
     assert "Download as zip" in body
+
+
+def test_preview_of_a_file_with_every_copy_lost_is_a_clear_503(owner, root):
+    from disks.models import Replica
+
+    version = file_upload(user=owner, parent=root, name="gone.txt", stream=io.BytesIO(b"lost bytes"))
+    Replica.objects.update(state=Replica.State.BAD)
+    response = _login(owner).get(f"/app/preview/{version.node_id}/")
+    assert response.status_code == 503
+    assert b"cannot be read" in response.content
