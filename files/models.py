@@ -49,8 +49,10 @@ class Node(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     modified_at = models.DateTimeField(default=timezone.now)
     # Trash
+    # DO_NOTHING: a trash entry is only ever deleted together with its whole subtree (the purge).
+    # SET_NULL would first make the doomed rows "live" again, clashing with a re-created sibling.
     trashed_in = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="trash_members"
+        "self", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="trash_members"
     )
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(

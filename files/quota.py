@@ -7,7 +7,8 @@ size when it finishes and gives it all back when it fails.
 
 from __future__ import annotations
 
-from django.db.models import F
+from django.db.models import BigIntegerField, F
+from django.db.models.functions import Cast
 
 from accounts.models import Workspace
 from billing.plans import GB
@@ -52,7 +53,7 @@ def quota_reserve(*, workspace: Workspace, nbytes: int) -> None:
     if nbytes <= 0:
         return
     done = Workspace.objects.filter(
-        pk=workspace.pk, read_only=False, used_bytes__lte=F("plan_gb") * GB - nbytes
+        pk=workspace.pk, read_only=False, used_bytes__lte=Cast("plan_gb", BigIntegerField()) * GB - nbytes
     ).update(used_bytes=F("used_bytes") + nbytes)
     if not done:
         workspace.refresh_from_db(fields=["read_only"])

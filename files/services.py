@@ -553,6 +553,7 @@ def node_update(
             raise ServiceError(
                 code="root_folder", message="The root folder cannot be renamed or moved.", status_code=400
             )
+    if any(value is not None for value in (name, parent, tags, description)):
         writable_check(workspace=node.workspace)
     if parent is not None and parent.pk != node.parent_id:
         _refuse_into_itself(node=node, target=parent, verb="moved")

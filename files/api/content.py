@@ -3,6 +3,7 @@ of a new version."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from urllib.parse import quote
@@ -25,6 +26,11 @@ from files.models import FileVersion, Node
 from files.services import activity_record, file_upload_version
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(Exception):
+    def __init__(self, size: int):
+        self.size = size
 
 
 def content_disposition(name: str, *, inline: bool = False) -> str:
@@ -51,24 +57,15 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
     if first == "":  # the last N bytes
         length = int(last)
         if length == 0:
-            raise _unsatisfiable(size)
+            raise RangeNotSatisfiable(size)
         return max(size - length, 0), size
     start = int(first)
     end = min(int(last) + 1, size) if last != "" else size
     if last != "" and int(last) < start:
         return None  # syntactically invalid: ignored
     if start >= size:
-        raise _unsatisfiable(size)
+        raise RangeNotSatisfiable(size)
     return start, end
-
-
-class RangeNotSatisfiable(Exception):
-    def __init__(self, size: int):
-        self.size = size
-
-
-def _unsatisfiable(size: int) -> RangeNotSatisfiable:
-    return RangeNotSatisfiable(size)
 
 
 def _version_of(node: Node, request: Request) -> FileVersion:
@@ -129,7 +126,7 @@ def download(request: Request, node: Node) -> HttpResponse:
         response = HttpResponse(
             status=416,
             content_type="application/json",
-            content=_json(
+            content=json.dumps(
                 error_body(
                     "range_not_satisfiable", f"The range is outside the content (0–{size} bytes).", {"size": size}
                 )
@@ -151,15 +148,11 @@ def download(request: Request, node: Node) -> HttpResponse:
     if span:
         response["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     response["Content-Disposition"] = content_disposition(node.name)
+    # User content is never a page of this site, even if a browser is talked into rendering it.
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     for key, value in headers.items():
         response[key] = value
     return response
-
-
-def _json(body: dict) -> bytes:
-    import json
-
-    return json.dumps(body).encode()
 
 
 @extend_schema(

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user
-from files.api.serializers import NodeOut
+from files.api.serializers import NodeOut, tags_by_node
 from files.names import name_clean, relative_path_split
 from files.selectors import node_paths
 from files.services import activity_record, file_upload, uploads_commit
@@ -62,12 +62,6 @@ def _blocks(stream):
         yield block
 
 
-def _stored_out(versions) -> list[dict]:
-    nodes = [version.node for version in versions]
-    paths = node_paths(nodes=nodes)
-    return NodeOut(nodes, many=True, context={"paths": paths, "permission": None}).data
-
-
 def multipart_upload(*, request: Request, parent) -> dict:
     """Commit what the streaming parser stored to ``parent`` (or to ``parent/relative_path``)."""
     uploads = list(request.FILES.getlist("file"))
@@ -98,11 +92,18 @@ def multipart_upload(*, request: Request, parent) -> dict:
             node=parent,
             details={"files": len(versions)},
         )
-    nodes = _stored_out(versions)
-    for item in nodes:
-        item["permission"] = parent.permission
+    nodes = [version.node for version in versions]
+    context = {
+        "paths": node_paths(nodes=nodes),
+        "tags": tags_by_node([node.pk for node in nodes]),
+        "permission": parent.permission,
+    }
     created = sum(1 for version in versions if version.number == 1)
-    return {"created": created, "versioned": len(versions) - created, "nodes": nodes}
+    return {
+        "created": created,
+        "versioned": len(versions) - created,
+        "nodes": NodeOut(nodes, many=True, context=context).data,
+    }
 
 
 @extend_schema(

@@ -68,7 +68,11 @@ def test_expired_invitation_is_refused(api, team, django_capture_on_commit_callb
 
 @pytest.mark.parametrize(
     "payload, status",
-    [({"email": "bad"}, 400), ({"email": "x@example.com", "role": "god"}, 400), ({"email": "teammate@example.com"}, 409)],
+    [
+        ({"email": "bad"}, 400),
+        ({"email": "x@example.com", "role": "god"}, 400),
+        ({"email": "teammate@example.com"}, 409),
+    ],
 )
 def test_bad_invitations_are_refused(api, team, payload, status):
     response = api.post(f"/api/v1/workspaces/{team.pk}/invitations/", payload, format="json")
@@ -160,7 +164,10 @@ def test_outsider_gets_404_on_workspace_pages(outsider, team):
     browser = Client()
     browser.force_login(outsider)
     assert browser.get(f"/app/workspaces/{team.pk}/").status_code == 404
-    assert browser.post(f"/app/workspaces/{team.pk}/invite/", {"email": "a@example.com", "role": "member"}).status_code == 404
+    assert (
+        browser.post(f"/app/workspaces/{team.pk}/invite/", {"email": "a@example.com", "role": "member"}).status_code
+        == 404
+    )
     assert not Invitation.objects.exists()
 
 

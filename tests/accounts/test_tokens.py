@@ -49,7 +49,12 @@ def test_wrong_credentials_get_one_answer(anon_api, owner, payload):
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"email": "owner@example.com"}, {"email": "not-mail", "password": "x"}, {"email": "owner@example.com", "password": PASSWORD, "expires_at": "2001-01-01T00:00:00Z"}],
+    [
+        {},
+        {"email": "owner@example.com"},
+        {"email": "not-mail", "password": "x"},
+        {"email": "owner@example.com", "password": PASSWORD, "expires_at": "2001-01-01T00:00:00Z"},
+    ],
 )
 def test_bad_token_requests_are_refused_and_change_nothing(anon_api, owner, payload):
     response = anon_api.post("/api/v1/auth/token/", payload, format="json")

@@ -1,4 +1,5 @@
-"""Concurrent uploads over real HTTP never overshoot the quota and leave the usage equal to what is stored.
+"""Over real HTTP: concurrent uploads never overshoot the quota and leave the usage equal to what
+is stored; a chunked upload (no Content-Length) streams too.
 
 A real gunicorn (threaded workers) on a file SQLite database in a temporary var dir, exactly as the
 embedded run mode: an in-memory test database cannot take concurrent writers from several threads.
@@ -6,7 +7,10 @@ embedded run mode: an in-memory test database cannot take concurrent writers fro
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -95,3 +99,32 @@ def test_twenty_concurrent_uploads_into_room_for_ten():
     assert 1 <= state["versions"] <= 10
     assert state["used"] - (state["quota"] - 10 * SIZE) == state["bytes"] == state["versions"] * SIZE
     assert state["used"] <= state["quota"]
+
+
+@pytest.mark.django_db
+def test_chunked_put_without_content_length_is_stored_whole():
+    data = os.urandom(3 * MB + 17)
+    with instance(workers=1, threads=2, plan_gb=1, disk_capacity=512 * MB) as server:
+        host, port = server.url.split("//")[1].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+
+        def body():
+            for start in range(0, len(data), 500_000):
+                yield data[start : start + 500_000]
+
+        conn.request(
+            "PUT",
+            f"/api/v1/nodes/{server.root}/children/chunked.bin",
+            body=body(),
+            headers={"Authorization": f"Bearer {server.token}", "Transfer-Encoding": "chunked"},
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        node = json.loads(response.read())
+        assert response.status == 201, node
+        assert node["size"] == len(data) and node["sha256"] == hashlib.sha256(data).hexdigest()
+        conn.request("GET", f"/api/v1/nodes/{node['id']}/content", headers={"Authorization": f"Bearer {server.token}"})
+        download = conn.getresponse()
+        assert download.status == 200 and download.read() == data
+        state = json.loads(server.python(STATE, server.workspace))
+    assert state["used"] == len(data)

@@ -297,3 +297,21 @@ def test_team_member_moves_within_team_but_not_into_own_workspace(teammate_api, 
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_parent"
     sub = make_folder(owner, team_root, "sub")
     assert teammate_api.patch(url(node), {"parent": str(sub.pk)}, format="json").status_code == 200
+
+
+def test_read_only_workspace_refuses_writes_but_serves_reads(api, owner, root, owner_workspace):
+    node = make_file(owner, root, "a.txt", b"abc")
+    owner_workspace.read_only = True
+    owner_workspace.save(update_fields=["read_only"])
+    attempts = [
+        api.patch(url(node), {"name": "b.txt"}, format="json"),
+        api.patch(url(node), {"tags": ["x"]}, format="json"),
+        api.post(url(root, "children/"), {"type": "folder", "name": "x"}, format="json"),
+        api.put(url(root, "children/new.txt"), b"x", content_type="text/plain"),
+        api.put(url(node, "content"), b"x", content_type="text/plain"),
+        api.post(url(node, "copy/"), {"parent": str(root.pk)}, format="json"),
+    ]
+    assert [r.status_code for r in attempts] == [403] * len(attempts)
+    assert {r.json()["error"]["code"] for r in attempts} == {"workspace_read_only"}
+    assert api.get(url(node, "content")).status_code == 200
+    assert Node.objects.filter(parent=root).count() == 1

@@ -266,3 +266,13 @@ def test_multipart_batch_running_over_quota_midway_leaves_nothing(api, root, own
     assert used(owner_workspace) == owner_workspace.quota_bytes - 150_000
     assert not Node.objects.filter(parent=root).exists()
     assert Manifest.objects.count() == manifests  # the first file's stored content was released too
+
+
+def test_upload_into_a_100_gb_plan(api, root, owner_workspace):
+    # The quota check multiplies plan_gb (a small integer column) by GB: it must not overflow 32-bit
+    # arithmetic on PostgreSQL (CI's second pass runs this on PostgreSQL).
+    owner_workspace.plan_gb = 100
+    owner_workspace.save(update_fields=["plan_gb"])
+    response = api.put(url(root, "children/big-plan.txt"), b"fits", content_type="text/plain")
+    assert response.status_code == 201, response.content
+    assert used(owner_workspace) == 4

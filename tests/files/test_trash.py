@@ -298,3 +298,18 @@ def test_outsider_gets_404_on_every_trash_and_activity_route(owner, root, owner_
         assert response.json()["error"]["code"] == "not_found"
     node.refresh_from_db()
     assert node.deleted_at is not None
+
+
+def test_purging_a_folder_whose_name_was_re_created_by_a_restore_works(owner, root):
+    docs = folder(owner, root, "docs")
+    keep = upload(owner, docs, "keep.txt", b"keep")
+    upload(owner, docs, "other.txt", b"other")
+    node_trash(user=owner, node=keep)
+    node_trash(user=owner, node=docs)
+    restored = trash_restore(user=owner, node=keep)  # re-creates a live "docs"
+
+    assert node_purge(user=owner, node=docs)
+
+    assert node_path(node=restored) == "/docs/keep.txt"
+    assert content(restored) == b"keep"
+    assert not Node.objects.filter(name="other.txt").exists()
