@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import transaction
@@ -400,7 +401,7 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
     upload._writer = writer  # completing in this request reuses it (its tail is in memory)
 
 
-def _lost(upload: Upload):
+def _lost(upload: Upload) -> NoReturn:
     """The stored part of the upload is gone (collected by an operator's GC run): it cannot go on."""
     logger.warning("upload %s lost its pending manifest; failing it", upload.pk)
     with transaction.atomic():
