@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from files.links import link_revoke, link_state
-from files.models import Activity, FilesPolicy, PublicLink, Share
+from files.models import Activity, FilesPolicy, PublicLink, Share, Upload
 
 
 class LinkStateFilter(admin.SimpleListFilter):
@@ -135,3 +135,26 @@ class FilesPolicyAdmin(admin.ModelAdmin):
     ]
     search_fields = ["workspace__name"]
     raw_id_fields = ["workspace"]
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    """Resumable uploads in flight: how far each got and the quota it holds; an operator can end one."""
+
+    list_display = ["filename", "workspace", "user", "offset", "length", "reserved_bytes", "state", "expires_at"]
+    list_filter = ["state"]
+    search_fields = ["filename", "workspace__name", "user__email"]
+    list_select_related = ["workspace", "user"]
+    exclude = ["head", "store_state"]
+    readonly_fields = [f.name for f in Upload._meta.fields if f.name not in ("head", "store_state")]
+    actions = ["reclaim"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Expire now: give back the quota and the stored bytes")
+    def reclaim(self, request, queryset: QuerySet) -> None:
+        from files.resumable import upload_expire
+
+        done = sum(upload_expire(upload=upload) for upload in queryset.filter(state=Upload.State.ACTIVE))
+        self.message_user(request, f"{done} upload(s) expired.", messages.SUCCESS)

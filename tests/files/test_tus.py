@@ -526,3 +526,18 @@ def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_uploa
     Upload.objects.update(lock_token=None, locked_until=None)  # the retry finished without writing
     upload_write(upload=upload, offset=0, read=io.BytesIO(data).read, content_length=len(data))
     assert content_of(Node.objects.get(name="s.bin")) == data
+
+
+def test_operators_see_uploads_in_the_admin_and_can_expire_one(client, api, root, owner_workspace):
+    from tests.factories import UserFactory
+
+    before = used(owner_workspace)
+    create(api, length=100, root=root, filename="held.bin")
+    staff = UserFactory(email="ops@example.com", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    assert b"held.bin" in client.get("/admin/files/upload/").content
+    upload = Upload.objects.get()
+    assert client.get(f"/admin/files/upload/{upload.pk}/change/").status_code == 200
+    client.post("/admin/files/upload/", {"action": "reclaim", "_selected_action": [str(upload.pk)]})
+    assert Upload.objects.get().state == Upload.State.EXPIRED
+    assert used(owner_workspace) == before
