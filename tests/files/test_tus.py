@@ -61,6 +61,12 @@ def content_of(node: Node) -> bytes:
     return b"".join(manifest_open(manifest=node.current_version.manifest))
 
 
+def chunk_ids(version: FileVersion) -> list:
+    return list(
+        ManifestChunk.objects.filter(manifest=version.manifest).order_by("seq").values_list("chunk_id", flat=True)
+    )
+
+
 def used(workspace) -> int:
     workspace.refresh_from_db(fields=["used_bytes"])
     return workspace.used_bytes
@@ -541,3 +547,25 @@ def test_operators_see_uploads_in_the_admin_and_can_expire_one(client, api, root
     client.post("/admin/files/upload/", {"action": "reclaim", "_selected_action": [str(upload.pk)]})
     assert Upload.objects.get().state == Upload.State.EXPIRED
     assert used(owner_workspace) == before
+
+
+def test_patch_boundaries_do_not_move_chunk_boundaries_so_content_deduplicates(settings, api, owner, root):
+    from files.services import file_upload
+
+    settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
+    data = os.urandom(1_000_000)
+    plain = file_upload(user=owner, parent=root, name="plain.bin", stream=io.BytesIO(data))
+    chunks_before = Chunk.objects.count()
+
+    location = create(api, length=len(data), root=root, filename="resumed.bin")["Location"]
+    offset = 0
+    for size in (1, 70_001, 4_096, 333_333, 250_000, 10**6):
+        piece = data[offset : offset + size]
+        assert patch(api, location, piece, offset=offset).status_code == 204
+        offset += len(piece)
+        if offset == len(data):
+            break
+
+    resumed = Node.objects.get(name="resumed.bin").current_version
+    assert Chunk.objects.count() == chunks_before  # every chunk was already stored: nothing new
+    assert chunk_ids(resumed) == chunk_ids(plain)
