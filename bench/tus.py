@@ -129,10 +129,19 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (Procfile: 4)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary var dir")
     args = parser.parse_args()
+    var = Path(tempfile.mkdtemp(prefix="tus-bench-", dir=os.environ.get("BENCH_TMP")))
+    try:
+        return run(args, var)
+    finally:
+        if args.keep:
+            print(f"kept {var}")
+        else:
+            shutil.rmtree(var, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, var: Path) -> int:
     size = args.size_mib * MIB
     patch_size = args.patch_mib * MIB
-
-    var = Path(tempfile.mkdtemp(prefix="tus-bench-", dir=os.environ.get("BENCH_TMP")))
     env = dict(os.environ, CLOUDSTORAGE_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="cloudstorage.settings")
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
@@ -228,10 +237,6 @@ def main() -> int:
     for pid, peak in peaks.items():
         print(f"web worker {pid}:   peak RSS {peak:6.1f} MiB")
     print(f"sha256 matches:      {node.sha256 == source_sha} (size {node.size})")
-    if args.keep:
-        print(f"kept {var}")
-    else:
-        shutil.rmtree(var, ignore_errors=True)
     return 0 if node.sha256 == source_sha and node.size == size else 1
 
 
