@@ -130,9 +130,11 @@ class ManifestWriter:
         if not final:
             cuts = cuts[:-1]
         consumed = 0
-        for offset, length in cuts:
-            self._store(bytes(self.buffer[offset : offset + length]))
-            consumed = offset + length
+        # One copy per chunk (bytes of a memoryview slice), not two (a bytearray slice, then bytes).
+        with memoryview(self.buffer) as view:
+            for offset, length in cuts:
+                self._store(bytes(view[offset : offset + length]))
+                consumed = offset + length
         del self.buffer[:consumed]
 
     def _candidates(self, size: int) -> list:
