@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tests run on every core (pytest-xdist); override with e.g. PYTEST_ARGS="-n 0 -x".
+PYTEST_ARGS ?= -n auto
 
 .PHONY: run test install migrate lint chromium
 

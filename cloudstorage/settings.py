@@ -373,7 +373,7 @@ CELERY_BEAT_SCHEDULE["billing-local-renew"] = {
 
 # --- Chunk store (disks/) -----------------------------------------------------------------------
 # FastCDC's target average chunk size; real chunks average about 1.25x this, at most 4x.
-CLOUDSTORAGE_CHUNK_AVG = env.int("CLOUDSTORAGE_CHUNK_AVG", default=2 * 1024 * 1024)
+CLOUDSTORAGE_CHUNK_AVG = env.int("CLOUDSTORAGE_CHUNK_AVG", default=1024 * 1024)
 # Master keys that still unwrap data keys during a rotation (see `manage.py rotate_master_key`).
 CLOUDSTORAGE_PREVIOUS_MASTER_KEYS = env.list("CLOUDSTORAGE_PREVIOUS_MASTER_KEYS", default=[])
 CLOUDSTORAGE_REPAIR_BATCH = env.int("CLOUDSTORAGE_REPAIR_BATCH", default=500)
