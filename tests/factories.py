@@ -37,3 +37,19 @@ def team_workspace(owner: User, name: str = "Team", members: dict[User, str] | N
     for user, role in (members or {}).items():
         Membership.objects.create(workspace=workspace, user=user, role=role)
     return workspace
+
+
+def local_disks(settings, *, categories: str = "ABCDE", per_category: int = 2, capacity_mb: int = 512) -> list:
+    """Local disks under the test's tmp_path (CLOUDSTORAGE_DISKS_DIR), ``per_category`` of each."""
+    from disks.services import disk_create_local
+
+    return [
+        disk_create_local(
+            name=f"{category}{n}",
+            path=settings.CLOUDSTORAGE_DISKS_DIR / f"{category}{n}",
+            category=category,
+            capacity_bytes=capacity_mb * 1024 * 1024,
+        )
+        for category in categories
+        for n in range(1, per_category + 1)
+    ]

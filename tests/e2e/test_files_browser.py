@@ -10,12 +10,10 @@ from urllib.parse import urlparse
 import pytest
 from django.test import Client
 
-from disks.services import disk_create_local
 from tests.e2e.conftest import ARTIFACTS
-from tests.factories import PASSWORD, UserFactory, personal_workspace
+from tests.factories import PASSWORD, UserFactory, local_disks, personal_workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
-MB = 1024 * 1024
 
 
 def _route_missing(path: str) -> bool:
@@ -44,16 +42,7 @@ def disks(settings):
         # The live server's threads share the in-memory test database, which refuses concurrent
         # writers ("table is locked"); real SQLite files (WAL) and PostgreSQL take parallel uploads.
         settings.DASHBOARD_UPLOAD_PARALLEL = 1
-    return [
-        disk_create_local(
-            name=f"{category}{n}",
-            path=settings.CLOUDSTORAGE_DISKS_DIR / f"{category}{n}",
-            category=category,
-            capacity_bytes=512 * MB,
-        )
-        for category in "ABCDE"
-        for n in (1, 2)
-    ]
+    return local_disks(settings)
 
 
 @pytest.fixture

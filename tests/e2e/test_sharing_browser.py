@@ -6,25 +6,18 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from disks.services import disk_create_local
 from files.links import link_create
 from files.models import Node, PublicLink
 from files.services import file_upload
-from tests.factories import PASSWORD, UserFactory, personal_workspace
+from tests.factories import PASSWORD, UserFactory, local_disks, personal_workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
-MB = 1024 * 1024
 
 
 @pytest.fixture(autouse=True)
 def disks(settings):
     settings.CLOUDSTORAGE_CHUNK_AVG = 64 * 1024
-    return [
-        disk_create_local(
-            name=f"A{n}", path=settings.CLOUDSTORAGE_DISKS_DIR / f"A{n}", category="A", capacity_bytes=64 * MB
-        )
-        for n in (1, 2)
-    ]
+    return local_disks(settings, categories="A", capacity_mb=64)
 
 
 def shared_file(owner, name: str, data: bytes, **link_fields) -> PublicLink:
