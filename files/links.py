@@ -367,23 +367,3 @@ def link_folder_listing(*, link: PublicLink, folder: Node) -> list[Node]:
         .order_by("-kind", "name_key")[:PUBLIC_LISTING_LIMIT]
         .only("pk", "kind", "name", "size", "mime_type", "modified_at", "parent_id")
     )
-
-
-def link_folder_walk(*, folder: Node):
-    """(path inside the zip, node) for every live node under ``folder``, the folder's own name as
-    the top directory; one query per level, file contents not read."""
-    paths = {folder.pk: folder.name or "files"}
-    yield paths[folder.pk], folder
-    level = [folder.pk]
-    while level:
-        children = list(
-            Node.objects.filter(parent_id__in=level, trashed_in__isnull=True)
-            .select_related("current_version__manifest")
-            .order_by("parent_id", "name_key")
-        )
-        level = []
-        for child in children:
-            paths[child.pk] = f"{paths[child.parent_id]}/{child.name}"
-            yield paths[child.pk], child
-            if child.is_folder:
-                level.append(child.pk)

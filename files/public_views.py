@@ -7,14 +7,12 @@ browser session by the password form; bytes stream from the chunk store, never w
 
 from __future__ import annotations
 
-import zipfile
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
-from zipstream import ZipStream
 
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
@@ -23,13 +21,13 @@ from files.api.content import RangeNotSatisfiable, byte_range, content_dispositi
 from files.links import (
     link_count_download,
     link_folder_listing,
-    link_folder_walk,
     link_password_check,
     link_touch,
     link_unlock_proof,
     link_upload,
 )
 from files.models import Node, PublicLink
+from files.zips import folder_zip
 
 GONE_MESSAGES = {
     "revoked": "The owner has switched this link off.",
@@ -162,19 +160,11 @@ def _file_response(node: Node, *, span: tuple[int, int] | None, head: bool) -> H
     return response
 
 
-def _lazy_content(manifest):
-    # Opened only when the zip reaches this file, so a big folder costs no reads up front.
-    yield from manifest_open(manifest=manifest)
-
-
 def _zip_response(folder: Node) -> HttpResponse:
-    archive = ZipStream(compress_type=zipfile.ZIP_STORED, sized=True)
-    for path, node in link_folder_walk(folder=folder):
-        if node.is_folder:
-            archive.add(None, path + "/")
-        elif node.current_version is not None:
-            version = node.current_version
-            archive.add(_lazy_content(version.manifest), path, size=version.size)
+    try:
+        archive = folder_zip(folder=folder)
+    except ServiceError as error:
+        return HttpResponse(error.message, status=error.status_code, content_type="text/plain; charset=utf-8")
     response = StreamingHttpResponse(archive, content_type="application/zip")
     response["Content-Length"] = str(len(archive))
     response["Content-Disposition"] = content_disposition(f"{folder.name or 'files'}.zip")
