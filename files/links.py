@@ -27,7 +27,7 @@ from cloudstorage.errors import ServiceError
 from files.access import permission_at_least
 from files.models import FilesPolicy, FileVersion, Node, PublicLink
 from files.names import name_clean, name_with_suffix
-from files.services import activity_record, child_get, content_commit, content_store
+from files.services import StoredContent, activity_record, child_get, content_commit
 
 # 24 random bytes: 192 bits, 32 URL-safe characters.
 TOKEN_BYTES = 24
@@ -335,14 +335,18 @@ def _free_upload_name(*, folder: Node, name: str) -> str:
     return candidate
 
 
-def link_upload(*, link: PublicLink, name: str, stream, size: int | None = None) -> FileVersion:
-    """Store one file sent through an upload link into the link's folder. Never touches an existing
-    file (the sender cannot see the folder): a taken name gets `` (2)``, `` (3)``… appended."""
-    if link.permission != PublicLink.Permission.UPLOAD:
-        raise ServiceError(code="permission_denied", message="This link does not take uploads.", status_code=403)
-    folder = link.node
-    name = name_clean(name)
-    content = content_store(workspace=folder.workspace, stream=stream, size=size)
+def link_upload(*, link: PublicLink, name: str, content: StoredContent) -> FileVersion:
+    """Commit one file stored through an upload link into the link's folder (the content is
+    discarded on refusal). Never touches an existing file (the sender cannot see the folder): a
+    taken name gets `` (2)``, `` (3)``… appended."""
+    try:
+        if link.permission != PublicLink.Permission.UPLOAD:
+            raise ServiceError(code="permission_denied", message="This link does not take uploads.", status_code=403)
+        folder = link.node
+        name = name_clean(name)
+    except BaseException:
+        content.discard()
+        raise
     version = content_commit(
         user=None, parent=folder, name=_free_upload_name(folder=folder, name=name), content=content, replace=False
     )

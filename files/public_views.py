@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cloudstorage.errors import ServiceError
@@ -27,6 +28,7 @@ from files.links import (
     link_upload,
 )
 from files.models import Node, PublicLink
+from files.uploadhandler import StreamingUploadHandler, UploadBatch
 from files.zips import folder_zip
 
 GONE_MESSAGES = {
@@ -172,9 +174,13 @@ def _zip_response(folder: Node) -> HttpResponse:
     return response
 
 
+@csrf_exempt  # CSRF is checked by _link_upload_receive, after the streaming handler is installed
 @require_POST
 def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
-    """A file request: store each posted ``file`` in the link's folder, never overwriting."""
+    """A file request: store each posted ``file`` in the link's folder, never overwriting.
+
+    Files stream into the chunk store as the body arrives (files.uploadhandler), as on the API:
+    never held in memory nor spooled to a temporary file by Django's default handlers."""
     try:
         link = link_get_for_token(token=token)
     except LinkGone as gone:
@@ -183,21 +189,43 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "files/public/gone.html", {"message": "This link does not take uploads."}, status=404)
     if not _unlocked(request, link):
         return HttpResponseRedirect(_page_url(token))
-    files = request.FILES.getlist("file")
-    if not files:
-        return render(
-            request, "files/public/upload.html", {"link": link, "token": token, "error": "Choose a file."}, status=400
-        )
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    batch = UploadBatch(resolve_workspace=lambda: link.node.workspace, body_length=length)
+    request.upload_handlers = [StreamingUploadHandler(batch)]
     received = 0
-    for upload in files:
+    try:
         try:
-            link_upload(link=link, name=upload.name, stream=upload.chunks(), size=upload.size)
+            response = _link_upload_receive(request)
+            if response.status_code != 204:
+                return response  # the CSRF check refused the request
+            if not batch.uploads:
+                return render(
+                    request,
+                    "files/public/upload.html",
+                    {"link": link, "token": token, "error": "Choose a file."},
+                    status=400,
+                )
+            for upload in batch.uploads:
+                upload.committed = True  # link_upload commits it or discards it
+                link_upload(link=link, name=upload.name, content=upload.content)
+                received += 1
         except ServiceError as error:
             return render(
                 request,
                 "files/public/upload.html",
-                {"link": link, "token": token, "error": f"{upload.name}: {error.message}", "received": received},
+                {"link": link, "token": token, "error": error.message, "received": received},
                 status=error.status_code,
             )
-        received += 1
+    finally:
+        batch.discard_uncommitted()
     return HttpResponseRedirect(f"{reverse('public_link', args=[token])}?{urlencode({'received': received})}")
+
+
+@csrf_protect
+def _link_upload_receive(request: HttpRequest) -> HttpResponse:
+    """204 once the body is parsed through the streaming handler (a 403 when CSRF fails)."""
+    request.FILES  # noqa: B018 - the parse is the point
+    return HttpResponse(status=204)

@@ -207,6 +207,43 @@ def test_upload_link_respects_the_quota(owner, owner_workspace, api, client, alb
     assert not Node.objects.filter(name="big.bin").exists()
 
 
+def test_upload_link_streams_into_the_store_and_checks_csrf(owner, owner_workspace, api, album, settings):
+    # Django's default handlers would keep this in memory or spool it to a temporary file; the
+    # streaming handler stores it as it arrives, so quota is reserved and settled exactly.
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    token = token_of(make_link(api, album, permission="upload"))
+    owner_workspace.refresh_from_db()
+    before = owner_workspace.used_bytes
+    data = bytes(range(256)) * 4096  # 1 MiB
+
+    strict = Client(enforce_csrf_checks=True)
+    page = strict.get(f"/s/{token}")
+    csrf = page.cookies["csrftoken"].value
+    refused = strict.post(f"/s/{token}/upload", {"file": SimpleUploadedFile("late.bin", data)})
+    assert refused.status_code == 403
+    accepted = strict.post(
+        f"/s/{token}/upload", {"file": SimpleUploadedFile("big.bin", data), "csrfmiddlewaretoken": csrf}
+    )
+    assert accepted.status_code == 302
+
+    assert not Node.objects.filter(name="late.bin").exists()
+    assert content(Node.objects.get(parent=album, name="big.bin")) == data
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == before + len(data)
+
+
+def test_upload_link_refuses_a_file_in_another_field_and_keeps_nothing(owner, owner_workspace, api, client, album):
+    token = token_of(make_link(api, album, permission="upload"))
+    owner_workspace.refresh_from_db()
+    before = owner_workspace.used_bytes
+    response = client.post(f"/s/{token}/upload", {"attachment": SimpleUploadedFile("x.bin", b"xyz")})
+    assert response.status_code == 400
+    assert "file" in response.content.decode()
+    assert not Node.objects.filter(name="x.bin").exists()
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == before
+
+
 def test_only_editors_create_links(owner, api, report):
     viewer = UserFactory(email="v@example.com")
     api.post(f"/api/v1/nodes/{report.pk}/shares/", {"email": "v@example.com", "permission": "view"}, format="json")
