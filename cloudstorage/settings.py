@@ -296,6 +296,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Three different "permission" choice sets: name each instead of a generated hash suffix.
+    "ENUM_NAME_OVERRIDES": {
+        "SharePermissionEnum": "files.models.Share.Permission",
+        "LinkPermissionEnum": "files.models.PublicLink.Permission",
+        "NodePermissionEnum": ["view", "edit", "manage"],
+    },
 }
 
 # --- Static, i18n -------------------------------------------------------------------------------
