@@ -445,6 +445,12 @@ CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS = env.int("CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS", def
 # chunk per upload); several web nodes need it on a shared mount.
 CLOUDSTORAGE_UPLOAD_STAGING_DIR = Path(env.str("CLOUDSTORAGE_UPLOAD_STAGING_DIR", default=str(VAR_DIR / "uploads")))
 CELERY_BEAT_SCHEDULE["uploads-expire"] = {"task": "files.tasks.uploads_expire", "schedule": crontab(minute=47)}
+# An upload's reserved quota that nobody touched for this long belongs to a dead process: given back.
+CLOUDSTORAGE_QUOTA_HOLD_STALE = env.int("CLOUDSTORAGE_QUOTA_HOLD_STALE", default=3600)
+CELERY_BEAT_SCHEDULE["quota-holds-reclaim"] = {
+    "task": "files.tasks.quota_holds_reclaim",
+    "schedule": timedelta(minutes=10),
+}
 
 # --- Web dashboard ------------------------------------------------------------------------------
 # Files from this size on are uploaded through tus (resumable) in chunks of DASHBOARD_TUS_CHUNK;

@@ -284,3 +284,23 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.filename} ({self.offset}/{self.length})"
+
+
+class QuotaHold(models.Model):
+    """Quota reserved by an upload in flight, also counted in ``Workspace.used_bytes``.
+
+    Kept as a row so that a web process killed mid-upload leaks nothing: an upload touches its hold
+    as bytes arrive, and a beat job gives back the bytes of holds nobody has touched for a while.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    bytes = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    touched_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(bytes__gte=0), name="quota_hold_bytes_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.bytes} bytes held in {self.workspace_id}"

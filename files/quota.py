@@ -2,17 +2,25 @@
 
 ``Workspace.used_bytes`` counts the logical bytes of every version of every file, the trash
 included, plus the reservations of uploads in flight; an upload trims its reservation to the exact
-size when it finishes and gives it all back when it fails.
+size when it finishes and gives it all back when it fails. Each reservation is also a QuotaHold row,
+so one whose process died is found and given back by a beat job instead of leaking.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
 from django.db.models import BigIntegerField, F
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from accounts.models import Workspace
 from billing.plans import GB
 from cloudstorage.errors import ServiceError
+from files.models import QuotaHold
 
 # Streams of unknown length reserve ahead in steps of this size, then trim.
 RESERVE_STEP = 64 * 1024 * 1024
@@ -70,17 +78,24 @@ def quota_release(*, workspace: Workspace, nbytes: int) -> None:
 class Reservation:
     """Quota for one upload: reserved up front when the size is known, else ahead in steps.
 
-    ``grow`` is called with the bytes received so far; ``settle(size)`` trims to the final size
-    (call it in the transaction that makes the version visible); ``cancel`` gives everything back.
+    What is reserved lives in a :class:`QuotaHold` row (the database is the truth, not this object),
+    so a process that dies mid-upload leaks nothing: ``quota_holds_reclaim`` gives back holds left
+    untouched for CLOUDSTORAGE_QUOTA_HOLD_STALE seconds. ``grow`` is called with the bytes received
+    so far (and keeps the hold fresh); ``trim`` lowers it; ``settle(size)`` turns it into the final
+    size (call it in the transaction that makes the version visible); ``cancel`` gives it all back.
     """
+
+    TOUCH_EVERY = 60.0
 
     def __init__(self, *, workspace: Workspace, expected: int | None = None):
         self.workspace = workspace
         self.reserved = 0
         self.expected = expected
+        self.hold_id: int | None = None
+        self.external = False  # the bytes are tracked elsewhere (a resumable upload's own row)
+        self._touched = time.monotonic()
         if expected is not None:
-            quota_reserve(workspace=workspace, nbytes=expected)
-            self.reserved = expected
+            self.add(expected)
 
     @classmethod
     def adopt(cls, *, workspace: Workspace, reserved: int) -> Reservation:
@@ -89,10 +104,43 @@ class Reservation:
         reservation = cls(workspace=workspace)
         reservation.reserved = reserved
         reservation.expected = reserved
+        reservation.external = True
         return reservation
+
+    def add(self, nbytes: int) -> None:
+        """Reserve ``nbytes`` more (413 quota_exceeded / 403 read-only when they do not fit)."""
+        if nbytes <= 0:
+            return
+        with transaction.atomic():
+            quota_reserve(workspace=self.workspace, nbytes=nbytes)
+            if self.external:
+                pass
+            elif self.hold_id is None:
+                self.hold_id = QuotaHold.objects.create(workspace=self.workspace, bytes=nbytes).pk
+            elif not QuotaHold.objects.filter(pk=self.hold_id).update(
+                bytes=F("bytes") + nbytes, touched_at=timezone.now()
+            ):
+                raise ServiceError(
+                    code="upload_expired",
+                    message="This upload was idle for too long and its reserved space was given back; start it again.",
+                    status_code=409,
+                )
+        self.reserved += nbytes
+        self._touched = time.monotonic()
+
+    def trim(self, to: int) -> None:
+        """Give back what is reserved beyond ``to`` bytes."""
+        extra = self.reserved - to
+        if extra <= 0:
+            return
+        with transaction.atomic():
+            if self.external or QuotaHold.objects.filter(pk=self.hold_id).update(bytes=F("bytes") - extra):
+                quota_release(workspace=self.workspace, nbytes=extra)
+        self.reserved = to
 
     def grow(self, received: int) -> None:
         if received <= self.reserved:
+            self._touch()
             return
         if self.expected is not None:
             raise ServiceError(
@@ -102,19 +150,66 @@ class Reservation:
         free = self.workspace.quota_bytes - self._used()
         # Near the limit, reserve exactly what is needed rather than refusing a step that would not fit.
         step = min(step, max(free, received - self.reserved))
-        quota_reserve(workspace=self.workspace, nbytes=step)
-        self.reserved += step
+        self.add(step)
+
+    def _touch(self) -> None:
+        if self.hold_id is None or time.monotonic() - self._touched < self.TOUCH_EVERY:
+            return
+        QuotaHold.objects.filter(pk=self.hold_id).update(touched_at=timezone.now())
+        self._touched = time.monotonic()
 
     def _used(self) -> int:
         return Workspace.objects.values_list("used_bytes", flat=True).get(pk=self.workspace.pk)
 
+    def _take_hold(self) -> int | None:
+        """Delete the hold row; the bytes it held, or None when there is none (reclaimed, or never made)."""
+        if self.hold_id is None:
+            return None
+        hold = QuotaHold.objects.select_for_update().filter(pk=self.hold_id).first()
+        self.hold_id = None
+        if hold is None:
+            return None
+        hold.delete()
+        return hold.bytes
+
     def settle(self, size: int) -> None:
-        if size > self.reserved:
-            quota_reserve(workspace=self.workspace, nbytes=size - self.reserved)
-        elif size < self.reserved:
-            quota_release(workspace=self.workspace, nbytes=self.reserved - size)
+        """The upload's bytes become ``size`` bytes of stored content (inside the caller's transaction)."""
+        with transaction.atomic():
+            if self.external:
+                held = self.reserved
+            else:
+                # None: reclaimed while idle (or nothing was ever reserved): reserve afresh; may refuse.
+                held = self._take_hold() or 0
+            if size > held:
+                quota_reserve(workspace=self.workspace, nbytes=size - held)
+            elif size < held:
+                quota_release(workspace=self.workspace, nbytes=held - size)
         self.reserved = 0
 
     def cancel(self) -> None:
-        quota_release(workspace=self.workspace, nbytes=self.reserved)
+        """Give everything back (idempotent)."""
+        if self.external:
+            quota_release(workspace=self.workspace, nbytes=self.reserved)
+        else:
+            with transaction.atomic():
+                held = self._take_hold()
+                if held:
+                    quota_release(workspace=self.workspace, nbytes=held)
         self.reserved = 0
+
+
+def quota_holds_reclaim(*, now: datetime | None = None) -> int:
+    """Give back the quota of uploads that died mid-way (holds untouched for
+    CLOUDSTORAGE_QUOTA_HOLD_STALE seconds). Safe to run concurrently: each hold is taken under its
+    row lock, so its bytes are released once. Returns how many holds were reclaimed."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.CLOUDSTORAGE_QUOTA_HOLD_STALE)
+    reclaimed = 0
+    for hold_id in QuotaHold.objects.filter(touched_at__lt=cutoff).values_list("pk", flat=True):
+        with transaction.atomic():
+            hold = QuotaHold.objects.select_for_update().filter(pk=hold_id, touched_at__lt=cutoff).first()
+            if hold is None:
+                continue
+            hold.delete()
+            quota_release(workspace=hold.workspace, nbytes=hold.bytes)
+            reclaimed += 1
+    return reclaimed

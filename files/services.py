@@ -28,7 +28,7 @@ from disks.store import (
 )
 from files.models import Activity, FilesPolicy, FileVersion, Node
 from files.names import name_clean, name_key, name_with_suffix
-from files.quota import Reservation, quota_release, quota_reserve, writable_check
+from files.quota import Reservation, quota_release, writable_check
 
 logger = logging.getLogger(__name__)
 
@@ -212,8 +212,7 @@ class ContentSink:
         self.reservation = Reservation(workspace=workspace, expected=size)
         if size is None and size_bound:
             try:
-                quota_reserve(workspace=workspace, nbytes=size_bound)
-                self.reservation.reserved = size_bound
+                self.reservation.add(size_bound)
             except ServiceError as error:
                 if error.code != "quota_exceeded":
                     raise
@@ -255,9 +254,7 @@ class ContentSink:
         except BaseException:
             self.abort()
             raise
-        if self.reservation.reserved > self.received:
-            quota_release(workspace=self.reservation.workspace, nbytes=self.reservation.reserved - self.received)
-            self.reservation.reserved = self.received
+        self.reservation.trim(self.received)
         return StoredContent(manifest=manifest, reservation=self.reservation, head=bytes(self.head))
 
     def abort(self) -> None:
@@ -644,7 +641,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
         .order_by("pk")
     )
     total = sum(source.current_version.size for source in sources if source.is_file and source.current_version)
-    quota_reserve(workspace=parent.workspace, nbytes=total)
+    reservation = Reservation(workspace=parent.workspace, expected=total)
     author = user if getattr(user, "is_authenticated", False) else None
     try:
         with transaction.atomic():
@@ -702,11 +699,12 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
             activity_record(
                 workspace_id=parent.workspace_id, actor=user, verb="copy", node=top, details={"from": str(node.pk)}
             )
+            reservation.settle(total)
     except IntegrityError:
-        quota_release(workspace=parent.workspace, nbytes=total)
+        reservation.cancel()
         raise _conflict(name) from None
     except BaseException:
-        quota_release(workspace=parent.workspace, nbytes=total)
+        reservation.cancel()
         raise
     return top
 

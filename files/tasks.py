@@ -19,3 +19,11 @@ def uploads_expire() -> dict:
 def trash_purge_expired() -> int:
     """Nightly: delete forever what has been in the trash longer than CLOUDSTORAGE_TRASH_DAYS."""
     return trash.trash_purge_expired()
+
+
+@shared_task
+def quota_holds_reclaim() -> int:
+    """Give back the quota reserved by uploads whose process died (beat: every 10 minutes)."""
+    from files.quota import quota_holds_reclaim as reclaim
+
+    return reclaim()
