@@ -26,6 +26,10 @@ from files.links import (
 from files.models import PublicLink
 from files.services import node_path
 
+# Bounds that keep every value storable (a 32-bit column, a representable date) and sensible.
+MAX_DOWNLOADS = 1_000_000
+MAX_EXPIRY_DAYS = 3650
+
 
 class LinkOut(serializers.Serializer):
     id = serializers.UUIDField()
@@ -65,14 +69,20 @@ class LinkIn(serializers.Serializer):
     permission = serializers.ChoiceField(choices=PublicLink.Permission.choices, default=PublicLink.Permission.VIEW)
     password = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
-    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS)
 
 
 class PolicyIn(serializers.Serializer):
-    default_expiry_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
-    max_expiry_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    default_expiry_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_EXPIRY_DAYS, default=None
+    )
+    max_expiry_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_EXPIRY_DAYS, default=None
+    )
     password_required = serializers.BooleanField(required=False, default=False)
-    default_max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    default_max_downloads = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS, default=None
+    )
 
 
 class PolicyOut(serializers.Serializer):

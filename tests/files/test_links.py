@@ -287,6 +287,22 @@ def test_operator_settings_are_defaults_and_a_hard_maximum(owner, api, owner_wor
     assert timezone.datetime.fromisoformat(link["expires_at"]) <= timezone.now() + timedelta(days=7)
 
 
+@pytest.mark.parametrize("field", ["default_expiry_days", "max_expiry_days", "default_max_downloads"])
+def test_absurdly_large_policy_values_are_a_400_not_a_crash(api, owner_workspace, field):
+    url = f"/api/v1/workspaces/{owner_workspace.pk}/link-policy/"
+    before = api.get(url).json()
+    response = api.put(url, {field: 586586126459587960766464}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["error"]["details"]["fields"]
+    assert api.get(url).json() == before
+
+
+def test_absurdly_large_link_limit_is_a_400(api, report):
+    response = api.post(f"/api/v1/nodes/{report.pk}/links/", {"max_downloads": 2**40}, format="json")
+    assert response.status_code == 400
+    assert not PublicLink.objects.exists()
+
+
 def test_inventory_lists_every_link_with_last_access_including_trashed_items(owner, api, client, team, report):
     token = token_of(make_link(api, report))
     other = make_link(api, upload(owner, report.parent, "b.txt", b"b"))
