@@ -1,6 +1,6 @@
 """The operators' console for disks: attach a disk (probed before it is saved), watch capacity per
-category and per disk and the health of the replicas, change a disk's status, start a scrub or a
-drain. Every change goes through disks.services and is written to the admin log."""
+category and per disk and the health of the replicas, change a disk's status, start a scrub, a
+drain or a sweep. Every change goes through disks.services and is written to the admin log."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ class DiskAdmin(admin.ModelAdmin):
     ]
     list_filter = ["category", "status", "backend"]
     search_fields = ["name", "path", "s3_bucket"]
-    actions = ["mark_active", "mark_read_only", "mark_draining", "mark_failed", "scrub", "drain"]
+    actions = ["mark_active", "mark_read_only", "mark_draining", "mark_failed", "scrub", "drain", "sweep"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -199,3 +199,10 @@ class DiskAdmin(admin.ModelAdmin):
             transaction.on_commit(lambda disk_id=str(disk.pk): tasks.disk_drain.delay(disk_id=disk_id))
             self.log_change(request, disk, f"Status changed from {previous} to draining; drain queued.")
         self.message_user(request, "Drain queued; the beat job continues until the disks are empty.", messages.SUCCESS)
+
+    @admin.action(description="Sweep unreferenced objects (delete copies no replica refers to)", permissions=["change"])
+    def sweep(self, request, queryset):
+        for disk in queryset.exclude(status=Disk.Status.FAILED):
+            transaction.on_commit(lambda disk_id=str(disk.pk): tasks.disk_sweep.delay(disk_id=disk_id))
+            self.log_change(request, disk, "Sweep of unreferenced objects queued.")
+        self.message_user(request, "Sweep queued; objects written in the last hour are left alone.", messages.SUCCESS)

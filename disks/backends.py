@@ -1,7 +1,7 @@
 """Where a disk's bytes live: a local folder or an S3-compatible bucket/prefix, behind one interface.
 
-The chunk store only ever calls ``put`` (durable when it returns), ``get``, ``delete``, ``keys`` and
-``probe``; everything about paths and buckets stays in this module.
+The chunk store only ever calls ``put`` (durable when it returns), ``get``, ``delete``, ``keys``,
+``listing``/``modified_at`` (the sweep) and ``probe``; everything about paths and buckets stays in this module.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +35,14 @@ class Backend:
         raise BackendError("abstract backend")
 
     def keys(self, prefix: str = "") -> Iterator[str]:
+        raise BackendError("abstract backend")
+
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        """Every object key under ``prefix`` with its last modification time (UTC)."""
+        raise BackendError("abstract backend")
+
+    def modified_at(self, key: str) -> datetime | None:
+        """When the object was last written (UTC), or None when it is not there."""
         raise BackendError("abstract backend")
 
     def probe(self) -> None:
@@ -111,6 +120,20 @@ class LocalBackend(Backend):
                     continue
                 yield str(Path(dirpath, name).relative_to(self.root))
 
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        for key in self.keys(prefix):
+            modified = self.modified_at(key)
+            if modified is not None:  # deleted while we walked
+                yield key, modified
+
+    def modified_at(self, key: str) -> datetime | None:
+        try:
+            return datetime.fromtimestamp(self._path(key).stat().st_mtime, tz=UTC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise BackendError(f"{self.root}: {exc}") from exc
+
     def probe(self) -> None:
         if not self.root.is_dir():
             raise BackendError(f"{self.root} is not a folder")
@@ -181,6 +204,32 @@ class S3Backend(Backend):
             for obj in self.storage.connection.Bucket(self.storage.bucket_name).objects.filter(Prefix=full):
                 yield obj.key[len(self.prefix) + 1 :] if self.prefix else obj.key
         except (BotoCoreError, ClientError) as exc:
+            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        full = self._name(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        skip = len(self.prefix) + 1 if self.prefix else 0
+        client = self.storage.connection.meta.client
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.storage.bucket_name, Prefix=full):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"][skip:], obj["LastModified"]
+        except (BotoCoreError, ClientError) as exc:
+            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+
+    def modified_at(self, key: str) -> datetime | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.storage.connection.meta.client
+        try:
+            return client.head_object(Bucket=self.storage.bucket_name, Key=self._name(key))["LastModified"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                return None
+            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+        except BotoCoreError as exc:
             raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
 
 

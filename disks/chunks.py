@@ -164,7 +164,7 @@ def pending_deletes_run(*, limit: int = 2000) -> int:
             continue
         # A chunk re-created after GC gets a new id, so no live copy ever shares this key; still, make
         # sure no replica row points at it before deleting.
-        if Replica.objects.filter(disk_id=item.disk_id, chunk__id=_chunk_id_of(item.key)).exists():
+        if Replica.objects.filter(disk_id=item.disk_id, chunk__id=chunk_id_of(item.key)).exists():
             PendingDelete.objects.filter(pk=item.pk).delete()
             continue
         try:
@@ -179,7 +179,7 @@ def pending_deletes_run(*, limit: int = 2000) -> int:
     return done
 
 
-def _chunk_id_of(key: str):
+def chunk_id_of(key: str):
     import uuid
 
     try:

@@ -16,12 +16,15 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from disks.backends import BackendError, backend_for
 from disks.chunks import (
     NoRoomError,
+    chunk_id_of,
     chunk_store_copies,
     pending_deletes_run,
     readable_replicas,
     replica_drop,
+    replica_mark_bad,
     replica_read,
 )
 from disks.crypto import workspace_keys
@@ -185,10 +188,16 @@ def disk_attach(*, disk: Disk) -> Disk:
 
 def disk_set_status(*, disk: Disk, status: str) -> Disk:
     """Change a disk's status; a failed or draining disk's workspaces are remapped at once, and the
-    next repair run copies its chunks elsewhere."""
+    next repair run copies its chunks elsewhere. A disk brought back from failed is swept (after the
+    commit) of the objects whose copies were dropped while it was failed."""
+    from disks import tasks
+
     with transaction.atomic():
+        previous = Disk.objects.select_for_update().filter(pk=disk.pk).values_list("status", flat=True).first()
         Disk.objects.filter(pk=disk.pk).update(status=status)
         disk.status = status
+        if previous == Disk.Status.FAILED and status != Disk.Status.FAILED:
+            transaction.on_commit(lambda disk_id=str(disk.pk): tasks.disk_sweep.delay(disk_id=disk_id))
     if status in (Disk.Status.FAILED, Disk.Status.DRAINING, Disk.Status.READ_ONLY):
         workspaces_remap(disk=disk)
     logger.warning("disk %s is now %s", disk.name, status)
@@ -230,13 +239,17 @@ def chunk_repair(*, chunk_id, relocate: bool = False) -> str:
     (another worker is repairing it right now)."""
     # Beat runs, drains and read-triggered repairs may reach the same chunk at once; one of them
     # works on it, the others skip it (the cache is shared by every process: Redis or a file cache).
-    lock = f"disks:chunk-repair:{chunk_id}"
+    lock = _repair_lock(chunk_id)
     if not cache.add(lock, 1, timeout=REPAIR_LOCK_SECONDS):
         return "busy"
     try:
         return _chunk_repair(chunk_id=chunk_id, relocate=relocate)
     finally:
         cache.delete(lock)
+
+
+def _repair_lock(chunk_id) -> str:
+    return f"disks:chunk-repair:{chunk_id}"
 
 
 def _chunk_repair(*, chunk_id, relocate: bool) -> str:
@@ -470,6 +483,83 @@ def chunks_gc(*, grace: timedelta | None = None, pending_grace: timedelta | None
     collected = sum(1 for chunk_id in list(unreferenced) if chunk_collect(chunk_id=chunk_id))
     deleted = pending_deletes_run()
     return {"abandoned_uploads": abandoned, "chunks": collected, "objects_deleted": deleted}
+
+
+# --- Sweep ----------------------------------------------------------------------------------------
+
+SWEEP_GRACE_SECONDS = 3600
+SWEEP_BATCH = 1000
+
+
+def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
+    """Delete the chunk objects on ``disk`` that no Replica row on that disk references: the copies
+    dropped while it was failed (nothing is deleted from a failed disk) and the leftovers of writes
+    that crashed before their row was saved. Idempotent; returns counts.
+
+    Only objects under ``ws/`` named by a chunk id are considered (probe objects and anything else
+    are left alone), and only when last written more than ``grace_seconds`` ago, so a copy being
+    written right now, whose row is not committed yet, is never touched. An object whose chunk still
+    exists is deleted under that chunk's repair lock and only if it was not rewritten meanwhile; if a
+    row for it appears anyway, that copy is marked bad so repair writes it again."""
+    counts = {"scanned": 0, "referenced": 0, "recent": 0, "busy": 0, "deleted": 0, "errors": 0}
+    if Disk.objects.filter(pk=disk.pk, status=Disk.Status.FAILED).exists():
+        return counts  # failed again: nothing is read from or deleted on a failed disk
+    backend = backend_for(disk)
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+
+    def sweep(batch: list[tuple[str, object, object]]) -> None:
+        ids = {chunk_id for _key, chunk_id, _modified in batch}
+        referenced = set(Replica.objects.filter(disk=disk, chunk_id__in=ids).values_list("chunk_id", flat=True))
+        alive = set(Chunk.objects.filter(pk__in=ids - referenced).values_list("pk", flat=True))
+        for key, chunk_id, modified in batch:
+            if chunk_id in referenced:
+                counts["referenced"] += 1
+                continue
+            if modified > cutoff:
+                counts["recent"] += 1
+                continue
+            lock = _repair_lock(chunk_id)
+            # Chunk ids are never reused: once the row is gone nobody writes this key again.
+            if chunk_id in alive and not cache.add(lock, 1, timeout=REPAIR_LOCK_SECONDS):
+                counts["busy"] += 1
+                continue
+            try:
+                if chunk_id in alive:
+                    # A writer may have put a fresh copy (and saved its row) since the listing.
+                    if Replica.objects.filter(disk=disk, chunk_id=chunk_id).exists():
+                        counts["referenced"] += 1
+                        continue
+                    current = backend.modified_at(key)
+                    if current is None or current > cutoff:
+                        counts["recent"] += 1
+                        continue
+                backend.delete(key)
+                counts["deleted"] += 1
+                late = Replica.objects.filter(disk=disk, chunk_id=chunk_id, state=Replica.State.OK).first()
+                if late is not None:
+                    replica_mark_bad(replica=late, error="deleted by a sweep while being written")
+            except BackendError:
+                logger.exception("sweep: could not check or delete %s on disk %s", key, disk.name)
+                counts["errors"] += 1
+            finally:
+                if chunk_id in alive:
+                    cache.delete(lock)
+
+    batch: list[tuple[str, object, object]] = []
+    for key, modified in backend.listing("ws/"):
+        chunk_id = chunk_id_of(key)
+        if chunk_id is None:
+            continue  # not a chunk object (a stray file); not ours to delete
+        counts["scanned"] += 1
+        batch.append((key, chunk_id, modified))
+        if len(batch) >= SWEEP_BATCH:
+            sweep(batch)
+            batch = []
+    if batch:
+        sweep(batch)
+    if counts["deleted"]:
+        logger.warning("swept %s unreferenced object(s) from disk %s", counts["deleted"], disk.name)
+    return counts
 
 
 # --- Capacity -----------------------------------------------------------------------------------

@@ -63,6 +63,14 @@ def disk_scrub(disk_id: str) -> dict[str, int]:
     return services.replicas_scrub(disk=disk) if disk else {}
 
 
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def disk_sweep(disk_id: str) -> dict[str, int]:
+    """Delete the objects on one disk that no copy references (queued when a failed disk comes back,
+    and by the operators' "sweep" action)."""
+    disk = Disk.objects.filter(pk=disk_id).first()
+    return services.disk_sweep(disk=disk) if disk else {}
+
+
 @shared_task
 def replicas_scrub() -> dict[str, int]:
     """The scheduled scrub: a slice sized so every copy is verified once per CLOUDSTORAGE_SCRUB_PERIOD."""

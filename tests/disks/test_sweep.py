@@ -1,0 +1,144 @@
+"""The sweep of a disk brought back from failed: objects no copy refers to any more are deleted once
+older than the grace period; referenced objects, fresh writes and probe objects are left alone."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.test import Client
+
+from disks.backends import backend_for
+from disks.models import Chunk, Disk, Placement, Replica
+from disks.services import chunk_repair, disk_set_status, disk_sweep
+from disks.store import manifest_write
+from tests.disks.conftest import make_s3_disk, object_get, read_all, stored_keys
+from tests.disks.test_admin import run_action
+from tests.factories import UserFactory
+
+TWO_HOURS = 2 * 3600
+
+
+@pytest.fixture
+def admin_client(db) -> Client:
+    client = Client()
+    client.force_login(UserFactory(email="operator@example.com", is_staff=True, is_superuser=True))
+    return client
+
+
+def age_all(disk: Disk, seconds: int) -> None:
+    """Make every file on a local disk look written ``seconds`` ago."""
+    then = time.time() - seconds
+    for path in Path(disk.path).rglob("*"):
+        if path.is_file():
+            os.utime(path, (then, then))
+
+
+def stray_key(workspace) -> str:
+    """A chunk-shaped key no chunk row has (what a write that crashed before its row leaves)."""
+    chunk_id = uuid.uuid4()
+    return f"ws/{workspace.pk}/{chunk_id.hex[:2]}/{chunk_id.hex}"
+
+
+def half_dropped_while_failed(workspace, rng) -> tuple:
+    """A file with copies on the primary disk; the primary fails and half its chunks are repaired
+    (their copies on it dropped, nothing deleted there) before an operator brings it back."""
+    data = rng.randbytes(30_000)
+    manifest = manifest_write(workspace=workspace, stream=io.BytesIO(data))
+    disk = Placement.objects.get(workspace=workspace, rank=0).disk
+    disk_set_status(disk=disk, status=Disk.Status.FAILED)
+    chunks = list(Chunk.objects.filter(replicas__disk=disk).order_by("pk"))
+    assert len(chunks) >= 4
+    for chunk in chunks[: len(chunks) // 2]:
+        assert chunk_repair(chunk_id=chunk.pk) == "repaired"
+    dropped = {c.key for c in chunks[: len(chunks) // 2]}
+    kept = {c.key for c in chunks[len(chunks) // 2 :]}
+    assert dropped <= set(stored_keys(disk))  # the orphans are still there
+    return manifest, data, disk, dropped, kept
+
+
+def test_reactivating_a_failed_disk_sweeps_only_old_unreferenced_objects(
+    owner_workspace, three_disks, rng, django_capture_on_commit_callbacks
+):
+    manifest, data, disk, dropped, kept = half_dropped_while_failed(owner_workspace, rng)
+    backend_for(disk).put(".probe/leftover", b"probe")
+    old_stray = stray_key(owner_workspace)
+    backend_for(disk).put(old_stray, b"crashed write")
+    age_all(disk, TWO_HOURS)
+    fresh_stray = stray_key(owner_workspace)
+    backend_for(disk).put(fresh_stray, b"in-flight write, row not committed yet")
+    before = {key: object_get(disk, key) for key in kept}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        disk_set_status(disk=disk, status=Disk.Status.ACTIVE)
+
+    left = set(stored_keys(disk))
+    assert not dropped & left and old_stray not in left
+    assert {key: object_get(disk, key) for key in kept} == before  # referenced: byte-identical
+    assert fresh_stray in left  # within the grace period
+    assert (Path(disk.path) / ".probe" / "leftover").exists()
+    assert read_all(manifest) == data
+    # Idempotent: a second run finds nothing more to delete.
+    again = disk_sweep(disk=disk)
+    assert again["deleted"] == 0 and again["referenced"] == len(kept) and again["recent"] == 1
+
+
+def test_sweep_without_grace_never_deletes_a_referenced_object(owner_workspace, three_disks, rng):
+    files = [(manifest_write(workspace=owner_workspace, stream=io.BytesIO(d)), d) for d in (rng.randbytes(9000),) * 2]
+    files.append((manifest_write(workspace=owner_workspace, stream=io.BytesIO(rng.randbytes(5000))), None))
+    before = {disk.pk: {key: object_get(disk, key) for key in stored_keys(disk)} for disk in three_disks}
+    for disk in three_disks:
+        counts = disk_sweep(disk=disk, grace_seconds=0)
+        assert counts["deleted"] == 0 and counts["referenced"] == Replica.objects.filter(disk=disk).count()
+    after = {disk.pk: {key: object_get(disk, key) for key in stored_keys(disk)} for disk in three_disks}
+    assert after == before
+    assert all(read_all(m) == d for m, d in files if d is not None)
+
+
+def test_sweep_leaves_a_failed_disk_alone(owner_workspace, three_disks, rng):
+    _manifest, _data, disk, dropped, _kept = half_dropped_while_failed(owner_workspace, rng)
+    age_all(disk, TWO_HOURS)
+    assert disk_sweep(disk=disk, grace_seconds=0)["deleted"] == 0
+    assert dropped <= set(stored_keys(disk))
+
+
+def test_sweep_action_queues_a_sweep_and_logs_it(
+    admin_client, owner_workspace, three_disks, rng, django_capture_on_commit_callbacks
+):
+    manifest, data, disk, dropped, kept = half_dropped_while_failed(owner_workspace, rng)
+    Disk.objects.filter(pk=disk.pk).update(status=Disk.Status.ACTIVE)  # brought back behind the services' back
+    age_all(disk, TWO_HOURS)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_action(admin_client, "sweep", [disk])
+    assert "Sweep queued" in response.content.decode()
+    assert set(stored_keys(disk)) == kept
+    assert LogEntry.objects.filter(object_id=str(disk.pk), change_message__contains="Sweep").exists()
+    assert read_all(manifest) == data
+
+
+@pytest.fixture
+def endpoint(s3_server) -> str:
+    return s3_server
+
+
+def test_s3_disk_back_from_failed_is_swept_of_unreferenced_objects(
+    endpoint, owner_workspace, rng, django_capture_on_commit_callbacks
+):
+    for name in ("s3-a", "s3-b", "s3-c"):
+        make_s3_disk(endpoint, name)
+    manifest, data, disk, dropped, kept = half_dropped_while_failed(owner_workspace, rng)
+    before = {key: object_get(disk, key) for key in kept}
+    with django_capture_on_commit_callbacks(execute=True):
+        disk_set_status(disk=disk, status=Disk.Status.ACTIVE)
+    # Just written (S3 cannot backdate an object): the automatic sweep keeps everything for now.
+    assert dropped <= set(stored_keys(disk))
+    counts = disk_sweep(disk=disk, grace_seconds=0)
+    assert counts["deleted"] == len(dropped) and counts["referenced"] == len(kept)
+    assert set(stored_keys(disk)) == kept
+    assert {key: object_get(disk, key) for key in kept} == before
+    assert read_all(manifest) == data
