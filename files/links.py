@@ -27,7 +27,7 @@ from cloudstorage.errors import ServiceError
 from files.access import permission_at_least
 from files.models import FilesPolicy, FileVersion, Node, PublicLink
 from files.names import name_clean, name_with_suffix
-from files.services import StoredContent, activity_record, child_get, content_commit
+from files.services import StoredContent, activity_record, author_of, child_get, content_commit
 
 # 24 random bytes: 192 bits, 32 URL-safe characters.
 TOKEN_BYTES = 24
@@ -186,7 +186,7 @@ def link_create(
             password_hash=make_password(password) if password else "",
             expires_at=expires_at,
             max_downloads=max_downloads,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=author_of(actor),
             created_at=now,
         )
         activity_record(

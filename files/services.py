@@ -46,13 +46,30 @@ def node_path(*, node: Node) -> str:
     return "/" + "/".join(reversed(names))
 
 
+def author_of(user):
+    """The user to record as author: None for an anonymous caller (a public link)."""
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _child_create(*, user, parent: Node, name: str, kind: str) -> Node:
+    """A new live child; the caller checked the name and handles the unique-name IntegrityError."""
+    return Node.objects.create(
+        workspace_id=parent.workspace_id,
+        parent=parent,
+        kind=kind,
+        name=name,
+        name_key=name_key(name),
+        created_by=author_of(user),
+    )
+
+
 def activity_record(
     *, workspace_id, actor, verb: str, node: Node | None = None, details: dict | None = None, path: str | None = None
 ) -> None:
     """``path`` overrides the node's current path (a trashed or purged node is no longer where it was)."""
     Activity.objects.create(
         workspace_id=workspace_id,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=author_of(actor),
         verb=verb,
         node=node,
         path=path if path is not None else (node_path(node=node) if node is not None else ""),
@@ -94,14 +111,7 @@ def folder_create(*, user, parent: Node, name: str) -> Node:
         raise _conflict(name, existing=existing)
     try:
         with transaction.atomic():
-            folder = Node.objects.create(
-                workspace_id=parent.workspace_id,
-                parent=parent,
-                kind=Node.Kind.FOLDER,
-                name=name,
-                name_key=name_key(name),
-                created_by=user if getattr(user, "is_authenticated", False) else None,
-            )
+            folder = _child_create(user=user, parent=parent, name=name, kind=Node.Kind.FOLDER)
     except IntegrityError:
         raise _conflict(name, existing=child_get(parent=parent, name=name)) from None
     return folder
@@ -287,7 +297,7 @@ def _next_version(*, node: Node, user, content: StoredContent, mime_type: str, r
         size=content.manifest.size,
         sha256=content.manifest.sha256,
         mime_type=mime_type,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=author_of(user),
         restored_from=restored_from,
     )
     node.version = number
@@ -320,14 +330,7 @@ def content_commit(*, user, parent: Node, name: str, content: StoredContent, rep
                             raise _conflict(name, existing=existing)
                         node = existing
                     else:
-                        node = Node.objects.create(
-                            workspace_id=parent.workspace_id,
-                            parent=parent,
-                            kind=Node.Kind.FILE,
-                            name=name,
-                            name_key=name_key(name),
-                            created_by=user if getattr(user, "is_authenticated", False) else None,
-                        )
+                        node = _child_create(user=user, parent=parent, name=name, kind=Node.Kind.FILE)
                     version = _next_version(
                         node=node, user=user, content=content, mime_type=mime_type_guess(name=name, head=content.head)
                     )
@@ -642,7 +645,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
     )
     total = sum(source.current_version.size for source in sources if source.is_file and source.current_version)
     reservation = Reservation(workspace=parent.workspace, expected=total)
-    author = user if getattr(user, "is_authenticated", False) else None
+    author = author_of(user)
     try:
         with transaction.atomic():
             by_parent: dict = {}

@@ -26,7 +26,7 @@ from disks.store import manifest_release
 from files.models import FileVersion, Node
 from files.names import name_key, name_with_suffix
 from files.quota import quota_release
-from files.services import activity_record, child_get, folder_ensure, node_path
+from files.services import activity_record, author_of, child_get, folder_ensure, node_path
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def node_trash(*, user, node: Node) -> Node:
         Node.objects.filter(pk__in=ids).update(trashed_in=locked)
         locked.trashed_in = locked
         locked.deleted_at = timezone.now()
-        locked.deleted_by = user if getattr(user, "is_authenticated", False) else None
+        locked.deleted_by = author_of(user)
         locked.original_path = original
         locked.save(update_fields=["trashed_in", "deleted_at", "deleted_by", "original_path"])
         activity_record(

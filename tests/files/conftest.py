@@ -19,3 +19,18 @@ def root(owner_workspace):
     from files.models import Node
 
     return Node.objects.get(workspace=owner_workspace, parent__isnull=True)
+
+
+@pytest.fixture
+def friend(db):
+    """A user of another workspace to share things with."""
+    from tests.factories import UserFactory
+
+    return UserFactory(email="friend@example.com")
+
+
+@pytest.fixture
+def friend_api(friend):
+    from tests.files.sharing_helpers import client_for
+
+    return client_for(friend)

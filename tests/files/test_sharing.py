@@ -11,17 +11,10 @@ from files.access import node_get_for_user
 from files.models import Activity, Share
 from files.trash import node_trash, trash_restore
 from tests.factories import UserFactory
-from tests.files.sharing_helpers import client_for, folder, root_of, upload
+from tests.files.sharing_helpers import folder, root_of, upload
 
-
-@pytest.fixture(autouse=True)
-def friend(db):
-    return UserFactory(email="friend@example.com")
-
-
-@pytest.fixture
-def friend_api(friend):
-    return client_for(friend)
+# Someone outside the workspace to share with, present in every test of this module.
+pytestmark = pytest.mark.usefixtures("friend")
 
 
 @pytest.fixture

@@ -9,18 +9,10 @@ import zipfile
 import pytest
 
 from files.models import Node
-from tests.factories import UserFactory
-from tests.files.sharing_helpers import body, client_for, folder, upload
+from tests.files.sharing_helpers import body, folder, upload
 
-
-@pytest.fixture(autouse=True)
-def friend(db):
-    return UserFactory(email="friend@example.com")
-
-
-@pytest.fixture
-def friend_api(friend):
-    return client_for(friend)
+# Someone outside the workspace to share with, present in every test of this module.
+pytestmark = pytest.mark.usefixtures("friend")
 
 
 @pytest.fixture
