@@ -116,9 +116,6 @@ def test_content_without_a_file_is_named_by_its_manifest_id(files):
 
 
 def test_files_are_named_by_path_when_the_files_app_offers_labels(owner, owner_workspace, three_disks, rng):
-    selectors = pytest.importorskip("files.selectors")
-    if not hasattr(selectors, "manifest_labels"):
-        pytest.skip("files.selectors.manifest_labels is not there yet")
     from files.models import Node
     from files.services import file_upload
 
