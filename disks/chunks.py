@@ -8,7 +8,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -102,6 +102,26 @@ def _put_all(disks: list[Disk], key: str, blob: bytes) -> list[BackendError | No
     return list(_put_pool().map(put, disks))
 
 
+def _replica_record(*, chunk: Chunk, disk: Disk, size: int, fresh: bool) -> None:
+    """Record a copy just written (its ``size`` bytes already reserved on the disk)."""
+    now = timezone.now()
+    # A brand-new chunk usually has no rows yet (skip the UPDATE); otherwise a bad copy may have been
+    # overwritten in place, and its bytes were already counted.
+    if not fresh and Replica.objects.filter(chunk=chunk, disk=disk).update(
+        state=Replica.State.OK, verified_at=now, error=""
+    ):
+        disk_unreserve(disk_id=disk.pk, size=size)
+        return
+    try:
+        with transaction.atomic():
+            Replica.objects.create(chunk=chunk, disk=disk, verified_at=now, state=Replica.State.OK)
+    except IntegrityError:
+        # Two uploads of the same new chunk raced: the other recorded this disk's copy first. Either
+        # write left a valid encryption of the same plaintext under the key; count it once.
+        Replica.objects.filter(chunk=chunk, disk=disk).update(state=Replica.State.OK, verified_at=now, error="")
+        disk_unreserve(disk_id=disk.pk, size=size)
+
+
 def chunk_store_copies(
     *, chunk: Chunk, blob: bytes, workspace, want: int, exclude: set, placement=None, candidates=None, fresh=False
 ) -> list[Disk]:
@@ -127,15 +147,7 @@ def chunk_store_copies(
                 disk_unreserve(disk_id=disk.pk, size=size)
                 logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)
                 continue
-            now = timezone.now()
-            # A brand-new chunk has no rows yet; otherwise a bad copy may have been overwritten in
-            # place, and its bytes were already counted.
-            if fresh or not Replica.objects.filter(chunk=chunk, disk=disk).update(
-                state=Replica.State.OK, verified_at=now, error=""
-            ):
-                Replica.objects.create(chunk=chunk, disk=disk, verified_at=now, state=Replica.State.OK)
-            else:
-                disk_unreserve(disk_id=disk.pk, size=size)
+            _replica_record(chunk=chunk, disk=disk, size=size, fresh=fresh)
             written.append(disk)
     return written
 

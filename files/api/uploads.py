@@ -45,7 +45,9 @@ def request_body(request: Request) -> tuple[object, int | None]:
         try:
             size = int(length)
         except ValueError:
-            raise ServiceError(code="invalid", message="Bad Content-Length.", status_code=400) from None
+            size = -1
+        if size < 0:
+            raise ServiceError(code="invalid", message="Bad Content-Length.", status_code=400)
         return _blocks(django_request), size
     if meta.get("wsgi.input_terminated"):
         return _blocks(meta["wsgi.input"]), None
@@ -121,7 +123,6 @@ def multipart_upload(*, request: Request, parent) -> dict:
 @parser_classes([RawBodyParser])
 def child_put(request: Request, node_id, name: str) -> Response:
     parent = node_get_for_user(user=request.user, node_id=node_id, need="edit")
-    name = name_clean(name)
     stream, size = request_body(request)
     version = file_upload(user=request.user, parent=parent, name=name, stream=stream, size=size)
     activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=version.node)

@@ -142,3 +142,30 @@ def test_open_is_lazy_and_reads_only_needed_chunks(owner_workspace, three_disks,
     for replica in last.chunk.replicas.select_related("disk"):
         (__import__("pathlib").Path(replica.disk.path) / last.chunk.key).unlink()
     assert b"".join(manifest_open(manifest=manifest, start=0, end=100)) == data[:100]
+
+
+def test_two_writers_of_the_same_new_chunk_record_one_copy_per_disk(three_disks, owner_workspace, rng):
+    """Writer A created the chunk and is still writing; writer B found no good copy yet and recorded
+    its own: A's record of the same disk must not fail the upload nor count the bytes twice."""
+    from disks.chunks import chunk_store_copies
+    from disks.crypto import workspace_keys
+    from disks.models import Disk
+    from disks.store import manifest_write
+
+    data = random_bytes(rng, 3000)
+    manifest = manifest_write(workspace=owner_workspace, stream=[data])
+    entry = ManifestChunk.objects.select_related("chunk").get(manifest=manifest, seq=0)
+    chunk = entry.chunk
+    disk = Replica.objects.filter(chunk=chunk).first().disk
+    used_before = Disk.objects.get(pk=disk.pk).used_bytes
+    plaintext = data[entry.offset : entry.offset + chunk.size]
+    blob = workspace_keys(workspace_id=owner_workspace.pk).encrypt(plaintext, object_key=chunk.key)
+
+    written = chunk_store_copies(
+        chunk=chunk, blob=blob, workspace=owner_workspace, want=1, exclude=set(), candidates=[disk], fresh=True
+    )
+
+    assert written == [disk]
+    assert Replica.objects.filter(chunk=chunk, disk=disk).count() == 1
+    assert Disk.objects.get(pk=disk.pk).used_bytes == used_before
+    assert read_all(manifest) == data
