@@ -291,18 +291,6 @@ class ResumableWriter(ManifestWriter):
             self.abort()
             raise
 
-    def _cut(self, *, final: bool) -> None:
-        # As ManifestWriter._cut, with one copy of each chunk instead of two (sliced from a view).
-        consumed = 0
-        with memoryview(self.buffer) as view:
-            cuts = [(piece.offset, piece.length) for piece in self.cdc.cut_buf(view)]
-            if not final:
-                cuts = cuts[:-1]
-            for offset, length in cuts:
-                self._store(bytes(view[offset : offset + length]))
-                consumed = offset + length
-        del self.buffer[:consumed]
-
     @property
     def ready(self) -> bool:
         return self.manifest.state == Manifest.State.READY
