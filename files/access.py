@@ -116,6 +116,13 @@ def workspace_get_for_user(*, user, workspace_id, need: str = "view") -> Workspa
     return workspace
 
 
+def share_may_change(*, user, share: Share, permission: str | None) -> bool:
+    """Whether someone with ``permission`` on the shared node may change or revoke ``share``:
+    whoever may ``edit`` the node, and the share's creator while they can still see it. A viewer
+    may reshare, but never touch a share somebody else made."""
+    return permission is not None and (permission_at_least(permission, "edit") or share.created_by_id == user.pk)
+
+
 def share_get_for_user(*, user, share_id) -> Share:
     """A share the caller may change or revoke, with ``.actor_permission`` set.
 
@@ -128,7 +135,7 @@ def share_get_for_user(*, user, share_id) -> Share:
     if share is None or share.node.trashed_in_id is not None:
         raise Http404
     permission = node_permission(user=user, node=share.node)
-    if permission is not None and (permission_at_least(permission, "edit") or share.created_by_id == user.pk):
+    if share_may_change(user=user, share=share, permission=permission):
         share.actor_permission = permission
         return share
     if getattr(user, "is_authenticated", False) and share.user_id == user.pk:

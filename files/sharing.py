@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from accounts.models import Membership, User
 from cloudstorage.errors import ServiceError
-from files.access import node_ancestor_ids, permission_at_least
+from files.access import node_ancestor_ids, permission_at_least, share_may_change
 from files.models import Node, Share
 from files.services import activity_record
 
@@ -109,6 +109,13 @@ def share_create(*, actor, node: Node, email: str, permission: str) -> tuple[Sha
         if not created:
             if share.permission == permission:
                 return share, False
+            if not share_may_change(user=actor, share=share, permission=node.permission):
+                raise ServiceError(
+                    code="permission_denied",
+                    message=f"{grantee.email} already has {share.permission} access to this item; "
+                    "only its owner or someone who can edit it may change that.",
+                    status_code=403,
+                )
             share.permission = permission
             share.save(update_fields=["permission"])
         activity_record(
