@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cloudstorage.client_address import client_address
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import LinkGone, link_get_for_token, link_node_get
@@ -47,7 +48,7 @@ def _unlocked(request: HttpRequest, link: PublicLink) -> bool:
 
 
 def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    return client_address(request)
 
 
 def _gone(request: HttpRequest, reason: str) -> HttpResponse:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
+from allauth.account.adapter import get_adapter
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
@@ -10,11 +11,11 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import ApiToken
 from accounts.services import token_create, token_revoke
 from cloudstorage.errors import ServiceError
+from cloudstorage.throttling import TokenIssueThrottle
 
 
 class TokenIssueIn(serializers.Serializer):
@@ -37,20 +38,6 @@ class TokenIssuedOut(TokenOut):
         fields = [*TokenOut.Meta.fields, "token"]
 
 
-class TokenThrottle(ScopedRateThrottle):
-    scope_attr = "throttle_scope"
-
-    def get_cache_key(self, request, view):
-        # Keyed by address: an attacker guessing passwords is slowed whatever e-mail they try.
-        return self.cache_format % {"scope": "token_issue", "ident": self.get_ident(request)}
-
-    def allow_request(self, request, view):
-        self.scope = "token_issue"
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super(ScopedRateThrottle, self).allow_request(request, view)
-
-
 @extend_schema(
     request=TokenIssueIn,
     responses={201: TokenIssuedOut},
@@ -64,11 +51,22 @@ class TokenThrottle(ScopedRateThrottle):
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])
-@throttle_classes([TokenThrottle])
+@throttle_classes([TokenIssueThrottle])
 def token_issue(request: Request) -> Response:
     data = TokenIssueIn(data=request.data)
     data.is_valid(raise_exception=True)
-    user = authenticate(request._request, email=data.validated_data["email"], password=data.validated_data["password"])
+    # Through allauth's adapter, so the login form's per-account lock (ACCOUNT_RATE_LIMITS
+    # "login_failed") counts these attempts too and refuses a locked account whatever its address.
+    try:
+        user = get_adapter(request._request).authenticate(
+            request._request, email=data.validated_data["email"], password=data.validated_data["password"]
+        )
+    except ValidationError:
+        raise ServiceError(
+            code="throttled",
+            message="Too many failed attempts for this account. Try again later or reset the password.",
+            status_code=429,
+        ) from None
     if user is None:
         # The same answer for an unknown e-mail and a wrong password.
         raise ServiceError(code="invalid_credentials", message="Wrong e-mail or password.", status_code=401)
