@@ -24,9 +24,7 @@ def _issue(client, email: str, password: str, *, forwarded_for: str | None = Non
 
 def test_guessing_with_a_new_forwarded_for_each_time_is_stopped(owner):
     client = Client()
-    answers = [
-        _issue(client, owner.email, f"wrong-{n}", forwarded_for=f"203.0.113.{n}").status_code for n in range(25)
-    ]
+    answers = [_issue(client, owner.email, f"wrong-{n}", forwarded_for=f"203.0.113.{n}").status_code for n in range(25)]
 
     assert answers.count(401) <= 5, answers
     assert set(answers[10:]) == {429}, answers
@@ -61,8 +59,9 @@ def test_failed_guesses_at_one_account_count_whatever_the_address(owner):
 def test_the_address_is_the_peer_unless_a_proxy_is_trusted(settings, owner, proxies):
     """Without a trusted proxy X-Forwarded-For is ignored (a client cannot pick its address); behind
     one, each real client has its own address, so one client's failures do not lock out others."""
-    from cloudstorage.client_address import client_address
     from django.test import RequestFactory
+
+    from cloudstorage.client_address import client_address
 
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = proxies
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.8")
