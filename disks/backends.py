@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from disks.models import Disk
+
+TEMP_DIR = ".tmp"
 
 
 class BackendError(Exception):
@@ -45,6 +48,11 @@ class Backend:
         """When the object was last written (UTC), or None when it is not there."""
         raise BackendError("abstract backend")
 
+    def temporaries_remove(self, *, older_than: float) -> int:
+        """Delete the half-written objects of writers that died, older than ``older_than`` seconds
+        (a put in progress keeps its temporary fresh); how many were removed."""
+        return 0  # S3 never shows a half-written object
+
     def probe(self) -> None:
         """Write, read back and delete a small object; raise BackendError when any step fails."""
         key = f".probe/{secrets.token_hex(8)}"
@@ -74,8 +82,11 @@ class LocalBackend(Backend):
         if not self.root.is_dir():
             raise BackendError(f"{self.root} is not there")
         path = self._path(key)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        # Temporaries live in one folder of the same filesystem (the rename stays atomic), so the
+        # leftovers of a process killed mid-write are found without walking the whole disk.
+        tmp = self.root / TEMP_DIR / f"{path.name}.{secrets.token_hex(4)}.tmp"
         try:
+            tmp.parent.mkdir(exist_ok=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
@@ -138,6 +149,21 @@ class LocalBackend(Backend):
         if not self.root.is_dir():
             raise BackendError(f"{self.root} is not a folder")
         super().probe()
+
+    def temporaries_remove(self, *, older_than: float) -> int:
+        folder = self.root / TEMP_DIR
+        if not folder.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        removed = 0
+        try:
+            for entry in os.scandir(folder):
+                if entry.name.endswith(".tmp") and entry.stat().st_mtime <= cutoff:
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+        except OSError as exc:
+            raise BackendError(f"{self.root}: {exc}") from exc
+        return removed
 
 
 class S3Backend(Backend):

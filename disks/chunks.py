@@ -4,9 +4,6 @@ public interface (disks/store.py) and by the maintenance services (repair, scrub
 from __future__ import annotations
 
 import logging
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -16,6 +13,7 @@ from disks.backends import BackendError, ObjectMissing, backend_for
 from disks.crypto import CryptoError, WorkspaceKeys
 from disks.models import Chunk, Disk, PendingDelete, Replica
 from disks.placement import READABLE, disk_reserve, disk_unreserve, write_candidates
+from disks.pools import pool
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +28,13 @@ def chunk_verify_blob(*, chunk: Chunk, blob: bytes, keys: WorkspaceKeys) -> byte
     if len(plaintext) != chunk.size or keys.digest(plaintext) != chunk.digest:
         raise CryptoError("decrypted bytes do not match the chunk's address")
     return plaintext
+
+
+def repair_queue(chunk_id) -> None:
+    """Queue a repair of the chunk once the current transaction commits."""
+    from disks.tasks import chunk_repair
+
+    transaction.on_commit(lambda: chunk_repair.delay(chunk_id=str(chunk_id)))
 
 
 def replica_mark_bad(*, replica: Replica, error: str) -> None:
@@ -71,21 +76,6 @@ def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Repli
     return sorted(replicas, key=lambda r: (order[r.disk.status], r.disk.backend != Disk.Backend.LOCAL))
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_pid: int | None = None
-_pool_lock = threading.Lock()
-
-
-def _put_pool() -> ThreadPoolExecutor:
-    # Created lazily and again after a fork (Celery's prefork workers): threads do not survive one.
-    global _pool, _pool_pid
-    with _pool_lock:
-        if _pool is None or _pool_pid != os.getpid():
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chunk-put")
-            _pool_pid = os.getpid()
-        return _pool
-
-
 def _put_all(disks: list[Disk], key: str, blob: bytes) -> list[BackendError | None]:
     """Put one object on several disks at once (the waits for fsync / S3 overlap); no database
     access happens in the threads. The error of each put, or None."""
@@ -99,7 +89,7 @@ def _put_all(disks: list[Disk], key: str, blob: bytes) -> list[BackendError | No
 
     if len(disks) == 1:
         return [put(disks[0])]
-    return list(_put_pool().map(put, disks))
+    return list(pool("put", workers=8).map(put, disks))
 
 
 def _replica_record(*, chunk: Chunk, disk: Disk, size: int, fresh: bool) -> None:

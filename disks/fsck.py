@@ -68,7 +68,11 @@ def _replica_verify(replica: Replica, chunk: Chunk, keys: WorkspaceKeys) -> bool
 
 def _chunk_status(chunk: Chunk, *, verify: bool, keys_for) -> str:
     wanted = replicas_wanted()
-    replicas = list(Replica.objects.filter(chunk=chunk, disk__status__in=READABLE).select_related("disk"))
+    replicas = list(
+        Replica.objects.filter(chunk=chunk, disk__status__in=READABLE)
+        .exclude(state=Replica.State.NEW)
+        .select_related("disk")
+    )
     if verify:
         keys = keys_for(chunk.workspace_id)
         good = [r for r in replicas if _replica_verify(r, chunk, keys)]

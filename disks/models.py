@@ -126,6 +126,9 @@ class Replica(models.Model):
     class State(models.TextChoices):
         OK = "ok"
         BAD = "bad", "bad (corrupt or missing)"
+        # Recorded (and its bytes reserved) before an upload writes it, so a process killed
+        # mid-write leaves a row GC drops with its object; never read, repaired or scrubbed.
+        NEW = "new", "being written"
 
     chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="replicas")
     disk = models.ForeignKey(Disk, on_delete=models.PROTECT, related_name="replicas")

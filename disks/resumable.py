@@ -38,10 +38,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from disks.crypto import workspace_keys
 from disks.models import Chunk, Manifest, ManifestChunk
 from disks.placement import workspace_place
-from disks.store import ManifestWriter, StoreError, _chunker, manifest_open, manifest_release
+from disks.store import ManifestWriter, StoreError, manifest_open, manifest_release
 
 logger = logging.getLogger(__name__)
 
@@ -245,27 +244,14 @@ class ResumableWriter(ManifestWriter):
         manifest = Manifest.objects.filter(pk=state.manifest_id, workspace=workspace).first()
         if manifest is None:
             raise PendingGone(f"upload manifest {state.manifest_id} is gone")
-        self.workspace = workspace
-        self.size_limit = None
-        self.keys = workspace_keys(workspace_id=workspace.pk)
-        self.cdc = _chunker()
-        self.manifest = manifest
+        self._setup(workspace=workspace, manifest=manifest, size=state.received, offset=state.cut, seq=state.seq)
         self.base = state
-        self.size = state.received
-        self.offset = state.cut
-        self.seq = state.seq
-        self.created: list = []
-        self.closed = False
-        self.placement = None
-        self._disks: list = []
-        self._disks_at: float | None = None
         # Never let the base class touch the manifest "now": checkpoints keep it until the upload's
         # expiry (pending_keep_until), and an earlier date would hand it to the GC too soon.
         self._touched = math.inf
         self._staged: Path | None = None
         if manifest.state == Manifest.State.READY:
             # Completed by a request that crashed before the caller recorded it: nothing to resume.
-            self.buffer = bytearray()
             self.sha = _NoHash()
             return
         self.placement = workspace_place(workspace=workspace)
@@ -309,8 +295,10 @@ class ResumableWriter(ManifestWriter):
             raise StoreError("this writer is closed")
         try:
             # Everything but the last piece ends at a content-defined cut point already; the last
-            # one may still grow with the next request's bytes.
+            # one may still grow with the next request's bytes. The offset is acknowledged only
+            # once every chunk cut so far is durable and recorded.
             self._cut(final=False)
+            self.drain()
             state = PendingState(
                 manifest_id=self.base.manifest_id,
                 received=self.size,
@@ -354,7 +342,7 @@ class ResumableWriter(ManifestWriter):
         """Stop without touching the manifest (another writer owns it now and drops what was left
         behind when it resumes); only this writer's staged file goes."""
         self.closed = True
-        self.buffer = bytearray()
+        self._quiesce()
         if self._staged is not None and self._staged != _tail_path(self.base):
             self._staged.unlink(missing_ok=True)
 
@@ -363,7 +351,7 @@ class ResumableWriter(ManifestWriter):
         if self.closed:
             return
         self.closed = True
-        self.buffer = bytearray()
+        self._quiesce()
         try:
             self._drop_from(self.base.seq)
             from disks.services import chunk_collect

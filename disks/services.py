@@ -303,8 +303,8 @@ def _chunk_repair(*, chunk_id, relocate: bool) -> str:
     kept_ids = {r.pk for r in kept}
     enough = len(kept) >= wanted
     for replica in replicas:
-        if replica.pk in kept_ids:
-            continue
+        if replica.pk in kept_ids or replica.state == Replica.State.NEW:
+            continue  # kept, or still being written by an upload (which owns it)
         hopeless = replica.state == Replica.State.BAD or replica.disk.status == Disk.Status.FAILED
         if hopeless or enough:
             replica_drop(replica=replica)
@@ -324,9 +324,13 @@ def chunks_needing_repair():
         filter=Q(replicas__state=Replica.State.BAD)
         | Q(replicas__disk__status__in=(Disk.Status.FAILED, Disk.Status.DRAINING)),
     )
+    # A chunk with copies still being written belongs to its upload (which settles them or fails)
+    # or, after a crash, to GC: repairing it would only raise false "lost chunk" alarms.
+    writing = Replica.objects.filter(chunk=OuterRef("pk"), state=Replica.State.NEW)
     return (
         Chunk.objects.annotate(good=good, doubtful=doubtful)
         .filter(Q(good__lt=wanted) | Q(doubtful__gt=0))
+        .filter(~Exists(writing))
         .order_by("good", "created_at")
     )
 
@@ -460,9 +464,16 @@ def chunk_collect(*, chunk_id) -> bool:
     return True
 
 
-def chunks_gc(*, grace: timedelta | None = None, pending_grace: timedelta | None = None, limit: int = 5000) -> dict:
+def chunks_gc(
+    *,
+    grace: timedelta | None = None,
+    pending_grace: timedelta | None = None,
+    temp_grace: timedelta | None = None,
+    limit: int = 5000,
+) -> dict:
     """Collect chunks no manifest has referenced for the grace period, after releasing uploads that a
-    crash abandoned (pending manifests idle longer than the pending grace)."""
+    crash abandoned (pending manifests idle longer than the pending grace), and the half-written
+    objects of writers killed mid-put (older than ``temp_grace``, an hour by default)."""
     now = timezone.now()
     grace = grace if grace is not None else timedelta(seconds=settings.CLOUDSTORAGE_GC_GRACE)
     pending_grace = (
@@ -482,7 +493,19 @@ def chunks_gc(*, grace: timedelta | None = None, pending_grace: timedelta | None
     )
     collected = sum(1 for chunk_id in list(unreferenced) if chunk_collect(chunk_id=chunk_id))
     deleted = pending_deletes_run()
-    return {"abandoned_uploads": abandoned, "chunks": collected, "objects_deleted": deleted}
+    temp_grace = temp_grace if temp_grace is not None else timedelta(seconds=SWEEP_GRACE_SECONDS)
+    temporaries = 0
+    for disk in Disk.objects.exclude(status=Disk.Status.FAILED):
+        try:
+            temporaries += backend_for(disk).temporaries_remove(older_than=temp_grace.total_seconds())
+        except BackendError:
+            logger.exception("could not remove stale temporaries on disk %s", disk.name)
+    return {
+        "abandoned_uploads": abandoned,
+        "chunks": collected,
+        "objects_deleted": deleted,
+        "temporaries_removed": temporaries,
+    }
 
 
 # --- Sweep ----------------------------------------------------------------------------------------

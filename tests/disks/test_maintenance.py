@@ -134,7 +134,7 @@ def test_a_crash_before_the_manifest_is_committed_leaves_orphans_gc_removes(
     writer.write(rng.randbytes(30_000))  # chunks written, then the process dies: no finish, no abort
     assert Chunk.objects.exists() and Manifest.objects.get().state == Manifest.State.PENDING
     with django_capture_on_commit_callbacks(execute=True):
-        assert chunks_gc() == {"abandoned_uploads": 0, "chunks": 0, "objects_deleted": 0}
+        assert chunks_gc() == {"abandoned_uploads": 0, "chunks": 0, "objects_deleted": 0, "temporaries_removed": 0}
         Manifest.objects.update(touched_at=timezone.now() - timedelta(days=4))
         Chunk.objects.update(created_at=timezone.now() - timedelta(days=4))
         chunks_gc()  # releases the abandoned upload; its chunks now wait the grace period
