@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from disks.aead import OpenSSLAESGCM, aes_gcm
+
 MAGIC = b"CSC1"
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -69,24 +71,34 @@ def unwrap(*, wrapped: bytes, workspace_id: str, master: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class WorkspaceKeys:
-    cipher: AESGCM
+    cipher: object  # disks.aead.aes_gcm: AESGCM's interface
     address_key: bytes
 
     def digest(self, plaintext: bytes | memoryview) -> str:
         return hmac.new(self.address_key, plaintext, hashlib.sha256).hexdigest()
 
-    def encrypt(self, plaintext: bytes | memoryview, *, object_key: str) -> bytes:
+    def encrypt(self, plaintext: bytes | memoryview, *, object_key: str) -> bytes | bytearray:
+        """The stored form of a chunk: header, nonce, ciphertext and tag (sealed in place when the
+        cipher can, so a chunk is not copied again to prepend the header)."""
         nonce = os.urandom(NONCE_BYTES)
+        if isinstance(self.cipher, OpenSSLAESGCM):
+            head = MAGIC + nonce
+            blob = bytearray(len(head) + len(plaintext) + TAG_BYTES)
+            blob[: len(head)] = head
+            self.cipher.encrypt_into(blob, len(head), nonce, plaintext, object_key.encode())
+            return blob
         return MAGIC + nonce + self.cipher.encrypt(nonce, bytes(plaintext), object_key.encode())
 
     def decrypt(self, blob: bytes, *, object_key: str) -> bytes:
         if len(blob) < len(MAGIC) + NONCE_BYTES + 16 or not blob.startswith(MAGIC):
             raise CryptoError("not a chunk (bad header or too short)")
         start = len(MAGIC)
+        nonce = bytes(blob[start : start + NONCE_BYTES])
         try:
-            return self.cipher.decrypt(
-                blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :], object_key.encode()
-            )
+            if isinstance(self.cipher, OpenSSLAESGCM):
+                # bytes, not the bytearray: a WSGI server sends only bytes.
+                return bytes(self.cipher.decrypt(nonce, blob, object_key.encode(), offset=start + NONCE_BYTES))
+            return self.cipher.decrypt(nonce, blob[start + NONCE_BYTES :], object_key.encode())
         except InvalidTag as exc:
             raise CryptoError("authentication tag mismatch") from exc
 
@@ -97,7 +109,7 @@ def _derive(data_key: bytes, label: bytes) -> bytes:
 
 def _keys_from_data_key(data_key: bytes) -> WorkspaceKeys:
     return WorkspaceKeys(
-        cipher=AESGCM(_derive(data_key, b"chunk-encryption")), address_key=_derive(data_key, b"chunk-address")
+        cipher=aes_gcm(_derive(data_key, b"chunk-encryption")), address_key=_derive(data_key, b"chunk-address")
     )
 
 
