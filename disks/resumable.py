@@ -10,10 +10,9 @@ bytes), so between requests three things must survive besides the manifest's own
   covers it is acknowledged. Several web nodes need that folder on a shared mount.
 - the counters: bytes received, bytes cut into chunks, the next sequence number;
 - the SHA-256 of everything received, so the finished manifest has its whole-content hash without
-  re-reading it. CPython's own SHA-256 object (``_sha256``) keeps its state in a small plain C
-  struct, which is saved and restored here through ctypes. That is guarded by a self-test at import
-  (hash, save, restore, compare); if it ever fails (another Python build), the hash is instead
-  computed by streaming the stored content once at completion.
+  re-reading it: its state is a small plain C struct saved as text (disks/sha_state.py, OpenSSL's
+  SHA256_CTX, guarded by a self-test at import); where no state format works (another Python
+  build), the hash is instead computed by streaming the stored content once at completion.
 
 The state is a small JSON-able :class:`PendingState` the caller stores with its upload row; the
 writer's changes become the upload's new state only when the caller has committed the state that
@@ -23,14 +22,11 @@ checksum mismatch, a crash, a dropped request) is rolled back before the next wr
 
 from __future__ import annotations
 
-import base64
-import ctypes
 import hashlib
 import logging
 import math
 import os
 import shutil
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +34,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from disks import sha_state
 from disks.models import Chunk, Manifest, ManifestChunk
 from disks.placement import workspace_place
 from disks.store import ManifestWriter, StoreError, manifest_open, manifest_release
@@ -60,56 +57,7 @@ class PendingGone(StoreError):
     """The pending manifest (or its staged bytes) no longer exists: the upload cannot continue."""
 
 
-# --- SHA-256 state that survives a request ------------------------------------------------------
-
-try:
-    import _sha256 as _builtin_sha256
-except ImportError:  # pragma: no cover - Python 3.12 renamed it (_sha2) and changed the layout
-    _builtin_sha256 = None
-
-# CPython 3.11 Modules/sha256module.c: after PyObject_HEAD come digest[8] (uint32), count_lo,
-# count_hi (uint32), data[64] (bytes), local (int), digestsize (int); all plain values, no pointers.
-_SHA_STATE_SIZE = 8 * 4 + 2 * 4 + 64 + 4 + 4
-_SHA_STATE_OFFSET = object.__basicsize__  # PyObject_HEAD: refcount + type pointer (16 bytes on 64-bit)
-
-
-def _sha_new():
-    return _builtin_sha256.sha256()
-
-
-def _sha_save(sha) -> bytes:
-    return ctypes.string_at(id(sha) + _SHA_STATE_OFFSET, _SHA_STATE_SIZE)
-
-
-def _sha_load(state: bytes):
-    if len(state) != _SHA_STATE_SIZE:
-        raise ValueError("not a SHA-256 state")
-    sha = _sha_new()
-    ctypes.memmove(id(sha) + _SHA_STATE_OFFSET, state, _SHA_STATE_SIZE)
-    return sha
-
-
-def _sha_self_test() -> bool:
-    """True when saving and restoring the builtin SHA-256 state gives exactly the right digests."""
-    if _builtin_sha256 is None or sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
-        return False
-    try:
-        if sys.getsizeof(_sha_new()) < _SHA_STATE_OFFSET + _SHA_STATE_SIZE:
-            return False
-        for head, rest in ((b"", b"abc"), (b"x" * 63, b"y" * 130), (bytes(range(256)) * 5, b"z" * 7)):
-            sha = _sha_new()
-            sha.update(head)
-            resumed = _sha_load(_sha_save(sha))
-            resumed.update(rest)
-            if resumed.hexdigest() != hashlib.sha256(head + rest).hexdigest():
-                return False
-        return True
-    except Exception:
-        logger.exception("SHA-256 state self-test failed; resumable uploads hash at completion instead")
-        return False
-
-
-SHA_STATE_SUPPORTED = _sha_self_test()
+SHA_STATE_SUPPORTED = sha_state.SUPPORTED
 
 
 class _NoHash:
@@ -217,8 +165,8 @@ def pending_keep_until(*, manifest_id, until) -> None:
 def pending_create(*, workspace, keep_until) -> PendingState:
     """A new empty pending manifest for a resumable upload."""
     manifest = Manifest.objects.create(workspace=workspace, state=Manifest.State.PENDING, touched_at=keep_until)
-    sha = base64.b64encode(_sha_save(_sha_new())).decode() if SHA_STATE_SUPPORTED else None
-    return PendingState(manifest_id=str(manifest.pk), sha=sha)
+    sha = sha_state.sha_new() if SHA_STATE_SUPPORTED else None
+    return PendingState(manifest_id=str(manifest.pk), sha=sha_state.sha_save(sha) if sha is not None else None)
 
 
 def pending_discard(*, state: PendingState) -> None:
@@ -257,7 +205,7 @@ class ResumableWriter(ManifestWriter):
         self.placement = workspace_place(workspace=workspace)
         self._drop_from(state.seq)  # entries of a request whose state was never committed
         self.buffer = _tail_read(state)
-        self.sha = _sha_load(base64.b64decode(state.sha)) if state.sha and SHA_STATE_SUPPORTED else _NoHash()
+        self.sha = (sha_state.sha_load(state.sha) if state.sha and SHA_STATE_SUPPORTED else None) or _NoHash()
 
     def write(self, data: bytes) -> None:
         """As ManifestWriter.write, but cutting as soon as the buffer holds one maximum chunk and an
@@ -304,7 +252,7 @@ class ResumableWriter(ManifestWriter):
                 received=self.size,
                 cut=self.offset,
                 seq=self.seq,
-                sha=None if isinstance(self.sha, _NoHash) else base64.b64encode(_sha_save(self.sha)).decode(),
+                sha=None if isinstance(self.sha, _NoHash) else sha_state.sha_save(self.sha),
             )
             if state.received != state.cut:
                 self._staged = _tail_write(state, self.buffer)

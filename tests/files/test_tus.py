@@ -452,6 +452,26 @@ def test_sha256_state_is_carried_between_requests_on_this_python(api, root):
     assert Node.objects.get(name="f.bin").sha256 == hashlib.sha256(b"0123456789").hexdigest()
 
 
+def test_sha256_states_of_either_format_continue_exactly():
+    from disks import sha_state
+
+    openssl = sha_state.sha_new()
+    openssl.update(b"x" * 100)
+    saved = sha_state.sha_save(openssl)
+    assert saved.startswith(sha_state.OPENSSL_PREFIX)
+    resumed = sha_state.sha_load(saved)
+    resumed.update(b"y" * 70_000)
+    assert resumed.hexdigest() == hashlib.sha256(b"x" * 100 + b"y" * 70_000).hexdigest()
+
+    # A state saved by an earlier version (CPython's builtin SHA-256, no prefix) still loads.
+    if sha_state.BUILTIN_STATE:
+        builtin = sha_state._builtin_new()
+        builtin.update(b"abc")
+        old = sha_state.sha_load(base64.b64encode(sha_state._builtin_save(builtin)).decode())
+        old.update(b"def")
+        assert old.hexdigest() == hashlib.sha256(b"abcdef").hexdigest()
+
+
 def test_without_a_savable_sha256_state_the_hash_is_computed_at_completion(monkeypatch, api, root):
     from disks import resumable
 
