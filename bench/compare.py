@@ -1,0 +1,736 @@
+#!/usr/bin/env python
+"""Our data path beside the limit and a peer, in ONE run: the figures and ratios of issue 12's bar.
+
+    .venv/bin/python bench/compare.py [--mib 1024] [--runs 3] [--rss-mib 2048]
+                                      [--database-url postgres://...] [--dir PATH]
+
+For the embedded default (SQLite, DEBUG=1 as the README runs it) and, when DATABASE_URL is set or
+--database-url is given, for PostgreSQL (a fresh database ``<name>_compare``, DEBUG=0 as in
+production), each run measures on the same N MiB of random bytes, on the same filesystem:
+
+- the limit: read the source once, write two plain copies, fsync both;
+- a peer, ``rclone serve webdav`` over loopback (no fsync): PUT and GET of the bytes, and 300
+  sequential 16 KiB PUTs (new file each, one keep-alive connection);
+- ours, on a throw-away gunicorn (bench/harness.py, Procfile's 2 workers x 4 threads): raw PUT,
+  multipart POST and tus (POST + 16 MiB PATCHes) uploads of the bytes, the download, 300 sequential
+  16 KiB raw PUTs (new names, one keep-alive connection), and requests/s with 16 connections (wrk)
+  of a listing page of 100 children and of GET /api/v1/workspaces/;
+- the web workers' peak RSS (VmHWM) during the uploads and during the download.
+
+Every upload and every measurement of ours goes to a fresh workspace, so no upload is deduplicated
+against an earlier one (deduplication is scoped to the workspace). Downloads are timed while the
+client discards the bytes (so hashing on the client cannot be the bottleneck), then downloaded again
+and SHA-256'd; every SHA-256 the API returns and every download must equal the source's, or the
+bench stops with INTEGRITY FAILURE. The figures are medians over the runs; the ratios are ratios of
+those medians. MB = 10^6 bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.api import Client, make_source, rss_peak, rss_peak_reset  # noqa: E402
+from bench.harness import bench_database, free_port, instance  # noqa: E402
+from bench.store import plain_copy  # noqa: E402
+
+MB = 10**6
+MIB = 1024 * 1024
+BLOCK = MIB
+SMALL_SIZE = 16 * 1024
+LISTING_CHILDREN = 100
+
+WORKSPACES = """
+import json, sys
+from accounts.models import User, Workspace
+from accounts.services import workspace_create_team
+from files.models import Node
+user = User.objects.get(email="bench@example.com")
+roots = {}
+for name in sys.argv[1:]:
+    workspace = workspace_create_team(owner=user, name=name)
+    Workspace.objects.filter(pk=workspace.pk).update(plan_gb=100)
+    roots[name] = str(Node.objects.get(workspace=workspace, parent__isnull=True).pk)
+print(json.dumps(roots))
+"""
+
+
+class IntegrityFailure(Exception):
+    """Bytes stored or served differ from the source: the bench must not report a speed for them."""
+
+
+def check(condition: bool, what: str) -> None:
+    if not condition:
+        raise IntegrityFailure(what)
+
+
+def settle() -> None:
+    """Write back every dirty page before the next measurement, so none pays for the previous one
+    (rclone does not fsync: its gigabyte would otherwise be written back during ours)."""
+    os.sync()
+
+
+def connect(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=3600, blocksize=BLOCK)
+
+
+def put_file(url: str, path: str, source: Path, headers: dict) -> tuple[float, int, bytes]:
+    """(seconds, status, body) of a PUT streamed from the file in 1 MiB blocks on a new connection."""
+    conn = connect(url)
+    try:
+        started = time.perf_counter()
+        with open(source, "rb") as body:
+            conn.request(
+                "PUT",
+                path,
+                body=body,
+                headers=headers
+                | {"Content-Type": "application/octet-stream", "Content-Length": str(source.stat().st_size)},
+            )
+            response = conn.getresponse()
+            data = response.read()
+        return time.perf_counter() - started, response.status, data
+    finally:
+        conn.close()
+
+
+def get_discard(url: str, path: str, headers: dict) -> tuple[float, int]:
+    """(seconds, bytes) of a GET read into one reused 1 MiB buffer: the client does nothing else."""
+    conn = connect(url)
+    buffer = memoryview(bytearray(BLOCK))
+    try:
+        started = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {response.read()[:300]!r}")
+        total = 0
+        while n := response.readinto(buffer):
+            total += n
+        return time.perf_counter() - started, total
+    finally:
+        conn.close()
+
+
+def get_sha256(url: str, path: str, headers: dict) -> tuple[int, str]:
+    conn = connect(url)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {response.read()[:300]!r}")
+        digest = hashlib.sha256()
+        total = 0
+        while block := response.read(BLOCK):
+            digest.update(block)
+            total += len(block)
+        return total, digest.hexdigest()
+    finally:
+        conn.close()
+
+
+def put_many(url: str, paths: list[str], blobs: list[bytes], headers: dict) -> tuple[float, list[bytes]]:
+    """Sequential PUTs on one keep-alive connection; (seconds, response bodies)."""
+    conn = connect(url)
+    bodies = []
+    try:
+        started = time.perf_counter()
+        for path, blob in zip(paths, blobs, strict=True):
+            conn.request(
+                "PUT",
+                path,
+                body=blob,
+                headers=headers | {"Content-Type": "application/octet-stream", "Content-Length": str(len(blob))},
+            )
+            response = conn.getresponse()
+            data = response.read()
+            if response.status >= 300:
+                raise RuntimeError(f"PUT {path}: {response.status} {data[:300]!r}")
+            bodies.append(data)
+        return time.perf_counter() - started, bodies
+    finally:
+        conn.close()
+
+
+# --- the limit and the peer -------------------------------------------------------------------------
+
+
+def two_copies(source: Path, work: Path) -> float:
+    targets = [work / "copy1.bin", work / "copy2.bin"]
+    started = time.perf_counter()
+    plain_copy(source, targets)
+    elapsed = time.perf_counter() - started
+    for target in targets:
+        target.unlink()
+    return elapsed
+
+
+@contextmanager
+def rclone_webdav(root: Path, log: Path):
+    """``rclone serve webdav root`` on a free loopback port; yields its URL, or None without rclone."""
+    exe = shutil.which("rclone")
+    if exe is None:
+        yield None
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(
+            [exe, "serve", "webdav", str(root), "--addr", f"127.0.0.1:{port}", "--config", "/dev/null"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    conn = connect(url)
+                    conn.request("OPTIONS", "/")
+                    conn.getresponse().read()
+                    conn.close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("rclone serve webdav did not start: " + log.read_text()[-2000:]) from None
+                    time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def bench_rclone(url: str, root: Path, run: int, source: Path, sha: str, blobs: list[bytes], record) -> None:
+    # New names in every run: the files of the last run were removed behind rclone's back.
+    size = source.stat().st_size
+    big = f"/big-{run}.bin"
+    settle()
+    seconds, status, data = put_file(url, big, source, {})
+    if status not in (201, 204):
+        raise RuntimeError(f"rclone PUT: {status} {data[:200]!r}")
+    record("rclone_put", size / MB / seconds)
+    settle()
+    seconds, total = get_discard(url, big, {})
+    check(total == size, f"rclone GET returned {total} bytes, not {size}")
+    record("rclone_get", size / MB / seconds)
+    total, digest = get_sha256(url, big, {})
+    check(total == size and digest == sha, f"rclone GET: sha256 {digest} != source {sha}")
+    names = [f"small-{run}-{n:04d}.bin" for n in range(len(blobs))]
+    settle()
+    seconds, _ = put_many(url, ["/" + name for name in names], blobs, {})
+    record("rclone_small", len(blobs) / seconds)
+    for name, blob in zip(names, blobs, strict=True):
+        check((root / name).read_bytes() == blob, f"rclone stored {name} wrongly")
+    for entry in root.iterdir():
+        entry.unlink()
+    settle()
+
+
+# --- ours -------------------------------------------------------------------------------------------
+
+
+class RssWatch:
+    """Peak RSS (VmHWM) over every gunicorn worker between reset() and peak()."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def reset(self) -> None:
+        for pid in self.server.worker_pids():
+            rss_peak_reset(pid)
+
+    def peak(self) -> int:
+        return max((rss_peak(pid) for pid in self.server.worker_pids()), default=0)
+
+
+def tus_upload(server, parent: str, name: str, source: Path, patch_size: int) -> float:
+    """Seconds for a tus upload: creation, then PATCHes of patch_size on one keep-alive connection."""
+    size = source.stat().st_size
+    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+    headers = {"Authorization": f"Bearer {server.token}", "Tus-Resumable": "1.0.0"}
+    conn = connect(server.url)
+    try:
+        started = time.perf_counter()
+        conn.request(
+            "POST",
+            "/api/v1/uploads/",
+            headers=headers
+            | {
+                "Upload-Length": str(size),
+                "Upload-Metadata": f"filename {b64(name)},parent {b64(parent)}",
+                "Content-Length": "0",
+            },
+        )
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 201:
+            raise RuntimeError(f"tus POST: {response.status} {data[:300]!r}")
+        location = urlsplit(response.headers["Location"]).path
+        offset = 0
+        with open(source, "rb") as src:
+            while offset < size:
+                block = src.read(patch_size)
+                conn.request(
+                    "PATCH",
+                    location,
+                    body=block,
+                    headers=headers
+                    | {
+                        "Upload-Offset": str(offset),
+                        "Content-Type": "application/offset+octet-stream",
+                        "Content-Length": str(len(block)),
+                    },
+                )
+                response = conn.getresponse()
+                data = response.read()
+                if response.status != 204:
+                    raise RuntimeError(f"tus PATCH at {offset}: {response.status} {data[:300]!r}")
+                offset = int(response.headers["Upload-Offset"])
+        return time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+def only_child(client: Client, parent: str) -> dict:
+    listing = client.json("GET", f"/api/v1/nodes/{parent}/children/", fresh=True)
+    check(len(listing["results"]) == 1, f"expected one file in {parent}, found {len(listing['results'])}")
+    return listing["results"][0]
+
+
+def bench_ours(server, roots: dict, run: int, source: Path, sha: str, blobs: list[bytes], args, record) -> None:
+    size = source.stat().st_size
+    client = Client(server)
+    rss = RssWatch(server)
+    auth = {"Authorization": f"Bearer {server.token}"}
+    upload_peaks = []
+
+    settle()
+    rss.reset()
+    parent = roots[f"raw-{run}"]
+    seconds, status, data = put_file(server.url, f"/api/v1/nodes/{parent}/children/big.bin", source, auth)
+    upload_peaks.append(rss.peak())
+    if status != 201:
+        raise RuntimeError(f"raw PUT: {status} {data[:300]!r}")
+    node = json.loads(data)
+    check(node["size"] == size and node["sha256"] == sha, f"raw PUT: API says sha256 {node['sha256']}, source {sha}")
+    record("raw_put", size / MB / seconds)
+
+    settle()
+    rss.reset()
+    parent = roots[f"multipart-{run}"]
+    started = time.perf_counter()
+    result = client.post_multipart("big.bin", source, parent=parent)
+    seconds = time.perf_counter() - started
+    upload_peaks.append(rss.peak())
+    stored = result["nodes"][0]
+    check(stored["size"] == size and stored["sha256"] == sha, f"multipart: API says sha256 {stored['sha256']}")
+    record("multipart", size / MB / seconds)
+
+    settle()
+    rss.reset()
+    parent = roots[f"tus-{run}"]
+    seconds = tus_upload(server, parent, "big.bin", source, args.tus_patch_mib * MIB)
+    upload_peaks.append(rss.peak())
+    stored = only_child(client, parent)
+    check(stored["size"] == size and stored["sha256"] == sha, f"tus: API says sha256 {stored['sha256']}")
+    record("tus", size / MB / seconds)
+    record("rss_up", max(upload_peaks) / MB)
+
+    settle()
+    rss.reset()
+    seconds, total = get_discard(server.url, f"/api/v1/nodes/{node['id']}/content", auth)
+    record("rss_down", rss.peak() / MB)
+    check(total == size, f"download returned {total} bytes, not {size}")
+    record("download", size / MB / seconds)
+    total, digest = client.download(node["id"])
+    check(total == size and digest == sha, f"download: sha256 {digest} != source {sha}")
+
+    settle()
+    parent = roots[f"small-{run}"]
+    paths = [f"/api/v1/nodes/{parent}/children/f{n:04d}.bin" for n in range(len(blobs))]
+    seconds, bodies = put_many(server.url, paths, blobs, auth)
+    record("small", len(blobs) / seconds)
+    for n, (blob, body) in enumerate(zip(blobs, bodies, strict=True)):
+        stored = json.loads(body)
+        check(stored["sha256"] == hashlib.sha256(blob).hexdigest(), f"16 KiB upload {n}: wrong sha256")
+
+    settle()
+    listing = f"/api/v1/nodes/{server.root}/children/"
+    page = client.json("GET", listing, fresh=True)["results"]
+    if len(page) != LISTING_CHILDREN:
+        raise RuntimeError(f"the listed folder has {len(page)} children on its first page, not {LISTING_CHILDREN}")
+    record("listing", requests_per_second(server.url + listing, server.token, args))
+    record("workspaces", requests_per_second(server.url + "/api/v1/workspaces/", server.token, args))
+
+
+def rss_only(server, roots: dict, size_mib: int, work: Path, args) -> dict:
+    """Peak RSS of every upload kind and of the download, for one big file (--rss-mib)."""
+    source = work / "rss.bin"
+    sha = make_source(source, size_mib * MIB)
+    client = Client(server)
+    rss = RssWatch(server)
+    auth = {"Authorization": f"Bearer {server.token}"}
+    peaks = {}
+    try:
+        settle()
+        rss.reset()
+        _, status, data = put_file(server.url, f"/api/v1/nodes/{roots['rss-raw']}/children/big.bin", source, auth)
+        peaks["raw PUT"] = rss.peak() / MB
+        if status != 201:
+            raise RuntimeError(f"RSS raw PUT: {status} {data[:300]!r}")
+        node = json.loads(data)
+        check(node["sha256"] == sha, f"RSS raw PUT: API says sha256 {node['sha256']}, source {sha}")
+        settle()
+        rss.reset()
+        result = client.post_multipart("big.bin", source, parent=roots["rss-multipart"])
+        peaks["multipart"] = rss.peak() / MB
+        check(result["nodes"][0]["sha256"] == sha, "RSS multipart: wrong sha256")
+        settle()
+        rss.reset()
+        tus_upload(server, roots["rss-tus"], "big.bin", source, args.tus_patch_mib * MIB)
+        peaks["tus"] = rss.peak() / MB
+        check(only_child(client, roots["rss-tus"])["sha256"] == sha, "RSS tus: wrong sha256")
+        settle()
+        rss.reset()
+        total, digest = client.download(node["id"])
+        peaks["download"] = rss.peak() / MB
+        check(total == size_mib * MIB and digest == sha, "RSS download: wrong sha256")
+    finally:
+        source.unlink(missing_ok=True)
+    return peaks
+
+
+# --- requests per second ----------------------------------------------------------------------------
+
+
+def requests_per_second(url: str, token: str, args) -> float:
+    conn = connect(url)
+    conn.request("GET", urlsplit(url).path, headers={"Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"GET {url}: {response.status} {body[:300]!r}")
+    exe = shutil.which("wrk")
+    if exe is None:
+        return python_load(url, token, args.connections, args.seconds)
+    done = subprocess.run(
+        [exe, "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--timeout", "30s"]
+        + ["-H", f"Authorization: Bearer {token}", url],
+        capture_output=True,
+        text=True,
+    )
+    out = done.stdout
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk {url} exited with {done.returncode}:\n{out}{done.stderr}")
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad:
+        raise RuntimeError(f"wrk {url}: {bad.group(1)} responses were not 2xx:\n{out}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if errors and (int(errors.group(1)) or int(errors.group(4))):
+        raise RuntimeError(f"wrk {url}: socket errors:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def _load_worker(url: str, token: str, seconds: float, start_at: float, counts) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent cleans up
+    path = urlsplit(url).path
+    conn = connect(url)
+    headers = {"Authorization": f"Bearer {token}"}
+    while time.time() < start_at:
+        time.sleep(0.001)
+    done = 0
+    deadline = start_at + seconds
+    while time.time() < deadline:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {url}: {response.status}")
+        done += 1
+    counts.put(done)
+
+
+def python_load(url: str, token: str, connections: int, seconds: float) -> float:
+    """wrk's stand-in: one process per connection, each a keep-alive loop of GETs."""
+    counts = multiprocessing.Queue()
+    start_at = time.time() + 1.0
+    procs = [
+        multiprocessing.Process(target=_load_worker, args=(url, token, seconds, start_at, counts))
+        for _ in range(connections)
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        total = sum(counts.get(timeout=seconds + 60) for _ in procs)
+        return total / seconds
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+
+
+# --- one database -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    label: str
+    values: dict  # figure -> list of per-run values
+    rss: dict  # --rss-mib peaks, or {}
+
+    def median(self, key: str) -> float | None:
+        got = self.values.get(key)
+        return statistics.median(got) if got else None
+
+
+def run_section(label: str, args, database_url: str | None, work: Path, source: Path, sha: str) -> Section:
+    print(f"\n=== {label} ===", flush=True)
+    values: dict[str, list[float]] = {}
+
+    def record(key: str, value: float) -> None:
+        values.setdefault(key, []).append(value)
+        print(f"    {key:<13} {value:10.1f} {UNITS[key]}", flush=True)
+
+    extra_env = {}
+    if database_url:
+        # PostgreSQL is how production runs, and production runs with DEBUG off (which in turn
+        # needs a real secret key and master key).
+        extra_env = {
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "CLOUDSTORAGE_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        }
+    with instance(
+        workers=args.workers,
+        threads=args.threads,
+        database_url=database_url,
+        plan_gb=100,
+        extra_env=extra_env,
+        tmp_dir=work,
+    ) as server:
+        names = [f"{kind}-{run}" for run in range(args.runs) for kind in ("raw", "multipart", "tus", "small")]
+        if args.rss_mib:
+            names += ["rss-raw", "rss-multipart", "rss-tus"]
+        roots = json.loads(server.python(WORKSPACES, *names).strip().splitlines()[-1])
+        # The listed folder: the personal root with 100 real files (one listing page).
+        put_many(
+            server.url,
+            [f"/api/v1/nodes/{server.root}/children/listed-{n:03d}.txt" for n in range(LISTING_CHILDREN)],
+            [os.urandom(1024) for _ in range(LISTING_CHILDREN)],
+            {"Authorization": f"Bearer {server.token}"},
+        )
+        print(f"  gunicorn {args.workers} workers x {args.threads} threads at {server.url}; var {server.var}")
+        with rclone_webdav(work / "rclone", work / "rclone.log") as rclone:
+            if rclone is None:
+                print("  rclone is MISSING (apt-get install rclone): the rclone columns are skipped")
+            for run in range(args.runs):
+                print(f"  run {run + 1}/{args.runs}", flush=True)
+                blobs = [os.urandom(SMALL_SIZE) for _ in range(args.small)]
+                settle()
+                record("limit", source.stat().st_size / MB / two_copies(source, work))
+                if rclone is not None:
+                    bench_rclone(rclone, work / "rclone", run, source, sha, blobs, record)
+                bench_ours(server, roots, run, source, sha, blobs, args, record)
+        rss = {}
+        if args.rss_mib:
+            print(f"  peak RSS with a {args.rss_mib} MiB file:", flush=True)
+            rss = rss_only(server, roots, args.rss_mib, work, args)
+            for kind, peak in rss.items():
+                print(f"    {kind:<13} {peak:10.1f} MB")
+    return Section(label=label, values=values, rss=rss)
+
+
+# --- the table --------------------------------------------------------------------------------------
+
+UNITS = {
+    "limit": "MB/s",
+    "rclone_put": "MB/s",
+    "rclone_get": "MB/s",
+    "rclone_small": "files/s",
+    "raw_put": "MB/s",
+    "multipart": "MB/s",
+    "tus": "MB/s",
+    "download": "MB/s",
+    "small": "files/s",
+    "listing": "req/s",
+    "workspaces": "req/s",
+    "rss_up": "MB",
+    "rss_down": "MB",
+}
+
+FIGURES = [
+    ("limit", "limit: two fsync'd plain copies"),
+    ("rclone_put", "rclone serve webdav: PUT"),
+    ("rclone_get", "rclone serve webdav: GET"),
+    ("rclone_small", "rclone: 300 x 16 KiB PUTs"),
+    ("raw_put", "ours: raw PUT"),
+    ("multipart", "ours: multipart POST"),
+    ("tus", "ours: tus (POST + PATCHes)"),
+    ("download", "ours: download (GET content)"),
+    ("small", "ours: 300 x 16 KiB raw PUTs"),
+    ("listing", "ours: listing page of 100, 16 conns"),
+    ("workspaces", "ours: GET /workspaces/, 16 conns"),
+]
+
+# (label, numerator, denominator or a constant, comparison, bar)
+RATIOS = [
+    ("raw PUT / two copies", "raw_put", "limit", ">=", 0.7),
+    ("raw PUT / rclone PUT", "raw_put", "rclone_put", ">=", 1.0),
+    ("multipart / raw PUT", "multipart", "raw_put", ">=", 0.8),
+    ("tus / raw PUT", "tus", "raw_put", ">=", 0.8),
+    ("download / rclone GET", "download", "rclone_get", ">=", 0.5),
+    ("16 KiB uploads / rclone", "small", "rclone_small", ">=", 0.5),
+    ("listing req/s", "listing", None, ">=", 1000),
+    ("peak RSS, upload (MB)", "rss_up", None, "<", 150),
+    ("peak RSS, download (MB)", "rss_down", None, "<", 150),
+]
+
+
+def rss_value(section: Section, key: str) -> float | None:
+    """The --rss-mib figure when there is one (the bar's 2 GiB), else the runs' worst."""
+    if section.rss:
+        if key == "rss_up":
+            return max(section.rss[kind] for kind in ("raw PUT", "multipart", "tus"))
+        return section.rss["download"]
+    got = section.values.get(key)
+    return max(got) if got else None
+
+
+def table_rows(sections: list[Section], args) -> tuple[list[str], list[list[str]]]:
+    header = ["figure"] + [s.label for s in sections] + ["bar"]
+    rows = []
+    for key, label in FIGURES:
+        cells = []
+        for section in sections:
+            value = section.median(key)
+            cells.append("n/a" if value is None else f"{value:,.0f} {UNITS[key]}")
+        rows.append([label] + cells + [""])
+    for label, num, den, op, bar in RATIOS:
+        cells = []
+        for section in sections:
+            if num.startswith("rss_"):
+                value = rss_value(section, num)
+            else:
+                value = section.median(num)
+                if den is not None:
+                    base = section.median(den)
+                    value = None if value is None or not base else value / base
+            if value is None:
+                cells.append("skipped")
+                continue
+            ok = value >= bar if op == ">=" else value < bar
+            text = f"{value:,.0f}" if den is None else f"{value:.2f}x"
+            verdict = "pass" if ok else "FAIL"
+            if num == "listing" and "PostgreSQL" not in section.label:
+                verdict = "info"  # the bar is set on PostgreSQL
+            cells.append(f"{text} {verdict}")
+        rss_size = f" ({args.rss_mib or args.mib} MiB)" if num.startswith("rss_") else ""
+        suffix = " on PostgreSQL" if num == "listing" else ""
+        bar_text = f"{op} {bar:,}{'x' if den else ''}{suffix}{rss_size}".replace(">=", "≥")
+        rows.append([label] + cells + [bar_text])
+    return header, rows
+
+
+def print_tables(sections: list[Section], args) -> None:
+    header, rows = table_rows(sections, args)
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    print(f"\n=== medians of {args.runs} run(s), {args.mib} MiB of random bytes ===")
+    line = "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for n, row in enumerate(rows):
+        if n == len(FIGURES):
+            print("-" * len(line))
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print("\nMarkdown:\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+
+def _interrupt(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mib", type=int, default=1024, help="size of the big file in MiB (default 1024)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per database; figures are medians (default 3)")
+    parser.add_argument("--rss-mib", type=int, default=0, help="also measure peak RSS with a file this big (2048)")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None, help="default $DATABASE_URL")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL even when a URL is set")
+    parser.add_argument("--postgres-only", action="store_true", help="skip the embedded default")
+    parser.add_argument("--small", type=int, default=300, help="how many 16 KiB uploads (default 300)")
+    parser.add_argument("--tus-patch-mib", type=int, default=16, help="tus PATCH size (default 16)")
+    parser.add_argument("--connections", type=int, default=16, help="connections for the req/s figures")
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each req/s measurement")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (Procfile: 2)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (Procfile: 4)")
+    parser.add_argument("--dir", default=None, help="where the temporary files go (default: the system's)")
+    args = parser.parse_args()
+    if args.postgres_only and not args.database_url:
+        parser.error("--postgres-only needs --database-url or DATABASE_URL")
+
+    # SIGTERM unwinds like Ctrl-C, so every finally (gunicorn, rclone, temp dirs, database) runs.
+    signal.signal(signal.SIGTERM, _interrupt)
+    print("rclone:", shutil.which("rclone") or "MISSING (apt-get install rclone): its columns are skipped")
+    print("wrk:   ", shutil.which("wrk") or f"MISSING (apt-get install wrk): a Python client of {args.connections} "
+          "processes stands in, and on 2 cores it may be the bottleneck of the req/s figures")  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="cloudstorage-compare-", dir=args.dir))
+    try:
+        source = work / "source.bin"
+        sha = make_source(source, args.mib * MIB)
+        print(f"{args.mib} MiB of random bytes in {work}, sha256 {sha[:16]}…")
+        sections = []
+        if not args.postgres_only:
+            sections.append(run_section("SQLite", args, None, work, source, sha))
+        if args.database_url and not args.sqlite_only:
+            with bench_database(args.database_url, suffix="_compare") as url:
+                sections.append(run_section("PostgreSQL", args, url, work, source, sha))
+        print_tables(sections, args)
+        return 0
+    except IntegrityFailure as failure:
+        print(
+            f"\n!!! INTEGRITY FAILURE: {failure}\n!!! the bench stops: no speed counts for wrong bytes", file=sys.stderr
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: cleaned up", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
