@@ -388,6 +388,23 @@ def bench_ours(server, roots: dict, run: int, source: Path, sha: str, blobs: lis
     record("workspaces", requests_per_second(server.url + "/api/v1/workspaces/", server.token, args))
 
 
+def warm_up(server, roots: dict, work: Path, args) -> None:
+    """A few small transfers down every path first, so no measured request pays a worker's lazy
+    imports and first connections (with 2 workers, each path is taken 4 times to reach both)."""
+    source = work / "warm.bin"
+    sha = make_source(source, 2 * MIB)
+    client = Client(server)
+    try:
+        for n in range(4):
+            node = client.put_file(f"raw-{n}.bin", source, parent=roots["warm-up"])
+            client.post_multipart(f"multipart-{n}.bin", source, parent=roots["warm-up"])
+            tus_upload(server, roots["warm-up"], f"tus-{n}.bin", source, args.tus_patch_mib * MIB)
+            total, digest = client.download(node["id"])
+            check(total == 2 * MIB and digest == sha and node["sha256"] == sha, "warm-up: wrong sha256")
+    finally:
+        source.unlink(missing_ok=True)
+
+
 def rss_only(server, roots: dict, size_mib: int, work: Path, args) -> dict:
     """Peak RSS of every upload kind and of the download, for one big file (--rss-mib)."""
     source = work / "rss.bin"
@@ -535,7 +552,8 @@ def run_section(label: str, args, database_url: str | None, work: Path, source: 
         extra_env=extra_env,
         tmp_dir=work,
     ) as server:
-        names = [f"{kind}-{run}" for run in range(args.runs) for kind in ("raw", "multipart", "tus", "small")]
+        names = ["warm-up"]
+        names += [f"{kind}-{run}" for run in range(args.runs) for kind in ("raw", "multipart", "tus", "small")]
         if args.rss_mib:
             names += ["rss-raw", "rss-multipart", "rss-tus"]
         roots = json.loads(server.python(WORKSPACES, *names).strip().splitlines()[-1])
@@ -546,6 +564,7 @@ def run_section(label: str, args, database_url: str | None, work: Path, source: 
             [os.urandom(1024) for _ in range(LISTING_CHILDREN)],
             {"Authorization": f"Bearer {server.token}"},
         )
+        warm_up(server, roots, work, args)
         print(f"  gunicorn {args.workers} workers x {args.threads} threads at {server.url}; var {server.var}")
         with rclone_webdav(work / "rclone", work / "rclone.log") as rclone:
             if rclone is None:

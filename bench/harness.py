@@ -165,24 +165,30 @@ def instance(
 
 
 class bench_database:  # noqa: N801 - a context manager
-    """A fresh PostgreSQL database next to DATABASE_URL's (``<name><suffix>``), dropped afterwards."""
+    """A fresh PostgreSQL database next to DATABASE_URL's (``<name><suffix>``), dropped afterwards.
+    Created and dropped from the server's ``postgres`` database when DATABASE_URL's own does not exist."""
 
     def __init__(self, url: str, suffix: str = "_bench"):
         self.url = url
         parts = urlsplit(url)
         self.name = parts.path.lstrip("/") + suffix
         self.bench_url = parts._replace(path="/" + self.name).geturl()
+        self.maintenance_url = parts._replace(path="/postgres").geturl()
 
-    def __enter__(self) -> str:
+    def _admin(self):
         import psycopg
 
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        try:
+            return psycopg.connect(self.url, autocommit=True)
+        except psycopg.OperationalError:
+            return psycopg.connect(self.maintenance_url, autocommit=True)
+
+    def __enter__(self) -> str:
+        with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
             conn.execute(f'CREATE DATABASE "{self.name}"')
         return self.bench_url
 
     def __exit__(self, *exc) -> None:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
