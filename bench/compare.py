@@ -476,6 +476,7 @@ def requests_per_second(url: str, token: str, args) -> float:
 
 def _load_worker(url: str, token: str, seconds: float, start_at: float, counts) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent cleans up
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: terminate() must end it
     path = urlsplit(url).path
     conn = connect(url)
     headers = {"Authorization": f"Bearer {token}"}
@@ -508,9 +509,10 @@ def python_load(url: str, token: str, connections: int, seconds: float) -> float
         return total / seconds
     finally:
         for proc in procs:
+            proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
-            proc.join()
+                proc.join()
 
 
 # --- one database -----------------------------------------------------------------------------------
@@ -650,7 +652,7 @@ def table_rows(sections: list[Section], args) -> tuple[list[str], list[list[str]
         for section in sections:
             value = section.median(key)
             cells.append("n/a" if value is None else f"{value:,.0f} {UNITS[key]}")
-        rows.append([label] + cells + [""])
+        rows.append([label.replace("300 x", f"{args.small} x")] + cells + [""])
     for label, num, den, op, bar in RATIOS:
         cells = []
         for section in sections:
@@ -688,11 +690,20 @@ def print_tables(sections: list[Section], args) -> None:
         if n == len(FIGURES):
             print("-" * len(line))
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    notes = []
+    if shutil.which("rclone") is None:
+        notes.append("rclone was missing: its rows and the ratios that need them are skipped.")
+    if shutil.which("wrk") is None:
+        notes.append(f"wrk was missing: req/s come from a Python client of {args.connections} processes.")
+    for note in notes:
+        print("NOTE: " + note)
     print("\nMarkdown:\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
         print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    for note in notes:
+        print(f"\n_{note}_")
 
 
 # --- main -------------------------------------------------------------------------------------------
@@ -723,6 +734,8 @@ def main() -> int:
 
     # SIGTERM unwinds like Ctrl-C, so every finally (gunicorn, rclone, temp dirs, database) runs.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Also when started in the background, where the shell hands it SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print("rclone:", shutil.which("rclone") or "MISSING (apt-get install rclone): its columns are skipped")
     print("wrk:   ", shutil.which("wrk") or f"MISSING (apt-get install wrk): a Python client of {args.connections} "
           "processes stands in, and on 2 cores it may be the bottleneck of the req/s figures")  # fmt: skip
