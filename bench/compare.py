@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.api import Client, make_source, rss_peak, rss_peak_reset  # noqa: E402
+from bench.api import Client, make_source, rss_now, rss_peak, rss_peak_reset  # noqa: E402
 from bench.harness import bench_database, free_port, instance  # noqa: E402
 from bench.store import plain_copy  # noqa: E402
 
@@ -261,7 +261,10 @@ class RssWatch:
         self.server = server
 
     def reset(self) -> None:
-        for pid in self.server.worker_pids():
+        pids = self.server.worker_pids()
+        # Where the peak starts from: a worker that has served many requests sits higher.
+        self.baseline = max((rss_now(pid) for pid in pids), default=0)
+        for pid in pids:
             rss_peak_reset(pid)
 
     def peak(self) -> int:
@@ -334,6 +337,7 @@ def bench_ours(server, roots: dict, run: int, source: Path, sha: str, blobs: lis
     parent = roots[f"raw-{run}"]
     seconds, status, data = put_file(server.url, f"/api/v1/nodes/{parent}/children/big.bin", source, auth)
     upload_peaks.append(rss.peak())
+    print(f"    (web workers' RSS before the uploads: {rss.baseline / MB:.0f} MB)")
     if status != 201:
         raise RuntimeError(f"raw PUT: {status} {data[:300]!r}")
     node = json.loads(data)
@@ -418,6 +422,7 @@ def rss_only(server, roots: dict, size_mib: int, work: Path, args) -> dict:
         rss.reset()
         _, status, data = put_file(server.url, f"/api/v1/nodes/{roots['rss-raw']}/children/big.bin", source, auth)
         peaks["raw PUT"] = rss.peak() / MB
+        print(f"    (web workers' RSS before: {rss.baseline / MB:.0f} MB)")
         if status != 201:
             raise RuntimeError(f"RSS raw PUT: {status} {data[:300]!r}")
         node = json.loads(data)
