@@ -30,33 +30,28 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import http.client
 import json
-import multiprocessing
 import os
-import re
 import secrets
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import Client, make_source, rss_now, rss_peak, rss_peak_reset  # noqa: E402
-from bench.harness import bench_database, free_port, instance  # noqa: E402
+from bench.harness import bench_database, instance  # noqa: E402
+from bench.load import requests_per_second  # noqa: E402
 from bench.store import plain_copy  # noqa: E402
+from bench.transfer import get_discard, get_sha256, put_file, put_many, rclone_webdav, tus_upload  # noqa: E402
 
 MB = 10**6
 MIB = 1024 * 1024
-BLOCK = MIB
 SMALL_SIZE = 16 * 1024
 LISTING_CHILDREN = 100
 
@@ -90,89 +85,6 @@ def settle() -> None:
     os.sync()
 
 
-def connect(url: str) -> http.client.HTTPConnection:
-    parts = urlsplit(url)
-    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=3600, blocksize=BLOCK)
-
-
-def put_file(url: str, path: str, source: Path, headers: dict) -> tuple[float, int, bytes]:
-    """(seconds, status, body) of a PUT streamed from the file in 1 MiB blocks on a new connection."""
-    conn = connect(url)
-    try:
-        started = time.perf_counter()
-        with open(source, "rb") as body:
-            conn.request(
-                "PUT",
-                path,
-                body=body,
-                headers=headers
-                | {"Content-Type": "application/octet-stream", "Content-Length": str(source.stat().st_size)},
-            )
-            response = conn.getresponse()
-            data = response.read()
-        return time.perf_counter() - started, response.status, data
-    finally:
-        conn.close()
-
-
-def get_discard(url: str, path: str, headers: dict) -> tuple[float, int]:
-    """(seconds, bytes) of a GET read into one reused 1 MiB buffer: the client does nothing else."""
-    conn = connect(url)
-    buffer = memoryview(bytearray(BLOCK))
-    try:
-        started = time.perf_counter()
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status} {response.read()[:300]!r}")
-        total = 0
-        while n := response.readinto(buffer):
-            total += n
-        return time.perf_counter() - started, total
-    finally:
-        conn.close()
-
-
-def get_sha256(url: str, path: str, headers: dict) -> tuple[int, str]:
-    conn = connect(url)
-    try:
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status} {response.read()[:300]!r}")
-        digest = hashlib.sha256()
-        total = 0
-        while block := response.read(BLOCK):
-            digest.update(block)
-            total += len(block)
-        return total, digest.hexdigest()
-    finally:
-        conn.close()
-
-
-def put_many(url: str, paths: list[str], blobs: list[bytes], headers: dict) -> tuple[float, list[bytes]]:
-    """Sequential PUTs on one keep-alive connection; (seconds, response bodies)."""
-    conn = connect(url)
-    bodies = []
-    try:
-        started = time.perf_counter()
-        for path, blob in zip(paths, blobs, strict=True):
-            conn.request(
-                "PUT",
-                path,
-                body=blob,
-                headers=headers | {"Content-Type": "application/octet-stream", "Content-Length": str(len(blob))},
-            )
-            response = conn.getresponse()
-            data = response.read()
-            if response.status >= 300:
-                raise RuntimeError(f"PUT {path}: {response.status} {data[:300]!r}")
-            bodies.append(data)
-        return time.perf_counter() - started, bodies
-    finally:
-        conn.close()
-
-
 # --- the limit and the peer -------------------------------------------------------------------------
 
 
@@ -184,45 +96,6 @@ def two_copies(source: Path, work: Path) -> float:
     for target in targets:
         target.unlink()
     return elapsed
-
-
-@contextmanager
-def rclone_webdav(root: Path, log: Path):
-    """``rclone serve webdav root`` on a free loopback port; yields its URL, or None without rclone."""
-    exe = shutil.which("rclone")
-    if exe is None:
-        yield None
-        return
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    with open(log, "wb") as log_file:
-        proc = subprocess.Popen(
-            [exe, "serve", "webdav", str(root), "--addr", f"127.0.0.1:{port}", "--config", "/dev/null"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    conn = connect(url)
-                    conn.request("OPTIONS", "/")
-                    conn.getresponse().read()
-                    conn.close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("rclone serve webdav did not start: " + log.read_text()[-2000:]) from None
-                    time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def bench_rclone(url: str, root: Path, run: int, source: Path, sha: str, blobs: list[bytes], record) -> None:
@@ -269,54 +142,6 @@ class RssWatch:
 
     def peak(self) -> int:
         return max((rss_peak(pid) for pid in self.server.worker_pids()), default=0)
-
-
-def tus_upload(server, parent: str, name: str, source: Path, patch_size: int) -> float:
-    """Seconds for a tus upload: creation, then PATCHes of patch_size on one keep-alive connection."""
-    size = source.stat().st_size
-    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
-    headers = {"Authorization": f"Bearer {server.token}", "Tus-Resumable": "1.0.0"}
-    conn = connect(server.url)
-    try:
-        started = time.perf_counter()
-        conn.request(
-            "POST",
-            "/api/v1/uploads/",
-            headers=headers
-            | {
-                "Upload-Length": str(size),
-                "Upload-Metadata": f"filename {b64(name)},parent {b64(parent)}",
-                "Content-Length": "0",
-            },
-        )
-        response = conn.getresponse()
-        data = response.read()
-        if response.status != 201:
-            raise RuntimeError(f"tus POST: {response.status} {data[:300]!r}")
-        location = urlsplit(response.headers["Location"]).path
-        offset = 0
-        with open(source, "rb") as src:
-            while offset < size:
-                block = src.read(patch_size)
-                conn.request(
-                    "PATCH",
-                    location,
-                    body=block,
-                    headers=headers
-                    | {
-                        "Upload-Offset": str(offset),
-                        "Content-Type": "application/offset+octet-stream",
-                        "Content-Length": str(len(block)),
-                    },
-                )
-                response = conn.getresponse()
-                data = response.read()
-                if response.status != 204:
-                    raise RuntimeError(f"tus PATCH at {offset}: {response.status} {data[:300]!r}")
-                offset = int(response.headers["Upload-Offset"])
-        return time.perf_counter() - started
-    finally:
-        conn.close()
 
 
 def only_child(client: Client, parent: str) -> dict:
@@ -385,11 +210,12 @@ def bench_ours(server, roots: dict, run: int, source: Path, sha: str, blobs: lis
 
     settle()
     listing = f"/api/v1/nodes/{server.root}/children/"
+    load = {"connections": args.connections, "seconds": args.seconds}
     page = client.json("GET", listing, fresh=True)["results"]
     if len(page) != LISTING_CHILDREN:
         raise RuntimeError(f"the listed folder has {len(page)} children on its first page, not {LISTING_CHILDREN}")
-    record("listing", requests_per_second(server.url + listing, server.token, args))
-    record("workspaces", requests_per_second(server.url + "/api/v1/workspaces/", server.token, args))
+    record("listing", requests_per_second(server.url + listing, server.token, **load))
+    record("workspaces", requests_per_second(server.url + "/api/v1/workspaces/", server.token, **load))
 
 
 def warm_up(server, roots: dict, work: Path, args) -> None:
@@ -445,79 +271,6 @@ def rss_only(server, roots: dict, size_mib: int, work: Path, args) -> dict:
     finally:
         source.unlink(missing_ok=True)
     return peaks
-
-
-# --- requests per second ----------------------------------------------------------------------------
-
-
-def requests_per_second(url: str, token: str, args) -> float:
-    conn = connect(url)
-    conn.request("GET", urlsplit(url).path, headers={"Authorization": f"Bearer {token}"})
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"GET {url}: {response.status} {body[:300]!r}")
-    exe = shutil.which("wrk")
-    if exe is None:
-        return python_load(url, token, args.connections, args.seconds)
-    done = subprocess.run(
-        [exe, "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--timeout", "30s"]
-        + ["-H", f"Authorization: Bearer {token}", url],
-        capture_output=True,
-        text=True,
-    )
-    out = done.stdout
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk {url} exited with {done.returncode}:\n{out}{done.stderr}")
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if bad:
-        raise RuntimeError(f"wrk {url}: {bad.group(1)} responses were not 2xx:\n{out}")
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if errors and (int(errors.group(1)) or int(errors.group(4))):
-        raise RuntimeError(f"wrk {url}: socket errors:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-
-def _load_worker(url: str, token: str, seconds: float, start_at: float, counts) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent cleans up
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: terminate() must end it
-    path = urlsplit(url).path
-    conn = connect(url)
-    headers = {"Authorization": f"Bearer {token}"}
-    while time.time() < start_at:
-        time.sleep(0.001)
-    done = 0
-    deadline = start_at + seconds
-    while time.time() < deadline:
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"GET {url}: {response.status}")
-        done += 1
-    counts.put(done)
-
-
-def python_load(url: str, token: str, connections: int, seconds: float) -> float:
-    """wrk's stand-in: one process per connection, each a keep-alive loop of GETs."""
-    counts = multiprocessing.Queue()
-    start_at = time.time() + 1.0
-    procs = [
-        multiprocessing.Process(target=_load_worker, args=(url, token, seconds, start_at, counts))
-        for _ in range(connections)
-    ]
-    try:
-        for proc in procs:
-            proc.start()
-        total = sum(counts.get(timeout=seconds + 60) for _ in procs)
-        return total / seconds
-    finally:
-        for proc in procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
 
 
 # --- one database -----------------------------------------------------------------------------------
