@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import instance  # noqa: E402
+from bench.harness import bench_database, instance  # noqa: E402
 
 MB = 1024 * 1024
 BLOCK = MB
@@ -85,18 +85,18 @@ class Client:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
         return json.loads(data) if data else None
 
-    def put_file(self, name: str, source: Path) -> dict:
+    def put_file(self, name: str, source: Path, parent: str | None = None) -> dict:
         size = source.stat().st_size
         with open(source, "rb") as body:
             return self.json(
                 "PUT",
-                f"/api/v1/nodes/{self.server.root}/children/{name}",
+                f"/api/v1/nodes/{parent or self.server.root}/children/{name}",
                 body,
                 {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                 fresh=True,
             )
 
-    def post_multipart(self, name: str, source: Path) -> dict:
+    def post_multipart(self, name: str, source: Path, parent: str | None = None) -> dict:
         boundary = "----cloudstorage-bench-3f9a"
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
@@ -114,7 +114,7 @@ class Client:
 
         return self.json(
             "POST",
-            f"/api/v1/nodes/{self.server.root}/children/",
+            f"/api/v1/nodes/{parent or self.server.root}/children/",
             body(),
             {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(size)},
             fresh=True,
@@ -299,30 +299,6 @@ def main() -> None:
     if database_url and not args.sqlite_only:
         with bench_database(database_url) as url:
             run("PostgreSQL", args, url)
-
-
-class bench_database:  # noqa: N801 - a context manager
-    """A fresh PostgreSQL database next to DATABASE_URL's, dropped afterwards."""
-
-    def __init__(self, url: str):
-        self.url = url
-        parts = urlsplit(url)
-        self.name = parts.path.lstrip("/") + "_bench"
-        self.bench_url = parts._replace(path="/" + self.name).geturl()
-
-    def __enter__(self) -> str:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        return self.bench_url
-
-    def __exit__(self, *exc) -> None:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -75,7 +76,7 @@ class Instance:
         ).stdout
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -90,8 +91,9 @@ def instance(
     plan_gb: int = 10,
     disk_capacity: int = 64 * 1024**3,
     extra_env: dict | None = None,
+    tmp_dir: Path | None = None,
 ):
-    var = Path(tempfile.mkdtemp(prefix="cloudstorage-bench-"))
+    var = Path(tempfile.mkdtemp(prefix="cloudstorage-bench-", dir=tmp_dir))
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
         {
@@ -117,7 +119,7 @@ def instance(
             text=True,
         ).stdout
         info = json.loads(out.strip().splitlines()[-1])
-        port = _free_port()
+        port = free_port()
         log = open(var / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
         server = subprocess.Popen(
             [
@@ -160,3 +162,33 @@ def instance(
             except subprocess.TimeoutExpired:
                 server.kill()
         shutil.rmtree(var, ignore_errors=True)
+
+
+class bench_database:  # noqa: N801 - a context manager
+    """A fresh PostgreSQL database next to DATABASE_URL's (``<name><suffix>``), dropped afterwards.
+    Created and dropped from the server's ``postgres`` database when DATABASE_URL's own does not exist."""
+
+    def __init__(self, url: str, suffix: str = "_bench"):
+        self.url = url
+        parts = urlsplit(url)
+        self.name = parts.path.lstrip("/") + suffix
+        self.bench_url = parts._replace(path="/" + self.name).geturl()
+        self.maintenance_url = parts._replace(path="/postgres").geturl()
+
+    def _admin(self):
+        import psycopg
+
+        try:
+            return psycopg.connect(self.url, autocommit=True)
+        except psycopg.OperationalError:
+            return psycopg.connect(self.maintenance_url, autocommit=True)
+
+    def __enter__(self) -> str:
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        return self.bench_url
+
+    def __exit__(self, *exc) -> None:
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

@@ -1,0 +1,86 @@
+"""Requests per second of one URL with N concurrent keep-alive connections: wrk when it is installed,
+otherwise a Python client of one process per connection (which, on a small machine, may itself be
+the bottleneck: callers say so)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import shutil
+import signal
+import subprocess
+import time
+from urllib.parse import urlsplit
+
+from bench.transfer import connect
+
+
+def requests_per_second(url: str, token: str, *, connections: int = 16, seconds: int = 10) -> float:
+    """Checks one request answers 200 first; fails on any non-2xx answer or connect/timeout error."""
+    conn = connect(url)
+    conn.request("GET", urlsplit(url).path, headers={"Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"GET {url}: {response.status} {body[:300]!r}")
+    exe = shutil.which("wrk")
+    if exe is None:
+        return python_load(url, token, connections, seconds)
+    done = subprocess.run(
+        [exe, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s"]
+        + ["-H", f"Authorization: Bearer {token}", url],
+        capture_output=True,
+        text=True,
+    )
+    out = done.stdout
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk {url} exited with {done.returncode}:\n{out}{done.stderr}")
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad:
+        raise RuntimeError(f"wrk {url}: {bad.group(1)} responses were not 2xx:\n{out}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if errors and (int(errors.group(1)) or int(errors.group(4))):
+        raise RuntimeError(f"wrk {url}: socket errors:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def _load_worker(url: str, token: str, seconds: float, start_at: float, counts) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent cleans up
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: terminate() must end it
+    path = urlsplit(url).path
+    conn = connect(url)
+    headers = {"Authorization": f"Bearer {token}"}
+    while time.time() < start_at:
+        time.sleep(0.001)
+    done = 0
+    deadline = start_at + seconds
+    while time.time() < deadline:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {url}: {response.status}")
+        done += 1
+    counts.put(done)
+
+
+def python_load(url: str, token: str, connections: int, seconds: float) -> float:
+    """wrk's stand-in: one process per connection, each a keep-alive loop of GETs."""
+    counts = multiprocessing.Queue()
+    start_at = time.time() + 1.0
+    procs = [
+        multiprocessing.Process(target=_load_worker, args=(url, token, seconds, start_at, counts))
+        for _ in range(connections)
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        total = sum(counts.get(timeout=seconds + 60) for _ in procs)
+        return total / seconds
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
