@@ -76,7 +76,7 @@ def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Repli
     return sorted(replicas, key=lambda r: (order[r.disk.status], r.disk.backend != Disk.Backend.LOCAL))
 
 
-def _put_all(disks: list[Disk], key: str, blob: bytes) -> list[BackendError | None]:
+def object_put_all(disks: list[Disk], key: str, blob: bytes) -> list[BackendError | None]:
     """Put one object on several disks at once (the waits for fsync / S3 overlap); no database
     access happens in the threads. The error of each put, or None."""
 
@@ -132,7 +132,7 @@ def chunk_store_copies(
             disk = remaining.pop(0)
             if disk_reserve(disk=disk, size=size):
                 batch.append(disk)
-        for disk, error in zip(batch, _put_all(batch, chunk.key, blob), strict=True):
+        for disk, error in zip(batch, object_put_all(batch, chunk.key, blob), strict=True):
             if error is not None:
                 disk_unreserve(disk_id=disk.pk, size=size)
                 logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)

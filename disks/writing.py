@@ -37,8 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 from pyfastcdc import FastCDC
 
-from disks.backends import BackendError, backend_for
-from disks.chunks import NoRoomError, chunk_store_copies
+from disks.chunks import NoRoomError, chunk_store_copies, object_put_all
 from disks.chunks import repair_queue as _queue_repair
 from disks.crypto import OVERHEAD, WorkspaceKeys, workspace_keys
 from disks.errors import SizeLimitExceeded, StorageFullError, StoreError
@@ -85,18 +84,13 @@ class _Batch:
 
 
 def _encrypt_and_put(keys: WorkspaceKeys, plaintext: bytes, key: str, disks: list[Disk]) -> list[str | None]:
-    """Runs in the pool: encrypt once, write every copy (each durable when put returns). The
-    error text of each disk's put, or None."""
+    """Runs in the pool: encrypt once, write every copy at once (each durable when its put
+    returns; their fsyncs overlap). The error text of each disk's put, or None."""
     blob = keys.encrypt(plaintext, object_key=key)
-    errors: list[str | None] = []
-    for disk in disks:
-        try:
-            backend_for(disk).put(key, blob)
-        except BackendError as exc:
-            errors.append(str(exc) or exc.__class__.__name__)
-        else:
-            errors.append(None)
-    return errors
+    return [
+        None if error is None else (str(error) or error.__class__.__name__)
+        for error in object_put_all(disks, key, blob)
+    ]
 
 
 class ManifestWriter:
