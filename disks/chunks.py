@@ -61,10 +61,10 @@ def replica_read(*, replica: Replica, chunk: Chunk, keys: WorkspaceKeys) -> tupl
 _STATUS_RANK = {status: rank for rank, status in enumerate(READABLE)}
 
 
-def replica_rank(replica: Replica) -> tuple[int, bool]:
-    """Sort key of copies, best first: active, then read-only, then draining disks; local before S3.
-    Needs ``replica.disk`` loaded."""
-    return (_STATUS_RANK[replica.disk.status], replica.disk.backend != Disk.Backend.LOCAL)
+def replica_rank(replica: Replica) -> tuple[int, bool, int]:
+    """Sort key of copies, best first: active, then read-only, then draining disks; local before S3;
+    then the oldest copy, so every reader tries the same copy first. Needs ``replica.disk`` loaded."""
+    return (_STATUS_RANK[replica.disk.status], replica.disk.backend != Disk.Backend.LOCAL, replica.pk)
 
 
 def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Replica]:

@@ -4,7 +4,9 @@ disks/store.py exports :func:`manifest_open`; this module is how it works.
 
 Queries. The entries of the range are read a page at a time (PAGE_ENTRIES of them, in seq order),
 and the good copies of a page's chunks in one more query, so a download costs a fixed handful of
-queries (the lost-chunk check, the workspace key, two per page) however many chunks it has.
+queries (the lost-chunk check, the workspace key, the readable disks, two per page) however many
+chunks it has. Pages are loaded as plain values, not model instances: with the disk of every
+copy, instances made a page cost four times its queries.
 
 Read-ahead. While the caller sends one chunk, the next few (READ_AHEAD_CHUNKS, at most
 READ_AHEAD_BYTES of plaintext) are read from their disks and decrypted in a small thread pool;
@@ -84,11 +86,24 @@ def _queue_repair(chunk_id) -> None:
     transaction.on_commit(lambda: chunk_repair.delay(chunk_id=str(chunk_id)))
 
 
+@dataclass(frozen=True)
+class _Copy:
+    """A good copy as loaded with its page (plain values: a page of model instances costs more than
+    its queries)."""
+
+    pk: int
+    chunk_id: object
+    disk: Disk
+
+    def replica(self) -> Replica:
+        return Replica(pk=self.pk, chunk_id=self.chunk_id, disk=self.disk)
+
+
 @dataclass
 class _Entry:
     offset: int
-    chunk: Chunk
-    copies: list[Replica]  # good copies on readable disks when the page was loaded, best first
+    chunk: Chunk  # id, workspace_id and size only
+    copies: list[_Copy]  # good copies on readable disks when the page was loaded, best first
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,7 @@ def _fetch(disk: Disk, key: str, size: int, keys: WorkspaceKeys) -> _Fetched:
 
 def _pages(manifest_id, start: int, end: int) -> Iterator[list[_Entry]]:
     """The entries covering [start, end) in order, a page at a time, with their good copies."""
+    disks = {disk.pk: disk for disk in Disk.objects.filter(status__in=READABLE)}
     after_seq = None
     while True:
         rows = ManifestChunk.objects.filter(manifest_id=manifest_id, offset__lt=end)
@@ -123,27 +139,38 @@ def _pages(manifest_id, start: int, end: int) -> Iterator[list[_Entry]]:
             rows = rows.annotate(stop=F("offset") + F("chunk__size")).filter(stop__gt=start)
         else:
             rows = rows.filter(seq__gt=after_seq)
-        rows = list(rows.select_related("chunk").order_by("seq")[:PAGE_ENTRIES])
+        rows = list(
+            rows.order_by("seq").values_list("seq", "offset", "chunk_id", "chunk__workspace_id", "chunk__size")[
+                :PAGE_ENTRIES
+            ]
+        )
         if not rows:
             return
         copies: dict = {}
-        for replica in Replica.objects.filter(
-            chunk_id__in={row.chunk_id for row in rows}, state=Replica.State.OK, disk__status__in=READABLE
-        ).select_related("disk"):
-            copies.setdefault(replica.chunk_id, []).append(replica)
+        for pk, chunk_id, disk_id in Replica.objects.filter(
+            chunk_id__in={row[2] for row in rows}, state=Replica.State.OK, disk_id__in=list(disks)
+        ).values_list("pk", "chunk_id", "disk_id"):
+            copies.setdefault(chunk_id, []).append(_Copy(pk=pk, chunk_id=chunk_id, disk=disks[disk_id]))
         for found in copies.values():
             found.sort(key=replica_rank)
-        yield [_Entry(offset=row.offset, chunk=row.chunk, copies=copies.get(row.chunk_id, [])) for row in rows]
-        last = rows[-1]
-        if len(rows) < PAGE_ENTRIES or last.offset + last.chunk.size >= end:
+        yield [
+            _Entry(
+                offset=offset,
+                chunk=Chunk(id=chunk_id, workspace_id=workspace_id, size=size),
+                copies=copies.get(chunk_id, []),
+            )
+            for _seq, offset, chunk_id, workspace_id, size in rows
+        ]
+        last_seq, last_offset, _id, _ws, last_size = rows[-1]
+        if len(rows) < PAGE_ENTRIES or last_offset + last_size >= end:
             return
-        after_seq = last.seq
+        after_seq = last_seq
 
 
 @dataclass
 class _Pending:
     entry: _Entry
-    replica: Replica | None  # the copy being read ahead (None: no copy left to try)
+    copy: _Copy | None  # the copy being read ahead (None: no copy left to try)
     future: Future | None
 
 
@@ -210,11 +237,11 @@ class ManifestReader:
             if self.in_flight and self._in_flight_bytes + size > READ_AHEAD_BYTES:
                 return
             self._known.popleft()
-            replica = next((r for r in entry.copies if r.pk not in self._bad), None)
+            copy = next((c for c in entry.copies if c.pk not in self._bad), None)
             future = None
-            if replica is not None:
-                future = _read_pool().submit(_fetch, replica.disk, entry.chunk.key, size, self.keys)
-            self.in_flight.append(_Pending(entry=entry, replica=replica, future=future))
+            if copy is not None:
+                future = _read_pool().submit(_fetch, copy.disk, entry.chunk.key, size, self.keys)
+            self.in_flight.append(_Pending(entry=entry, copy=copy, future=future))
             self._in_flight_bytes += size
 
     def _recover(self, pending: _Pending, fetched: _Fetched | None) -> bytes:
@@ -223,23 +250,23 @@ class ManifestReader:
         chunk = pending.entry.chunk
         tried: set = set()
         failed = False
-        if pending.replica is not None:
-            tried.add(pending.replica.pk)
-            self._note(pending.replica, chunk, fetched)
+        if pending.copy is not None:
+            tried.add(pending.copy.pk)
+            self._note(pending.copy.replica(), chunk, fetched)
             failed = True
         others = [r for r in pending.entry.copies if r.pk not in tried and r.pk not in self._bad]
         # Then once more from the database: a repair or drain may have moved the copies meanwhile.
         for round_ in range(2):
             if round_:
                 others = readable_replicas(chunk=chunk, exclude=tried | self._bad)
-            for replica in others:
-                tried.add(replica.pk)
-                fetched = _fetch(replica.disk, chunk.key, chunk.size, self.keys)
+            for copy in others:
+                tried.add(copy.pk)
+                fetched = _fetch(copy.disk, chunk.key, chunk.size, self.keys)
                 if fetched.plaintext is not None:
                     if failed:
                         _queue_repair(chunk.pk)
                     return fetched.plaintext
-                self._note(replica, chunk, fetched)
+                self._note(copy.replica() if isinstance(copy, _Copy) else copy, chunk, fetched)
                 failed = True
         if failed:
             _queue_repair(chunk.pk)
