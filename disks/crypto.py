@@ -83,9 +83,11 @@ class WorkspaceKeys:
         if len(blob) < len(MAGIC) + NONCE_BYTES + 16 or not blob.startswith(MAGIC):
             raise CryptoError("not a chunk (bad header or too short)")
         start = len(MAGIC)
+        # A view, not a slice: slicing would copy the whole ciphertext once more.
+        view = memoryview(blob)
         try:
             return self.cipher.decrypt(
-                blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :], object_key.encode()
+                view[start : start + NONCE_BYTES], view[start + NONCE_BYTES :], object_key.encode()
             )
         except InvalidTag as exc:
             raise CryptoError("authentication tag mismatch") from exc
