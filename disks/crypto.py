@@ -79,8 +79,8 @@ class WorkspaceKeys:
         nonce = os.urandom(NONCE_BYTES)
         return MAGIC + nonce + self.cipher.encrypt(nonce, bytes(plaintext), object_key.encode())
 
-    def decrypt(self, blob: bytes, *, object_key: str) -> bytes:
-        if len(blob) < len(MAGIC) + NONCE_BYTES + 16 or not blob.startswith(MAGIC):
+    def decrypt(self, blob: bytes | memoryview, *, object_key: str) -> bytes:
+        if len(blob) < len(MAGIC) + NONCE_BYTES + 16 or blob[: len(MAGIC)] != MAGIC:
             raise CryptoError("not a chunk (bad header or too short)")
         start = len(MAGIC)
         # A view, not a slice: slicing would copy the whole ciphertext once more.
