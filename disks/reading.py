@@ -13,7 +13,8 @@ READ_AHEAD_BYTES of plaintext) are read from their disks and decrypted in a smal
 file reads, S3 requests and AES-GCM all release the GIL. The pool threads never touch the
 database (Django connections are per thread): a fetch only returns the plaintext or what went
 wrong, and the consuming thread marks a missing or corrupt copy bad, queues the chunk's repair on
-commit and reads another copy. Memory is bounded by the window, not by the file. Closing the
+commit and reads another copy. Memory is bounded by the window, not by the file (plus one reused
+ciphertext buffer per pool thread, at most a maximum chunk each). Closing the
 stream (a client that went away) cancels what has not started and waits for the few reads that
 have, so no work outlives the response.
 
@@ -21,8 +22,9 @@ Authenticity on reads comes from the AES-GCM tag alone, plus a length check. The
 of every copy is its object key (``ws/<workspace id>/../<chunk id>``, see ``Chunk.key``), so a
 copy that verifies was produced, for exactly this chunk of exactly this workspace, by a holder of
 the workspace's data key, which only our own writer has (it is stored wrapped by the master key).
-Bit rot, a truncated or torn file, a copy of another chunk or another tenant's chunk put under
-this name, a stale object: each fails the tag and is treated as a bad copy.
+Bit rot, a truncated or torn file, a copy of another chunk or of another tenant's chunk put under
+this name: each fails the tag and is treated as a bad copy. (Chunk ids are never reused, so an
+older object under the same name can only be another encryption of the same plaintext.)
 
 What the full check (``chunks.chunk_verify_blob``: the keyed digest of the plaintext compared with
 the chunk's address) would add on a read is protection against our own writer having sealed the
