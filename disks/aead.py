@@ -60,6 +60,18 @@ def _libcrypto():
 _LIB = _libcrypto()
 _INT_MAX = 2**31 - 1
 
+_new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+_new_bytes.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+_new_bytes.restype = ctypes.py_object
+
+
+def _bytes_for_output(size: int) -> tuple[bytes, int]:
+    """A new bytes object of ``size`` bytes (content unset) and its address: what C code does with
+    PyBytes_FromStringAndSize(NULL, n) before it fills the result in. Plaintext goes out as bytes
+    (WSGI servers send nothing else) without a copy or a zero-fill."""
+    out = _new_bytes(None, size)
+    return out, (ctypes.cast(ctypes.c_char_p(out), ctypes.c_void_p).value or 0)
+
 
 def _address(buffer) -> int:
     """The address of a bytes-like object's memory (bytes are immutable: read-only use only)."""
@@ -107,21 +119,20 @@ class OpenSSLAESGCM:
         self.encrypt_into(out, 0, nonce, data, aad)
         return bytes(out)
 
-    def decrypt(self, nonce: bytes, data, aad: bytes, offset: int = 0) -> bytearray:
-        """The plaintext (a bytearray) of ``data[offset:]`` (ciphertext and tag), or InvalidTag when
-        that is not exactly what was sealed."""
+    def decrypt(self, nonce: bytes, data, aad: bytes, offset: int = 0) -> bytes:
+        """The plaintext of ``data[offset:]`` (ciphertext and tag), or InvalidTag when that is not
+        exactly what was sealed."""
         view = memoryview(data)[offset:]
         size = len(view) - TAG_BYTES
         if len(nonce) != NONCE_BYTES or size < 0 or size > _INT_MAX:
             raise InvalidTag
-        out = bytearray(size)
+        out, base = _bytes_for_output(size)
         ctx = _LIB.EVP_CIPHER_CTX_new()
         if not ctx:
             raise MemoryError("EVP_CIPHER_CTX_new")
         try:
             written = ctypes.c_int(0)
             tag = ctypes.create_string_buffer(bytes(view[size:]), TAG_BYTES)
-            base = ctypes.addressof(ctypes.c_char.from_buffer(out)) if size else 0
             source = _address(data) + offset
             ok = _LIB.EVP_DecryptInit_ex(ctx, _LIB.EVP_aes_256_gcm(), None, self._key, nonce)
             ok = ok and _LIB.EVP_DecryptUpdate(ctx, None, ctypes.byref(written), aad, len(aad))

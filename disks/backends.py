@@ -34,6 +34,12 @@ class Backend:
     def get(self, key: str) -> bytes:
         raise BackendError("abstract backend")
 
+    def get_into(self, key: str, buffer: bytearray) -> memoryview:
+        """The object's bytes, read into ``buffer`` (grown when too small) where the backend can, so a
+        reader reuses one buffer instead of allocating fresh pages per object; the view is valid
+        until the buffer is used again and must be released before that."""
+        return memoryview(self.get(key))
+
     def delete(self, key: str) -> None:
         raise BackendError("abstract backend")
 
@@ -110,6 +116,25 @@ class LocalBackend(Backend):
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+        except OSError as exc:
+            raise BackendError(f"{self.root}: {exc}") from exc
+
+    def get_into(self, key: str, buffer: bytearray) -> memoryview:
+        try:
+            with open(self._path(key), "rb", buffering=0) as file:
+                size = os.fstat(file.fileno()).st_size
+                if len(buffer) < size:
+                    buffer.extend(bytes(size - len(buffer)))
+                view = memoryview(buffer)[:size]
+                done = 0
+                while done < size:
+                    got = file.readinto(view[done:])
+                    if not got:
+                        break  # truncated meanwhile: the short read fails authentication
+                    done += got
+                return view[:done]
         except FileNotFoundError as exc:
             raise ObjectMissing(key) from exc
         except OSError as exc:

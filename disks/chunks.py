@@ -63,9 +63,17 @@ def replica_read(*, replica: Replica, chunk: Chunk, keys: WorkspaceKeys) -> tupl
     return blob, plaintext
 
 
+_STATUS_RANK = {status: rank for rank, status in enumerate(READABLE)}
+
+
+def replica_rank(replica: Replica) -> tuple[int, bool, int]:
+    """Sort key of copies, best first: active, then read-only, then draining disks; local before S3;
+    then the oldest copy, so every reader tries the same copy first. Needs ``replica.disk`` loaded."""
+    return (_STATUS_RANK[replica.disk.status], replica.disk.backend != Disk.Backend.LOCAL, replica.pk)
+
+
 def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Replica]:
-    """Good copies on disks that can be read, best first: active, then read-only, then draining."""
-    order = {status: rank for rank, status in enumerate(READABLE)}
+    """Good copies on disks that can be read, best first (see replica_rank)."""
     replicas = [
         r
         for r in Replica.objects.filter(chunk=chunk, state=Replica.State.OK, disk__status__in=READABLE).select_related(
@@ -73,7 +81,7 @@ def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Repli
         )
         if not exclude or r.pk not in exclude
     ]
-    return sorted(replicas, key=lambda r: (order[r.disk.status], r.disk.backend != Disk.Backend.LOCAL))
+    return sorted(replicas, key=replica_rank)
 
 
 def object_put_all(disks: list[Disk], key: str, blob: bytes) -> list[BackendError | None]:

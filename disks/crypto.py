@@ -89,16 +89,16 @@ class WorkspaceKeys:
             return blob
         return MAGIC + nonce + self.cipher.encrypt(nonce, bytes(plaintext), object_key.encode())
 
-    def decrypt(self, blob: bytes, *, object_key: str) -> bytes:
-        if len(blob) < len(MAGIC) + NONCE_BYTES + 16 or not blob.startswith(MAGIC):
+    def decrypt(self, blob: bytes | memoryview, *, object_key: str) -> bytes:
+        if len(blob) < len(MAGIC) + NONCE_BYTES + 16 or blob[: len(MAGIC)] != MAGIC:
             raise CryptoError("not a chunk (bad header or too short)")
         start = len(MAGIC)
         nonce = bytes(blob[start : start + NONCE_BYTES])
         try:
             if isinstance(self.cipher, OpenSSLAESGCM):
-                # bytes, not the bytearray: a WSGI server sends only bytes.
-                return bytes(self.cipher.decrypt(nonce, blob, object_key.encode(), offset=start + NONCE_BYTES))
-            return self.cipher.decrypt(nonce, blob[start + NONCE_BYTES :], object_key.encode())
+                return self.cipher.decrypt(nonce, blob, object_key.encode(), offset=start + NONCE_BYTES)
+            # A view, not a slice: slicing would copy the whole ciphertext once more.
+            return self.cipher.decrypt(nonce, memoryview(blob)[start + NONCE_BYTES :], object_key.encode())
         except InvalidTag as exc:
             raise CryptoError("authentication tag mismatch") from exc
 

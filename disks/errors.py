@@ -1,4 +1,6 @@
-"""Errors of the chunk store (raised by disks/store.py and disks/writing.py)."""
+"""The chunk store's errors, in a module of their own so both the writer (disks/store.py) and the
+reader (disks/reading.py) can raise them without importing each other (and disks/writing.py too). Import them from
+disks.store, the store's public interface."""
 
 from __future__ import annotations
 

@@ -1,0 +1,173 @@
+"""Reads through the read-ahead (disks/reading.py): ranges, bad copies, lost chunks, query count, close."""
+
+from __future__ import annotations
+
+import gc
+import io
+
+import pytest
+
+from disks import reading
+from disks.chunks import readable_replicas
+from disks.models import Replica
+from disks.store import ChunkLostError, manifest_open, manifest_write
+from tests.disks.conftest import object_delete, object_flip_byte, object_get, object_put, read_all
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    """Pages of a few entries and a tight window, so short test files cross both many times."""
+    monkeypatch.setattr(reading, "PAGE_ENTRIES", 7)
+    monkeypatch.setattr(reading, "READ_AHEAD_CHUNKS", 3)
+    monkeypatch.setattr(reading, "READ_AHEAD_BYTES", 5000)
+
+
+def _entries(manifest):
+    return list(manifest.entries.select_related("chunk").order_by("seq"))
+
+
+def test_ranges_across_chunk_and_page_boundaries_equal_the_plaintext(owner_workspace, three_disks, rng, small_pages):
+    data = rng.randbytes(60_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    entries = _entries(manifest)
+    assert len(entries) > 3 * reading.PAGE_ENTRIES
+    bounds = {0, len(data)}
+    for entry in entries[:: max(1, len(entries) // 12)]:
+        bounds |= {entry.offset - 1, entry.offset, entry.offset + 1}
+    bounds = sorted(b for b in bounds if 0 <= b <= len(data))
+    ranges = [(a, b) for a in bounds for b in bounds if a <= b][::5]
+    ranges += [(a, a + 1) for a in bounds if a < len(data)]
+    ranges += [(0, None), (len(data) - 1, None), (entries[5].offset, entries[40].offset)]
+    for start, end in ranges:
+        assert read_all(manifest, start=start, end=end) == data[start:end], (start, end)
+
+
+def test_blocks_are_whole_chunks_inside_the_range(owner_workspace, three_disks, rng):
+    data = rng.randbytes(30_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    entries = _entries(manifest)
+    start, end = entries[2].offset + 10, entries[9].offset + 10
+    blocks = list(manifest_open(manifest=manifest, start=start, end=end))
+    assert [len(b) for b in blocks[1:-1]] == [e.chunk.size for e in entries[3:9]]
+    assert b"".join(blocks) == data[start:end]
+
+
+def test_corrupt_copy_is_marked_bad_and_the_read_goes_on_from_the_other(
+    owner_workspace, three_disks, rng, small_pages, django_capture_on_commit_callbacks
+):
+    data = rng.randbytes(40_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    chunk = _entries(manifest)[9].chunk  # inside the second page
+    first = readable_replicas(chunk=chunk)[0]  # the copy read ahead
+    object_flip_byte(first.disk, chunk.key, rng)
+    with django_capture_on_commit_callbacks() as queued:
+        assert read_all(manifest) == data
+    first.refresh_from_db()
+    assert first.state == Replica.State.BAD and first.error.startswith("corrupt")
+    assert len(queued) == 1  # its repair
+
+
+def test_deleted_copy_is_marked_bad_and_the_read_goes_on_from_the_other(
+    owner_workspace, three_disks, rng, small_pages, django_capture_on_commit_callbacks
+):
+    data = rng.randbytes(40_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    chunks = [e.chunk for e in _entries(manifest)[3:20:4]]
+    firsts = [readable_replicas(chunk=c)[0] for c in chunks]
+    for chunk, replica in zip(chunks, firsts, strict=True):
+        object_delete(replica.disk, chunk.key)
+    with django_capture_on_commit_callbacks() as queued:
+        assert read_all(manifest, start=100) == data[100:]
+    for replica in firsts:
+        replica.refresh_from_db()
+        assert (replica.state, replica.error) == (Replica.State.BAD, "missing")
+    assert len(queued) == len(chunks)
+
+
+def test_another_chunks_object_under_this_name_fails_authentication(owner_workspace, three_disks, rng):
+    """The tag is bound to the chunk's identity: a valid copy of another chunk is not this one."""
+    data = rng.randbytes(20_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    entries = _entries(manifest)
+    victim, other = entries[4].chunk, entries[7].chunk
+    first = readable_replicas(chunk=victim)[0]
+    donor = readable_replicas(chunk=other)[0]
+    object_put(first.disk, victim.key, object_get(donor.disk, other.key))  # a valid copy, of another chunk
+    assert read_all(manifest) == data
+    first.refresh_from_db()
+    assert first.state == Replica.State.BAD and first.error.startswith("corrupt")
+
+
+def test_both_copies_bad_raises_chunk_lost_mid_stream_after_only_correct_bytes(
+    owner_workspace, three_disks, rng, small_pages, django_capture_on_commit_callbacks
+):
+    data = rng.randbytes(40_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    lost = _entries(manifest)[12]
+    replicas = readable_replicas(chunk=lost.chunk)
+    object_flip_byte(replicas[0].disk, lost.chunk.key, rng)
+    object_delete(replicas[1].disk, lost.chunk.key)
+    received = []
+    with django_capture_on_commit_callbacks() as queued, pytest.raises(ChunkLostError):
+        for block in manifest_open(manifest=manifest):
+            received.append(block)
+    assert b"".join(received) == data[: lost.offset]  # everything before it, nothing of it or after
+    assert set(Replica.objects.filter(chunk=lost.chunk).values_list("state", flat=True)) == {Replica.State.BAD}
+    assert len(queued) == 1
+    with pytest.raises(ChunkLostError):  # now known up front, before any byte
+        manifest_open(manifest=manifest)
+
+
+@pytest.mark.parametrize("size", [10_000, 210_000])
+def test_a_download_runs_the_same_few_queries_whatever_its_chunk_count(
+    owner_workspace, three_disks, rng, size, django_assert_max_num_queries
+):
+    data = rng.randbytes(size)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    count = manifest.entries.count()
+    assert 5 <= count <= reading.PAGE_ENTRIES and (size < 50_000 or count >= 150)
+    # The lost-chunk check, the workspace's key, the readable disks, one page of entries and their copies.
+    with django_assert_max_num_queries(5):
+        assert read_all(manifest) == data
+
+
+def test_queries_grow_with_pages_not_chunks(owner_workspace, three_disks, rng, monkeypatch, django_assert_num_queries):
+    monkeypatch.setattr(reading, "PAGE_ENTRIES", 50)
+    data = rng.randbytes(120_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    pages = -(-manifest.entries.count() // 50)
+    with django_assert_num_queries(3 + 2 * pages):
+        assert read_all(manifest) == data
+
+
+def test_closing_a_read_early_leaves_no_work_running(owner_workspace, three_disks, rng):
+    data = rng.randbytes(60_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    stream = manifest_open(manifest=manifest)
+    first = next(stream)
+    futures = [p.future for p in stream.in_flight]
+    assert len(futures) == reading.READ_AHEAD_CHUNKS
+    stream.close()
+    assert all(f.done() for f in futures) and not stream.in_flight
+    assert list(stream) == []
+    assert data.startswith(first)
+
+
+def test_an_abandoned_read_is_closed_when_collected(owner_workspace, three_disks, rng):
+    data = rng.randbytes(60_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    stream = manifest_open(manifest=manifest)
+    next(stream)
+    futures = [p.future for p in stream.in_flight]
+    del stream
+    gc.collect()
+    assert futures and all(f.done() for f in futures)
+
+
+def test_the_read_pool_is_recreated_after_a_fork(monkeypatch):
+    from disks import pools
+
+    pool = reading._read_pool()
+    assert reading._read_pool() is pool
+    monkeypatch.setattr(pools, "_pools", {"read": (-1, pool)})  # as a forked child sees it
+    assert reading._read_pool() is not pool
