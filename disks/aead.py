@@ -73,14 +73,16 @@ def _bytes_for_output(size: int) -> tuple[bytes, int]:
     return out, (ctypes.cast(ctypes.c_char_p(out), ctypes.c_void_p).value or 0)
 
 
-def _address(buffer) -> int:
-    """The address of a bytes-like object's memory (bytes are immutable: read-only use only)."""
+def _pinned(buffer) -> tuple[object, int]:
+    """(an object to keep alive while the memory is used, the address of ``buffer``'s bytes)."""
     if isinstance(buffer, bytes):
-        return ctypes.cast(ctypes.c_char_p(buffer), ctypes.c_void_p).value or 0
+        return buffer, ctypes.cast(ctypes.c_char_p(buffer), ctypes.c_void_p).value or 0
     view = memoryview(buffer)
     if view.readonly:
-        return _address(bytes(view))
-    return ctypes.addressof(ctypes.c_char.from_buffer(view)) if len(view) else 0
+        if isinstance(view.obj, bytes) and view.contiguous and view.nbytes == len(view.obj):
+            return _pinned(view.obj)
+        return _pinned(view.tobytes())
+    return view, (ctypes.addressof(ctypes.c_char.from_buffer(view)) if view.nbytes else 0)
 
 
 class OpenSSLAESGCM:
@@ -106,7 +108,8 @@ class OpenSSLAESGCM:
             base = ctypes.addressof(ctypes.c_char.from_buffer(out))
             ok = _LIB.EVP_EncryptInit_ex(ctx, _LIB.EVP_aes_256_gcm(), None, self._key, nonce)
             ok = ok and _LIB.EVP_EncryptUpdate(ctx, None, ctypes.byref(written), aad, len(aad))
-            ok = ok and _LIB.EVP_EncryptUpdate(ctx, base + offset, ctypes.byref(written), _address(data), size)
+            _alive, source = _pinned(data)  # keeps the memory alive through the calls
+            ok = ok and _LIB.EVP_EncryptUpdate(ctx, base + offset, ctypes.byref(written), source, size)
             ok = ok and _LIB.EVP_EncryptFinal_ex(ctx, base + offset + written.value, ctypes.byref(written))
             ok = ok and _LIB.EVP_CIPHER_CTX_ctrl(ctx, _GCM_GET_TAG, TAG_BYTES, base + offset + size)
             if not ok:
@@ -133,7 +136,8 @@ class OpenSSLAESGCM:
         try:
             written = ctypes.c_int(0)
             tag = ctypes.create_string_buffer(bytes(view[size:]), TAG_BYTES)
-            source = _address(data) + offset
+            _alive, source = _pinned(data)  # keeps the memory alive through the calls
+            source += offset
             ok = _LIB.EVP_DecryptInit_ex(ctx, _LIB.EVP_aes_256_gcm(), None, self._key, nonce)
             ok = ok and _LIB.EVP_DecryptUpdate(ctx, None, ctypes.byref(written), aad, len(aad))
             if size:

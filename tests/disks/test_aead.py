@@ -58,3 +58,14 @@ def test_any_change_is_refused(part):
 
     with pytest.raises(InvalidTag):
         cipher.decrypt(nonce, bytes(sealed), aad)
+
+
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview, lambda b: memoryview(bytearray(b))])
+def test_any_bytes_like_input_is_read_where_it_lies(wrap):
+    key, nonce, aad = os.urandom(32), os.urandom(12), b"k"
+    data = os.urandom(70_000)
+    sealed = AESGCM(key).encrypt(nonce, data, aad)
+    cipher = OpenSSLAESGCM(key)
+
+    assert cipher.decrypt(nonce, wrap(b"xx" + sealed), aad, offset=2) == data
+    assert cipher.encrypt(nonce, wrap(data), aad) == sealed
