@@ -30,8 +30,9 @@ from files.services import ContentSink, StoredContent
 
 logger = logging.getLogger(__name__)
 
-# Bytes the parser reads at a time (one socket read → one write into the chunker).
-UPLOAD_BLOCK = 256 * 1024
+# Bytes the parser reads at a time (one socket read → one write into the chunker); 1 MiB, the
+# largest gunicorn receives at once, so it never re-buffers the rest of a read (see BODY_BLOCK).
+UPLOAD_BLOCK = 1024 * 1024
 
 
 @dataclass
