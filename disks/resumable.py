@@ -207,24 +207,6 @@ class ResumableWriter(ManifestWriter):
         self.buffer = _tail_read(state)
         self.sha = (sha_state.sha_load(state.sha) if state.sha and SHA_STATE_SUPPORTED else None) or _NoHash()
 
-    def write(self, data: bytes) -> None:
-        """As ManifestWriter.write, but cutting as soon as the buffer holds one maximum chunk and an
-        eighth rather than two: what a request holds is what a web worker's peak memory is made of,
-        and re-scanning the uncut piece each time is cheap (FastCDC runs at GB/s)."""
-        if self.closed:
-            raise StoreError("this writer is closed")
-        if not data:
-            return
-        try:
-            self.sha.update(data)
-            self.size += len(data)
-            self.buffer += data
-            if len(self.buffer) >= self.cdc.max_size + max(self.cdc.max_size // 8, 64 * 1024):
-                self._cut(final=False)
-        except BaseException:
-            self.abort()
-            raise
-
     @property
     def ready(self) -> bool:
         return self.manifest.state == Manifest.State.READY

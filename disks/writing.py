@@ -17,8 +17,8 @@ chunk has its write quorum of durable copies recorded ``ok``. A process killed a
 pending manifest, Chunk rows and ``new`` copies, all of which the GC collects (the copies through
 PendingDelete, which also gives back their reserved bytes); nothing is ever visible half-written.
 
-Memory stays bounded: at most ``IN_FLIGHT`` batches of at most ``BATCH_BYTES`` each are held, plus
-the cutting buffer (two maximum chunks).
+Memory stays bounded: one batch being written while the next (at most ``BATCH_BYTES``) is cut, and
+the cutting buffer (a maximum chunk and an eighth, plus the block being added).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ TOUCH_EVERY = 60.0
 # A batch is recorded in one transaction; two batches are in flight (one being written while the
 # next is cut), so a web process holds at most ~2 x BATCH_BYTES of chunks per upload.
 BATCH_CHUNKS = 16
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 6 * 1024 * 1024
 IN_FLIGHT = 1
 WORKERS = 6
 
@@ -145,9 +145,10 @@ class ManifestWriter:
             self.sha.update(data)
             self.size += len(data)
             self.buffer += data
-            # Cut only when the buffer holds two maximum chunks: every chunk but the last then ends at
-            # a content-defined cut point, the same one a cut of the whole file would choose.
-            if len(self.buffer) >= 2 * self.cdc.max_size:
+            # Cut once the buffer holds a maximum chunk and an eighth: every piece but the last then
+            # ends at the content-defined cut point a cut of the whole file would choose (the last
+            # may still grow), and what a request holds is what a web worker's peak memory is made of.
+            if len(self.buffer) >= self.cdc.max_size + max(self.cdc.max_size // 8, 64 * 1024):
                 self._cut(final=False)
         except BaseException:
             self.abort()

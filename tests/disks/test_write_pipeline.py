@@ -44,13 +44,13 @@ def test_a_write_runs_a_few_queries_per_batch_not_per_chunk(owner_workspace, thr
 def test_copies_a_disk_refuses_are_written_to_another_disk(settings, owner_workspace, rng):
     first, second, third = make_disks(settings, 3)
     writer = manifest_writer(workspace=owner_workspace)
-    data = random_bytes(rng, 200_000)
-    writer.write(data[:50_000])
+    data = random_bytes(rng, 300_000)
+    writer.write(data[:150_000])
     # The writer already chose its disks; one of them disappears under it.
     chosen = {d.pk for d in writer._disks[:2]}
     gone = next(d for d in (first, second, third) if d.pk in chosen)
     os.rename(gone.path, f"{gone.path}.unmounted")  # atomic, unlike deleting under running writes
-    writer.write(data[50_000:])
+    writer.write(data[150_000:])
     manifest = writer.finish()
 
     assert not Replica.objects.filter(state=Replica.State.NEW).exists()
