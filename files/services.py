@@ -586,8 +586,15 @@ def node_update(
                 _tags_set(node=node, tags=tags)
             if changes:
                 verb = "move" if "parent_id" in changes else "rename"
+                # A rename stays in its folder: the new path needs no second walk up the tree.
+                new_path = f"{old_path.rsplit('/', 1)[0]}/{node.name}" if verb == "rename" else None
                 activity_record(
-                    workspace_id=node.workspace_id, actor=user, verb=verb, node=node, details={"from": old_path}
+                    workspace_id=node.workspace_id,
+                    actor=user,
+                    verb=verb,
+                    node=node,
+                    details={"from": old_path},
+                    path=new_path,
                 )
     except IntegrityError:
         raise _conflict(final_name) from None

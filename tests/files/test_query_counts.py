@@ -17,7 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from files.links import link_create
-from files.models import Node
+from files.models import Activity, Node
 from files.sharing import share_create
 from tests.factories import team_workspace
 from tests.files.sharing_helpers import client_for, folder, upload
@@ -146,7 +146,11 @@ def test_metadata_patch_is_fixed(api, owner, shallow, deep, django_assert_max_nu
     def rename(node, name):
         return lambda: api.patch(f"/api/v1/nodes/{node.pk}/", {"name": name}, format="json")
 
-    both(django_assert_max_num_queries, 12, rename(near, "q.txt"), rename(far, "q.txt"))
+    both(django_assert_max_num_queries, 11, rename(near, "q.txt"), rename(far, "q.txt"))
+    deep_path = "/" + "/".join(f"d{level}" for level in range(DEEP))
+    renamed = Activity.objects.filter(node=far, verb="rename").get()
+    assert (renamed.path, renamed.details) == (f"{deep_path}/q.txt", {"from": f"{deep_path}/p.txt"})
+    assert api.get(f"/api/v1/nodes/{far.pk}/").json()["path"] == f"{deep_path}/q.txt"
 
 
 def test_workspace_list_is_fixed_in_the_number_of_workspaces(api, owner, django_assert_max_num_queries):
