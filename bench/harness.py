@@ -90,6 +90,7 @@ def instance(
     plan_gb: int = 10,
     disk_capacity: int = 64 * 1024**3,
     extra_env: dict | None = None,
+    port: int | None = None,
 ):
     var = Path(tempfile.mkdtemp(prefix="cloudstorage-bench-"))
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
@@ -117,7 +118,7 @@ def instance(
             text=True,
         ).stdout
         info = json.loads(out.strip().splitlines()[-1])
-        port = _free_port()
+        port = port or _free_port()
         log = open(var / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
         server = subprocess.Popen(
             [
