@@ -92,6 +92,7 @@ def instance(
     disk_capacity: int = 64 * 1024**3,
     extra_env: dict | None = None,
     tmp_dir: Path | None = None,
+    port: int | None = None,
 ):
     var = Path(tempfile.mkdtemp(prefix="cloudstorage-bench-", dir=tmp_dir))
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
@@ -119,7 +120,7 @@ def instance(
             text=True,
         ).stdout
         info = json.loads(out.strip().splitlines()[-1])
-        port = free_port()
+        port = port or free_port()
         log = open(var / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
         server = subprocess.Popen(
             [

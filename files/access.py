@@ -13,12 +13,14 @@ every lookup here refuses trashed nodes; they work again after a restore.
 
 from __future__ import annotations
 
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 from cloudstorage.errors import ServiceError
 from files.models import Node, PublicLink, Share
+from files.tree import ancestor_chain
 
 LEVELS = {"view": 1, "edit": 2, "manage": 3}
 ROLE_PERMISSION = {
@@ -42,19 +44,22 @@ def workspace_permission(*, user, workspace_id) -> str | None:
 
 
 def node_ancestor_ids(*, node: Node) -> list:
-    """Ids from the node up to the root (the node first); one small query per level."""
-    ids = [node.pk]
-    parent_id = node.parent_id
-    while parent_id is not None:
-        ids.append(parent_id)
-        parent_id = Node.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
-    return ids
+    """Ids from the node up to the root (the node first); one query at any depth."""
+    if node.parent_id is None:
+        return [node.pk]
+    return [node.pk] + [node_id for node_id, _, _ in ancestor_chain(node_id=node.parent_id)]
 
 
-def node_permission(*, user, node: Node) -> str | None:
+_UNKNOWN = object()
+
+
+def node_permission(*, user, node: Node, membership=_UNKNOWN) -> str | None:
     """The caller's permission on ``node``: from their membership, else the strongest share of an
-    ancestor (or the node itself); None when they have no business with it."""
-    permission = workspace_permission(user=user, workspace_id=node.workspace_id)
+    ancestor (or the node itself); None when they have no business with it. ``membership`` is the
+    membership's permission when the caller already read it (None: not a member)."""
+    if membership is _UNKNOWN:
+        membership = workspace_permission(user=user, workspace_id=node.workspace_id)
+    permission = membership
     if permission is not None:
         return permission
     if not getattr(user, "is_authenticated", False):
@@ -67,6 +72,23 @@ def node_permission(*, user, node: Node) -> str | None:
     if Share.Permission.VIEW in shares:
         return "view"
     return None
+
+
+def permission_after_write(*, node: Node, through: Node) -> Node:
+    """Set ``node.permission`` for a node the caller just created, wrote, moved or copied through
+    ``through`` (a node from :func:`node_get_for_user` with at least ``edit``: the folder written
+    into, or the node itself), without deciding again from the database.
+
+    It is ``through.permission``: a membership gives one permission on every node of its workspace,
+    and without a membership the caller's ``edit`` came from a share, and no share grants more than
+    ``edit``; a viewer's membership hides every share, so they never got this far. So neither the
+    new node's own shares nor its new ancestors can change the answer.
+    """
+    permission = getattr(through, "permission", None)
+    if not permission_at_least(permission, "edit"):
+        raise ValueError("permission_after_write needs a node the caller may edit")
+    node.permission = permission
+    return node
 
 
 def _refuse(need: str) -> ServiceError:
@@ -83,17 +105,26 @@ def node_get_for_user(*, user, node_id, need: str = "view", trashed: bool = Fals
     caller's business; 403 when they may see it but not do ``need``. ``trashed=True`` returns only
     trashed roots (the trash routes) and requires a membership: shares do not reach the trash.
     """
-    node = Node.objects.select_related("workspace").filter(pk=node_id).first() if _is_uuid(node_id) else None
+    if not _is_uuid(node_id):
+        raise Http404
+    nodes = Node.objects.select_related("workspace").filter(pk=node_id)
+    authenticated = getattr(user, "is_authenticated", False)
+    if authenticated:
+        # The caller's role rides along with the node: one query instead of two on every request.
+        roles = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=user).values("role")[:1]
+        nodes = nodes.annotate(caller_role=Subquery(roles))
+    node = nodes.first()
     if node is None:
         raise Http404
+    membership = ROLE_PERMISSION.get(node.caller_role) if authenticated and node.caller_role else None
     if trashed:
         if node.deleted_at is None:
             raise Http404
-        permission = workspace_permission(user=user, workspace_id=node.workspace_id)
+        permission = membership
     else:
         if node.trashed_in_id is not None:
             raise Http404
-        permission = node_permission(user=user, node=node)
+        permission = node_permission(user=user, node=node, membership=membership)
     if permission is None:
         raise Http404
     if not permission_at_least(permission, need):
@@ -192,12 +223,24 @@ def link_get_for_token(*, token: str, now=None) -> PublicLink:
 
 def link_node_get(*, link: PublicLink, node_id) -> Node:
     """A live node inside the link's subtree (the link's node itself when ``node_id`` is empty);
-    404 for anything outside it, so a folder link never reaches a sibling."""
+    404 for anything outside it, so a folder link never reaches a sibling.
+
+    The node comes with ``.link_trail``: ``[(id, parent id, name), ...]`` from the link's node down
+    to it, read by the same query as the check (the page's breadcrumbs)."""
     if not node_id:
-        return link.node
+        node = link.node
+        node.link_trail = [(node.pk, node.parent_id, node.name)]
+        return node
     node = Node.objects.filter(pk=node_id, workspace_id=link.workspace_id).first() if _is_uuid(node_id) else None
-    if node is None or node.trashed_in_id is not None or link.node_id not in node_ancestor_ids(node=node):
+    if node is None or node.trashed_in_id is not None:
         raise Http404
+    chain = [(node.pk, node.parent_id, node.name)]
+    if node.parent_id is not None:
+        chain += ancestor_chain(node_id=node.parent_id)
+    ids = [node_id for node_id, _, _ in chain]
+    if link.node_id not in ids:
+        raise Http404
+    node.link_trail = list(reversed(chain[: ids.index(link.node_id) + 1]))
     return node
 
 

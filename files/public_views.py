@@ -102,10 +102,8 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _breadcrumbs(*, link: PublicLink, node: Node) -> list[Node]:
-    trail = [node]
-    while trail[-1].pk != link.node_id:
-        trail.append(Node.objects.only("pk", "name", "parent_id").get(pk=trail[-1].parent_id))
-    return list(reversed(trail))
+    # link_node_get read the trail while checking that the node lies inside the link: no query here.
+    return [Node(pk=pk, parent_id=parent_id, name=name) for pk, parent_id, name in node.link_trail]
 
 
 @require_http_methods(["GET", "HEAD"])

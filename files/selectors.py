@@ -12,6 +12,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 
 from accounts.models import Workspace
 from files.models import FileVersion, Node
+from files.tree import folders_up, path_from
 
 # Coarse kinds of file for search (?type=) and the file-type analytics: MIME prefixes and exact types.
 FILE_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -81,28 +82,18 @@ def children_of(*, parent: Node) -> QuerySet[Node]:
 
 
 def node_paths(*, nodes: list[Node]) -> dict:
-    """``{node id: "/a/b/name"}`` for many nodes at once: one query per level of depth, not per node."""
-    known: dict = {}  # folder id -> (parent id, name)
-    wanted = {node.parent_id for node in nodes if node.parent_id is not None}
-    while wanted:
-        rows = Node.objects.filter(pk__in=wanted).values_list("pk", "parent_id", "name")
-        wanted = set()
-        for pk, parent_id, name in rows:
-            known[pk] = (parent_id, name)
-            if parent_id is not None and parent_id not in known:
-                wanted.add(parent_id)
-
-    cache: dict = {}
-
-    def folder_path(folder_id) -> str:
-        if folder_id in cache:
-            return cache[folder_id]
-        parent_id, name = known[folder_id]
-        path = "" if parent_id is None else f"{folder_path(parent_id)}/{name}"
-        cache[folder_id] = path
-        return path
-
-    return {node.pk: "/" if node.parent_id is None else f"{folder_path(node.parent_id)}/{node.name}" for node in nodes}
+    """``{node id: "/a/b/name"}`` for many nodes at once: one query, whatever their number and depth."""
+    known = folders_up(start_ids=[node.parent_id for node in nodes])
+    folder_paths: dict = {}
+    paths = {}
+    for node in nodes:
+        if node.parent_id is None:
+            paths[node.pk] = "/"
+            continue
+        if node.parent_id not in folder_paths:
+            folder_paths[node.parent_id] = path_from(known, node.parent_id).rstrip("/")
+        paths[node.pk] = f"{folder_paths[node.parent_id]}/{node.name}"
+    return paths
 
 
 def nodes_search(

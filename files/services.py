@@ -29,6 +29,7 @@ from disks.store import (
 from files.models import Activity, FilesPolicy, FileVersion, Node
 from files.names import name_clean, name_key, name_with_suffix
 from files.quota import Reservation, quota_release, writable_check
+from files.tree import folders_up, path_from
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +38,10 @@ SNIFF_BYTES = 8192
 
 
 def node_path(*, node: Node) -> str:
-    """``/a/b/name`` from the workspace root (the root itself is ``/``)."""
-    names = []
-    current = node
-    while current.parent_id is not None:
-        names.append(current.name)
-        current = Node.objects.only("name", "parent_id").get(pk=current.parent_id)
-    return "/" + "/".join(reversed(names))
+    """``/a/b/name`` from the workspace root (the root itself is ``/``); one query at any depth."""
+    if node.parent_id is None:
+        return "/"
+    return f"{path_from(folders_up(start_ids=[node.parent_id]), node.parent_id).rstrip('/')}/{node.name}"
 
 
 def author_of(user):
@@ -588,8 +586,15 @@ def node_update(
                 _tags_set(node=node, tags=tags)
             if changes:
                 verb = "move" if "parent_id" in changes else "rename"
+                # A rename stays in its folder: the new path needs no second walk up the tree.
+                new_path = f"{old_path.rsplit('/', 1)[0]}/{node.name}" if verb == "rename" else None
                 activity_record(
-                    workspace_id=node.workspace_id, actor=user, verb=verb, node=node, details={"from": old_path}
+                    workspace_id=node.workspace_id,
+                    actor=user,
+                    verb=verb,
+                    node=node,
+                    details={"from": old_path},
+                    path=new_path,
                 )
     except IntegrityError:
         raise _conflict(final_name) from None

@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from cloudstorage.api import error_body
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
-from files.access import node_get_for_user
+from files.access import node_get_for_user, permission_after_write
 from files.api.serializers import NodeOut
 from files.api.uploads import RawBodyParser, request_body
 from files.models import FileVersion, Node
-from files.services import activity_record, file_upload_version
+from files.services import activity_record, file_upload_version, node_path
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -190,6 +190,8 @@ def node_content(request: Request, node_id):
     if not node.is_file:
         raise ServiceError(code="not_a_file", message="Only a file gets new content.", status_code=400)
     stream, size = request_body(request)
-    file_upload_version(user=request.user, node=node, stream=stream, size=size)
-    activity_record(workspace_id=node.workspace_id, actor=request.user, verb="upload", node=node)
-    return Response(NodeOut(node_get_for_user(user=request.user, node_id=node.pk)).data)
+    version = file_upload_version(user=request.user, node=node, stream=stream, size=size)
+    written = permission_after_write(node=version.node, through=node)
+    path = node_path(node=written)
+    activity_record(workspace_id=node.workspace_id, actor=request.user, verb="upload", node=written, path=path)
+    return Response(NodeOut(written, context={"paths": {written.pk: path}}).data)

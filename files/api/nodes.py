@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cloudstorage.errors import ServiceError
-from files.access import node_get_for_user
+from files.access import node_get_for_user, permission_after_write
 from files.api.serializers import CopyIn, FolderCreateIn, NodeOut, NodeUpdateIn, UploadIn, UploadOut, tags_by_node
 from files.api.uploads import multipart_upload
 from files.selectors import children_of
@@ -109,7 +109,8 @@ def node_detail(request: Request, node_id) -> Response:
         tags=fields.get("tags"),
         description=fields.get("description"),
     )
-    return Response(node_out(node_get_for_user(user=request.user, node_id=node.pk)))
+    permission_after_write(node=node, through=parent or node)
+    return Response(node_out(node))
 
 
 @extend_schema(
@@ -130,7 +131,8 @@ def node_copy_view(request: Request, node_id) -> Response:
     data.is_valid(raise_exception=True)
     parent = target_folder_get(user=request.user, node=node, parent_id=data.validated_data["parent"])
     copy = node_copy(user=request.user, node=node, parent=parent, name=data.validated_data.get("name"))
-    return Response(node_out(node_get_for_user(user=request.user, node_id=copy.pk)), status=status.HTTP_201_CREATED)
+    permission_after_write(node=copy, through=parent)
+    return Response(node_out(copy), status=status.HTTP_201_CREATED)
 
 
 class ChildrenPagination(CursorPagination):
@@ -170,9 +172,11 @@ class ChildrenView(APIView):
 
     parser_classes = [JSONParser, StreamingMultiPartParser]
     upload_batch = None
+    upload_parent = None
 
     def dispatch(self, request, *args, **kwargs):
         self.upload_batch = None
+        self.upload_parent = None
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:
@@ -180,7 +184,11 @@ class ChildrenView(APIView):
                 self.upload_batch.discard_uncommitted()
 
     def upload_workspace(self, *, user):
-        parent = node_get_for_user(user=user, node_id=self.kwargs["node_id"], need="edit")
+        # post() decided access before it touched the body; the parser runs after that, for the same
+        # request and user, so the answer is reused rather than asked of the database again.
+        parent = self.upload_parent
+        if parent is None:
+            parent = node_get_for_user(user=user, node_id=self.kwargs["node_id"], need="edit")
         if not parent.is_folder:
             raise ServiceError(
                 code="not_a_folder", message="Files can only be uploaded into a folder.", status_code=400
@@ -256,6 +264,7 @@ class ChildrenView(APIView):
     )
     def post(self, request: Request, node_id) -> Response:
         parent = node_get_for_user(user=request.user, node_id=node_id, need="edit")
+        self.upload_parent = parent
         if (request.content_type or "").startswith("multipart/"):
             body = multipart_upload(request=request, parent=parent)
             return Response(body, status=status.HTTP_201_CREATED)

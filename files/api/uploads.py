@@ -15,11 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.errors import ServiceError
-from files.access import node_get_for_user
+from files.access import node_get_for_user, permission_after_write
 from files.api.serializers import NodeOut, tags_by_node
 from files.names import name_clean, relative_path_split
 from files.selectors import node_paths
-from files.services import activity_record, file_upload, uploads_commit
+from files.services import activity_record, file_upload, node_path, uploads_commit
 
 
 class RawBodyParser(BaseParser):
@@ -85,8 +85,12 @@ def multipart_upload(*, request: Request, parent) -> dict:
         parent=parent,
         items=[(parts, up.content) for up, parts in zip(uploads, targets, strict=True)],
     )
+    nodes = [version.node for version in versions]
+    paths = node_paths(nodes=[*nodes, parent])
     if len(versions) == 1:
-        activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=versions[0].node)
+        activity_record(
+            workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=nodes[0], path=paths[nodes[0].pk]
+        )
     else:
         activity_record(
             workspace_id=parent.workspace_id,
@@ -94,13 +98,12 @@ def multipart_upload(*, request: Request, parent) -> dict:
             verb="upload",
             node=parent,
             details={"files": len(versions)},
+            path=paths[parent.pk],
         )
-    nodes = [version.node for version in versions]
-    context = {
-        "paths": node_paths(nodes=nodes),
-        "tags": tags_by_node([node.pk for node in nodes]),
-        "permission": parent.permission,
-    }
+    for node in nodes:
+        permission_after_write(node=node, through=parent)
+    # Only a file that existed before (a new version) can carry tags.
+    context = {"paths": paths, "tags": tags_by_node([node.pk for node in nodes if node.version > 1])}
     created = sum(1 for version in versions if version.number == 1)
     return {
         "created": created,
@@ -126,6 +129,11 @@ def child_put(request: Request, node_id, name: str) -> Response:
     parent = node_get_for_user(user=request.user, node_id=node_id, need="edit")
     stream, size = request_body(request)
     version = file_upload(user=request.user, parent=parent, name=name, stream=stream, size=size)
-    activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=version.node)
-    node = node_get_for_user(user=request.user, node_id=version.node_id)
-    return Response(NodeOut(node).data, status=status.HTTP_201_CREATED if version.number == 1 else status.HTTP_200_OK)
+    node = permission_after_write(node=version.node, through=parent)
+    path = node_path(node=node)
+    activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=node, path=path)
+    created = version.number == 1  # a file's first version: the node was made by this request, so it has no tags
+    context = {"paths": {node.pk: path}, "tags": {} if created else tags_by_node([node.pk])}
+    return Response(
+        NodeOut(node, context=context).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    )

@@ -1,0 +1,201 @@
+"""Query counts of the small hot requests, pinned (issue 12, item 4).
+
+Each request runs a small, fixed number of queries: the same in a folder one level down as twelve
+levels down, and the same next to one sibling as next to 150. Every test measures the request in
+the shallow and in the deep (or crowded) case and requires both to be equal and at most the pinned
+number, so a per-level or per-item query shows up as a failure here and not as a slow server.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from files.links import link_create
+from files.models import Activity, Node
+from files.sharing import share_create
+from tests.factories import team_workspace
+from tests.files.sharing_helpers import client_for, folder, upload
+
+DEEP = 12
+# A 16 KiB upload: the request's own queries (token, access, name check, the node and version rows,
+# activity, response) and, the larger part, the quota hold and the chunk store's write of one new
+# chunk with two copies (disks/store.py, files/quota.py).
+UPLOAD = 42
+SMALL = b"x" * (16 * 1024)
+
+
+def fresh() -> bytes:
+    """16 KiB never stored before, so every upload measured writes a new chunk."""
+    return os.urandom(16 * 1024)
+
+
+def queries_of(request) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = request()
+        if getattr(response, "streaming", False):
+            b"".join(response.streaming_content)  # a download's reads happen while it streams
+    assert response.status_code < 400, getattr(response, "content", b"")[:500]
+    return len(captured)
+
+
+def chain(user, root: Node, depth: int, prefix: str) -> Node:
+    """A folder ``depth`` levels below ``root``."""
+    return folder(user, root, "/".join(f"{prefix}{level}" for level in range(depth)))
+
+
+@pytest.fixture
+def api(api):
+    api.get("/api/v1/workspaces/")  # the token's first use writes last_used_at once; not under test
+    return api
+
+
+@pytest.fixture
+def warm(owner, root):
+    """The workspace's first upload creates its data key and disk placement once; not under test."""
+    upload(owner, root, "warm-up.bin", b"warm")
+
+
+@pytest.fixture
+def shallow(owner, root):
+    return chain(owner, root, 1, "s")
+
+
+@pytest.fixture
+def deep(owner, root):
+    return chain(owner, root, DEEP, "d")
+
+
+def both(assert_max, limit: int, shallow_request, deep_request) -> None:
+    with assert_max(limit):
+        near = queries_of(shallow_request)
+    with assert_max(limit):
+        far = queries_of(deep_request)
+    assert near == far, f"{near} queries near the root, {far} deep down"
+
+
+def test_raw_put_of_16_kib_is_fixed(api, warm, shallow, deep, django_assert_max_num_queries):
+    def put(folder_node, name):
+        return lambda: api.put(
+            f"/api/v1/nodes/{folder_node.pk}/children/{name}", fresh(), content_type="application/octet-stream"
+        )
+
+    both(django_assert_max_num_queries, UPLOAD, put(shallow, "a.bin"), put(deep, "a.bin"))
+    # A new version of an existing file.
+    both(django_assert_max_num_queries, UPLOAD, put(shallow, "a.bin"), put(deep, "a.bin"))
+
+
+def test_put_of_new_content_is_fixed(api, owner, warm, shallow, deep, django_assert_max_num_queries):
+    near, far = upload(owner, shallow, "f.bin", b"1"), upload(owner, deep, "f.bin", b"1")
+
+    def put(node):
+        return lambda: api.put(f"/api/v1/nodes/{node.pk}/content", fresh(), content_type="application/octet-stream")
+
+    both(django_assert_max_num_queries, UPLOAD - 1, put(near), put(far))
+
+
+def test_multipart_upload_of_one_small_file_is_fixed(api, warm, shallow, deep, django_assert_max_num_queries):
+    def post(folder_node):
+        return lambda: api.post(
+            f"/api/v1/nodes/{folder_node.pk}/children/",
+            {"file": [SimpleUploadedFile("m.bin", fresh())]},
+            format="multipart",
+        )
+
+    both(django_assert_max_num_queries, UPLOAD + 4, post(shallow), post(deep))
+
+
+def test_listing_page_is_fixed_in_depth_and_width(api, owner, shallow, deep, django_assert_max_num_queries):
+    upload(owner, shallow, "one.txt", b"1")
+    for n in range(150):
+        folder(owner, deep, f"child{n:03}")
+    upload(owner, deep, "tagged.txt", b"1")
+
+    def listing(folder_node):
+        return lambda: api.get(f"/api/v1/nodes/{folder_node.pk}/children/")
+
+    both(django_assert_max_num_queries, 5, listing(shallow), listing(deep))
+
+
+def test_listing_through_a_share_is_fixed(owner, friend, root, django_assert_max_num_queries):
+    top = folder(owner, root, "shared")
+    share_create(actor=owner, node=_with_permission(top), email=friend.email, permission="view")
+    near = folder(owner, top, "n")
+    far = folder(owner, top, "/".join(f"d{level}" for level in range(DEEP)))
+    friend_api = client_for(friend)
+    friend_api.get("/api/v1/workspaces/")
+
+    def listing(folder_node):
+        return lambda: friend_api.get(f"/api/v1/nodes/{folder_node.pk}/children/")
+
+    both(django_assert_max_num_queries, 6, listing(near), listing(far))
+
+
+def test_metadata_patch_is_fixed(api, owner, shallow, deep, django_assert_max_num_queries):
+    near, far = upload(owner, shallow, "p.txt", b"1"), upload(owner, deep, "p.txt", b"1")
+
+    def patch(node):
+        return lambda: api.patch(f"/api/v1/nodes/{node.pk}/", {"tags": ["a", "b"], "description": "why"}, format="json")
+
+    both(django_assert_max_num_queries, 10, patch(near), patch(far))
+
+    def rename(node, name):
+        return lambda: api.patch(f"/api/v1/nodes/{node.pk}/", {"name": name}, format="json")
+
+    both(django_assert_max_num_queries, 10, rename(near, "q.txt"), rename(far, "q.txt"))
+    deep_path = "/" + "/".join(f"d{level}" for level in range(DEEP))
+    renamed = Activity.objects.filter(node=far, verb="rename").get()
+    assert (renamed.path, renamed.details) == (f"{deep_path}/q.txt", {"from": f"{deep_path}/p.txt"})
+    assert api.get(f"/api/v1/nodes/{far.pk}/").json()["path"] == f"{deep_path}/q.txt"
+
+
+def test_workspace_list_is_fixed_in_the_number_of_workspaces(api, owner, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):
+        one = queries_of(lambda: api.get("/api/v1/workspaces/"))
+    for n in range(5):
+        team_workspace(owner, f"Team {n}")
+    with django_assert_max_num_queries(2):
+        six = queries_of(lambda: api.get("/api/v1/workspaces/"))
+    assert len(api.get("/api/v1/workspaces/").json()) == 6
+    assert one == six
+
+
+def test_download_of_a_small_file_is_fixed(api, owner, shallow, deep, django_assert_max_num_queries):
+    near, far = upload(owner, shallow, "d.bin", SMALL), upload(owner, deep, "d.bin", SMALL)
+
+    def get(node):
+        return lambda: api.get(f"/api/v1/nodes/{node.pk}/content")
+
+    both(django_assert_max_num_queries, 7, get(near), get(far))
+
+
+def test_public_link_page_deep_in_a_folder_link_is_fixed(owner, root, django_assert_max_num_queries):
+    top = folder(owner, root, "pub")
+    link = link_create(actor=owner, node=_with_permission(top))
+    near_folder = folder(owner, top, "n")
+    far_folder = folder(owner, top, "/".join(f"d{level}" for level in range(DEEP)))
+    near_file, far_file = upload(owner, near_folder, "f.txt", b"1"), upload(owner, far_folder, "f.txt", b"1")
+    client = Client()
+    client.get(f"/s/{link.token}")  # the first visit logs the access once; not under test
+
+    def page(node):
+        return lambda: client.get(f"/s/{link.token}", {"folder": str(node.pk)})
+
+    both(django_assert_max_num_queries, 5, page(near_file), page(far_file))
+    both(django_assert_max_num_queries, 6, page(near_folder), page(far_folder))
+
+    def download(node):
+        return lambda: client.get(f"/s/{link.token}/download", {"node": str(node.pk)})
+
+    both(django_assert_max_num_queries, 12, download(near_file), download(far_file))
+
+
+def _with_permission(node: Node) -> Node:
+    from files.access import node_get_for_user
+
+    return node_get_for_user(user=node.workspace.owner, node_id=node.pk, need="edit")
