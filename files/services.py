@@ -341,7 +341,9 @@ def content_commit(*, user, parent: Node, name: str, content: StoredContent, rep
     except BaseException:
         content.discard()
         raise
-    transaction.on_commit(lambda: _versions_thin_later(version.node_id))
+    if version.number > 1:
+        # A first version has nothing older to thin.
+        transaction.on_commit(lambda: _versions_thin_later(version.node_id))
     return version
 
 

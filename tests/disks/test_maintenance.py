@@ -131,7 +131,7 @@ def test_a_crash_before_the_manifest_is_committed_leaves_orphans_gc_removes(
     settings, owner_workspace, three_disks, rng, django_capture_on_commit_callbacks
 ):
     writer = manifest_writer(workspace=owner_workspace)
-    writer.write(rng.randbytes(30_000))  # chunks written, then the process dies: no finish, no abort
+    writer.write(rng.randbytes(200_000))  # chunks written, then the process dies: no finish, no abort
     assert Chunk.objects.exists() and Manifest.objects.get().state == Manifest.State.PENDING
     with django_capture_on_commit_callbacks(execute=True):
         assert chunks_gc() == {"abandoned_uploads": 0, "chunks": 0, "objects_deleted": 0, "temporaries_removed": 0}

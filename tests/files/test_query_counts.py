@@ -26,7 +26,7 @@ DEEP = 12
 # A 16 KiB upload: the request's own queries (token, access, name check, the node and version rows,
 # activity, response) and, the larger part, the quota hold and the chunk store's write of one new
 # chunk with two copies (disks/store.py, files/quota.py).
-UPLOAD = 42
+UPLOAD = 40
 SMALL = b"x" * (16 * 1024)
 
 
@@ -171,7 +171,7 @@ def test_download_of_a_small_file_is_fixed(api, owner, shallow, deep, django_ass
     def get(node):
         return lambda: api.get(f"/api/v1/nodes/{node.pk}/content")
 
-    both(django_assert_max_num_queries, 7, get(near), get(far))
+    both(django_assert_max_num_queries, 8, get(near), get(far))
 
 
 def test_public_link_page_deep_in_a_folder_link_is_fixed(owner, root, django_assert_max_num_queries):
@@ -192,7 +192,7 @@ def test_public_link_page_deep_in_a_folder_link_is_fixed(owner, root, django_ass
     def download(node):
         return lambda: client.get(f"/s/{link.token}/download", {"node": str(node.pk)})
 
-    both(django_assert_max_num_queries, 12, download(near_file), download(far_file))
+    both(django_assert_max_num_queries, 13, download(near_file), download(far_file))
 
 
 def _with_permission(node: Node) -> Node:
