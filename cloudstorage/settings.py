@@ -257,6 +257,9 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 X_FRAME_OPTIONS = "DENY"
+# GET /healthz/detail (database, broker, every disk probed) is for staff sessions, and for a monitor
+# that sends "Authorization: Bearer <this>" when set; empty: staff only (cloudstorage/health.py).
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
 
 # --- E-mail -------------------------------------------------------------------------------------
 EMAIL_FILE_PATH = str(VAR_DIR / "mail")
