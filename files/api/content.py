@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.api import error_body
+from cloudstorage.csp import USER_CONTENT_POLICY
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import node_get_for_user, node_paths_for_user, permission_after_write
@@ -148,7 +149,7 @@ def download(request: Request, node: Node) -> HttpResponse:
         response["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     response["Content-Disposition"] = content_disposition(node.name)
     # User content is never a page of this site, even if a browser is talked into rendering it.
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Content-Security-Policy"] = USER_CONTENT_POLICY
     for key, value in headers.items():
         response[key] = value
     return response
