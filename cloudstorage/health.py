@@ -1,11 +1,22 @@
-"""``GET /healthz``: the database, the broker and every disk; 503 with details when one is down."""
+"""Health: ``GET /healthz`` is liveness for anyone; ``GET /healthz/detail`` checks the database, the
+broker and every disk, for operators only.
+
+Liveness answers ``{"status": "ok"}`` without touching the database, the broker or a disk: anyone may
+call it as often as they like (load balancers do), so it must cost nothing and name nothing. The
+detailed check writes a probe object on every disk (on S3 a PUT, GET and DELETE) and reports vendors
+and raw errors, so it is for staff sessions, or a monitor holding ``HEALTHZ_TOKEN``; anyone else
+gets a 404, as if it were not there.
+"""
 
 from __future__ import annotations
 
+import hmac
+
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 from kombu import Connection
 
 
@@ -52,7 +63,28 @@ def _check_disks() -> dict:
 
 
 @never_cache
-def healthz(request) -> JsonResponse:
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Nothing is read or written."""
+    return JsonResponse({"status": "ok"})
+
+
+def _operator(request: HttpRequest) -> bool:
+    """A staff session, or ``Authorization: Bearer <HEALTHZ_TOKEN>`` when that setting is set."""
+    token = settings.HEALTHZ_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer "):
+        return hmac.compare_digest(header.removeprefix("Bearer ").strip().encode(), token.encode())
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+@never_cache
+@require_GET
+def healthz_detail(request: HttpRequest) -> JsonResponse:
+    """The database, the broker and every disk (each probed); 503 with details when one is down."""
+    if not _operator(request):
+        raise Http404
     checks = {"database": _check_database(), "broker": _check_broker()}
     checks["disks"] = _check_disks() if checks["database"]["ok"] else {"ok": False, "error": "database is down"}
     healthy = all(check["ok"] for check in checks.values())

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
-from cloudstorage.health import healthz
+from cloudstorage.health import healthz, healthz_detail
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -18,6 +18,7 @@ api_v1 = [
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("healthz/detail", healthz_detail, name="healthz_detail"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),

@@ -9,6 +9,11 @@ never a 403, so the existence of a node is not revealed.
 
 Shares and public links stop working while their node (or an ancestor) is in the trash, because
 every lookup here refuses trashed nodes; they work again after a restore.
+
+Paths follow the same line (:func:`node_paths_for_user`): a member sees a node's path from the
+workspace root; someone with only a share sees it from the highest node shared with them, which
+stands at the top (``/shared-sub/a.txt``), so the names of the owner's folders above a share are
+never revealed.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from django.utils import timezone
 from accounts.models import Membership, Workspace
 from cloudstorage.errors import ServiceError
 from files.models import Node, PublicLink, Share
-from files.tree import ancestor_chain
+from files.tree import ancestor_chain, folders_up, path_from
 
 LEVELS = {"view": 1, "edit": 2, "manage": 3}
 ROLE_PERMISSION = {
@@ -62,16 +67,102 @@ def node_permission(*, user, node: Node, membership=_UNKNOWN) -> str | None:
     permission = membership
     if permission is not None:
         return permission
+    return _share_grant(user=user, node=node)[0]
+
+
+def _share_grant(*, user, node: Node) -> tuple[str | None, str | None]:
+    """The strongest permission the caller's shares give on ``node`` (a share of the node or of an
+    ancestor), and the node's path as they may see it (see :func:`node_paths_for_user`), read by
+    the same two queries; ``(None, None)`` without a share."""
     if not getattr(user, "is_authenticated", False):
-        return None
-    shares = set(
-        Share.objects.filter(user=user, node_id__in=node_ancestor_ids(node=node)).values_list("permission", flat=True)
+        return None, None
+    chain = [(node.pk, node.parent_id, node.name)]
+    if node.parent_id is not None:
+        chain += ancestor_chain(node_id=node.parent_id)
+    shares = dict(
+        Share.objects.filter(user=user, node_id__in=[node_id for node_id, _, _ in chain]).values_list(
+            "node_id", "permission"
+        )
     )
-    if Share.Permission.EDIT in shares:
-        return "edit"
-    if Share.Permission.VIEW in shares:
-        return "view"
-    return None
+    if not shares:
+        return None, None
+    permission = "edit" if Share.Permission.EDIT in shares.values() else "view"
+    return permission, _path_below_share(chain, set(shares))
+
+
+def _path_below_share(chain: list[tuple], shared: set) -> str:
+    """``/shared/a/name`` from ``chain`` (``[(id, parent id, name), ...]``, the node first): the
+    names from the highest shared node of the chain down to the node."""
+    top = max((index for index, (node_id, _, _) in enumerate(chain) if node_id in shared), default=0)
+    return "/" + "/".join(name for _, _, name in reversed(chain[: top + 1]))
+
+
+def node_paths_for_user(*, user, nodes: list[Node], member: bool | None = None, full_paths: dict | None = None) -> dict:
+    """``{node id: path}`` of nodes the caller may see, as they may see them.
+
+    A member of the nodes' workspace gets the path from the workspace root (``/a/b/name``, the root
+    is ``/``). Someone who sees the nodes through a share gets the path from the highest node shared
+    with them, which stands at the top (``/shared-sub/b/name``): the names of the owner's folders
+    above a share are not theirs to know (the dashboard's breadcrumbs stop there too).
+
+    ``member`` is whether the caller is a member of the nodes' workspace, when known (the
+    ``.member`` of a node from :func:`node_get_for_user`); otherwise it is read. ``full_paths`` are
+    paths from the root the caller already read (:func:`files.selectors.node_paths`), reused for a
+    member. One query for a member, two for a grantee, whatever the number and depth of the nodes.
+    """
+    nodes = list(nodes)
+    if not nodes:
+        return {}
+    workspace_ids = {node.workspace_id for node in nodes}
+    if member is None:
+        members_of = (
+            set(
+                Membership.objects.filter(user=user, workspace_id__in=workspace_ids).values_list(
+                    "workspace_id", flat=True
+                )
+            )
+            if getattr(user, "is_authenticated", False)
+            else set()
+        )
+    else:
+        members_of = workspace_ids if member else set()
+    granted = [node for node in nodes if node.workspace_id not in members_of]
+    full_paths = full_paths or {}
+    paths = {
+        node.pk: full_paths[node.pk] for node in nodes if node.workspace_id in members_of and node.pk in full_paths
+    }
+    unknown = [node for node in nodes if node.workspace_id in members_of and node.pk not in paths]
+    if unknown:
+        known = folders_up(start_ids=[node.parent_id for node in unknown])
+        for node in unknown:
+            parent = path_from(known, node.parent_id).rstrip("/") if node.parent_id else None
+            paths[node.pk] = "/" if parent is None else f"{parent}/{node.name}"
+    if granted:
+        known = folders_up(start_ids=[node.pk for node in granted])
+        shared = set(
+            Share.objects.filter(user=user, workspace_id__in={node.workspace_id for node in granted}).values_list(
+                "node_id", flat=True
+            )
+        )
+        for node in granted:
+            chain = []
+            current = node.pk
+            while current in known and len(chain) <= len(known):
+                parent_id, name = known[current]
+                chain.append((current, parent_id, name))
+                current = parent_id
+            paths[node.pk] = _path_below_share(chain, shared) if chain else f"/{node.name}"
+    return paths
+
+
+def node_path_for_user(*, user, node: Node) -> str:
+    """The path of a node the caller got from :func:`node_get_for_user`, as they may see it (see
+    :func:`node_paths_for_user`). A grantee's was read by the access check itself; call this
+    before the node is renamed or moved, or use :func:`node_paths_for_user` after."""
+    granted_path = getattr(node, "granted_path", None)
+    if granted_path is not None:
+        return granted_path
+    return node_paths_for_user(user=user, nodes=[node], member=getattr(node, "member", None))[node.pk]
 
 
 def permission_after_write(*, node: Node, through: Node) -> Node:
@@ -88,6 +179,9 @@ def permission_after_write(*, node: Node, through: Node) -> Node:
     if not permission_at_least(permission, "edit"):
         raise ValueError("permission_after_write needs a node the caller may edit")
     node.permission = permission
+    # The write may have renamed or moved it: its path is read again (node_path_for_user).
+    node.member = getattr(through, "member", None)
+    node.granted_path = None
     return node
 
 
@@ -117,19 +211,25 @@ def node_get_for_user(*, user, node_id, need: str = "view", trashed: bool = Fals
     if node is None:
         raise Http404
     membership = ROLE_PERMISSION.get(node.caller_role) if authenticated and node.caller_role else None
+    granted_path = None
     if trashed:
         if node.deleted_at is None:
             raise Http404
         permission = membership
+    elif node.trashed_in_id is not None:
+        raise Http404
+    elif membership is not None:
+        permission = membership
     else:
-        if node.trashed_in_id is not None:
-            raise Http404
-        permission = node_permission(user=user, node=node, membership=membership)
+        permission, granted_path = _share_grant(user=user, node=node)
     if permission is None:
         raise Http404
     if not permission_at_least(permission, need):
         raise _refuse(need)
     node.permission = permission
+    # For node_path_for_user: whether the caller is a member, and a grantee's path as of this check.
+    node.member = membership is not None
+    node.granted_path = granted_path
     return node
 
 

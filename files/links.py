@@ -32,6 +32,11 @@ from files.services import StoredContent, activity_record, author_of, child_get,
 # 24 random bytes: 192 bits, 32 URL-safe characters.
 TOKEN_BYTES = 24
 MAX_PASSWORD_LENGTH = 128
+# Bounds of a link policy's numbers and of a link's download limit, for every caller (the API's
+# serializers show them in the schema; the dashboard's form has only this check): each keeps the
+# value storable (a 32-bit column, a date before year 9999) and sensible.
+MAX_EXPIRY_DAYS = 3650
+MAX_DOWNLOADS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,13 @@ def link_policy_get(*, workspace_id) -> LinkPolicy:
     the stricter maximum expiry wins and an operator's password requirement cannot be dropped."""
     own = FilesPolicy.objects.filter(workspace_id=workspace_id).first() or FilesPolicy()
     operator_max = settings.CLOUDSTORAGE_LINK_MAX_EXPIRY_DAYS
+    # MAX_EXPIRY_DAYS also caps values stored before link_policy_update checked it, so no stored
+    # policy can make link creation overflow a date.
     maxima = [days for days in (own.link_max_expiry_days, operator_max) if days]
-    max_days = min(maxima) if maxima else None
+    max_days = min(*maxima, MAX_EXPIRY_DAYS) if maxima else None
     default_days = own.link_default_expiry_days or settings.CLOUDSTORAGE_LINK_DEFAULT_EXPIRY_DAYS
-    if default_days and max_days:
-        default_days = min(default_days, max_days)
+    if default_days:
+        default_days = min(default_days, max_days or MAX_EXPIRY_DAYS)
     return LinkPolicy(
         default_expiry_days=default_days,
         max_expiry_days=max_days,
@@ -77,13 +84,18 @@ def link_policy_update(
     default_max_downloads: int | None,
 ) -> LinkPolicy:
     """Set a workspace's own link rules (its owners and admins; checked by files.access)."""
-    for name, value in (
-        ("default_expiry_days", default_expiry_days),
-        ("max_expiry_days", max_expiry_days),
-        ("default_max_downloads", default_max_downloads),
+    for name, value, limit in (
+        ("default_expiry_days", default_expiry_days, MAX_EXPIRY_DAYS),
+        ("max_expiry_days", max_expiry_days, MAX_EXPIRY_DAYS),
+        ("default_max_downloads", default_max_downloads, MAX_DOWNLOADS),
     ):
-        if value is not None and value < 1:
-            raise ServiceError(code="invalid", message=f"{name} must be at least 1 (or empty).", status_code=400)
+        if value is not None and not 1 <= value <= limit:
+            raise ServiceError(
+                code="invalid",
+                message=f"{name} must be from 1 to {limit:,} (or empty).",
+                status_code=400,
+                details={"field": name, "min": 1, "max": limit},
+            )
     operator_max = settings.CLOUDSTORAGE_LINK_MAX_EXPIRY_DAYS
     if operator_max and max_expiry_days and max_expiry_days > operator_max:
         raise ServiceError(
@@ -175,8 +187,10 @@ def link_create(
         )
     if max_downloads is None:
         max_downloads = policy.default_max_downloads
-    elif max_downloads < 1:
-        raise ServiceError(code="invalid", message="max_downloads must be at least 1.", status_code=400)
+    elif not 1 <= max_downloads <= MAX_DOWNLOADS:
+        raise ServiceError(
+            code="invalid", message=f"max_downloads must be from 1 to {MAX_DOWNLOADS:,}.", status_code=400
+        )
     with transaction.atomic():
         link = PublicLink.objects.create(
             workspace_id=node.workspace_id,

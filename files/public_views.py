@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cloudstorage.client_address import client_address
+from cloudstorage.csp import USER_CONTENT_POLICY
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import LinkGone, link_get_for_token, link_node_get
@@ -157,6 +158,8 @@ def _file_response(node: Node, *, span: tuple[int, int] | None, head: bool) -> H
     response["Content-Disposition"] = content_disposition(node.name)
     response["ETag"] = f'"{version.sha256}"'
     response["X-Content-Type-Options"] = "nosniff"
+    # As API downloads: an HTML or SVG file behind a public link must not run in the site's origin.
+    response["Content-Security-Policy"] = USER_CONTENT_POLICY
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -17,9 +17,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.api import error_body
+from cloudstorage.csp import USER_CONTENT_POLICY
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
-from files.access import node_get_for_user, permission_after_write
+from files.access import node_get_for_user, node_paths_for_user, permission_after_write
 from files.api.serializers import NodeOut
 from files.api.uploads import RawBodyParser, request_body
 from files.models import FileVersion, Node
@@ -148,7 +149,7 @@ def download(request: Request, node: Node) -> HttpResponse:
         response["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     response["Content-Disposition"] = content_disposition(node.name)
     # User content is never a page of this site, even if a browser is talked into rendering it.
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Content-Security-Policy"] = USER_CONTENT_POLICY
     for key, value in headers.items():
         response[key] = value
     return response
@@ -194,4 +195,5 @@ def node_content(request: Request, node_id):
     written = permission_after_write(node=version.node, through=node)
     path = node_path(node=written)
     activity_record(workspace_id=node.workspace_id, actor=request.user, verb="upload", node=written, path=path)
-    return Response(NodeOut(written, context={"paths": {written.pk: path}}).data)
+    paths = node_paths_for_user(user=request.user, nodes=[written], member=node.member, full_paths={written.pk: path})
+    return Response(NodeOut(written, context={"user": request.user, "paths": paths}).data)

@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from files.access import link_get_for_user, node_get_for_user, workspace_get_for_user
 from files.api.activity import NewestFirst
 from files.links import (
+    MAX_DOWNLOADS,
+    MAX_EXPIRY_DAYS,
     link_create,
     link_policy_get,
     link_policy_update,
@@ -25,10 +27,6 @@ from files.links import (
 )
 from files.models import PublicLink
 from files.services import node_path
-
-# Bounds that keep every value storable (a 32-bit column, a representable date) and sensible.
-MAX_DOWNLOADS = 1_000_000
-MAX_EXPIRY_DAYS = 3650
 
 
 class LinkOut(serializers.Serializer):

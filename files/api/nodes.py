@@ -12,11 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cloudstorage.errors import ServiceError
-from files.access import node_get_for_user, permission_after_write
+from files.access import node_get_for_user, node_path_for_user, permission_after_write
 from files.api.serializers import CopyIn, FolderCreateIn, NodeOut, NodeUpdateIn, UploadIn, UploadOut, tags_by_node
 from files.api.uploads import multipart_upload
 from files.selectors import children_of
-from files.services import activity_record, folder_create, node_copy, node_path, node_update, target_folder_get
+from files.services import activity_record, folder_create, node_copy, node_update, target_folder_get
 from files.uploadhandler import StreamingMultiPartParser
 
 NODE_EXAMPLE = {
@@ -49,8 +49,8 @@ FOLDER_EXAMPLE = NODE_EXAMPLE | {
 }
 
 
-def node_out(node, **context) -> dict:
-    return NodeOut(node, context=context).data
+def node_out(node, *, user, **context) -> dict:
+    return NodeOut(node, context={"user": user, **context}).data
 
 
 @extend_schema(
@@ -90,7 +90,7 @@ def node_out(node, **context) -> dict:
 def node_detail(request: Request, node_id) -> Response:
     if request.method == "GET":
         node = node_get_for_user(user=request.user, node_id=node_id)
-        return Response(node_out(node))
+        return Response(node_out(node, user=request.user))
     node = node_get_for_user(user=request.user, node_id=node_id, need="edit")
     if request.method == "DELETE":
         from files.trash import node_trash
@@ -110,7 +110,7 @@ def node_detail(request: Request, node_id) -> Response:
         description=fields.get("description"),
     )
     permission_after_write(node=node, through=parent or node)
-    return Response(node_out(node))
+    return Response(node_out(node, user=request.user))
 
 
 @extend_schema(
@@ -132,7 +132,7 @@ def node_copy_view(request: Request, node_id) -> Response:
     parent = target_folder_get(user=request.user, node=node, parent_id=data.validated_data["parent"])
     copy = node_copy(user=request.user, node=node, parent=parent, name=data.validated_data.get("name"))
     permission_after_write(node=copy, through=parent)
-    return Response(node_out(copy), status=status.HTTP_201_CREATED)
+    return Response(node_out(copy, user=request.user), status=status.HTTP_201_CREATED)
 
 
 class ChildrenPagination(CursorPagination):
@@ -225,8 +225,9 @@ class ChildrenView(APIView):
             raise ServiceError(code="not_a_folder", message="Only a folder has children.", status_code=400)
         paginator = ChildrenPagination()
         page = paginator.paginate_queryset(children_of(parent=folder), request, view=self)
-        base = node_path(node=folder).rstrip("/")
+        base = node_path_for_user(user=request.user, node=folder).rstrip("/")
         context = {
+            "user": request.user,
             "paths": {child.pk: f"{base}/{child.name}" for child in page},
             "tags": tags_by_node([child.pk for child in page]),
             "permission": folder.permission,
@@ -272,5 +273,5 @@ class ChildrenView(APIView):
         data.is_valid(raise_exception=True)
         folder = folder_create(user=request.user, parent=parent, name=data.validated_data["name"])
         activity_record(workspace_id=folder.workspace_id, actor=request.user, verb="create_folder", node=folder)
-        folder.permission = parent.permission
-        return Response(node_out(folder), status=status.HTTP_201_CREATED)
+        permission_after_write(node=folder, through=parent)
+        return Response(node_out(folder, user=request.user), status=status.HTTP_201_CREATED)

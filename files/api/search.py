@@ -8,10 +8,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from files.access import workspace_get_for_user
+from files.access import node_paths_for_user, workspace_get_for_user
 from files.api.nodes import NODE_EXAMPLE
 from files.api.serializers import NodeOut, tags_by_node
-from files.selectors import FILE_TYPES, node_paths, nodes_search
+from files.selectors import FILE_TYPES, nodes_search
 
 
 class SearchPagination(CursorPagination):
@@ -50,7 +50,9 @@ def workspace_search(request: Request, workspace_id) -> Response:
     paginator = SearchPagination()
     page = paginator.paginate_queryset(results, request)
     context = {
-        "paths": node_paths(nodes=page),
+        "user": request.user,
+        # Search is for members only (workspace_get_for_user): they see paths from the root.
+        "paths": node_paths_for_user(user=request.user, nodes=page, member=True),
         "tags": tags_by_node([node.pk for node in page]),
         "permission": workspace.permission,
     }

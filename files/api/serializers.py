@@ -11,8 +11,9 @@ from files.models import FileVersion, Node
 class NodeOut(serializers.Serializer):
     """A file or folder.
 
-    The view passes in its context what it knows for many nodes at once: ``paths`` (node id ->
-    path), ``tags`` (node id -> names) and ``permission``; what is missing is looked up per node.
+    The view passes in its context the caller (``user``) and what it knows for many nodes at once:
+    ``paths`` (node id -> path as the caller may see it, from files.access.node_paths_for_user),
+    ``tags`` (node id -> names) and ``permission``; what is missing is looked up per node.
     ``to_representation`` is a plain function: a listing page of 100 nodes is the hot path and
     DRF's per-field machinery costs more than the database there. The declared fields document
     the shape (and must match).
@@ -23,7 +24,10 @@ class NodeOut(serializers.Serializer):
     name = serializers.CharField()
     parent = serializers.UUIDField(allow_null=True)
     workspace = serializers.UUIDField()
-    path = serializers.CharField(help_text="/a/b/name from the workspace root")
+    path = serializers.CharField(
+        help_text="/a/b/name from the workspace root; for someone who sees the item through a share, from the "
+        "highest item shared with them (/shared-folder/b/name)"
+    )
     size = serializers.IntegerField()
     mime_type = serializers.CharField()
     sha256 = serializers.CharField()
@@ -40,9 +44,10 @@ class NodeOut(serializers.Serializer):
         if paths is not None and node.pk in paths:
             path = paths[node.pk]
         else:
-            from files.services import node_path
+            from files.access import node_path_for_user
 
-            path = node_path(node=node)
+            # Whose path: a grantee sees it from their share down, never the folders above it.
+            path = node_path_for_user(user=context["user"], node=node)
         tags = context.get("tags")
         names = tags.get(node.pk, []) if tags is not None else [tag.name for tag in node.tags.all()]
         return {

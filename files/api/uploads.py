@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.errors import ServiceError
-from files.access import node_get_for_user, permission_after_write
+from files.access import node_get_for_user, node_paths_for_user, permission_after_write
 from files.api.serializers import NodeOut, tags_by_node
 from files.names import name_clean, relative_path_split
 from files.selectors import node_paths
@@ -103,7 +103,11 @@ def multipart_upload(*, request: Request, parent) -> dict:
     for node in nodes:
         permission_after_write(node=node, through=parent)
     # Only a file that existed before (a new version) can carry tags.
-    context = {"paths": paths, "tags": tags_by_node([node.pk for node in nodes if node.version > 1])}
+    context = {
+        "user": request.user,
+        "paths": node_paths_for_user(user=request.user, nodes=nodes, member=parent.member, full_paths=paths),
+        "tags": tags_by_node([node.pk for node in nodes if node.version > 1]),
+    }
     created = sum(1 for version in versions if version.number == 1)
     return {
         "created": created,
@@ -133,7 +137,11 @@ def child_put(request: Request, node_id, name: str) -> Response:
     path = node_path(node=node)
     activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=node, path=path)
     created = version.number == 1  # a file's first version: the node was made by this request, so it has no tags
-    context = {"paths": {node.pk: path}, "tags": {} if created else tags_by_node([node.pk])}
+    context = {
+        "user": request.user,
+        "paths": node_paths_for_user(user=request.user, nodes=[node], member=parent.member, full_paths={node.pk: path}),
+        "tags": {} if created else tags_by_node([node.pk]),
+    }
     return Response(
         NodeOut(node, context=context).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
     )

@@ -72,7 +72,8 @@ def version_restore_view(request: Request, node_id, number: int) -> Response:
         node=node,
         details={"from": number, "version": version.number},
     )
-    return Response(NodeOut(node_get_for_user(user=request.user, node_id=node.pk)).data, status=status.HTTP_201_CREATED)
+    node = node_get_for_user(user=request.user, node_id=node.pk)
+    return Response(NodeOut(node, context={"user": request.user}).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(

@@ -192,6 +192,12 @@ for (const form of document.querySelectorAll("form[data-autosubmit]")) {
   form.querySelector("select")?.addEventListener("change", () => form.submit());
 }
 
+// Bars rendered by the server carry their width as data-percent: the pages' policy (CSP) allows no
+// style="" attribute, but a script may set the style.
+for (const bar of document.querySelectorAll("span[data-percent]")) {
+  bar.style.width = Math.min(100, Number(bar.dataset.percent) || 0) + "%";
+}
+
 // The side menu's quota bar, refreshed after uploads and deletions without reloading the page.
 export async function refreshQuota() {
   const box = document.querySelector(".quota-mini[data-workspace]");

@@ -68,10 +68,19 @@ def test_mail_goes_to_files_and_console(tmp_path, capsys):
     assert "Body text" in capsys.readouterr().out
 
 
+def _operator_client() -> Client:
+    """The detailed health check is for staff only (the plain /healthz is liveness)."""
+    from tests.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(email="operator@example.com", is_staff=True))
+    return client
+
+
 @pytest.mark.django_db
-def test_healthz_ok_with_healthy_disks(tmp_path):
+def test_healthz_detail_ok_with_healthy_disks(tmp_path):
     disk_create_local(name="d1", path=tmp_path / "d1", category="A", capacity_bytes=10**9)
-    response = Client().get("/healthz")
+    response = _operator_client().get("/healthz/detail")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -80,11 +89,11 @@ def test_healthz_ok_with_healthy_disks(tmp_path):
 
 
 @pytest.mark.django_db
-def test_healthz_503_names_the_missing_disk(tmp_path):
+def test_healthz_detail_503_names_the_missing_disk(tmp_path):
     disk_create_local(name="d1", path=tmp_path / "d1", category="A", capacity_bytes=10**9)
     disk_create_local(name="d2", path=tmp_path / "d2", category="A", capacity_bytes=10**9)
     (tmp_path / "d2").rmdir()
-    response = Client().get("/healthz")
+    response = _operator_client().get("/healthz/detail")
     assert response.status_code == 503
     disks = response.json()["checks"]["disks"]["disks"]
     assert disks["d1"]["ok"] and not disks["d2"]["ok"]
@@ -92,10 +101,10 @@ def test_healthz_503_names_the_missing_disk(tmp_path):
 
 
 @pytest.mark.django_db
-def test_healthz_503_when_broker_is_down(settings):
+def test_healthz_detail_503_when_broker_is_down(settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
-    response = Client().get("/healthz")
+    response = _operator_client().get("/healthz/detail")
     assert response.status_code == 503
     assert not response.json()["checks"]["broker"]["ok"]
 
