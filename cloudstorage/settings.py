@@ -65,7 +65,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cloudstorage.apps.OperatorAdminConfig",  # django.contrib.admin behind allauth login + 2FA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.headless",
+    "allauth.mfa",
     "accounts",
     "files",
     "disks",
@@ -244,6 +245,12 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
     "manage_email": "10/m/user",
 }
+# Two-factor authentication (allauth.mfa): TOTP apps and one-time recovery codes. WebAuthn is left
+# out for now (it needs the fido2 package and its own browser flows). A one-step tolerance accepts
+# the previous/next 30 s code, for phones whose clocks drift; a used code is refused for its window.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Cloud Storage")
+MFA_TOTP_TOLERANCE = 1
 HEADLESS_ONLY = False
 HEADLESS_FRONTEND_URLS = {
     "account_confirm_email": f"{SITE_URL}/accounts/confirm-email/{{key}}/",

@@ -169,7 +169,11 @@ def usage_page(request: HttpRequest, workspace_id) -> HttpResponse:
 
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "files/settings.html", _app_context(request, None, nav="settings"))
+    from accounts.second_factor import user_has_second_factor
+
+    context = _app_context(request, None, nav="settings")
+    context["two_factor_on"] = user_has_second_factor(user=request.user)
+    return render(request, "files/settings.html", context)
 
 
 @login_required

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import factory
 from allauth.account.models import EmailAddress
 
@@ -12,7 +14,11 @@ PASSWORD = "a-long-test-password-42"
 
 
 class UserFactory(factory.django.DjangoModelFactory):
-    """A user with a verified e-mail address (and, through the signal, a personal workspace)."""
+    """A user with a verified e-mail address (and, through the signal, a personal workspace).
+
+    ``mfa=True`` turns on TOTP with recovery codes (``user.totp_secret``, ``user.recovery_codes``).
+    Staff users get it by default: operators must have 2FA before the admin lets them in.
+    """
 
     class Meta:
         model = User
@@ -23,9 +29,31 @@ class UserFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         password = kwargs.pop("password", PASSWORD)
+        mfa = kwargs.pop("mfa", kwargs.get("is_staff", False))
         user = model_class.objects.create_user(*args, password=password, **kwargs)
         EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+        if mfa:
+            user.totp_secret, user.recovery_codes = mfa_enable(user)
         return user
+
+
+def mfa_enable(user: User) -> tuple[str, list[str]]:
+    """Turn on TOTP and recovery codes as allauth's enrol page does; returns the secret and codes."""
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret, RecoveryCodes.activate(user).get_unused_codes()
+
+
+def totp_code(secret: str, *, step: int = 0) -> str:
+    """The authenticator app's code now (``step=1``: the next 30 s window, which allauth also
+    accepts, for a second login within one window: a code is refused once used)."""
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    return format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD + step))
 
 
 def personal_workspace(user: User) -> Workspace:

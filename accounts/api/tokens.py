@@ -1,4 +1,4 @@
-"""Personal access tokens: issue with e-mail + password, list, revoke."""
+"""Personal access tokens: issue with e-mail + password (+ a 2FA code where 2FA is on), list, revoke."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import ApiToken
+from accounts.second_factor import second_factor_verify, user_has_second_factor
 from accounts.services import token_create, token_revoke
 from cloudstorage.errors import ServiceError
 from cloudstorage.throttling import TokenIssueThrottle
@@ -21,6 +22,13 @@ from cloudstorage.throttling import TokenIssueThrottle
 class TokenIssueIn(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(trim_whitespace=False)
+    code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="Required for an account with two-factor authentication: the current code of its "
+        "authenticator app, or one of its unused recovery codes (each works once). Ignored otherwise.",
+    )
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -44,9 +52,18 @@ class TokenIssuedOut(TokenOut):
     examples=[
         OpenApiExample(
             "issue", value={"email": "ada@example.com", "password": "…", "name": "laptop"}, request_only=True
-        )
+        ),
+        OpenApiExample(
+            "issue with two-factor authentication",
+            value={"email": "ada@example.com", "password": "…", "code": "123456", "name": "laptop"},
+            request_only=True,
+        ),
     ],
     summary="Issue a personal access token (shown once)",
+    description="For an account with two-factor authentication the password alone is not enough: "
+    "send `code` too (the authenticator app's current code or an unused recovery code). Without it the "
+    "answer is 401 `second_factor_required`; a wrong or used code is 401 `invalid_code`; after 5 wrong "
+    "passwords or codes in 5 minutes the account is locked for this endpoint and the login form (429).",
 )
 @api_view(["POST"])
 @authentication_classes([])
@@ -74,6 +91,16 @@ def token_issue(request: Request) -> Response:
 
     if not EmailAddress.objects.filter(user=user, verified=True).exists() and not user.is_staff:
         raise ServiceError(code="email_unverified", message="Verify your e-mail address first.", status_code=403)
+    if user_has_second_factor(user=user):
+        code = data.validated_data.get("code", "").strip()
+        if not code:
+            raise ServiceError(
+                code="second_factor_required",
+                message="This account uses two-factor authentication: send `code` as well "
+                "(from the authenticator app, or a recovery code).",
+                status_code=401,
+            )
+        second_factor_verify(request=request._request, user=user, code=code)
     issued = token_create(
         user=user, name=data.validated_data.get("name", ""), expires_at=data.validated_data.get("expires_at")
     )
