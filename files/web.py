@@ -169,7 +169,11 @@ def usage_page(request: HttpRequest, workspace_id) -> HttpResponse:
 
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "files/settings.html", _app_context(request, None, nav="settings"))
+    from accounts.models import ApiToken
+
+    # Every live token with its last use, so a token nobody recognises can be revoked from here.
+    tokens = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True).order_by("-created_at")
+    return render(request, "files/settings.html", {**_app_context(request, None, nav="settings"), "tokens": tokens})
 
 
 @login_required
