@@ -354,6 +354,11 @@ def _master_key() -> str:
 CLOUDSTORAGE_MASTER_KEY = _master_key()
 CLOUDSTORAGE_DISKS_DIR = Path(env.str("CLOUDSTORAGE_DISKS_DIR", default=str(VAR_DIR / "disks")))
 CLOUDSTORAGE_REPLICAS = env.int("CLOUDSTORAGE_REPLICAS", default=2)
+# Where the admin's disk form may point a disk (see disks/locations.py). S3: host[:port] patterns
+# (wildcards) accepted as given; any other endpoint must be https on public addresses only.
+CLOUDSTORAGE_S3_ENDPOINT_ALLOW = env.list("CLOUDSTORAGE_S3_ENDPOINT_ALLOW", default=[])
+# Folders under which local disks may be attached; empty: CLOUDSTORAGE_DISKS_DIR only.
+CLOUDSTORAGE_LOCAL_DISK_ROOTS = [Path(p) for p in env.list("CLOUDSTORAGE_LOCAL_DISK_ROOTS", default=[])]
 CLOUDSTORAGE_FREE_GB = 1
 CLOUDSTORAGE_INVITATION_DAYS = env.int("CLOUDSTORAGE_INVITATION_DAYS", default=7)
 CLOUDSTORAGE_DISK_PROBE_FAILURES = env.int("CLOUDSTORAGE_DISK_PROBE_FAILURES", default=3)
