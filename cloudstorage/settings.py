@@ -365,13 +365,20 @@ CLOUDSTORAGE_DISK_PROBE_FAILURES = env.int("CLOUDSTORAGE_DISK_PROBE_FAILURES", d
 # Good probes in a row that clear earlier failures: fewer between failures don't (flapping is damped).
 CLOUDSTORAGE_DISK_PROBE_RECOVERY = env.int("CLOUDSTORAGE_DISK_PROBE_RECOVERY", default=3)
 
+# Seconds a request may send no part of its body before it is answered 408 and its gunicorn thread
+# freed (cloudstorage/bodytimeout.py); 0 turns it off. nginx's request buffering is the real answer.
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=15.0)
+if REQUEST_BODY_TIMEOUT < 0:
+    raise ImproperlyConfigured("REQUEST_BODY_TIMEOUT must not be negative")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"body_timeouts": {"()": "cloudstorage.bodytimeout.DropBodyTimeouts"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "django.request": {"filters": ["body_timeouts"]}},
 }
 
 # --- Billing (billing/) -------------------------------------------------------------------------
