@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
-from accounts.models import Membership, User, Workspace
+from accounts.models import Invitation, Membership, User, Workspace
+from cloudstorage.errors import ServiceError
 from files.models import Node
 
 
@@ -37,3 +38,15 @@ def membership_get(*, workspace: Workspace, membership_id) -> Membership:
     if membership is None:
         raise Http404
     return membership
+
+
+# Who was invited (their e-mail and role) is for the people who manage membership only.
+INVITATION_READERS = (Membership.Role.OWNER, Membership.Role.ADMIN)
+
+
+def invitations_open_for(*, workspace: Workspace) -> QuerySet[Invitation]:
+    """The open invitations of a workspace fetched with ``workspace_get_for_user`` (so ``.role`` is the
+    caller's); 403 for members and viewers, who must not learn invitees' addresses."""
+    if workspace.role not in INVITATION_READERS:
+        raise ServiceError(code="forbidden", message="Only owners and admins can see invitations.", status_code=403)
+    return Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True)

@@ -235,3 +235,33 @@ def token_authenticate(*, raw: str) -> ApiToken | None:
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+def user_sessions_end(*, user_id, keep: str | None = None) -> int:
+    """Delete every stored session of a user (but ``keep``, the session key of the request that
+    changed the password); how many were deleted.
+
+    Django already refuses a session whose password hash is stale on its next request; deleting the
+    rows as well means a stolen session cookie or headless session token is gone from the store, not
+    just dormant. Sessions are not indexed by user, so this walks the live ones (a rare event: a
+    password reset or change), in the background."""
+    from importlib import import_module
+
+    from django.contrib.sessions.models import Session
+
+    if settings.SESSION_ENGINE not in (
+        "django.contrib.sessions.backends.db",
+        "django.contrib.sessions.backends.cached_db",
+    ):
+        return 0  # other engines cannot be listed; the stale password hash still ends them
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    wanted = str(user_id)
+    ended = 0
+    live = Session.objects.filter(expire_date__gt=timezone.now()).order_by("session_key")
+    for session in live.iterator(chunk_size=2000):
+        if session.session_key == keep:
+            continue
+        if str(session.get_decoded().get("_auth_user_id", "")) == wanted:
+            store(session_key=session.session_key).delete()
+            ended += 1
+    return ended

@@ -18,3 +18,10 @@ def tokens_purge_expired() -> int:
     deleted, _ = ApiToken.objects.filter(expires_at__lt=cutoff).delete()
     deleted_revoked, _ = ApiToken.objects.filter(revoked_at__lt=cutoff).delete()
     return deleted + deleted_revoked
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def user_sessions_end(*, user_id: str, keep: str | None = None) -> int:
+    from accounts.services import user_sessions_end as end
+
+    return end(user_id=user_id, keep=keep)

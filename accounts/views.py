@@ -13,7 +13,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.forms import InviteForm, RoleForm, TokenForm, WorkspaceForm
 from accounts.models import ApiToken, Invitation, Membership
-from accounts.selectors import membership_get, workspace_get_for_user, workspaces_for_user
+from accounts.selectors import (
+    INVITATION_READERS,
+    invitations_open_for,
+    membership_get,
+    workspace_get_for_user,
+    workspaces_for_user,
+)
 from accounts.services import (
     invitation_accept,
     invitation_create,
@@ -61,7 +67,8 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 
 def _workspace_page(request, workspace, *, invite_form=None, status=200) -> HttpResponse:
     members = Membership.objects.filter(workspace=workspace).select_related("user")
-    invitations = Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True)
+    can_manage = workspace.role in INVITATION_READERS
+    invitations = invitations_open_for(workspace=workspace) if can_manage else Invitation.objects.none()
     return render(
         request,
         "accounts/workspace_detail.html",
@@ -71,7 +78,7 @@ def _workspace_page(request, workspace, *, invite_form=None, status=200) -> Http
             "invitations": invitations,
             "invite_form": invite_form or InviteForm(),
             "roles": Membership.Role.choices,
-            "can_manage": workspace.role in ("owner", "admin"),
+            "can_manage": can_manage,
         },
         status=status,
     )

@@ -372,19 +372,31 @@ def _master_key() -> str:
 CLOUDSTORAGE_MASTER_KEY = _master_key()
 CLOUDSTORAGE_DISKS_DIR = Path(env.str("CLOUDSTORAGE_DISKS_DIR", default=str(VAR_DIR / "disks")))
 CLOUDSTORAGE_REPLICAS = env.int("CLOUDSTORAGE_REPLICAS", default=2)
+# Where the admin's disk form may point a disk (see disks/locations.py). S3: host[:port] patterns
+# (wildcards) accepted as given; any other endpoint must be https on public addresses only.
+CLOUDSTORAGE_S3_ENDPOINT_ALLOW = env.list("CLOUDSTORAGE_S3_ENDPOINT_ALLOW", default=[])
+# Folders under which local disks may be attached; empty: CLOUDSTORAGE_DISKS_DIR only.
+CLOUDSTORAGE_LOCAL_DISK_ROOTS = [Path(p) for p in env.list("CLOUDSTORAGE_LOCAL_DISK_ROOTS", default=[])]
 CLOUDSTORAGE_FREE_GB = 1
 CLOUDSTORAGE_INVITATION_DAYS = env.int("CLOUDSTORAGE_INVITATION_DAYS", default=7)
 CLOUDSTORAGE_DISK_PROBE_FAILURES = env.int("CLOUDSTORAGE_DISK_PROBE_FAILURES", default=3)
 # Good probes in a row that clear earlier failures: fewer between failures don't (flapping is damped).
 CLOUDSTORAGE_DISK_PROBE_RECOVERY = env.int("CLOUDSTORAGE_DISK_PROBE_RECOVERY", default=3)
 
+# Seconds a request may send no part of its body before it is answered 408 and its gunicorn thread
+# freed (cloudstorage/bodytimeout.py); 0 turns it off. nginx's request buffering is the real answer.
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=15.0)
+if REQUEST_BODY_TIMEOUT < 0:
+    raise ImproperlyConfigured("REQUEST_BODY_TIMEOUT must not be negative")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"body_timeouts": {"()": "cloudstorage.bodytimeout.DropBodyTimeouts"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "django.request": {"filters": ["body_timeouts"]}},
 }
 
 # --- Billing (billing/) -------------------------------------------------------------------------

@@ -4,3 +4,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloudstorage.settings")
 application = get_wsgi_application()
+
+from django.conf import settings  # noqa: E402 - configured by get_wsgi_application()
+
+from cloudstorage.bodytimeout import BodyReadTimeout  # noqa: E402
+
+application = BodyReadTimeout(application, timeout=settings.REQUEST_BODY_TIMEOUT)

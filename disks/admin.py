@@ -12,6 +12,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from disks import tasks
+from disks.locations import disk_location_check
 from disks.models import Disk, Replica
 from disks.selectors import capacity_by_category, replica_health
 from disks.services import disk_check, disk_set_status
@@ -61,8 +62,13 @@ class DiskForm(forms.ModelForm):
             raise forms.ValidationError({"path": "A local disk needs the folder it lives in."})
         if cleaned.get("backend") == Disk.Backend.S3 and not cleaned.get("s3_bucket"):
             raise forms.ValidationError({"s3_bucket": "An S3 disk needs a bucket."})
-        # A new disk takes no data before it proved reachable and writable (write, fsync, read back).
         candidate = Disk(**{f: cleaned.get(f) or "" for f in LOCATION_FIELDS})
+        # Only allowed places are probed at all: the probe must not reach into internal networks
+        # or arbitrary folders (see disks/locations.py).
+        refused = disk_location_check(disk=candidate)
+        if refused:
+            raise forms.ValidationError(refused)
+        # A new disk takes no data before it proved reachable and writable (write, fsync, read back).
         error = disk_check(disk=candidate)
         if error:
             raise forms.ValidationError(f"The disk is not reachable or not writable: {error}", code="unusable")
@@ -154,7 +160,8 @@ class DiskAdmin(admin.ModelAdmin):
             if disk.status == status:
                 continue
             if probe:
-                error = disk_check(disk=disk)
+                not_allowed = disk_location_check(disk=disk)
+                error = " ".join(not_allowed.values()) if not_allowed else disk_check(disk=disk)
                 if error:
                     refused += 1
                     self.message_user(

@@ -6,6 +6,7 @@ The chunk store only ever calls ``put`` (durable when it returns), ``get``, ``de
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from disks.models import Disk
 
+logger = logging.getLogger(__name__)
+
 TEMP_DIR = ".tmp"
 
 
@@ -25,6 +28,40 @@ class BackendError(Exception):
 
 class ObjectMissing(BackendError):
     """The disk answered, and the object is not there."""
+
+
+# S3's own error codes, safe to repeat; anything else an endpoint answers is not echoed.
+S3_ERROR_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "InvalidBucketName",
+        "NoSuchBucket",
+        "PermanentRedirect",
+        "QuotaExceeded",
+        "RequestTimeTooSkewed",
+        "ServiceUnavailable",
+        "SignatureDoesNotMatch",
+        "SlowDown",
+        "InternalError",
+        "AuthorizationHeaderMalformed",
+    }
+)
+
+
+def s3_error_summary(exc: Exception) -> str:
+    """What went wrong with an S3 request, in words of our own."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in S3_ERROR_CODES:
+            return f"the endpoint refused the request ({code})"
+        return "the endpoint did not answer as an S3 service"
+    if isinstance(exc, EndpointConnectionError | ReadTimeoutError):
+        return "cannot reach the endpoint"
+    return f"the request failed ({exc.__class__.__name__})"
 
 
 class Backend:
@@ -211,6 +248,13 @@ class S3Backend(Backend):
         self.storage = S3Storage(**options)
         self.prefix = options["location"]
 
+    def _error(self, exc: Exception) -> BackendError:
+        """A BackendError naming the bucket and what went wrong, never with text of the remote answer:
+        operators see it in the admin, and an endpoint's body is none of their business (it could be
+        any service's page). The full exception goes to the log."""
+        logger.warning("s3://%s: %s", self.storage.bucket_name, exc)
+        return BackendError(f"s3://{self.storage.bucket_name}: {s3_error_summary(exc)}")
+
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
@@ -225,7 +269,7 @@ class S3Backend(Backend):
         try:
             self._object(key).put(Body=data)
         except (BotoCoreError, ClientError) as exc:
-            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+            raise self._error(exc) from exc
 
     def get(self, key: str) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -235,9 +279,9 @@ class S3Backend(Backend):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                 raise ObjectMissing(key) from exc
-            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+            raise self._error(exc) from exc
         except BotoCoreError as exc:
-            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+            raise self._error(exc) from exc
 
     def delete(self, key: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -245,7 +289,7 @@ class S3Backend(Backend):
         try:
             self._object(key).delete()
         except (BotoCoreError, ClientError) as exc:
-            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+            raise self._error(exc) from exc
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -255,7 +299,7 @@ class S3Backend(Backend):
             for obj in self.storage.connection.Bucket(self.storage.bucket_name).objects.filter(Prefix=full):
                 yield obj.key[len(self.prefix) + 1 :] if self.prefix else obj.key
         except (BotoCoreError, ClientError) as exc:
-            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+            raise self._error(exc) from exc
 
     def listing(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -268,7 +312,7 @@ class S3Backend(Backend):
                 for obj in page.get("Contents", []):
                     yield obj["Key"][skip:], obj["LastModified"]
         except (BotoCoreError, ClientError) as exc:
-            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+            raise self._error(exc) from exc
 
     def modified_at(self, key: str) -> datetime | None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -279,9 +323,9 @@ class S3Backend(Backend):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                 return None
-            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+            raise self._error(exc) from exc
         except BotoCoreError as exc:
-            raise BackendError(f"s3://{self.storage.bucket_name}: {exc}") from exc
+            raise self._error(exc) from exc
 
 
 @lru_cache(maxsize=64)

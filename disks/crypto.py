@@ -183,3 +183,75 @@ def data_keys_rewrap(*, old_keys: list[str] = (), dry_run: bool = False) -> dict
             row.save(update_fields=["wrapped", "master_key_id", "rotated_at"])
             counts["rewrapped"] += 1
     return counts
+
+
+# --- Secrets in the database (disk credentials) ---------------------------------------------------
+
+SECRET_PREFIX = "csenc1"
+
+
+def secret_seal(plaintext: str, *, purpose: str) -> str:
+    """``plaintext`` encrypted (AES-256-GCM) under the current master key, as text for a column:
+    ``csenc1:<master key id>:<base64 of nonce, ciphertext and tag>``. ``purpose`` (e.g. the column)
+    is authenticated, so a sealed value cannot be moved to another column."""
+    current = settings.CLOUDSTORAGE_MASTER_KEY
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = nonce + AESGCM(_decode_master(current)).encrypt(nonce, plaintext.encode(), f"secret:{purpose}".encode())
+    return f"{SECRET_PREFIX}:{master_key_id(current)}:{base64.b64encode(sealed).decode()}"
+
+
+def secret_is_sealed(value: str) -> bool:
+    return value.startswith(f"{SECRET_PREFIX}:")
+
+
+def secret_key_id(value: str) -> str | None:
+    return value.split(":", 2)[1] if secret_is_sealed(value) else None
+
+
+def secret_open(value: str, *, purpose: str, extra_keys: dict[str, bytes] | None = None) -> str:
+    """The plaintext of a value made by ``secret_seal`` (a value that is not sealed is returned as it
+    is: rows written before encryption, until the migration or a save seals them)."""
+    if not secret_is_sealed(value):
+        return value
+    _, key_id, payload = value.split(":", 2)
+    keys = {**master_keys(), **(extra_keys or {})}
+    master = keys.get(key_id)
+    if master is None:
+        raise CryptoError(f"a stored secret is sealed by an unknown master key {key_id}")
+    sealed = base64.b64decode(payload)
+    try:
+        plain = AESGCM(master).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], f"secret:{purpose}".encode())
+    except InvalidTag as exc:
+        raise CryptoError("a stored secret does not open with the master key") from exc
+    return plain.decode()
+
+
+def disk_secrets_reseal(*, old_keys: list[str] = (), dry_run: bool = False) -> dict[str, int]:
+    """Seal every stored disk secret not yet sealed by the current master key (part of a master key
+    rotation); counts of "resealed", "current" and "unknown" (sealed by a key that was not given)."""
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    from disks.models import Disk
+
+    field = Disk._meta.get_field("s3_secret_key")
+    current_id = master_key_id(settings.CLOUDSTORAGE_MASTER_KEY)
+    accepted = master_keys()
+    for raw in old_keys:
+        accepted.setdefault(master_key_id(raw), _decode_master(raw))
+    counts = {"resealed": 0, "current": 0, "unknown": 0}
+    # The stored text, not the field's plaintext (which could only be opened with the settings' keys).
+    rows = Disk.objects.exclude(s3_secret_key="").annotate(stored=Cast("s3_secret_key", TextField()))
+    for pk, stored in rows.values_list("pk", "stored"):
+        if secret_key_id(stored) == current_id:
+            counts["current"] += 1
+            continue
+        key_id = secret_key_id(stored)
+        if key_id is not None and key_id not in accepted:
+            counts["unknown"] += 1
+            continue
+        plain = secret_open(stored, purpose=field.purpose, extra_keys=accepted)
+        if not dry_run:
+            Disk.objects.filter(pk=pk).update(s3_secret_key=plain)  # sealed by the current key on save
+        counts["resealed"] += 1
+    return counts

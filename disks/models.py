@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from billing.plans import CATEGORIES
+from disks.fields import SealedTextField
 
 
 class Disk(models.Model):
@@ -30,7 +31,8 @@ class Disk(models.Model):
     s3_prefix = models.CharField(max_length=255, blank=True)
     s3_region = models.CharField(max_length=50, blank=True)
     s3_access_key = models.CharField(max_length=255, blank=True)
-    s3_secret_key = models.CharField(max_length=255, blank=True)
+    # Sealed under the master key in the database; plaintext only in memory (disks.fields).
+    s3_secret_key = SealedTextField(blank=True)
     category = models.CharField(max_length=1, choices=[(c, c) for c in CATEGORIES])
     capacity_bytes = models.BigIntegerField()
     used_bytes = models.BigIntegerField(default=0)

@@ -169,10 +169,13 @@ def usage_page(request: HttpRequest, workspace_id) -> HttpResponse:
 
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
+    from accounts.models import ApiToken
     from accounts.second_factor import user_has_second_factor
 
     context = _app_context(request, None, nav="settings")
     context["two_factor_on"] = user_has_second_factor(user=request.user)
+    # Every live token with its last use, so a token nobody recognises can be revoked from here.
+    context["tokens"] = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True).order_by("-created_at")
     return render(request, "files/settings.html", context)
 
 

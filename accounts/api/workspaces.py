@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Invitation, Membership
-from accounts.selectors import membership_get, workspace_get_for_user, workspaces_for_user
+from accounts.selectors import invitations_open_for, membership_get, workspace_get_for_user, workspaces_for_user
 from accounts.services import (
     invitation_accept,
     invitation_create,
@@ -159,8 +159,7 @@ def invitation_collection(request: Request, workspace_id) -> Response:
             role=data.validated_data["role"],
         )
         return Response(InvitationOut(issued.invitation).data, status=status.HTTP_201_CREATED)
-    invitations = Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True)
-    return Response(InvitationOut(invitations, many=True).data)
+    return Response(InvitationOut(invitations_open_for(workspace=workspace), many=True).data)
 
 
 @extend_schema(request=None, responses={204: None}, summary="Withdraw an invitation")

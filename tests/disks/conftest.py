@@ -77,8 +77,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def s3_server(_s3_server_process, settings) -> str:
+    """The local S3 server's endpoint URL, explicitly allowed for the test: it is on loopback over
+    plain http, which the disk form refuses unless CLOUDSTORAGE_S3_ENDPOINT_ALLOW names it."""
+    from urllib.parse import urlsplit
+
+    settings.CLOUDSTORAGE_S3_ENDPOINT_ALLOW = [urlsplit(_s3_server_process).netloc]
+    return _s3_server_process
+
+
 @pytest.fixture(scope="session")
-def s3_server():
+def _s3_server_process():
     """moto's standalone S3 server in its own process on 127.0.0.1, once per test session (per xdist
     worker); its endpoint URL. Each test uses its own buckets."""
     import subprocess

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from disks.crypto import CryptoError, data_keys_rewrap, master_key_id
+from disks.crypto import CryptoError, data_keys_rewrap, disk_secrets_reseal, master_key_id
 
 
 class Command(BaseCommand):
     help = (
-        "Re-wrap every workspace's data key under the current CLOUDSTORAGE_MASTER_KEY; chunks are not "
+        "Re-wrap every workspace's data key and re-seal every disk secret under the current "
+        "CLOUDSTORAGE_MASTER_KEY; chunks are not "
         "rewritten. The old key comes from CLOUDSTORAGE_PREVIOUS_MASTER_KEYS, --old-key-env or "
         "--old-key-file (never from the command line, where other users could see it). Safe to re-run."
     )
@@ -46,16 +47,19 @@ class Command(BaseCommand):
             old_keys.append(value)
         try:
             counts = data_keys_rewrap(old_keys=old_keys, dry_run=dry_run)
+            secrets = disk_secrets_reseal(old_keys=old_keys, dry_run=dry_run)
         except CryptoError as exc:
             raise CommandError(str(exc)) from exc
         verb = "would re-wrap" if dry_run else "re-wrapped"
         self.stdout.write(
             f"Master key {master_key_id(settings.CLOUDSTORAGE_MASTER_KEY)}: {verb} {counts['rewrapped']} data key(s), "
-            f"{counts['current']} already current."
+            f"{counts['current']} already current; {'would re-seal' if dry_run else 're-sealed'} "
+            f"{secrets['resealed']} disk secret(s), {secrets['current']} already current."
         )
-        if counts["unknown"]:
+        if counts["unknown"] or secrets["unknown"]:
             raise CommandError(
-                f"{counts['unknown']} data key(s) are wrapped by a master key that was not given; "
+                f"{counts['unknown']} data key(s) and {secrets['unknown']} disk secret(s) are sealed by a master key "
+                "that was not given; "
                 "pass it with --old-key-file or --old-key-env and run again"
             )
         if not dry_run:
