@@ -19,6 +19,9 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# The embedded default is served for real: DEBUG off (no debug pages), keys generated under var/.
+run: export DEBUG = 0
+run: export CLOUDSTORAGE_EMBEDDED = 1
 run: migrate
 	$(BIN)/python manage.py bootstrap_demo
 	@echo "Serving http://127.0.0.1:8000 (web + worker + beat; Ctrl-C stops all three)"

@@ -40,6 +40,10 @@ VAR_DIR = Path(env.str("CLOUDSTORAGE_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", True)
+# The one-machine embedded default served for real (``make run``): DEBUG off (no debug pages), but
+# the secret and master keys may be generated under var/, the database is SQLite there and it is
+# plain HTTP on the local machine. Production (DEBUG off without this) must configure all of it.
+EMBEDDED = env_bool("CLOUDSTORAGE_EMBEDDED", False)
 
 
 def _secret_key() -> str:
@@ -48,7 +52,7 @@ def _secret_key() -> str:
         if not DEBUG and (len(key) < 40 or key.startswith("django-insecure") or "change" in key):
             raise ImproperlyConfigured("SECRET_KEY is too weak for DEBUG=0 (use 40+ random characters)")
         return key
-    if not DEBUG:
+    if not DEBUG and not EMBEDDED:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     # Embedded default: a random key kept under var/ so sessions survive a restart.
     path = VAR_DIR / "secret_key"
@@ -133,7 +137,7 @@ if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
     DATABASES["default"].setdefault("CONN_MAX_AGE", CONN_MAX_AGE)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = CONN_HEALTH_CHECKS
-elif not DEBUG:
+elif not DEBUG and not EMBEDDED:
     raise ImproperlyConfigured("DATABASE_URL must be set when DEBUG is off")
 else:
     DATABASES = {
@@ -259,8 +263,8 @@ HEADLESS_FRONTEND_URLS = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and not EMBEDDED)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG and not EMBEDDED)
 # How many proxies of ours stand in front (each appends to X-Forwarded-For). 0: the header is
 # ignored and every rate limit counts the TCP peer (cloudstorage/client_address.py).
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -358,7 +362,7 @@ def _master_key() -> str:
     key = env.str("CLOUDSTORAGE_MASTER_KEY", default="")
     if key:
         return key
-    if not DEBUG:
+    if not DEBUG and not EMBEDDED:
         raise ImproperlyConfigured("CLOUDSTORAGE_MASTER_KEY must be set when DEBUG is off")
     path = VAR_DIR / "master_key"
     if not path.exists():

@@ -154,3 +154,39 @@ def test_bootstrap_demo_creates_operator_and_two_disks_per_category(settings, tm
     operator = User.objects.get(email="operator@example.com")
     assert operator.is_staff and operator.is_superuser
     assert (tmp_path / "demo_operator.txt").read_text().startswith("operator@example.com")
+
+
+def test_the_embedded_default_starts_with_debug_off_and_plain_http_cookies(tmp_path):
+    """``make run``: DEBUG=0 with CLOUDSTORAGE_EMBEDDED=1 needs no SECRET_KEY, DATABASE_URL or master
+    key (generated under var/), and its cookies still work over http://127.0.0.1."""
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DEBUG, settings.DATABASES['default']['ENGINE'], settings.SESSION_COOKIE_SECURE)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "CLOUDSTORAGE_MASTER_KEY"}}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "cloudstorage.settings",
+            "DEBUG": "0",
+            "CLOUDSTORAGE_EMBEDDED": "1",
+            "CLOUDSTORAGE_VAR_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "django.db.backends.sqlite3", "False"]
+    assert (tmp_path / "secret_key").exists() and (tmp_path / "master_key").exists()
+
+
+def test_unknown_pages_get_our_404_page_not_a_debug_page(db, settings):
+    settings.DEBUG = False
+    response = Client().get("/no-such-page/anywhere")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "This page does not exist" in body
+    assert "URLconf" not in body and "Traceback" not in body
