@@ -54,3 +54,19 @@ def json_404(request, exception=None) -> JsonResponse:  # noqa: ARG001
 
 def json_500(request) -> JsonResponse:  # noqa: ARG001
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+
+
+def cursor_page(name: str, serializer_class):
+    """The OpenAPI shape of a cursor-paginated list of ``serializer_class`` items, for function views
+    that paginate by hand: ``{"next": url|null, "previous": url|null, "results": [...]}``."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    return inline_serializer(
+        name=name,
+        fields={
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

@@ -53,9 +53,9 @@ TOUCH_EVERY = 60.0
 # A batch is recorded in one transaction; two batches are in flight (one being written while the
 # next is cut), so a web process holds at most ~2 x BATCH_BYTES of chunks per upload.
 BATCH_CHUNKS = 16
-BATCH_BYTES = 6 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024
 IN_FLIGHT = 1
-WORKERS = 6
+WORKERS = 4
 
 
 def _chunker() -> FastCDC:

@@ -9,6 +9,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cloudstorage.api import cursor_page
 from files.access import workspace_get_for_user
 from files.models import Activity
 
@@ -38,7 +39,7 @@ class ActivityPages(NewestFirst):
 @extend_schema(
     summary="Activity of a workspace (owners and admins)",
     parameters=[OpenApiParameter("verb", str, description="Only entries with this verb, e.g. share, delete, purge")],
-    responses={200: ActivityOut(many=True)},
+    responses={200: cursor_page("ActivityPage", ActivityOut)},
 )
 @api_view(["GET"])
 def workspace_activity(request: Request, workspace_id) -> Response:

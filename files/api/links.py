@@ -11,6 +11,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cloudstorage.api import cursor_page
 from files.access import link_get_for_user, node_get_for_user, workspace_get_for_user
 from files.api.activity import NewestFirst
 from files.links import (
@@ -123,7 +124,7 @@ def link_detail(request: Request, link_id) -> Response:
 @extend_schema(
     summary="Every public link of a workspace, with last access (owners and admins)",
     parameters=[OpenApiParameter("include_revoked", bool, description="Also list revoked links")],
-    responses={200: InventoryLinkOut(many=True)},
+    responses={200: cursor_page("InventoryLinkPage", InventoryLinkOut)},
 )
 @api_view(["GET"])
 def workspace_links(request: Request, workspace_id) -> Response:

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cloudstorage.api import cursor_page
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user, node_path_for_user, permission_after_write
 from files.api.serializers import CopyIn, FolderCreateIn, NodeOut, NodeUpdateIn, UploadIn, UploadOut, tags_by_node
@@ -205,7 +206,7 @@ class ChildrenView(APIView):
             ),
             OpenApiParameter("page_size", int, description="1–1000, default 100."),
         ],
-        responses={200: NodeOut(many=True)},
+        responses={200: cursor_page("ChildrenPage", NodeOut)},
         summary="A folder's live children, cursor-paginated",
         examples=[
             OpenApiExample(

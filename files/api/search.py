@@ -8,6 +8,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cloudstorage.api import cursor_page
 from files.access import node_paths_for_user, workspace_get_for_user
 from files.api.nodes import NODE_EXAMPLE
 from files.api.serializers import NodeOut, tags_by_node
@@ -31,7 +32,7 @@ class SearchPagination(CursorPagination):
         ),
         OpenApiParameter("tag", str, description="Only items with this tag (case-insensitive)."),
     ],
-    responses={200: NodeOut(many=True)},
+    responses={200: cursor_page("SearchPage", NodeOut)},
     summary="Search the workspace (members only; items in the trash are left out)",
     examples=[
         OpenApiExample("hits", value={"next": None, "previous": None, "results": [NODE_EXAMPLE]}, response_only=True)

@@ -9,6 +9,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cloudstorage.api import cursor_page
 from files.access import node_get_for_user, workspace_get_for_user
 from files.api.activity import NewestFirst
 from files.models import Node
@@ -49,7 +50,9 @@ class TrashPages(NewestFirst):
     ordering = "-deleted_at"
 
 
-@extend_schema(methods=["GET"], responses={200: TrashItemOut(many=True)}, summary="The trash of a workspace")
+@extend_schema(
+    methods=["GET"], responses={200: cursor_page("TrashPage", TrashItemOut)}, summary="The trash of a workspace"
+)
 @extend_schema(
     methods=["DELETE"],
     request=None,
