@@ -38,9 +38,7 @@ def main() -> int:
         # operations on them reach their logic instead of stopping at a 404 for a random id.
         config = server.var / "schemathesis.toml"
         config.write_text(
-            "[parameters]\n"
-            f'"path.workspace_id" = "{server.workspace}"\n'
-            f'"path.node_id" = "{server.root}"\n'
+            f'[parameters]\n"path.workspace_id" = "{server.workspace}"\n"path.node_id" = "{server.root}"\n'
         )
         command = [
             str(Path(sys.executable).parent / "schemathesis"),
