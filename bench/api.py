@@ -124,12 +124,9 @@ class Client:
         response = self.request("GET", f"/api/v1/nodes/{node_id}/content", fresh=True)
         if response.status != 200:
             raise RuntimeError(f"download: {response.status} {response.read()[:300]!r}")
-        digest = hashlib.sha256()
-        total = 0
-        while block := response.read(BLOCK):
-            digest.update(block)
-            total += len(block)
-        return total, digest.hexdigest()
+        from bench.transfer import read_sha256
+
+        return read_sha256(response)
 
 
 def rss_peak_reset(pid: int) -> None:

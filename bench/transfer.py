@@ -70,14 +70,19 @@ def get_sha256(url: str, path: str, headers: dict) -> tuple[int, str]:
         response = conn.getresponse()
         if response.status != 200:
             raise RuntimeError(f"GET {path}: {response.status} {response.read()[:300]!r}")
-        digest = hashlib.sha256()
-        total = 0
-        while block := response.read(BLOCK):
-            digest.update(block)
-            total += len(block)
-        return total, digest.hexdigest()
+        return read_sha256(response)
     finally:
         conn.close()
+
+
+def read_sha256(response) -> tuple[int, str]:
+    """(bytes, SHA-256) of a response body, read in BLOCK pieces."""
+    digest = hashlib.sha256()
+    total = 0
+    while block := response.read(BLOCK):
+        digest.update(block)
+        total += len(block)
+    return total, digest.hexdigest()
 
 
 def put_many(url: str, paths: list[str], blobs: list[bytes], headers: dict) -> tuple[float, list[bytes]]:

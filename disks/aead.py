@@ -15,12 +15,13 @@ different result) falls back to cryptography's AESGCM.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from disks.libcrypto import libcrypto
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +32,8 @@ _GCM_SET_TAG = 0x11  # EVP_CTRL_GCM_SET_TAG
 
 
 def _libcrypto():
-    for name in ("libcrypto.so.3", ctypes.util.find_library("crypto")):
-        if not name:
-            continue
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        if not hasattr(lib, "EVP_aes_256_gcm"):
-            continue
+    lib = libcrypto("EVP_aes_256_gcm", "EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_ctrl")
+    if lib is not None:
         lib.EVP_CIPHER_CTX_new.restype = ctypes.c_void_p
         lib.EVP_CIPHER_CTX_free.argtypes = [ctypes.c_void_p]
         lib.EVP_aes_256_gcm.restype = ctypes.c_void_p

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import base64
 import ctypes
-import ctypes.util
 import hashlib
 import logging
 import sys
+
+from disks.libcrypto import libcrypto
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +31,8 @@ _CTX_SIZE = 8 * 4 + 4 + 4 + 16 * 4 + 4 + 4
 
 
 def _libcrypto():
-    for name in ("libcrypto.so.3", ctypes.util.find_library("crypto")):
-        if not name:
-            continue
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        if not all(hasattr(lib, f) for f in ("SHA256_Init", "SHA256_Update", "SHA256_Final")):
-            continue
+    lib = libcrypto("SHA256_Init", "SHA256_Update", "SHA256_Final")
+    if lib is not None:
         lib.SHA256_Init.argtypes = [ctypes.c_void_p]
         lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         lib.SHA256_Final.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
