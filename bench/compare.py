@@ -11,7 +11,7 @@ production), each run measures on the same N MiB of random bytes, on the same fi
 - the limit: read the source once, write two plain copies, fsync both;
 - a peer, ``rclone serve webdav`` over loopback (no fsync): PUT and GET of the bytes, and 300
   sequential 16 KiB PUTs (new file each, one keep-alive connection);
-- ours, on a throw-away gunicorn (bench/harness.py, Procfile's 2 workers x 4 threads): raw PUT,
+- ours, on a throw-away gunicorn (bench/harness.py, 2 workers x 4 threads by default): raw PUT,
   multipart POST and tus (POST + 16 MiB PATCHes) uploads of the bytes, the download, 300 sequential
   16 KiB raw PUTs (new names, one keep-alive connection), and requests/s with 16 connections (wrk)
   of a listing page of 100 children and of GET /api/v1/workspaces/;
@@ -484,7 +484,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="connections for the req/s figures")
     parser.add_argument("--seconds", type=int, default=10, help="duration of each req/s measurement")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (Procfile: 2)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (Procfile: 4)")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn threads per worker (default 4; the Procfile runs 8)"
+    )
     parser.add_argument("--dir", default=None, help="where the temporary files go (default: the system's)")
     args = parser.parse_args()
     if args.postgres_only and not args.database_url:
