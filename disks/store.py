@@ -15,12 +15,11 @@ from disks.errors import ChunkLostError, SizeLimitExceeded, StorageFullError, St
 from disks.models import Chunk, Manifest, ManifestChunk, Replica
 from disks.placement import READABLE, replicas_wanted
 from disks.reading import manifest_open
-from disks.writing import ManifestWriter, _chunker, manifest_release, manifest_write, manifest_writer
+from disks.writing import ManifestWriter, manifest_release, manifest_write, manifest_writer
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "_chunker",
     "ChunkLostError",
     "Manifest",
     "ManifestWriter",

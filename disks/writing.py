@@ -129,7 +129,7 @@ class ManifestWriter:
         self._pieces: list[_Piece] = []
         self._pieces_bytes = 0
         self._in_flight: deque[_Batch] = deque()
-        self._unsettled: dict[str, Chunk] = {}  # digest -> chunk this writer is still writing
+        self._unsettled: set[str] = set()  # digests of the chunks this writer is still writing
 
     # --- Taking bytes ---------------------------------------------------------------------------
 
@@ -212,7 +212,7 @@ class ManifestWriter:
         for chunk, plaintext in fresh:
             future = workers.submit(_encrypt_and_put, self.keys, plaintext, chunk.key, batch.disks)
             batch.writes[chunk.pk] = (chunk, plaintext, future)
-            self._unsettled[chunk.digest] = chunk
+            self._unsettled.add(chunk.digest)
         if batch.writes:
             self._in_flight.append(batch)
 
@@ -329,7 +329,7 @@ class ManifestWriter:
                         disk_unreserve(disk_id=disk.pk, size=chunk.stored_size)
                 if ok < len(batch.disks):
                     short.append((chunk, plaintext, ok))
-                self._unsettled.pop(chunk.digest, None)
+                self._unsettled.discard(chunk.digest)
             for disk_id, chunk_ids in landed.items():
                 if not chunk_ids:
                     continue
