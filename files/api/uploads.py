@@ -48,21 +48,10 @@ def request_body(request: Request) -> tuple[object, int | None]:
             size = -1
         if size < 0:
             raise ServiceError(code="invalid", message="Bad Content-Length.", status_code=400)
-        return _blocks(django_request), size
+        return django_request, size
     if meta.get("wsgi.input_terminated"):
-        return _blocks(meta["wsgi.input"]), None
-    return _blocks(django_request), 0
-
-
-# Bytes asked of the server at a time: gunicorn receives up to 1 MiB per recv() and hands back
-# what was asked for, re-buffering the rest; asking for less than it received made it copy its
-# whole buffer again on every call (a 256 KiB block cost ~7 copies of each byte; 1 MiB costs 2).
-BODY_BLOCK = 1024 * 1024
-
-
-def _blocks(stream):
-    while block := stream.read(BODY_BLOCK):
-        yield block
+        return meta["wsgi.input"], None
+    return django_request, 0
 
 
 def multipart_upload(*, request: Request, parent) -> dict:
