@@ -100,7 +100,9 @@ def instance(
         {
             "CLOUDSTORAGE_VAR_DIR": str(var),
             "DJANGO_SETTINGS_MODULE": "cloudstorage.settings",
-            "DEBUG": "1",
+            # As `make run` serves: DEBUG off (DEBUG on also records every query), keys under var/.
+            "DEBUG": "0",
+            "CLOUDSTORAGE_EMBEDDED": "1",
             "THROTTLE_USER": "1000000/min",
             "PYTHONUNBUFFERED": "1",
         }

@@ -3,6 +3,9 @@
 The rest of billing sees plain dicts shaped like Stripe's documented objects, never SDK types.
 Tests replace the SDK's HTTP client (``stripe.default_http_client``) and so exercise this module
 and the real SDK unchanged.
+
+The SDK is imported on the first call, not with this module: it (with aiohttp, which it loads when
+installed) adds about 32 MB to every web worker, and most workers never talk to Stripe.
 """
 
 from __future__ import annotations
@@ -10,21 +13,24 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import stripe
 from django.conf import settings
 
 from cloudstorage.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
-WebhookError = (stripe.SignatureVerificationError, ValueError)
+
+class WebhookError(Exception):
+    """A webhook whose signature is bad, stale or missing, or whose payload is not an event."""
 
 
 class StripeObjectMissing(ServiceError):
     """Stripe answered 404: the object does not exist (any more) in this account."""
 
 
-def _client() -> stripe.StripeClient:
+def _client():
+    import stripe
+
     # A fresh client per call reads the current settings; stripe.default_http_client, when set,
     # is the transport (None lets the SDK pick its own).
     return stripe.StripeClient(
@@ -39,6 +45,8 @@ def _plain(obj: Any) -> dict:
 
 
 def _call(what: str, fn, *args, **kwargs) -> dict:
+    import stripe
+
     try:
         return _plain(fn(*args, **kwargs))
     except stripe.InvalidRequestError as exc:
@@ -119,11 +127,16 @@ def portal_session_create(*, customer_id: str, return_url: str) -> dict:
 
 
 def webhook_event_construct(*, payload: bytes, signature: str) -> dict:
-    """The verified event; raises one of ``WebhookError`` for a bad, stale or missing signature."""
-    event = stripe.Webhook.construct_event(
-        payload.decode("utf-8"),
-        signature,
-        settings.STRIPE_WEBHOOK_SECRET,
-        tolerance=settings.STRIPE_WEBHOOK_TOLERANCE,
-    )
+    """The verified event; raises ``WebhookError`` for a bad, stale or missing signature."""
+    import stripe
+
+    try:
+        event = stripe.Webhook.construct_event(
+            payload.decode("utf-8"),
+            signature,
+            settings.STRIPE_WEBHOOK_SECRET,
+            tolerance=settings.STRIPE_WEBHOOK_TOLERANCE,
+        )
+    except (stripe.SignatureVerificationError, ValueError) as error:
+        raise WebhookError(str(error)) from error
     return _plain(event)
