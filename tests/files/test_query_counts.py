@@ -154,6 +154,16 @@ def test_metadata_patch_is_fixed(api, owner, shallow, deep, django_assert_max_nu
     assert api.get(f"/api/v1/nodes/{far.pk}/").json()["path"] == f"{deep_path}/q.txt"
 
 
+def test_copy_of_a_file_is_fixed(api, owner, shallow, deep, django_assert_max_num_queries):
+    near, far = upload(owner, shallow, "c.txt", b"1"), upload(owner, deep, "c.txt", b"1")
+
+    def copy(node, into):
+        return lambda: api.post(f"/api/v1/nodes/{node.pk}/copy/", {"parent": str(into.pk)}, format="json")
+
+    # Access to the source and the target, the quota hold, the copied rows, the activity and the answer.
+    both(django_assert_max_num_queries, 31, copy(near, shallow), copy(far, deep))
+
+
 def test_workspace_list_is_fixed_in_the_number_of_workspaces(api, owner, django_assert_max_num_queries):
     with django_assert_max_num_queries(2):
         one = queries_of(lambda: api.get("/api/v1/workspaces/"))
