@@ -4,9 +4,9 @@
     .venv/bin/python bench/compare.py [--mib 1024] [--runs 3] [--rss-mib 2048]
                                       [--database-url postgres://...] [--dir PATH]
 
-For the embedded default (SQLite, DEBUG=1 as the README runs it) and, when DATABASE_URL is set or
---database-url is given, for PostgreSQL (a fresh database ``<name>_compare``, DEBUG=0 as in
-production), each run measures on the same N MiB of random bytes, on the same filesystem:
+For the embedded default (SQLite) and, when DATABASE_URL is set or --database-url is given, for
+PostgreSQL (a fresh database ``<name>_compare``), both with DEBUG=0 as ``make run`` and production
+serve, each run measures on the same N MiB of random bytes, on the same filesystem:
 
 - the limit: read the source once, write two plain copies, fsync both;
 - a peer, ``rclone serve webdav`` over loopback (no fsync): PUT and GET of the bytes, and 300
@@ -297,10 +297,8 @@ def run_section(label: str, args, database_url: str | None, work: Path, source: 
 
     extra_env = {}
     if database_url:
-        # PostgreSQL is how production runs, and production runs with DEBUG off (which in turn
-        # needs a real secret key and master key).
+        # PostgreSQL is how production runs: with its own secret key and master key.
         extra_env = {
-            "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(48),
             "CLOUDSTORAGE_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         }
