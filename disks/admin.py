@@ -50,6 +50,7 @@ class DiskForm(forms.ModelForm):
             (Disk.Status.STANDBY, "standby: activated when its category fills"),
         ],
         initial=Disk.Status.ACTIVE,
+        required=False,
         help_text="A standby disk is probed like any other and takes data only once its category passes "
         "the capacity alert threshold.",
     )
@@ -57,6 +58,9 @@ class DiskForm(forms.ModelForm):
     class Meta:
         model = Disk
         fields = ["name", "category", "capacity_bytes", "status", *[f for f in LOCATION_FIELDS if f != "category"]]
+
+    def clean_status(self):
+        return self.cleaned_data.get("status") or Disk.Status.ACTIVE
 
     def clean_capacity_bytes(self):
         capacity = self.cleaned_data["capacity_bytes"]
