@@ -233,7 +233,7 @@ def main() -> None:
         "OPERATOR_EMAILS": "ops@example.com",
         "THROTTLE_ANON": "1000000/min",
     }
-    with instance(workers=2, threads=8, port=args.port, extra_env=env) as server:
+    with instance(workers=2, threads=8, port=args.port, extra_env=env, start_timeout=180) as server:
         worker = _celery(server, "worker", "-Q", "celery,probes", "--concurrency", "2", "-n", "w@%h", log="worker.log")
         prober = _celery(server, "worker", "-Q", "probes", "--concurrency", "1", "-n", "probe@%h", log="probe.log")
         beat = _celery(server, "beat", "--loglevel", "INFO", log="beat.log")

@@ -12,7 +12,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from disks import tasks
-from disks.identity import disk_mark, disk_marker_conflict
+from disks.identity import disk_identity_check, disk_mark, disk_marker_conflict
 from disks.locations import disk_location_check
 from disks.models import Disk, Replica
 from disks.selectors import capacity_by_category, replica_health
@@ -183,7 +183,11 @@ class DiskAdmin(admin.ModelAdmin):
                 continue
             if probe:
                 not_allowed = disk_location_check(disk=disk)
-                error = " ".join(not_allowed.values()) if not_allowed else disk_check(disk=disk)
+                error = (
+                    " ".join(not_allowed.values())
+                    if not_allowed
+                    else disk_identity_check(disk=disk) or disk_check(disk=disk)
+                )
                 if error:
                     refused += 1
                     self.message_user(
