@@ -182,14 +182,22 @@ def writer_kill(server, worker_log: Path) -> dict:
     time.sleep(max(0.0, 21 - (time.monotonic() - killed)))  # past CLOUDSTORAGE_WRITE_GRACE (20 s here)
     gc = server.python("from disks.services import chunks_gc\nprint(chunks_gc())")
     after = _state(server)
-    temporaries = [str(p) for p in (server.var / "disks").rglob("*.tmp")]
+    temporaries = list((server.var / "disks").rglob("*.tmp"))
+    old = [p for p in temporaries if p.stat().st_mtime < time.time() - 3600]
+    # The same half-written files an hour later (the sweep grace): the next GC run removes them.
+    for path in temporaries:
+        os.utime(path, (time.time() - 3700, time.time() - 3700))
+    later = server.python("from disks.services import chunks_gc\nprint(chunks_gc())")
     lost_errors = [line for line in worker_log.read_text().splitlines() if "no good copy left" in line]
     return {
         "mib_sent_before_kill": len(sent),
         "after_kill": {k: before[k] for k in ("chunks", "copyless", "used_mismatch")},
         "gc_run": gc.strip(),
         "after_one_gc_run": {k: after[k] for k in ("chunks", "copyless", "used_mismatch")},
-        "tmp_files_left": len(temporaries),
+        "tmp_files_left_after_one_gc_run": len(temporaries),
+        "tmp_files_older_than_the_grace_after_it": len(old),
+        "gc_run_an_hour_later": later.strip(),
+        "tmp_files_left_then": len(list((server.var / "disks").rglob("*.tmp"))),
         "lost_chunk_error_lines": len(lost_errors),
     }
 
@@ -201,7 +209,7 @@ def standby(server) -> dict:
         "disk_create_local(name='B-spare', path=settings.CLOUDSTORAGE_DISKS_DIR / 'B-spare', category='B',"
         " capacity_bytes=64 << 30, status='standby')\n"
         # The category's in-service disks shrunk to 90 % full of what they really hold.
-        "Disk.objects.filter(category='B', status='active').update(capacity_bytes=F('used_bytes') * 10 // 9 + 1)"
+        "Disk.objects.filter(category='B', status='active').update(capacity_bytes=F('used_bytes') * 10 / 9 + 1)"
     )
     start = time.monotonic()
     active = _wait(lambda: _state(server)["disks"]["B-spare"] == "active", timeout=180)
