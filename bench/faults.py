@@ -182,7 +182,7 @@ def writer_kill(server, worker_log: Path) -> dict:
     time.sleep(max(0.0, 21 - (time.monotonic() - killed)))  # past CLOUDSTORAGE_WRITE_GRACE (20 s here)
     gc = server.python("from disks.services import chunks_gc\nprint(chunks_gc())")
     after = _state(server)
-    temporaries = list((server.var / "disks").rglob("*.tmp"))
+    temporaries = [p for p in (server.var / "disks").rglob("*.tmp") if p.is_file()]
     old = [p for p in temporaries if p.stat().st_mtime < time.time() - 3600]
     # The same half-written files an hour later (the sweep grace): the next GC run removes them.
     for path in temporaries:
@@ -197,7 +197,7 @@ def writer_kill(server, worker_log: Path) -> dict:
         "tmp_files_left_after_one_gc_run": len(temporaries),
         "tmp_files_older_than_the_grace_after_it": len(old),
         "gc_run_an_hour_later": later.strip(),
-        "tmp_files_left_then": len(list((server.var / "disks").rglob("*.tmp"))),
+        "tmp_files_left_then": sum(1 for p in (server.var / "disks").rglob("*.tmp") if p.is_file()),
         "lost_chunk_error_lines": len(lost_errors),
     }
 
