@@ -169,10 +169,12 @@ def _stream(server, name: str, sent: list) -> None:
 
 def writer_kill(server, worker_log: Path) -> dict:
     sent: list = []
+    baseline = _state(server)["chunks"]
     streams = [threading.Thread(target=_stream, args=(server, f"big{n}.bin", sent), daemon=True) for n in range(4)]
     for stream in streams:
         stream.start()
-    _wait(lambda: len(sent) >= 40, timeout=60, every=0.2)
+    # Killed once the uploads are recording chunks (copies being written among them), not before.
+    _wait(lambda: _state(server)["chunks"] >= baseline + 40, timeout=120, every=0.5)
     for pid in server.worker_pids():
         os.kill(pid, signal.SIGKILL)
     for stream in streams:
