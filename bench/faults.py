@@ -236,6 +236,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9500)
     parser.add_argument("--files", type=int, default=24)
     parser.add_argument("--size-mb", type=int, default=4)
+    parser.add_argument("--only", choices=["disk-loss", "writer-kill", "standby"], help="run one scenario")
     args = parser.parse_args()
     env = {
         "CLOUDSTORAGE_CHUNK_AVG": str(256 * 1024),
@@ -247,13 +248,19 @@ def main() -> None:
         worker = _celery(server, "worker", "-Q", "celery,probes", "--concurrency", "2", "-n", "w@%h", log="worker.log")
         prober = _celery(server, "worker", "-Q", "probes", "--concurrency", "1", "-n", "probe@%h", log="probe.log")
         beat = _celery(server, "beat", "--loglevel", "INFO", log="beat.log")
+        scenarios = {
+            "disk-loss": ("disk_loss_under_16_downloads", lambda: disk_loss(server, args)),
+            "writer-kill": ("web_workers_killed_mid_upload", lambda: writer_kill(server, server.var / "worker.log")),
+            "standby": ("standby_activation", lambda: standby(server)),
+        }
         try:
-            report = {"disk_loss_under_16_downloads": disk_loss(server, args)}
-            print(json.dumps(report, indent=2), flush=True)
-            report["web_workers_killed_mid_upload"] = writer_kill(server, server.var / "worker.log")
-            print(json.dumps(report["web_workers_killed_mid_upload"], indent=2), flush=True)
-            report["standby_activation"] = standby(server)
-            print(json.dumps(report, indent=2))
+            report = {}
+            for name, (title, run) in scenarios.items():
+                if args.only in (None, name):
+                    report[title] = run()
+                    print(json.dumps({title: report[title]}, indent=2), flush=True)
+            for log in ("worker.log", "beat.log", "probe.log"):
+                shutil.copy(server.var / log, Path("/tmp") / f"faults-{log}")
         finally:
             for process in (beat, prober, worker):
                 process.terminate()
