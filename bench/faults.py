@@ -205,6 +205,7 @@ def writer_kill(server, worker_log: Path) -> dict:
 
 
 def standby(server) -> dict:
+    _upload(server, "filler.bin", os.urandom(4 * MB))  # the category's disks hold something to be full of
     server.python(
         "from django.conf import settings\nfrom django.db.models import F\n"
         "from disks.models import Disk\nfrom disks.services import disk_create_local\n"
