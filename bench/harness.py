@@ -93,6 +93,7 @@ def instance(
     extra_env: dict | None = None,
     tmp_dir: Path | None = None,
     port: int | None = None,
+    start_timeout: float = 30,
 ):
     var = Path(tempfile.mkdtemp(prefix="cloudstorage-bench-", dir=tmp_dir))
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
@@ -145,7 +146,7 @@ def instance(
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 urllib.request.urlopen(url + "/api/v1/workspaces/", timeout=2).read()  # noqa: S310 - local

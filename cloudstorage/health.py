@@ -42,23 +42,34 @@ def _check_broker() -> dict:
 
 
 def _check_disks() -> dict:
+    """Every disk probed. A failed disk alone leaves the service degraded, not down, as long as every
+    chunk still has a good copy elsewhere (re-replication is under way or done); a disk in service
+    failing its probe now, or a chunk with no good copy left, is unhealthy."""
+    from disks.identity import disk_identity_check
     from disks.models import Disk
+    from disks.selectors import replica_health
     from disks.services import disk_check
 
     disks = {}
     ok = True
+    failed = False
     for disk in Disk.objects.all():
         if disk.status == Disk.Status.FAILED:
             disks[disk.name] = {"ok": False, "status": disk.status, "error": disk.last_check_error or "marked failed"}
-            ok = False
+            failed = True
             continue
-        error = disk_check(disk=disk)
+        error = disk_identity_check(disk=disk) or disk_check(disk=disk)
         disks[disk.name] = {"ok": error is None, "status": disk.status, "category": disk.category}
         if error:
             disks[disk.name]["error"] = error
             ok = False
     if not disks:
         return {"ok": False, "error": "no disks attached", "disks": {}}
+    if failed and ok:
+        lost = replica_health()["chunks_without_good_copy"]
+        if lost:
+            return {"ok": False, "error": f"{lost} chunk(s) have no good copy left", "disks": disks}
+        return {"ok": True, "degraded": True, "disks": disks}
     return {"ok": ok, "disks": disks}
 
 
@@ -82,10 +93,13 @@ def _operator(request: HttpRequest) -> bool:
 @never_cache
 @require_GET
 def healthz_detail(request: HttpRequest) -> JsonResponse:
-    """The database, the broker and every disk (each probed); 503 with details when one is down."""
+    """The database, the broker and every disk (each probed); 503 with details when one is down, 200
+    "degraded" while a failed disk is attached but every chunk still has a good copy (a load
+    balancer must not drop every node over one dead disk)."""
     if not _operator(request):
         raise Http404
     checks = {"database": _check_database(), "broker": _check_broker()}
     checks["disks"] = _check_disks() if checks["database"]["ok"] else {"ok": False, "error": "database is down"}
     healthy = all(check["ok"] for check in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
+    status = ("degraded" if checks["disks"].get("degraded") else "ok") if healthy else "unhealthy"
+    return JsonResponse({"status": status, "checks": checks}, status=200 if healthy else 503)

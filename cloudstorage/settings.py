@@ -454,6 +454,21 @@ CELERY_BEAT_SCHEDULE["disk-capacity-alert"] = {
     "task": "disks.tasks.capacity_alert",
     "schedule": crontab(minute="*/15"),
 }
+# Disk self-care (issue 18): a chunk's repair lock is a lease of this many seconds, renewed while
+# its holder works; a copy recorded as being written for longer than CLOUDSTORAGE_WRITE_GRACE
+# belongs to a dead writer, whose upload GC releases at its next run.
+CLOUDSTORAGE_REPAIR_LEASE = env.int("CLOUDSTORAGE_REPAIR_LEASE", default=60)
+CLOUDSTORAGE_WRITE_GRACE = env.int("CLOUDSTORAGE_WRITE_GRACE", default=600)
+CELERY_BEAT_SCHEDULE["disk-standby"] = {"task": "disks.tasks.standbys_activate", "schedule": timedelta(minutes=1)}
+# Health probes have a queue of their own (the Procfile's `probe` worker consumes only it, the
+# `worker` both), so no backlog of other tasks ever delays them.
+CELERY_TASK_ROUTES = {
+    "disks.tasks.disk_probe_all": {"queue": "probes"},
+    "disks.tasks.disk_probe": {"queue": "probes"},
+}
+if not REDIS_URL:
+    # The filesystem broker polls an empty queue once a second by default; a probe waits less.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.2
 
 # --- Files: trash, sharing and public links (files/) --------------------------------------------
 # Days an item stays in the trash before the nightly job deletes it forever.

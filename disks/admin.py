@@ -12,6 +12,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from disks import tasks
+from disks.identity import disk_identity_check, disk_mark, disk_marker_conflict
 from disks.locations import disk_location_check
 from disks.models import Disk, Replica
 from disks.selectors import capacity_by_category, replica_health
@@ -43,10 +44,23 @@ PROBE_FIELDS = [
 
 class DiskForm(forms.ModelForm):
     s3_secret_key = forms.CharField(required=False, widget=forms.PasswordInput, label="S3 secret key")
+    status = forms.ChoiceField(
+        choices=[
+            (Disk.Status.ACTIVE, "active: takes data now"),
+            (Disk.Status.STANDBY, "standby: activated when its category fills"),
+        ],
+        initial=Disk.Status.ACTIVE,
+        required=False,
+        help_text="A standby disk is probed like any other and takes data only once its category passes "
+        "the capacity alert threshold.",
+    )
 
     class Meta:
         model = Disk
-        fields = ["name", "category", "capacity_bytes", *[f for f in LOCATION_FIELDS if f != "category"]]
+        fields = ["name", "category", "capacity_bytes", "status", *[f for f in LOCATION_FIELDS if f != "category"]]
+
+    def clean_status(self):
+        return self.cleaned_data.get("status") or Disk.Status.ACTIVE
 
     def clean_capacity_bytes(self):
         capacity = self.cleaned_data["capacity_bytes"]
@@ -72,6 +86,9 @@ class DiskForm(forms.ModelForm):
         error = disk_check(disk=candidate)
         if error:
             raise forms.ValidationError(f"The disk is not reachable or not writable: {error}", code="unusable")
+        conflict = disk_marker_conflict(disk=candidate)
+        if conflict:
+            raise forms.ValidationError(f"This place belongs to another disk: {conflict}", code="taken")
         return cleaned
 
 
@@ -99,7 +116,7 @@ class DiskAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
-            return PROBE_FIELDS
+            return [f for f in PROBE_FIELDS if f != "status"]
         return [*(f for f in LOCATION_FIELDS if f != "s3_secret_key"), *PROBE_FIELDS]
 
     def get_queryset(self, request) -> QuerySet[Disk]:
@@ -114,9 +131,13 @@ class DiskAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         categories = capacity_by_category()
+        standbys: dict[str, list[str]] = {}
+        for disk in Disk.objects.filter(status=Disk.Status.STANDBY).order_by("name"):
+            standbys.setdefault(disk.category, []).append(f"{disk.name} ({filesizeformat(disk.capacity_bytes)})")
         for row in categories:
             row["used_h"] = filesizeformat(row["used_bytes"])
             row["capacity_h"] = filesizeformat(row["capacity_bytes"])
+            row["standby"] = standbys.get(row["category"], [])
         extra_context = {**(extra_context or {}), "categories": categories, "health": replica_health()}
         return super().changelist_view(request, extra_context=extra_context)
 
@@ -126,7 +147,8 @@ class DiskAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: Disk, form, change: bool) -> None:
         if not change:
-            # The form's clean() has just probed it.
+            # The form's clean() has just probed it; it takes no data before it carries its marker.
+            disk_mark(disk=obj)
             obj.last_check_at = timezone.now()
             obj.last_check_ok = True
             obj.probe_history = "1"
@@ -161,7 +183,11 @@ class DiskAdmin(admin.ModelAdmin):
                 continue
             if probe:
                 not_allowed = disk_location_check(disk=disk)
-                error = " ".join(not_allowed.values()) if not_allowed else disk_check(disk=disk)
+                error = (
+                    " ".join(not_allowed.values())
+                    if not_allowed
+                    else disk_identity_check(disk=disk) or disk_check(disk=disk)
+                )
                 if error:
                     refused += 1
                     self.message_user(

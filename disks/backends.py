@@ -20,6 +20,12 @@ from disks.models import Disk
 logger = logging.getLogger(__name__)
 
 TEMP_DIR = ".tmp"
+# Every disk's root holds this object with the disk's id, written when it is attached (see
+# disks/identity.py): an empty mount point, another disk mounted in its place or a folder recreated
+# by hand lacks it or names another disk.
+MARKER = ".cloudstorage-disk"
+# How long a local disk's marker, once read, is trusted by writes in this process (seconds).
+MARKER_TTL = 2.0
 
 
 class BackendError(Exception):
@@ -28,6 +34,11 @@ class BackendError(Exception):
 
 class ObjectMissing(BackendError):
     """The disk answered, and the object is not there."""
+
+
+class DiskIdentityError(BackendError):
+    """The disk answers, but it is not the disk recorded: its identity marker is missing or names
+    another disk."""
 
 
 # S3's own error codes, safe to repeat; anything else an endpoint answers is not echoed.
@@ -96,6 +107,24 @@ class Backend:
         (a put in progress keeps its temporary fresh); how many were removed."""
         return 0  # S3 never shows a half-written object
 
+    def marker_read(self) -> str | None:
+        """The disk id in the identity marker, or None when there is no marker."""
+        try:
+            return bytes(self.get(MARKER)).decode("ascii", "replace").strip()
+        except ObjectMissing:
+            return None
+
+    def marker_write(self, disk_id) -> None:
+        self.put(MARKER, f"{disk_id}\n".encode())
+
+    def identity_check(self, disk_id) -> None:
+        """DiskIdentityError unless the marker names ``disk_id``."""
+        found = self.marker_read()
+        if found is None:
+            raise DiskIdentityError(f"no {MARKER} marker: the disk is not mounted, or this is another folder")
+        if found != str(disk_id):
+            raise DiskIdentityError(f"{MARKER} names disk {found}: another disk is mounted in its place")
+
     def probe(self) -> None:
         """Write, read back and delete a small object; raise BackendError when any step fails."""
         key = f".probe/{secrets.token_hex(8)}"
@@ -108,11 +137,35 @@ class Backend:
             self.delete(key)
 
 
-class LocalBackend(Backend):
-    """A folder; objects are files written to a temporary name, fsync'd, then renamed into place."""
+# (root, disk id) -> time.monotonic() of the last good marker check, shared by this process's threads.
+_marker_seen: dict[tuple[str, str], float] = {}
 
-    def __init__(self, root: str | Path):
+
+class LocalBackend(Backend):
+    """A folder; objects are files written to a temporary name, fsync'd, then renamed into place.
+
+    With ``disk_id``, writes check the identity marker first: read at most once per MARKER_TTL per
+    disk and process, so a write costs no extra system call. A disk swapped underneath takes at
+    most MARKER_TTL seconds of writes before they are refused; its probe then fails it, and every
+    copy on it (those too) is re-made from the other copies a write always has."""
+
+    def __init__(self, root: str | Path, *, disk_id=None):
         self.root = Path(root)
+        self.disk_id = disk_id
+
+    def _identity_recent(self) -> None:
+        entry = (str(self.root), str(self.disk_id))
+        now = time.monotonic()
+        if now - _marker_seen.get(entry, -MARKER_TTL - 1.0) <= MARKER_TTL:
+            return
+        _marker_seen.pop(entry, None)
+        self.identity_check(self.disk_id)
+        _marker_seen[entry] = now
+
+    def marker_read(self) -> str | None:
+        if not self.root.is_dir():
+            raise BackendError(f"{self.root} is not there")  # gone, not swapped: the damped probe decides
+        return super().marker_read()
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
@@ -124,6 +177,8 @@ class LocalBackend(Backend):
         # on whatever filesystem holds the mount point.
         if not self.root.is_dir():
             raise BackendError(f"{self.root} is not there")
+        if self.disk_id is not None and key != MARKER:
+            self._identity_recent()
         path = self._path(key)
         # Temporaries live in one folder of the same filesystem (the rename stays atomic), so the
         # leftovers of a process killed mid-write are found without walking the whole disk.
@@ -346,7 +401,7 @@ def _s3_backend(disk_id, bucket, prefix, endpoint, region, access_key, secret_ke
 def backend_for(disk: Disk) -> Backend:
     """The backend of a disk (S3 clients are cached per configuration: creating one is slow)."""
     if disk.backend == Disk.Backend.LOCAL:
-        return LocalBackend(disk.path)
+        return LocalBackend(disk.path, disk_id=disk.pk if disk.marked_at else None)
     return _s3_backend(
         disk.id,
         disk.s3_bucket,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from disks.backends import BackendError, ObjectMissing, backend_for
+from disks.backends import BackendError, DiskIdentityError, ObjectMissing, backend_for
 from disks.crypto import CryptoError, WorkspaceKeys
 from disks.models import Chunk, Disk, PendingDelete, Replica
 from disks.placement import READABLE, disk_reserve, disk_unreserve, write_candidates
@@ -30,11 +31,35 @@ def chunk_verify_blob(*, chunk: Chunk, blob: bytes, keys: WorkspaceKeys) -> byte
     return plaintext
 
 
-def repair_queue(chunk_id) -> None:
-    """Queue a repair of the chunk once the current transaction commits."""
-    from disks.tasks import chunk_repair
+# A pass asked for and not started yet stands for every request meanwhile; the key expires on its
+# own if the pass is never queued (a rolled-back transaction) and the minute's run takes over.
+REPAIR_PASS_KEY = "disks:repair-pass-queued"
+REPAIR_PASS_WAIT = 120
+PROBE_KEY = "disks:probe-queued:{disk_id}"
+PROBE_WAIT = 30
 
-    transaction.on_commit(lambda: chunk_repair.delay(chunk_id=str(chunk_id)))
+
+def repair_soon() -> None:
+    """Ask for a repair pass once the current transaction commits. Coalesced: while one is queued
+    and not started, asking again adds nothing, so a thousand failed reads queue one pass, not a
+    thousand tasks. The pass finds its work in the database (bad copies, chunks short of copies)."""
+    from disks.tasks import repair_pass
+
+    if cache.add(REPAIR_PASS_KEY, 1, timeout=REPAIR_PASS_WAIT):
+        transaction.on_commit(repair_pass.delay)
+
+
+def repair_pass_started() -> None:
+    """Called as a pass starts: what goes wrong from now on asks for the next one."""
+    cache.delete(REPAIR_PASS_KEY)
+
+
+def probe_soon(disk_id) -> None:
+    """Ask for a probe of one disk now (a write found it is not itself), at most once per PROBE_WAIT."""
+    from disks.tasks import disk_probe
+
+    if cache.add(PROBE_KEY.format(disk_id=disk_id), 1, timeout=PROBE_WAIT):
+        transaction.on_commit(lambda: disk_probe.delay(disk_id=str(disk_id)))
 
 
 def replica_mark_bad(*, replica: Replica, error: str) -> None:
@@ -144,6 +169,8 @@ def chunk_store_copies(
             if error is not None:
                 disk_unreserve(disk_id=disk.pk, size=size)
                 logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)
+                if isinstance(error, DiskIdentityError):
+                    probe_soon(disk.pk)
                 continue
             _replica_record(chunk=chunk, disk=disk, size=size, fresh=fresh)
             written.append(disk)

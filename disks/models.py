@@ -21,6 +21,8 @@ class Disk(models.Model):
         READ_ONLY = "read_only", "read-only"
         DRAINING = "draining"
         FAILED = "failed"
+        # Registered, probed, holding no data: activated when its category fills (disks.standby).
+        STANDBY = "standby"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100, unique=True)
@@ -44,6 +46,9 @@ class Disk(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     # The last probe results, newest last ("1" ok, "0" failed): lets a flapping disk be damped.
     probe_history = models.CharField(max_length=32, blank=True)
+    # When its identity marker was written (disks.identity); null for a disk attached before markers
+    # existed, which gets one on its first probe if its recorded copies are really there.
+    marked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

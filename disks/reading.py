@@ -12,7 +12,7 @@ Read-ahead. While the caller sends one chunk, the next few (READ_AHEAD_CHUNKS, a
 READ_AHEAD_BYTES of plaintext) are read from their disks and decrypted in a small thread pool;
 file reads, S3 requests and AES-GCM all release the GIL. The pool threads never touch the
 database (Django connections are per thread): a fetch only returns the plaintext or what went
-wrong, and the consuming thread marks a missing or corrupt copy bad, queues the chunk's repair on
+wrong, and the consuming thread marks a missing or corrupt copy bad, asks for a repair pass on
 commit and reads another copy. Memory is bounded by the window, not by the file (plus one reused
 ciphertext buffer per pool thread, at most a maximum chunk each). Closing the
 stream (a client that went away) cancels what has not started and waits for the few reads that
@@ -48,8 +48,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, Q, Value
 
 from disks.backends import BackendError, ObjectMissing, backend_for
-from disks.chunks import readable_replicas, replica_mark_bad, replica_rank
-from disks.chunks import repair_queue as _queue_repair
+from disks.chunks import readable_replicas, repair_soon, replica_mark_bad, replica_rank
 from disks.crypto import CryptoError, WorkspaceKeys, workspace_keys
 from disks.errors import ChunkLostError, StoreError
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
@@ -262,12 +261,12 @@ class ManifestReader:
                 fetched = _fetch(copy.disk, chunk.key, chunk.size, self.keys)
                 if fetched.plaintext is not None:
                     if failed:
-                        _queue_repair(chunk.pk)
+                        repair_soon()
                     return fetched.plaintext
                 self._note(copy.replica() if isinstance(copy, _Copy) else copy, chunk, fetched)
                 failed = True
         if failed:
-            _queue_repair(chunk.pk)
+            repair_soon()
         raise ChunkLostError(f"no good copy of a chunk is left (chunk {chunk.pk})")
 
     def _note(self, replica: Replica, chunk: Chunk, fetched: _Fetched) -> None:

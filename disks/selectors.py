@@ -35,6 +35,12 @@ def capacity_by_category() -> list[dict]:
     return result
 
 
+def standby_counts() -> dict[str, int]:
+    """Standby disks per category (categories without any are absent)."""
+    rows = Disk.objects.filter(status=Disk.Status.STANDBY).values("category").annotate(n=Count("id"))
+    return {row["category"]: row["n"] for row in rows}
+
+
 def replica_health() -> dict[str, int]:
     """Counts of copies by state, and of chunks short of their copies (under-replicated) or with none."""
     from disks.placement import replicas_wanted

@@ -23,11 +23,13 @@ from disks.chunks import (
     chunk_store_copies,
     pending_deletes_run,
     readable_replicas,
+    repair_soon,
     replica_drop,
     replica_mark_bad,
     replica_read,
 )
 from disks.crypto import workspace_keys
+from disks.identity import disk_identity_check, disk_mark
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, PendingDelete, Replica
 from disks.placement import READABLE, replicas_wanted, workspace_place, write_candidates
 
@@ -37,7 +39,6 @@ STAYING = (Disk.Status.ACTIVE, Disk.Status.READ_ONLY)
 logger = logging.getLogger(__name__)
 
 PROBE_NAME = ".probe"
-REPAIR_LOCK_SECONDS = 600
 
 
 class DiskProbeError(Exception):
@@ -102,8 +103,10 @@ def disk_probe(*, disk: Disk) -> bool:
     """Probe a disk and record the result. CLOUDSTORAGE_DISK_PROBE_FAILURES failures without
     CLOUDSTORAGE_DISK_PROBE_RECOVERY good probes in a row between them mark it failed: its workspaces
     are remapped at once, its chunks re-replicated by the next repair run, and operators e-mailed.
-    A failed disk is not brought back by a good probe; an operator decides that in the admin."""
-    error = disk_check(disk=disk)
+    A disk that is not itself (identity marker missing or foreign: disks.identity) is failed at
+    once. A failed disk is not brought back by a good probe; an operator decides that in the admin."""
+    identity_error = disk_identity_check(disk=disk)
+    error = identity_error or disk_check(disk=disk)
     now = timezone.now()
     newly_failed = False
     with transaction.atomic():
@@ -127,16 +130,20 @@ def disk_probe(*, disk: Disk) -> bool:
         newly_failed = (
             error is not None
             and disk.status != Disk.Status.FAILED
-            and disk.consecutive_failures >= settings.CLOUDSTORAGE_DISK_PROBE_FAILURES
+            and (identity_error is not None or disk.consecutive_failures >= settings.CLOUDSTORAGE_DISK_PROBE_FAILURES)
         )
     if newly_failed:
-        logger.error("disk %s marked failed after %s failed probes: %s", disk.name, disk.consecutive_failures, error)
+        why = (
+            "is not the disk attached there (its identity marker is missing or names another disk)"
+            if identity_error
+            else f"failed {disk.consecutive_failures} health probes"
+        )
+        logger.error("disk %s marked failed: it %s: %s", disk.name, why, error)
         disk_set_status(disk=disk, status=Disk.Status.FAILED)
         operators_notify(
             subject=f"Disk {disk.name} failed",
             message=(
-                f"Disk {disk.name} (category {disk.category}) failed {disk.consecutive_failures} health probes "
-                f"and was marked failed.\nLast error: {error}\n"
+                f"Disk {disk.name} (category {disk.category}) {why} and was marked failed.\nLast error: {error}\n"
                 "Its workspaces were moved to other disks and its chunks are being copied from their other "
                 "replicas. Attach a replacement disk in the admin if the category is short of room.\n"
             ),
@@ -163,17 +170,32 @@ def operators_notify(*, subject: str, message: str) -> bool:
     return True
 
 
-def disk_create_local(*, name: str, path: Path | str, category: str, capacity_bytes: int) -> Disk:
-    """Attach a local folder as a disk after checking it is writable."""
+def disk_create_local(
+    *, name: str, path: Path | str, category: str, capacity_bytes: int, status: str = Disk.Status.ACTIVE
+) -> Disk:
+    """Attach a local folder as a disk (or register it as a standby) after checking it is writable."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    disk = Disk(name=name, backend=Disk.Backend.LOCAL, path=str(path), category=category, capacity_bytes=capacity_bytes)
+    disk = Disk(
+        name=name,
+        backend=Disk.Backend.LOCAL,
+        path=str(path),
+        category=category,
+        capacity_bytes=capacity_bytes,
+        status=status,
+    )
     return disk_attach(disk=disk)
 
 
 def disk_attach(*, disk: Disk) -> Disk:
-    """Save a new disk only after a probe proved it reachable and writable (DiskProbeError otherwise)."""
+    """Save a new disk only after a probe proved it reachable and writable and its identity marker
+    is written (DiskProbeError otherwise)."""
     error = disk_check(disk=disk)
+    if not error:
+        try:
+            disk_mark(disk=disk)
+        except BackendError as exc:
+            error = str(exc)
     if error:
         raise DiskProbeError(f"disk {disk.name} is not usable: {error}")
     disk.last_check_at = timezone.now()
@@ -200,6 +222,8 @@ def disk_set_status(*, disk: Disk, status: str) -> Disk:
             transaction.on_commit(lambda disk_id=str(disk.pk): tasks.disk_sweep.delay(disk_id=disk_id))
     if status in (Disk.Status.FAILED, Disk.Status.DRAINING, Disk.Status.READ_ONLY):
         workspaces_remap(disk=disk)
+    if status == Disk.Status.FAILED:
+        repair_soon()  # its chunks are short of a copy now, not at the next minute's run
     logger.warning("disk %s is now %s", disk.name, status)
     return disk
 
@@ -239,20 +263,37 @@ def chunk_repair(*, chunk_id, relocate: bool = False) -> str:
     (another worker is repairing it right now)."""
     # Beat runs, drains and read-triggered repairs may reach the same chunk at once; one of them
     # works on it, the others skip it (the cache is shared by every process: Redis or a file cache).
-    lock = _repair_lock(chunk_id)
-    if not cache.add(lock, 1, timeout=REPAIR_LOCK_SECONDS):
+    lease = RepairLease(chunk_id)
+    if not lease.acquire():
         return "busy"
     try:
-        return _chunk_repair(chunk_id=chunk_id, relocate=relocate)
+        return _chunk_repair(chunk_id=chunk_id, relocate=relocate, lease=lease)
     finally:
-        cache.delete(lock)
+        lease.release()
 
 
-def _repair_lock(chunk_id) -> str:
-    return f"disks:chunk-repair:{chunk_id}"
+class RepairLease:
+    """A chunk's repair lock as a short lease (CLOUDSTORAGE_REPAIR_LEASE seconds) in the shared
+    cache, renewed while its holder works: a worker killed mid-repair holds the chunk for at most
+    one lease, not until a long timeout. Released only by its holder (a random token)."""
+
+    def __init__(self, chunk_id):
+        self.key = f"disks:chunk-repair:{chunk_id}"
+        self.token = secrets.token_hex(8)
+
+    def acquire(self) -> bool:
+        return cache.add(self.key, self.token, timeout=settings.CLOUDSTORAGE_REPAIR_LEASE)
+
+    def renew(self) -> None:
+        if cache.get(self.key) == self.token:
+            cache.touch(self.key, timeout=settings.CLOUDSTORAGE_REPAIR_LEASE)
+
+    def release(self) -> None:
+        if cache.get(self.key) == self.token:
+            cache.delete(self.key)
 
 
-def _chunk_repair(*, chunk_id, relocate: bool) -> str:
+def _chunk_repair(*, chunk_id, relocate: bool, lease: RepairLease) -> str:
     chunk = Chunk.objects.select_related("workspace").filter(pk=chunk_id).first()
     if chunk is None:
         return "ok"
@@ -281,6 +322,7 @@ def _chunk_repair(*, chunk_id, relocate: bool) -> str:
         if blob is None:
             logger.error("chunk %s of workspace %s has no good copy left", chunk.pk, workspace.pk)
             return "lost"
+        lease.renew()  # the copies are written under a fresh lease
         holding = {r.disk_id for r in kept}
         if relocate:
             # Make the new copies inside the category where it has room.
@@ -325,12 +367,16 @@ def chunks_needing_repair():
         | Q(replicas__disk__status__in=(Disk.Status.FAILED, Disk.Status.DRAINING)),
     )
     # A chunk with copies still being written belongs to its upload (which settles them or fails)
-    # or, after a crash, to GC: repairing it would only raise false "lost chunk" alarms.
+    # or, after a crash, to GC: repairing it would only raise false "lost chunk" alarms. So does a
+    # chunk with no good copy that no finished file uses: an upload in progress is writing it (its
+    # row is recorded before its copies), or GC collects it.
     writing = Replica.objects.filter(chunk=OuterRef("pk"), state=Replica.State.NEW)
+    in_a_file = ManifestChunk.objects.filter(chunk=OuterRef("pk"), manifest__state=Manifest.State.READY)
     return (
         Chunk.objects.annotate(good=good, doubtful=doubtful)
         .filter(Q(good__lt=wanted) | Q(doubtful__gt=0))
         .filter(~Exists(writing))
+        .filter(Q(good__gt=0) | Exists(in_a_file))
         .order_by("good", "created_at")
     )
 
@@ -356,10 +402,15 @@ def _repair_throttled(chunks: list[tuple], **kwargs) -> dict[str, int]:
 def replicas_repair(*, limit: int | None = None) -> dict[str, int]:
     """One throttled repair run: at most ``limit`` chunks (CLOUDSTORAGE_REPAIR_BATCH), at most
     CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND, fewest copies first. Safe to run concurrently: each
-    chunk's repair re-reads the state and only adds missing copies."""
+    chunk's repair re-reads the state and only adds missing copies. When the batch was full, the
+    next pass is queued at once rather than at the next minute."""
     workspaces_remap_all()
     limit = limit or settings.CLOUDSTORAGE_REPAIR_BATCH
-    return _repair_throttled(list(chunks_needing_repair().values_list("id", "stored_size")[:limit]))
+    chunks = list(chunks_needing_repair().values_list("id", "stored_size")[:limit])
+    results = _repair_throttled(chunks)
+    if len(chunks) >= limit and results.get("repaired"):
+        repair_soon()
+    return results
 
 
 def workspace_relocate(*, workspace) -> dict[str, int]:
@@ -472,8 +523,9 @@ def chunks_gc(
     limit: int = 5000,
 ) -> dict:
     """Collect chunks no manifest has referenced for the grace period, after releasing uploads that a
-    crash abandoned (pending manifests idle longer than the pending grace), and the half-written
-    objects of writers killed mid-put (older than ``temp_grace``, an hour by default)."""
+    crash abandoned (pending manifests idle longer than the pending grace, and at once those whose
+    writer died mid-write: see dead_writes_release), and the half-written objects of writers killed
+    mid-put (older than ``temp_grace``, an hour by default)."""
     now = timezone.now()
     grace = grace if grace is not None else timedelta(seconds=settings.CLOUDSTORAGE_GC_GRACE)
     pending_grace = (
@@ -481,7 +533,7 @@ def chunks_gc(
     )
     from disks.store import manifest_release
 
-    abandoned = 0
+    abandoned = dead_writes_release()
     for manifest in Manifest.objects.filter(state=Manifest.State.PENDING, touched_at__lt=now - pending_grace):
         manifest_release(manifest=manifest)
         abandoned += 1
@@ -506,6 +558,43 @@ def chunks_gc(
         "objects_deleted": deleted,
         "temporaries_removed": temporaries,
     }
+
+
+def dead_writes_release(*, write_grace: timedelta | None = None) -> int:
+    """Release the uploads whose writer died mid-write, and collect their chunks that never got a
+    copy, returning those copies' reserved bytes; the number of uploads released.
+
+    A writer waits for every copy it records as being written (state ``new``) and settles it within
+    seconds; one older than CLOUDSTORAGE_WRITE_GRACE belongs to a dead process. Its pending manifest
+    can never finish (a resumable upload then answers that it is gone), so it is released now rather
+    than after the pending grace, and its chunks nothing else uses are collected at once: no copy of
+    them was ever acknowledged."""
+    from disks.store import manifest_release
+
+    write_grace = write_grace if write_grace is not None else timedelta(seconds=settings.CLOUDSTORAGE_WRITE_GRACE)
+    cutoff = timezone.now() - write_grace
+    stale = Replica.objects.filter(state=Replica.State.NEW, created_at__lt=cutoff)
+    # Chunks recorded by a writer that died before it recorded a single copy (the chunk-by-chunk
+    # path of a nearly full category records copies only once written) count as well.
+    copyless = Chunk.objects.filter(created_at__lt=cutoff, replicas__isnull=True).filter(
+        ~Exists(ManifestChunk.objects.filter(chunk=OuterRef("pk"), manifest__state=Manifest.State.READY))
+    )
+    chunk_ids = set(stale.values_list("chunk_id", flat=True)) | set(copyless.values_list("pk", flat=True))
+    if not chunk_ids:
+        return 0
+    manifests = Manifest.objects.filter(state=Manifest.State.PENDING, entries__chunk_id__in=chunk_ids).distinct()
+    released = 0
+    for manifest in manifests:
+        manifest_release(manifest=manifest)
+        released += 1
+    for chunk_id in chunk_ids:
+        if not chunk_collect(chunk_id=chunk_id):
+            # Another file uses the chunk too: only the copies that never landed go.
+            for replica in stale.filter(chunk_id=chunk_id).select_related("chunk", "disk"):
+                replica_drop(replica=replica)
+    if released:
+        logger.warning("released %s upload(s) whose writer died mid-write", released)
+    return released
 
 
 # --- Sweep ----------------------------------------------------------------------------------------
@@ -541,9 +630,9 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[
             if modified > cutoff:
                 counts["recent"] += 1
                 continue
-            lock = _repair_lock(chunk_id)
+            lease = RepairLease(chunk_id)
             # Chunk ids are never reused: once the row is gone nobody writes this key again.
-            if chunk_id in alive and not cache.add(lock, 1, timeout=REPAIR_LOCK_SECONDS):
+            if chunk_id in alive and not lease.acquire():
                 counts["busy"] += 1
                 continue
             try:
@@ -566,7 +655,7 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[
                 counts["errors"] += 1
             finally:
                 if chunk_id in alive:
-                    cache.delete(lock)
+                    lease.release()
 
     batch: list[tuple[str, object, object]] = []
     for key, modified in backend.listing("ws/"):
@@ -594,9 +683,10 @@ def capacity_alert(*, threshold: float | None = None) -> list[str]:
     CLOUDSTORAGE_CAPACITY_ALERT_REPEAT seconds per category while it stays above; a category that
     went back below is alerted again as soon as it crosses the threshold anew."""
     from disks.models import CapacityAlert
-    from disks.selectors import capacity_by_category
+    from disks.selectors import capacity_by_category, standby_counts
 
     threshold = threshold if threshold is not None else settings.CLOUDSTORAGE_CAPACITY_ALERT_PERCENT
+    standbys = standby_counts()
     repeat = timedelta(seconds=settings.CLOUDSTORAGE_CAPACITY_ALERT_REPEAT)
     now = timezone.now()
     alerted = []
@@ -612,7 +702,12 @@ def capacity_alert(*, threshold: float | None = None) -> list[str]:
             message=(
                 f"The in-service disks of category {row['category']} hold {row['used_bytes']} of "
                 f"{row['capacity_bytes']} bytes ({row['percent']:.1f}%, alert threshold {threshold}%).\n"
-                "Attach another disk of this category in the admin before it fills up.\n"
+                + (
+                    f"{standbys[row['category']]} standby disk(s) of this category wait to be activated.\n"
+                    if standbys.get(row["category"])
+                    else "No standby disk of this category is left: attach or register another in the admin "
+                    "before it fills up.\n"
+                )
             ),
         )
         if not sent:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from disks import services
+from disks import services, standby
+from disks.chunks import repair_pass_started
 from disks.models import Disk
 
 
@@ -15,15 +16,30 @@ def disk_probe_all() -> dict[str, bool]:
     return {disk.name: services.disk_probe(disk=disk) for disk in Disk.objects.exclude(status=Disk.Status.FAILED)}
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
-def chunk_repair(chunk_id: str) -> str:
-    return services.chunk_repair(chunk_id=chunk_id)
+@shared_task
+def disk_probe(disk_id: str) -> bool | None:
+    """Probe one disk now (queued when a write found it is not itself; runs on the probe queue)."""
+    disk = Disk.objects.filter(pk=disk_id).first()
+    return services.disk_probe(disk=disk) if disk else None
 
 
 @shared_task
 def replicas_repair() -> dict[str, int]:
     """Re-replicate under-replicated chunks, fewest copies first, throttled (beat: every minute)."""
     return services.replicas_repair()
+
+
+@shared_task
+def repair_pass() -> dict[str, int]:
+    """A repair run asked for by failed reads or a failed disk (coalesced: disks.chunks.repair_soon)."""
+    repair_pass_started()
+    return services.replicas_repair()
+
+
+@shared_task
+def standbys_activate() -> list[str]:
+    """Activate a standby disk in every category past the capacity threshold (beat: every minute)."""
+    return standby.standbys_activate()
 
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)

@@ -37,8 +37,8 @@ from django.db import transaction
 from django.utils import timezone
 from pyfastcdc import FastCDC
 
-from disks.chunks import NoRoomError, chunk_store_copies, object_put_all
-from disks.chunks import repair_queue as _queue_repair
+from disks.backends import DiskIdentityError
+from disks.chunks import NoRoomError, chunk_store_copies, object_put_all, probe_soon, repair_soon
 from disks.crypto import OVERHEAD, WorkspaceKeys, workspace_keys
 from disks.errors import SizeLimitExceeded, StorageFullError, StoreError
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
@@ -83,14 +83,11 @@ class _Batch:
     writes: dict = field(default_factory=dict)  # chunk id -> (chunk, plaintext, Future of per-disk errors)
 
 
-def _encrypt_and_put(keys: WorkspaceKeys, plaintext: bytes, key: str, disks: list[Disk]) -> list[str | None]:
+def _encrypt_and_put(keys: WorkspaceKeys, plaintext: bytes, key: str, disks: list[Disk]) -> list:
     """Runs in the pool: encrypt once, write every copy at once (each durable when its put
-    returns; their fsyncs overlap). The error text of each disk's put, or None."""
+    returns; their fsyncs overlap). Each disk's error (without its traceback), or None."""
     blob = keys.encrypt(plaintext, object_key=key)
-    return [
-        None if error is None else (str(error) or error.__class__.__name__)
-        for error in object_put_all(disks, key, blob)
-    ]
+    return [None if error is None else error.with_traceback(None) for error in object_put_all(disks, key, blob)]
 
 
 class ManifestWriter:
@@ -325,6 +322,8 @@ class ManifestWriter:
                         ok += 1
                         continue
                     logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)
+                    if isinstance(error, DiskIdentityError):
+                        probe_soon(disk.pk)
                     if Replica.objects.filter(chunk=chunk, disk=disk, state=Replica.State.NEW).delete()[0]:
                         disk_unreserve(disk_id=disk.pk, size=chunk.stored_size)
                 if ok < len(batch.disks):
@@ -383,7 +382,7 @@ class ManifestWriter:
         if have + len(written) < quorum:
             raise StoreError(f"only {have + len(written)} of {quorum} copies could be written; try again later")
         if have + len(written) < wanted:
-            _queue_repair(chunk.pk)
+            repair_soon()
 
     def drain(self) -> None:
         """Record and write everything cut so far; when it returns every chunk cut so far has its

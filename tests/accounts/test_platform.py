@@ -1,6 +1,7 @@
 """Settings, health, e-mail files, the schema: the platform under every feature."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,7 +93,7 @@ def test_healthz_detail_ok_with_healthy_disks(tmp_path):
 def test_healthz_detail_503_names_the_missing_disk(tmp_path):
     disk_create_local(name="d1", path=tmp_path / "d1", category="A", capacity_bytes=10**9)
     disk_create_local(name="d2", path=tmp_path / "d2", category="A", capacity_bytes=10**9)
-    (tmp_path / "d2").rmdir()
+    shutil.rmtree(tmp_path / "d2")
     response = _operator_client().get("/healthz/detail")
     assert response.status_code == 503
     disks = response.json()["checks"]["disks"]["disks"]
@@ -113,7 +114,7 @@ def test_healthz_detail_503_when_broker_is_down(settings):
 def test_disk_marked_failed_after_repeated_probe_failures(tmp_path, settings):
     settings.CLOUDSTORAGE_DISK_PROBE_FAILURES = 3
     disk = disk_create_local(name="flaky", path=tmp_path / "flaky", category="B", capacity_bytes=10**9)
-    (tmp_path / "flaky").rmdir()
+    shutil.rmtree(tmp_path / "flaky")
     assert not disk_probe(disk=disk)
     assert not disk_probe(disk=disk)
     disk.refresh_from_db()

@@ -55,11 +55,17 @@ def read_all(manifest, **kwargs) -> bytes:
 
 
 def object_files(disk: Disk) -> list:
-    """The chunk objects a local disk holds (probe leftovers and temp files excluded)."""
+    """The chunk objects a local disk holds (probe leftovers, temp files and the identity marker excluded)."""
     from pathlib import Path
 
+    from disks.backends import MARKER
+
     root = Path(disk.path)
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp") and ".probe" not in p.parts)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.endswith(".tmp") and ".probe" not in p.parts and p.name != MARKER
+    )
 
 
 # --- A local S3-compatible server (moto's standalone server over real HTTP) ------------------------
@@ -171,7 +177,7 @@ def stored_keys(disk: Disk) -> list[str]:
     keys = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=disk.s3_bucket, Prefix=f"{disk.s3_prefix}/"):
         keys += [o["Key"][len(disk.s3_prefix) + 1 :] for o in page.get("Contents", [])]
-    return sorted(k for k in keys if not k.startswith(".probe"))
+    return sorted(k for k in keys if not k.startswith((".probe", ".cloudstorage-disk")))
 
 
 def object_get(disk: Disk, key: str) -> bytes:

@@ -149,6 +149,7 @@ def test_capacity_below_the_default_threshold_sends_nothing(three_disks):
         "disks.tasks.replicas_scrub",
         "disks.tasks.chunks_gc",
         "disks.tasks.capacity_alert",
+        "disks.tasks.standbys_activate",
     ],
 )
 def test_every_maintenance_job_is_scheduled_in_beat(task):

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from bench.harness import instance
+from disks.backends import MARKER
 
 MB = 1024 * 1024
 
@@ -45,7 +46,7 @@ print(chunks_gc(grace=zero, pending_grace=zero, temp_grace=zero))
 
 def _objects(var: Path) -> list[Path]:
     """Every file on every disk but the probe objects of the health check."""
-    return [p for p in (var / "disks").rglob("*") if p.is_file() and ".probe" not in p.parts]
+    return [p for p in (var / "disks").rglob("*") if p.is_file() and ".probe" not in p.parts and p.name != MARKER]
 
 
 def _stream_until_killed(server, size: int, sent: list[int]) -> None:
