@@ -492,9 +492,6 @@ CLOUDSTORAGE_LINK_PASSWORD_WINDOW = env.int("CLOUDSTORAGE_LINK_PASSWORD_WINDOW",
 # --- Resumable uploads (tus) --------------------------------------------------------------------
 # Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.
 CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS = env.int("CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS", default=7)
-# Bytes of an upload not yet cut into a chunk wait here between requests (at most one maximum-size
-# chunk per upload); several web nodes need it on a shared mount.
-CLOUDSTORAGE_UPLOAD_STAGING_DIR = Path(env.str("CLOUDSTORAGE_UPLOAD_STAGING_DIR", default=str(VAR_DIR / "uploads")))
 CELERY_BEAT_SCHEDULE["uploads-expire"] = {"task": "files.tasks.uploads_expire", "schedule": crontab(minute=47)}
 # An upload's reserved quota that nobody touched for this long belongs to a dead process: given back.
 CLOUDSTORAGE_QUOTA_HOLD_STALE = env.int("CLOUDSTORAGE_QUOTA_HOLD_STALE", default=3600)

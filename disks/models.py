@@ -195,6 +195,26 @@ class ManifestChunk(models.Model):
         return f"{self.manifest_id}[{self.seq}]"
 
 
+class PendingTail(models.Model):
+    """The bytes of a resumable upload received but not yet cut into a chunk (at most one
+    maximum-size chunk), sealed under the workspace's key. In the database rather than on a web
+    node's disk, so the next request may land on any node. Named by the offset it ends at: a tail
+    written by a request whose state was never committed is never mistaken for the committed one."""
+
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tails")
+    received = models.BigIntegerField()
+    sealed = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "received"], name="pending_tail_one_per_offset"),
+        ]
+
+    def __str__(self) -> str:
+        return f"tail of {self.manifest_id} at {self.received}"
+
+
 class PendingDelete(models.Model):
     """An object to remove from a disk, recorded in the same transaction that forgot it, so a crash
     between forgetting and deleting never leaks a file."""
