@@ -492,6 +492,8 @@ CLOUDSTORAGE_LINK_PASSWORD_WINDOW = env.int("CLOUDSTORAGE_LINK_PASSWORD_WINDOW",
 # --- Resumable uploads (tus) --------------------------------------------------------------------
 # Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.
 CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS = env.int("CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS", default=7)
+# Seconds a PATCH holds its upload between renewals: an upload whose writer died is resumable then.
+CLOUDSTORAGE_UPLOAD_LEASE = env.int("CLOUDSTORAGE_UPLOAD_LEASE", default=120)
 CELERY_BEAT_SCHEDULE["uploads-expire"] = {"task": "files.tasks.uploads_expire", "schedule": crontab(minute=47)}
 # An upload's reserved quota that nobody touched for this long belongs to a dead process: given back.
 CLOUDSTORAGE_QUOTA_HOLD_STALE = env.int("CLOUDSTORAGE_QUOTA_HOLD_STALE", default=3600)

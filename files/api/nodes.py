@@ -14,9 +14,18 @@ from rest_framework.views import APIView
 from cloudstorage.api import cursor_page
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user, node_path_for_user, permission_after_write
-from files.api.serializers import CopyIn, FolderCreateIn, NodeOut, NodeUpdateIn, UploadIn, UploadOut, tags_by_node
+from files.api.serializers import (
+    CopyIn,
+    FolderCreateIn,
+    NodeOut,
+    NodeUpdateIn,
+    UploadIn,
+    UploadOut,
+    node_row_out,
+    tags_by_node,
+)
 from files.api.uploads import multipart_upload
-from files.selectors import children_of
+from files.selectors import children_rows
 from files.services import activity_record, folder_create, node_copy, node_update, target_folder_get
 from files.uploadhandler import StreamingMultiPartParser
 
@@ -225,15 +234,22 @@ class ChildrenView(APIView):
         if not folder.is_folder:
             raise ServiceError(code="not_a_folder", message="Only a folder has children.", status_code=400)
         paginator = ChildrenPagination()
-        page = paginator.paginate_queryset(children_of(parent=folder), request, view=self)
+        rows = paginator.paginate_queryset(children_rows(parent=folder), request, view=self)
         base = node_path_for_user(user=request.user, node=folder).rstrip("/")
-        context = {
-            "user": request.user,
-            "paths": {child.pk: f"{base}/{child.name}" for child in page},
-            "tags": tags_by_node([child.pk for child in page]),
-            "permission": folder.permission,
-        }
-        return paginator.get_paginated_response(NodeOut(page, many=True, context=context).data)
+        tags = tags_by_node([row["id"] for row in rows])
+        # Every row has the same parent and workspace: their ids are made strings once, not per row.
+        shared = {"parent_id": str(folder.pk), "workspace_id": str(folder.workspace_id)}
+        return paginator.get_paginated_response(
+            [
+                node_row_out(
+                    row | shared,
+                    path=f"{base}/{row['name']}",
+                    tags=tags.get(row["id"], []),
+                    permission=folder.permission,
+                )
+                for row in rows
+            ]
+        )
 
     @extend_schema(
         request={"application/json": FolderCreateIn, "multipart/form-data": UploadIn},

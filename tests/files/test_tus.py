@@ -422,14 +422,14 @@ def test_a_patch_cut_short_by_a_dropped_connection_keeps_what_arrived(live, owne
     assert content_of(Node.objects.get(name="cut.bin")) == data
 
 
-def test_the_beat_job_finishes_an_upload_whose_completion_was_cut_short(api, root):
-    from files.resumable import LEASE
-
+def test_the_beat_job_finishes_an_upload_whose_completion_was_cut_short(settings, api, root):
     location = create(api, length=6, root=root, filename="late.txt")["Location"]
     # As if the process died right after the last PATCH was committed, before completing.
     Upload.objects.update(length=None)
     patch(api, location, b"abcdef", offset=0)
-    Upload.objects.update(length=6, created_at=timezone.now() - LEASE * 2)
+    Upload.objects.update(
+        length=6, created_at=timezone.now() - timedelta(seconds=settings.CLOUDSTORAGE_UPLOAD_LEASE * 2)
+    )
     assert not Node.objects.filter(name="late.txt").exists()
     assert uploads_expire()["completed"] == 1
     assert content_of(Node.objects.get(name="late.txt")) == b"abcdef"
@@ -517,16 +517,13 @@ def test_x_http_method_override_turns_a_post_into_a_patch(api, root):
     assert content_of(Node.objects.get(name="o.txt")) == b"abc"
 
 
-def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_upload_intact(
-    settings, monkeypatch, owner, root
-):
+def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_upload_intact(settings, owner, root):
     import uuid
 
-    from files import resumable
     from files.resumable import upload_create, upload_write
 
     settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
-    monkeypatch.setattr(resumable, "LEASE_RENEW_SECONDS", 0)  # check the lease on every block
+    settings.CLOUDSTORAGE_UPLOAD_LEASE = 0  # check the lease on every block
     data = os.urandom(300_000)
     upload = upload_create(user=owner, filename="s.bin", parent_id=root.pk, length=len(data))
     body = [data[:150_000], data[150_000:]]
