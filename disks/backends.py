@@ -150,11 +150,18 @@ class LocalBackend(Backend):
             tmp.unlink(missing_ok=True)
             raise BackendError(f"{self.root}: {exc}") from exc
 
+    def _missing(self, key: str) -> BackendError:
+        """A file not found is a missing copy only when the disk itself is there: a web node that
+        does not see the disk (not mounted on this host) must not mark every copy on it bad."""
+        if not self.root.is_dir():
+            return BackendError(f"{self.root} is not there on this node")
+        return ObjectMissing(key)
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError as exc:
-            raise ObjectMissing(key) from exc
+            raise self._missing(key) from exc
         except OSError as exc:
             raise BackendError(f"{self.root}: {exc}") from exc
 
@@ -173,7 +180,7 @@ class LocalBackend(Backend):
                     done += got
                 return view[:done]
         except FileNotFoundError as exc:
-            raise ObjectMissing(key) from exc
+            raise self._missing(key) from exc
         except OSError as exc:
             raise BackendError(f"{self.root}: {exc}") from exc
 
