@@ -510,3 +510,36 @@ DASHBOARD_TUS_CHUNK = env.int("DASHBOARD_TUS_CHUNK", default=5 * 1024 * 1024)
 DASHBOARD_UPLOAD_PARALLEL = env.int("DASHBOARD_UPLOAD_PARALLEL", default=3)
 if DASHBOARD_TUS_CHUNK < 64 * 1024 or DASHBOARD_UPLOAD_PARALLEL < 1 or DASHBOARD_TUS_THRESHOLD < 0:
     raise ImproperlyConfigured("DASHBOARD_TUS_CHUNK must be at least 64 KiB and DASHBOARD_UPLOAD_PARALLEL at least 1")
+
+# --- Observability (cloudstorage/metrics.py, cloudstorage/logs.py) -------------------------------
+# GET /metrics (Prometheus text) answers a monitor holding METRICS_TOKEN (Bearer) or calling from an
+# address in METRICS_ALLOW (addresses or networks, e.g. 10.0.0.0/8); anyone else gets a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW = env.list("METRICS_ALLOW", default=[])
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "cloudstorage.logs.RequestIdMiddleware",
+    *MIDDLEWARE,
+    "cloudstorage.metrics.TransferMetricsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# Log lines carry the request id; LOG_FORMAT=json writes one JSON object a line (for a log shipper).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
+LOGGING["filters"]["request_id"] = {"()": "cloudstorage.logs.RequestIdFilter"}
+LOGGING["handlers"]["console"]["filters"] = ["request_id"]
+LOGGING["formatters"]["plain"]["format"] = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+LOGGING["formatters"]["json"] = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+}
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# Errors go to Sentry too when SENTRY_DSN is set (nothing is sent otherwise).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False, traces_sample_rate=0.0)
