@@ -543,3 +543,15 @@ if SENTRY_DSN:
     import sentry_sdk
 
     sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False, traces_sample_rate=0.0)
+
+# --- Database backups (disks/metadata_backup.py) ------------------------------------------------
+# With CLOUDSTORAGE_BACKUP_DISK (a disk's name) set, beat backs the database up onto that disk
+# every CLOUDSTORAGE_BACKUP_INTERVAL seconds, keeping the CLOUDSTORAGE_BACKUP_KEEP newest.
+CLOUDSTORAGE_BACKUP_DISK = env.str("CLOUDSTORAGE_BACKUP_DISK", default="")
+CLOUDSTORAGE_BACKUP_KEEP = env.int("CLOUDSTORAGE_BACKUP_KEEP", default=14)
+CLOUDSTORAGE_BACKUP_INTERVAL = env.int("CLOUDSTORAGE_BACKUP_INTERVAL", default=86400)
+if CLOUDSTORAGE_BACKUP_DISK:
+    CELERY_BEAT_SCHEDULE["metadata-backup"] = {
+        "task": "disks.tasks.metadata_backup",
+        "schedule": timedelta(seconds=CLOUDSTORAGE_BACKUP_INTERVAL),
+    }
