@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -56,15 +57,23 @@ def _pg_env_and_args() -> tuple[dict, list[str]]:
     return env, args
 
 
+def _pg_run(tool: str, *args: str) -> None:
+    """Run pg_dump or pg_restore (the PostgreSQL client tools) against the configured database."""
+    binary = shutil.which(tool)
+    if binary is None:
+        raise BackupError(f"{tool} is not installed (Debian: apt-get install postgresql-client)")
+    env, target = _pg_env_and_args()
+    result = subprocess.run([binary, *args, *target], env=env, capture_output=True)  # noqa: S603 - no user input
+    if result.returncode:
+        raise BackupError(f"{tool} failed: {result.stderr.decode(errors='replace').strip()}")
+
+
 def _snapshot() -> bytes:
     """The database as one consistent file's bytes."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "snapshot"
         if _vendor() == "postgresql":
-            env, args = _pg_env_and_args()
-            result = subprocess.run(["pg_dump", "--format=custom", "-f", str(path), *args], env=env, capture_output=True)
-            if result.returncode:
-                raise BackupError(f"pg_dump failed: {result.stderr.decode(errors='replace').strip()}")
+            _pg_run("pg_dump", "--format=custom", "-f", str(path))
         elif _vendor() == "sqlite":
             source = sqlite3.connect(settings.DATABASES["default"]["NAME"])
             target = sqlite3.connect(path)
@@ -138,11 +147,7 @@ def backup_restore(*, backend: Backend, key: str | None = None) -> str:
         path = Path(folder) / "snapshot"
         path.write_bytes(snapshot)
         if vendor == "postgresql":
-            env, args = _pg_env_and_args()
-            command = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", *args, str(path)]
-            result = subprocess.run(command, env=env, capture_output=True)
-            if result.returncode:
-                raise BackupError(f"pg_restore failed: {result.stderr.decode(errors='replace').strip()}")
+            _pg_run("pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", str(path))
         else:
             source = sqlite3.connect(path)
             target = sqlite3.connect(settings.DATABASES["default"]["NAME"])

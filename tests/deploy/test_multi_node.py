@@ -138,10 +138,7 @@ class Cluster:
     daemons: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def python(self, code: str, *args: str) -> dict:
-        out = subprocess.run(
-            [sys.executable, "-c", code, *args], env=self.env, cwd=ROOT, check=True, capture_output=True, text=True
-        ).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return _python_json(code, *args, env=self.env)
 
     def request(self, base: str, method: str, path: str, body: bytes | None = None, **headers) -> tuple[int, bytes]:
         request = urllib.request.Request(
@@ -163,6 +160,14 @@ class Cluster:
         status, content = self.request(base, "GET", f"/api/v1/nodes/{node['id']}/content")
         assert status == 200, content[:300]
         return content
+
+
+def _python_json(code: str, *args: str, env: dict) -> dict:
+    """Run Python with Django set up (the code does it) in ``env``; the JSON its last line prints."""
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -256,15 +261,7 @@ def cluster(tmp_path: Path, s3_endpoint: str):
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=shared, cwd=ROOT, check=True
         )
-        out = subprocess.run(
-            [sys.executable, "-c", SETUP, s3_endpoint, *buckets],
-            env=shared,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        info = json.loads(out.strip().splitlines()[-1])
+        info = _python_json(SETUP, s3_endpoint, *buckets, env=shared)
 
         nodes = []
         for n in (1, 2):
