@@ -15,6 +15,9 @@ class Disk(models.Model):
     class Backend(models.TextChoices):
         LOCAL = "local", "Local folder"
         S3 = "s3", "S3-compatible bucket"
+        # Kept in the s3_* columns: bucket, prefix, endpoint (emulators only), service account JSON
+        # key as the secret (disks.backends.GCSBackend).
+        GCS = "gcs", "Google Cloud Storage bucket"
 
     class Status(models.TextChoices):
         ACTIVE = "active"
