@@ -40,14 +40,17 @@ user_login_failed.connect(_on_login_failed, dispatch_uid="cloudstorage.metrics.f
 def _is_upload(request: HttpRequest) -> bool:
     path = request.path
     return request.method in UPLOAD_METHODS and (
-        path.startswith("/api/v1/uploads/") or ("/api/v1/nodes/" in path and "/children/" in path)
+        path.startswith("/api/v1/uploads/")
+        or (path.startswith("/api/v1/nodes/") and "/children/" in path)
+        or (path.startswith("/s/") and path.endswith("/upload"))
     )
 
 
 def _is_download(request: HttpRequest) -> bool:
     path = request.path
     return request.method == "GET" and (
-        path.endswith("/content") or path.endswith("/zip") or path.startswith("/s/") or "/versions/" in path
+        (path.startswith("/api/v1/nodes/") and path.endswith(("/content", "/zip")))
+        or (path.startswith("/s/") and path.endswith("/download"))
     )
 
 
