@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Tests run on every core (pytest-xdist); override with e.g. PYTEST_ARGS="-n 0 -x".
 PYTEST_ARGS ?= -n auto
 
-.PHONY: run test install migrate lint chromium
+.PHONY: run test install migrate lint chromium nginx
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ run: migrate
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 
-test: install chromium
+# The multi-node test (tests/deploy/) puts Debian's nginx in front of two web nodes.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { apt-get update -q && apt-get install -y -q nginx; }
+
+test: install chromium nginx
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -3,7 +3,8 @@ broker and every disk, for operators only.
 
 Liveness answers ``{"status": "ok"}`` without touching the database, the broker or a disk: anyone may
 call it as often as they like (load balancers do), so it must cost nothing and name nothing. The
-detailed check writes a probe object on every disk (on S3 a PUT, GET and DELETE) and reports vendors
+detailed check writes a probe object on every disk (on S3 a PUT, GET and DELETE) from the node that
+answers, so a node that cannot see a local disk says so here, and reports vendors
 and raw errors, so it is for staff sessions, or a monitor holding ``HEALTHZ_TOKEN``; anyone else
 gets a 404, as if it were not there.
 """
@@ -11,6 +12,7 @@ gets a 404, as if it were not there.
 from __future__ import annotations
 
 import hmac
+import socket
 
 from django.conf import settings
 from django.db import connection
@@ -102,4 +104,7 @@ def healthz_detail(request: HttpRequest) -> JsonResponse:
     checks["disks"] = _check_disks() if checks["database"]["ok"] else {"ok": False, "error": "database is down"}
     healthy = all(check["ok"] for check in checks.values())
     status = ("degraded" if checks["disks"].get("degraded") else "ok") if healthy else "unhealthy"
-    return JsonResponse({"status": status, "checks": checks}, status=200 if healthy else 503)
+    # Each web node answers for itself (a local disk may be mounted on one host and not another).
+    return JsonResponse(
+        {"status": status, "node": socket.gethostname(), "checks": checks}, status=200 if healthy else 503
+    )

@@ -345,7 +345,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Static, i18n -------------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
@@ -507,9 +507,8 @@ CLOUDSTORAGE_LINK_PASSWORD_WINDOW = env.int("CLOUDSTORAGE_LINK_PASSWORD_WINDOW",
 # --- Resumable uploads (tus) --------------------------------------------------------------------
 # Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.
 CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS = env.int("CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS", default=7)
-# Bytes of an upload not yet cut into a chunk wait here between requests (at most one maximum-size
-# chunk per upload); several web nodes need it on a shared mount.
-CLOUDSTORAGE_UPLOAD_STAGING_DIR = Path(env.str("CLOUDSTORAGE_UPLOAD_STAGING_DIR", default=str(VAR_DIR / "uploads")))
+# Seconds a PATCH holds its upload between renewals: an upload whose writer died is resumable then.
+CLOUDSTORAGE_UPLOAD_LEASE = env.int("CLOUDSTORAGE_UPLOAD_LEASE", default=120)
 CELERY_BEAT_SCHEDULE["uploads-expire"] = {"task": "files.tasks.uploads_expire", "schedule": crontab(minute=47)}
 # An upload's reserved quota that nobody touched for this long belongs to a dead process: given back.
 CLOUDSTORAGE_QUOTA_HOLD_STALE = env.int("CLOUDSTORAGE_QUOTA_HOLD_STALE", default=3600)
@@ -526,3 +525,48 @@ DASHBOARD_TUS_CHUNK = env.int("DASHBOARD_TUS_CHUNK", default=5 * 1024 * 1024)
 DASHBOARD_UPLOAD_PARALLEL = env.int("DASHBOARD_UPLOAD_PARALLEL", default=3)
 if DASHBOARD_TUS_CHUNK < 64 * 1024 or DASHBOARD_UPLOAD_PARALLEL < 1 or DASHBOARD_TUS_THRESHOLD < 0:
     raise ImproperlyConfigured("DASHBOARD_TUS_CHUNK must be at least 64 KiB and DASHBOARD_UPLOAD_PARALLEL at least 1")
+
+# --- Observability (cloudstorage/metrics.py, cloudstorage/logs.py) -------------------------------
+# GET /metrics (Prometheus text) answers a monitor holding METRICS_TOKEN (Bearer) or calling from an
+# address in METRICS_ALLOW (addresses or networks, e.g. 10.0.0.0/8); anyone else gets a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW = env.list("METRICS_ALLOW", default=[])
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "cloudstorage.logs.RequestIdMiddleware",
+    *MIDDLEWARE,
+    "cloudstorage.metrics.TransferMetricsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# Log lines carry the request id; LOG_FORMAT=json writes one JSON object a line (for a log shipper).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
+LOGGING["filters"]["request_id"] = {"()": "cloudstorage.logs.RequestIdFilter"}
+LOGGING["handlers"]["console"]["filters"] = ["request_id"]
+LOGGING["formatters"]["plain"]["format"] = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+LOGGING["formatters"]["json"] = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+}
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# Errors go to Sentry too when SENTRY_DSN is set (nothing is sent otherwise).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False, traces_sample_rate=0.0)
+
+# --- Database backups (disks/metadata_backup.py) ------------------------------------------------
+# With CLOUDSTORAGE_BACKUP_DISK (a disk's name) set, beat backs the database up onto that disk
+# every CLOUDSTORAGE_BACKUP_INTERVAL seconds, keeping the CLOUDSTORAGE_BACKUP_KEEP newest.
+CLOUDSTORAGE_BACKUP_DISK = env.str("CLOUDSTORAGE_BACKUP_DISK", default="")
+CLOUDSTORAGE_BACKUP_KEEP = env.int("CLOUDSTORAGE_BACKUP_KEEP", default=14)
+CLOUDSTORAGE_BACKUP_INTERVAL = env.int("CLOUDSTORAGE_BACKUP_INTERVAL", default=86400)
+if CLOUDSTORAGE_BACKUP_DISK:
+    CELERY_BEAT_SCHEDULE["metadata-backup"] = {
+        "task": "disks.tasks.metadata_backup",
+        "schedule": timedelta(seconds=CLOUDSTORAGE_BACKUP_INTERVAL),
+    }

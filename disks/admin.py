@@ -74,8 +74,8 @@ class DiskForm(forms.ModelForm):
             return cleaned
         if cleaned.get("backend") == Disk.Backend.LOCAL and not cleaned.get("path"):
             raise forms.ValidationError({"path": "A local disk needs the folder it lives in."})
-        if cleaned.get("backend") == Disk.Backend.S3 and not cleaned.get("s3_bucket"):
-            raise forms.ValidationError({"s3_bucket": "An S3 disk needs a bucket."})
+        if cleaned.get("backend") in (Disk.Backend.S3, Disk.Backend.GCS) and not cleaned.get("s3_bucket"):
+            raise forms.ValidationError({"s3_bucket": "A bucket disk needs a bucket."})
         candidate = Disk(**{f: cleaned.get(f) or "" for f in LOCATION_FIELDS})
         # Only allowed places are probed at all: the probe must not reach into internal networks
         # or arbitrary folders (see disks/locations.py).

@@ -205,11 +205,18 @@ class LocalBackend(Backend):
             tmp.unlink(missing_ok=True)
             raise BackendError(f"{self.root}: {exc}") from exc
 
+    def _missing(self, key: str) -> BackendError:
+        """A file not found is a missing copy only when the disk itself is there: a web node that
+        does not see the disk (not mounted on this host) must not mark every copy on it bad."""
+        if not self.root.is_dir():
+            return BackendError(f"{self.root} is not there on this node")
+        return ObjectMissing(key)
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError as exc:
-            raise ObjectMissing(key) from exc
+            raise self._missing(key) from exc
         except OSError as exc:
             raise BackendError(f"{self.root}: {exc}") from exc
 
@@ -228,7 +235,7 @@ class LocalBackend(Backend):
                     done += got
                 return view[:done]
         except FileNotFoundError as exc:
-            raise ObjectMissing(key) from exc
+            raise self._missing(key) from exc
         except OSError as exc:
             raise BackendError(f"{self.root}: {exc}") from exc
 
@@ -383,6 +390,100 @@ class S3Backend(Backend):
             raise self._error(exc) from exc
 
 
+class GCSBackend(Backend):
+    """A Google Cloud Storage bucket (and optional prefix) through google-cloud-storage.
+
+    A GCS disk keeps its location in the S3 columns: bucket, prefix, and an endpoint only for an
+    emulator or a compatible service (empty: Google's). Its secret is a service account's JSON key
+    (sealed like an S3 secret); without one, Google's default credentials are used, or none at all
+    with an explicit endpoint (an emulator)."""
+
+    def __init__(self, disk: Disk):
+        import json
+
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        options = {}
+        if disk.s3_endpoint_url:
+            options["client_options"] = {"api_endpoint": disk.s3_endpoint_url}
+        if disk.s3_secret_key:
+            from google.oauth2 import service_account
+
+            info = json.loads(disk.s3_secret_key)
+            client = storage.Client(
+                project=info.get("project_id"),
+                credentials=service_account.Credentials.from_service_account_info(info),
+                **options,
+            )
+        elif disk.s3_endpoint_url:
+            client = storage.Client(project="local", credentials=AnonymousCredentials(), **options)
+        else:
+            client = storage.Client(**options)
+        self.bucket = client.bucket(disk.s3_bucket)
+        self.prefix = disk.s3_prefix.strip("/")
+
+    def _error(self, exc: Exception) -> BackendError:
+        # As for S3: the remote answer's text goes to the log only.
+        logger.warning("gs://%s: %s", self.bucket.name, exc)
+        return BackendError(f"gs://{self.bucket.name}: {exc.__class__.__name__}")
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes) -> None:
+        from google.api_core.exceptions import GoogleAPIError
+
+        try:
+            self.bucket.blob(self._name(key)).upload_from_string(bytes(data))
+        except (GoogleAPIError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    def get(self, key: str) -> bytes:
+        from google.api_core.exceptions import GoogleAPIError, NotFound
+
+        try:
+            return self.bucket.blob(self._name(key)).download_as_bytes()
+        except NotFound as exc:
+            raise ObjectMissing(key) from exc
+        except (GoogleAPIError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import GoogleAPIError, NotFound
+
+        try:
+            self.bucket.blob(self._name(key)).delete()
+        except NotFound:
+            pass
+        except (GoogleAPIError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        from google.api_core.exceptions import GoogleAPIError
+
+        full = self._name(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        skip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            for blob in self.bucket.list_blobs(prefix=full):
+                yield blob.name[skip:], blob.updated
+        except (GoogleAPIError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        for key, _modified in self.listing(prefix):
+            yield key
+
+    def modified_at(self, key: str) -> datetime | None:
+        from google.api_core.exceptions import GoogleAPIError
+
+        try:
+            blob = self.bucket.get_blob(self._name(key))
+        except (GoogleAPIError, OSError) as exc:
+            raise self._error(exc) from exc
+        return blob.updated if blob is not None else None
+
+
 @lru_cache(maxsize=64)
 def _s3_backend(disk_id, bucket, prefix, endpoint, region, access_key, secret_key) -> S3Backend:
     disk = Disk(
@@ -402,6 +503,8 @@ def backend_for(disk: Disk) -> Backend:
     """The backend of a disk (S3 clients are cached per configuration: creating one is slow)."""
     if disk.backend == Disk.Backend.LOCAL:
         return LocalBackend(disk.path, disk_id=disk.pk if disk.marked_at else None)
+    if disk.backend == Disk.Backend.GCS:
+        return GCSBackend(disk)
     return _s3_backend(
         disk.id,
         disk.s3_bucket,

@@ -15,6 +15,9 @@ class Disk(models.Model):
     class Backend(models.TextChoices):
         LOCAL = "local", "Local folder"
         S3 = "s3", "S3-compatible bucket"
+        # Kept in the s3_* columns: bucket, prefix, endpoint (emulators only), service account JSON
+        # key as the secret (disks.backends.GCSBackend).
+        GCS = "gcs", "Google Cloud Storage bucket"
 
     class Status(models.TextChoices):
         ACTIVE = "active"
@@ -198,6 +201,26 @@ class ManifestChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.manifest_id}[{self.seq}]"
+
+
+class PendingTail(models.Model):
+    """The bytes of a resumable upload received but not yet cut into a chunk (at most one
+    maximum-size chunk), sealed under the workspace's key. In the database rather than on a web
+    node's disk, so the next request may land on any node. Named by the offset it ends at: a tail
+    written by a request whose state was never committed is never mistaken for the committed one."""
+
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tails")
+    received = models.BigIntegerField()
+    sealed = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "received"], name="pending_tail_one_per_offset"),
+        ]
+
+    def __str__(self) -> str:
+        return f"tail of {self.manifest_id} at {self.received}"
 
 
 class PendingDelete(models.Model):

@@ -5,9 +5,9 @@ straight into the chunk store (chunks are stored as they arrive; completing need
 bytes), so between requests three things must survive besides the manifest's own entries:
 
 - the *tail*: bytes received but not yet cut into a chunk, because the content-defined cut point
-  after them depends on bytes still to come (at most one maximum-size chunk). It is kept in a
-  staging file under ``CLOUDSTORAGE_UPLOAD_STAGING_DIR``, written and fsync'd before the offset that
-  covers it is acknowledged. Several web nodes need that folder on a shared mount.
+  after them depends on bytes still to come (at most one maximum-size chunk). It is sealed under
+  the workspace's key and kept in the database (:class:`disks.models.PendingTail`), committed before
+  the offset that covers it is acknowledged, so the next request may be served by any web node.
 - the counters: bytes received, bytes cut into chunks, the next sequence number;
 - the SHA-256 of everything received, so the finished manifest has its whole-content hash without
   re-reading it: its state is a small plain C struct saved as text (disks/sha_state.py, OpenSSL's
@@ -25,17 +25,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
-import shutil
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from disks import sha_state
-from disks.models import Chunk, Manifest, ManifestChunk
+from disks.crypto import CryptoError, WorkspaceKeys
+from disks.models import Chunk, Manifest, ManifestChunk, PendingTail
 from disks.placement import workspace_place
 from disks.store import ManifestWriter, StoreError, manifest_open, manifest_release
 
@@ -91,66 +88,48 @@ class PendingState:
         return cls(**data)
 
 
-def _staging_root() -> Path:
-    return Path(settings.CLOUDSTORAGE_UPLOAD_STAGING_DIR)
+def _tail_aad(state: PendingState) -> str:
+    # Binds the sealed tail to its upload and offset: a row can never be read as another's tail.
+    return f"tail/{state.manifest_id}/{state.received}"
 
 
-def _staging_dir(manifest_id) -> Path:
-    return _staging_root() / str(manifest_id)
+def _tail_write(keys: WorkspaceKeys, state: PendingState, data: bytes | bytearray) -> None:
+    PendingTail.objects.update_or_create(
+        manifest_id=state.manifest_id,
+        received=state.received,
+        defaults={"sealed": bytes(keys.encrypt(data, object_key=_tail_aad(state)))},
+    )
 
 
-def _tail_path(state: PendingState) -> Path:
-    # Named by the offset it ends at: a tail written by a request whose state was never committed
-    # can never be mistaken for the committed one.
-    return _staging_dir(state.manifest_id) / f"{state.received}.tail"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _tail_write(state: PendingState, data: bytes | bytearray) -> Path:
-    folder = _staging_dir(state.manifest_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = _tail_path(state)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(folder)
-    return path
-
-
-def _tail_read(state: PendingState) -> bytearray:
+def _tail_read(keys: WorkspaceKeys, state: PendingState) -> bytearray:
     if state.received == state.cut:
         return bytearray()
-    path = _tail_path(state)
-    data = bytearray(state.received - state.cut)
+    sealed = (
+        PendingTail.objects.filter(manifest_id=state.manifest_id, received=state.received)
+        .values_list("sealed", flat=True)
+        .first()
+    )
+    if sealed is None:
+        raise PendingGone(f"the staged bytes of upload manifest {state.manifest_id} are missing")
     try:
-        with open(path, "rb") as handle:
-            complete = handle.readinto(data) == len(data) and not handle.read(1)
-    except FileNotFoundError:
-        raise PendingGone(f"the staged bytes of upload manifest {state.manifest_id} are missing") from None
-    if not complete:
+        data = bytearray(keys.decrypt(sealed, object_key=_tail_aad(state)))
+    except CryptoError:
+        raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are damaged") from None
+    if len(data) != state.received - state.cut:
         raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are damaged")
     return data
 
 
 def _tails_prune(state: PendingState) -> None:
-    """Delete every staged file of the manifest except the committed tail."""
-    keep = _tail_path(state).name if state.received != state.cut else None
-    folder = _staging_dir(state.manifest_id)
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.name != keep:
-            path.unlink(missing_ok=True)
+    """Delete every staged tail of the manifest except the committed one."""
+    stale = PendingTail.objects.filter(manifest_id=state.manifest_id)
+    if state.received != state.cut:
+        stale = stale.exclude(received=state.received)
+    stale.delete()
+
+
+def _tails_drop(manifest_id) -> None:
+    PendingTail.objects.filter(manifest_id=manifest_id).delete()
 
 
 def pending_keep_until(*, manifest_id, until) -> None:
@@ -174,7 +153,7 @@ def pending_discard(*, state: PendingState) -> None:
     manifest = Manifest.objects.filter(pk=state.manifest_id, state=Manifest.State.PENDING).first()
     if manifest is not None:
         manifest_release(manifest=manifest)
-    shutil.rmtree(_staging_dir(state.manifest_id), ignore_errors=True)
+    _tails_drop(state.manifest_id)
 
 
 # --- The writer ---------------------------------------------------------------------------------
@@ -197,14 +176,14 @@ class ResumableWriter(ManifestWriter):
         # Never let the base class touch the manifest "now": checkpoints keep it until the upload's
         # expiry (pending_keep_until), and an earlier date would hand it to the GC too soon.
         self._touched = math.inf
-        self._staged: Path | None = None
+        self._staged: PendingState | None = None
         if manifest.state == Manifest.State.READY:
             # Completed by a request that crashed before the caller recorded it: nothing to resume.
             self.sha = _NoHash()
             return
         self.placement = workspace_place(workspace=workspace)
         self._drop_from(state.seq)  # entries of a request whose state was never committed
-        self.buffer = _tail_read(state)
+        self.buffer = _tail_read(self.keys, state)
         self.sha = (sha_state.sha_load(state.sha) if state.sha and SHA_STATE_SUPPORTED else None) or _NoHash()
 
     @property
@@ -237,7 +216,8 @@ class ResumableWriter(ManifestWriter):
                 sha=None if isinstance(self.sha, _NoHash) else sha_state.sha_save(self.sha),
             )
             if state.received != state.cut:
-                self._staged = _tail_write(state, self.buffer)
+                _tail_write(self.keys, state, self.buffer)
+                self._staged = state
         except BaseException:
             self.abort()
             raise
@@ -250,7 +230,7 @@ class ResumableWriter(ManifestWriter):
         self._staged = None
         try:
             _tails_prune(state)
-        except OSError:
+        except DatabaseError:
             logger.exception("could not prune the staged bytes of manifest %s", state.manifest_id)
 
     def finish(self) -> Manifest:
@@ -265,16 +245,20 @@ class ResumableWriter(ManifestWriter):
                 sha.update(block)
             manifest.sha256 = sha.hexdigest()
             manifest.save(update_fields=["sha256"])
-        shutil.rmtree(_staging_dir(self.base.manifest_id), ignore_errors=True)
+        _tails_drop(self.base.manifest_id)
         return manifest
+
+    def _staged_drop(self) -> None:
+        """Delete the tail this writer staged, unless it is the committed one."""
+        if self._staged is not None and self._staged.received != self.base.received:
+            PendingTail.objects.filter(manifest_id=self._staged.manifest_id, received=self._staged.received).delete()
 
     def abandon(self) -> None:
         """Stop without touching the manifest (another writer owns it now and drops what was left
         behind when it resumes); only this writer's staged file goes."""
         self.closed = True
         self._quiesce()
-        if self._staged is not None and self._staged != _tail_path(self.base):
-            self._staged.unlink(missing_ok=True)
+        self._staged_drop()
 
     def abort(self) -> None:
         """Undo everything since the last committed state; the pending manifest stays."""
@@ -288,8 +272,7 @@ class ResumableWriter(ManifestWriter):
 
             for chunk_id in self.created:
                 chunk_collect(chunk_id=chunk_id)
-            if self._staged is not None and self._staged != _tail_path(self.base):
-                self._staged.unlink(missing_ok=True)
+            self._staged_drop()
         except Exception:
             # What is left is dropped by the next resume or collected by GC.
             logger.exception("could not roll back a resumable write (manifest %s)", self.manifest.pk)

@@ -101,3 +101,12 @@ def chunks_gc() -> dict[str, int]:
 @shared_task
 def capacity_alert() -> list[str]:
     return services.capacity_alert()
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
+def metadata_backup() -> str:
+    """Back the database up onto CLOUDSTORAGE_BACKUP_DISK (beat: every CLOUDSTORAGE_BACKUP_INTERVAL)."""
+    from disks.metadata_backup import backup_create
+
+    disk = Disk.objects.get(name=settings.CLOUDSTORAGE_BACKUP_DISK)
+    return backup_create(disk=disk, keep=settings.CLOUDSTORAGE_BACKUP_KEEP)

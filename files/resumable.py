@@ -52,9 +52,13 @@ from files.services import (
 logger = logging.getLogger(__name__)
 
 READ_BLOCK = 1024 * 1024
-LEASE = timedelta(minutes=2)
-LEASE_RENEW_SECONDS = 30
 CHECKSUM_ALGORITHMS = ("sha1", "md5", "sha256")
+
+
+def _lease() -> timedelta:
+    """How long a PATCH holds its upload without renewing: also how soon an upload whose writer
+    died (a web node killed mid-PATCH) can be resumed. Renewed every quarter of it."""
+    return timedelta(seconds=settings.CLOUDSTORAGE_UPLOAD_LEASE)
 
 
 def _gone() -> ServiceError:
@@ -125,17 +129,17 @@ class _Lease:
         taken = (
             Upload.objects.filter(pk=self.upload.pk)
             .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-            .update(locked_until=now + LEASE, lock_token=self.token)
+            .update(locked_until=now + _lease(), lock_token=self.token)
         )
         self.renewed = now
         return bool(taken)
 
     def renew(self) -> None:
         """Extend the lease; LeaseLost when it lapsed and another request took the upload over
-        (this one was stalled longer than LEASE, e.g. on a connection that went silent)."""
+        (this one was stalled longer than the lease, e.g. on a connection that went silent)."""
         now = timezone.now()
-        if (now - self.renewed).total_seconds() >= LEASE_RENEW_SECONDS:
-            held = Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(locked_until=now + LEASE)
+        if now - self.renewed >= _lease() / 4:
+            held = Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(locked_until=now + _lease())
             if not held:
                 raise LeaseLost(
                     code="upload_locked",
@@ -529,7 +533,7 @@ def uploads_expire(*, limit: int = 1000) -> dict:
     now = timezone.now()
     completed = 0
     stuck = Upload.objects.select_related("workspace", "user").filter(
-        state=Upload.State.ACTIVE, length=F("offset"), expires_at__gt=now, created_at__lt=now - LEASE
+        state=Upload.State.ACTIVE, length=F("offset"), expires_at__gt=now, created_at__lt=now - _lease()
     )
     for upload in stuck[:limit]:
         lease = _Lease(upload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,25 @@ def test_deleted_copy_is_marked_bad_and_the_read_goes_on_from_the_other(
         replica.refresh_from_db()
         assert (replica.state, replica.error) == (Replica.State.BAD, "missing")
     assert len(queued) == 1  # one repair pass for all of them (coalesced)
+
+
+def test_a_disk_this_node_cannot_see_marks_no_copy_bad_and_health_says_so(
+    client, owner_workspace, three_disks, rng, settings
+):
+    # Another web node without the disk's mount: the folder is not there on this host.
+    data = rng.randbytes(40_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    unseen = readable_replicas(chunk=_entries(manifest)[0].chunk)[0].disk
+    Path(unseen.path).rename(f"{unseen.path}-elsewhere")
+
+    assert read_all(manifest) == data
+    assert not Replica.objects.filter(state=Replica.State.BAD).exists()
+
+    settings.HEALTHZ_TOKEN = "t" * 40
+    detail = client.get("/healthz/detail", HTTP_AUTHORIZATION=f"Bearer {'t' * 40}").json()
+    assert detail["node"] and detail["status"] == "unhealthy"
+    report = detail["checks"]["disks"]["disks"][unseen.name]
+    assert report["ok"] is False and "is not a folder" in report["error"]
 
 
 def test_another_chunks_object_under_this_name_fails_authentication(owner_workspace, three_disks, rng):

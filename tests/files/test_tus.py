@@ -20,7 +20,7 @@ from tusclient.uploader import Uploader
 
 from accounts.services import token_create
 from cloudstorage.errors import ServiceError
-from disks.models import Chunk, Manifest, ManifestChunk
+from disks.models import Chunk, Manifest, ManifestChunk, PendingTail
 from disks.store import manifest_open
 from files.models import FileVersion, Node, Upload
 from files.resumable import uploads_expire
@@ -28,11 +28,6 @@ from files.resumable import uploads_expire
 MB = 1024 * 1024
 TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
 URL = "/api/v1/uploads/"
-
-
-@pytest.fixture(autouse=True)
-def _staging(settings, tmp_path):
-    settings.CLOUDSTORAGE_UPLOAD_STAGING_DIR = tmp_path / "uploads"
 
 
 def meta(**values) -> str:
@@ -72,9 +67,8 @@ def used(workspace) -> int:
     return workspace.used_bytes
 
 
-def staged_files(settings) -> list:
-    root = settings.CLOUDSTORAGE_UPLOAD_STAGING_DIR
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+def staged_tails() -> list:
+    return list(PendingTail.objects.all())
 
 
 # --- A real client ------------------------------------------------------------------------------
@@ -130,7 +124,7 @@ def test_50_mb_upload_interrupted_several_times_resumes_byte_identical(settings,
     assert used(root.workspace) == len(data)
     upload = Upload.objects.get()
     assert upload.state == Upload.State.COMPLETE and upload.node_id == node.pk and upload.reserved_bytes == 0
-    assert staged_files(settings) == []
+    assert staged_tails() == []
 
 
 def test_uploading_to_an_existing_name_makes_a_new_version(tus_for, owner, root):
@@ -309,7 +303,7 @@ def test_termination_is_404_afterwards_and_gives_bytes_back(settings, api, root,
     patch(api, location, os.urandom(200_000), offset=0)
     manifest_id = Upload.objects.get().manifest_id
     assert ManifestChunk.objects.filter(manifest_id=manifest_id).exists()
-    assert staged_files(settings)
+    assert staged_tails()
 
     assert api.delete(location, **TUS).status_code == 204
     assert api.head(location, **TUS).status_code == 404
@@ -317,7 +311,7 @@ def test_termination_is_404_afterwards_and_gives_bytes_back(settings, api, root,
     assert used(owner_workspace) == before
     assert not Manifest.objects.filter(pk=manifest_id).exists()
     assert not Chunk.objects.filter(released_at__isnull=True).exists()  # all handed to GC
-    assert staged_files(settings) == []
+    assert staged_tails() == []
 
 
 def test_expired_upload_is_410_and_the_beat_job_reclaims_it(settings, api, root, owner_workspace):
@@ -333,7 +327,7 @@ def test_expired_upload_is_410_and_the_beat_job_reclaims_it(settings, api, root,
     assert uploads_expire()["expired"] == 1
     assert used(owner_workspace) == before
     assert not Manifest.objects.filter(pk=created.manifest_id).exists()
-    assert staged_files(settings) == []
+    assert staged_tails() == []
     assert api.head(location, **TUS).status_code == 410
     assert patch(api, location, b"x", offset=200_000).status_code == 410
 
@@ -428,14 +422,14 @@ def test_a_patch_cut_short_by_a_dropped_connection_keeps_what_arrived(live, owne
     assert content_of(Node.objects.get(name="cut.bin")) == data
 
 
-def test_the_beat_job_finishes_an_upload_whose_completion_was_cut_short(api, root):
-    from files.resumable import LEASE
-
+def test_the_beat_job_finishes_an_upload_whose_completion_was_cut_short(settings, api, root):
     location = create(api, length=6, root=root, filename="late.txt")["Location"]
     # As if the process died right after the last PATCH was committed, before completing.
     Upload.objects.update(length=None)
     patch(api, location, b"abcdef", offset=0)
-    Upload.objects.update(length=6, created_at=timezone.now() - LEASE * 2)
+    Upload.objects.update(
+        length=6, created_at=timezone.now() - timedelta(seconds=settings.CLOUDSTORAGE_UPLOAD_LEASE * 2)
+    )
     assert not Node.objects.filter(name="late.txt").exists()
     assert uploads_expire()["completed"] == 1
     assert content_of(Node.objects.get(name="late.txt")) == b"abcdef"
@@ -523,16 +517,13 @@ def test_x_http_method_override_turns_a_post_into_a_patch(api, root):
     assert content_of(Node.objects.get(name="o.txt")) == b"abc"
 
 
-def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_upload_intact(
-    settings, monkeypatch, owner, root
-):
+def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_upload_intact(settings, owner, root):
     import uuid
 
-    from files import resumable
     from files.resumable import upload_create, upload_write
 
     settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
-    monkeypatch.setattr(resumable, "LEASE_RENEW_SECONDS", 0)  # check the lease on every block
+    settings.CLOUDSTORAGE_UPLOAD_LEASE = 0  # check the lease on every block
     data = os.urandom(300_000)
     upload = upload_create(user=owner, filename="s.bin", parent_id=root.pk, length=len(data))
     body = [data[:150_000], data[150_000:]]
@@ -589,3 +580,21 @@ def test_patch_boundaries_do_not_move_chunk_boundaries_so_content_deduplicates(s
     resumed = Node.objects.get(name="resumed.bin").current_version
     assert Chunk.objects.count() == chunks_before  # every chunk was already stored: nothing new
     assert chunk_ids(resumed) == chunk_ids(plain)
+
+
+def test_tail_between_patches_is_sealed_in_the_database(settings, api, root):
+    # Any web node may serve the next PATCH: nothing of the upload waits on one node's disk.
+    settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
+    data = os.urandom(150_000)
+    location = create(api, length=len(data), root=root)["Location"]
+    assert patch(api, location, data[:100_000], offset=0).status_code == 204
+
+    (tail,) = staged_tails()
+    state = Upload.objects.get().store_state
+    assert tail.received == 100_000 and state["received"] == 100_000
+    plain_tail = data[state["cut"] : 100_000]
+    assert plain_tail and plain_tail[:64] not in bytes(tail.sealed)
+
+    assert patch(api, location, data[100_000:], offset=100_000).status_code == 204
+    assert content_of(Node.objects.get(name="f.bin")) == data
+    assert staged_tails() == []
