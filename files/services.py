@@ -28,6 +28,7 @@ from disks.store import (
 )
 from files.models import Activity, FilesPolicy, FileVersion, Node
 from files.names import name_clean, name_key, name_with_suffix
+from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, quota_release, writable_check
 from files.tree import folders_up, path_from
 
@@ -312,9 +313,18 @@ def _next_version(*, node: Node, user, content: StoredContent, mime_type: str, r
     return version
 
 
-def content_commit(*, user, parent: Node, name: str, content: StoredContent, replace: bool = True) -> FileVersion:
+def content_commit(
+    *,
+    user,
+    parent: Node,
+    name: str,
+    content: StoredContent,
+    replace: bool = True,
+    precondition: Precondition | None = None,
+) -> FileVersion:
     """Make stored content visible as ``parent/name``: a new file, or a new version of the file of
-    that name (``replace``); refused (and the content discarded) when a folder has the name."""
+    that name (``replace``); refused (and the content discarded) when a folder has the name or the
+    ``precondition`` fails on what is there now (checked under the row lock)."""
     try:
         name = name_clean(name)
         _writable_folder(parent)
@@ -326,6 +336,7 @@ def content_commit(*, user, parent: Node, name: str, content: StoredContent, rep
                         .filter(parent=parent, name_key=name_key(name), trashed_in__isnull=True)
                         .first()
                     )
+                    precondition_check(precondition, existing)
                     if existing is not None:
                         if existing.is_folder or not replace:
                             raise _conflict(name, existing=existing)
@@ -350,8 +361,15 @@ def content_commit(*, user, parent: Node, name: str, content: StoredContent, rep
     return version
 
 
-def version_commit(*, user, node: Node, content: StoredContent, restored_from: int | None = None) -> FileVersion:
-    """Make stored content the next version of the file ``node``."""
+def version_commit(
+    *,
+    user,
+    node: Node,
+    content: StoredContent,
+    restored_from: int | None = None,
+    precondition: Precondition | None = None,
+) -> FileVersion:
+    """Make stored content the next version of the file ``node`` (if ``precondition`` still holds)."""
     try:
         with transaction.atomic():
             locked = Node.objects.select_for_update().get(pk=node.pk)
@@ -359,6 +377,7 @@ def version_commit(*, user, node: Node, content: StoredContent, restored_from: i
                 raise ServiceError(
                     code="not_a_file", message="Only a live file can get a new version.", status_code=409
                 )
+            precondition_check(precondition, locked)
             version = _next_version(
                 node=locked,
                 user=user,
@@ -375,23 +394,30 @@ def version_commit(*, user, node: Node, content: StoredContent, restored_from: i
     return version
 
 
-def file_upload(*, user, parent: Node, name: str, stream, size: int | None = None) -> FileVersion:
-    """Upload ``stream`` as ``parent/name``: a new file, or a new version of the file of that name."""
+def file_upload(
+    *, user, parent: Node, name: str, stream, size: int | None = None, precondition: Precondition | None = None
+) -> FileVersion:
+    """Upload ``stream`` as ``parent/name``: a new file, or a new version of the file of that name.
+    A failing ``precondition`` is refused before the body is read, and again at the commit."""
     name = name_clean(name)
     _writable_folder(parent)
     existing = child_get(parent=parent, name=name)
+    precondition_check(precondition, existing)
     if existing is not None and existing.is_folder:
         raise _conflict(name, existing=existing)
     content = content_store(workspace=parent.workspace, stream=stream, size=size)
-    return content_commit(user=user, parent=parent, name=name, content=content)
+    return content_commit(user=user, parent=parent, name=name, content=content, precondition=precondition)
 
 
-def file_upload_version(*, user, node: Node, stream, size: int | None = None) -> FileVersion:
-    """Upload ``stream`` as a new version of the file ``node``."""
+def file_upload_version(
+    *, user, node: Node, stream, size: int | None = None, precondition: Precondition | None = None
+) -> FileVersion:
+    """Upload ``stream`` as a new version of the file ``node`` (if ``precondition`` holds, before and after)."""
     if not node.is_file:
         raise ServiceError(code="not_a_file", message="Only a file has versions.", status_code=400)
+    precondition_check(precondition, node)
     content = content_store(workspace=node.workspace, stream=stream, size=size)
-    return version_commit(user=user, node=node, content=content)
+    return version_commit(user=user, node=node, content=content, precondition=precondition)
 
 
 def policy_for(*, workspace_id) -> FilesPolicy:
@@ -538,9 +564,11 @@ def node_update(
     parent: Node | None = None,
     tags: list[str] | None = None,
     description: str | None = None,
+    precondition: Precondition | None = None,
 ) -> Node:
     """Rename and/or move ``node`` (one UPDATE of its own row: O(1) whatever the subtree), and set
-    its tags and description. ``parent`` is a folder from :func:`target_folder_get`. All or nothing."""
+    its tags and description. ``parent`` is a folder from :func:`target_folder_get`. All or nothing;
+    nothing at all when ``precondition`` fails on the node as it is at the commit."""
     changes: dict = {}
     if name is not None:
         name = name_clean(name)
@@ -577,6 +605,9 @@ def node_update(
     old_path = node_path(node=node) if changes else ""
     try:
         with transaction.atomic():
+            if precondition is not None:
+                locked = Node.objects.select_for_update().filter(pk=node.pk, trashed_in__isnull=True).first()
+                precondition_check(precondition, locked)
             if changes:
                 changes["modified_at"] = timezone.now()
                 updated = Node.objects.filter(pk=node.pk, trashed_in__isnull=True).update(**changes)
