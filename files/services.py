@@ -26,7 +26,8 @@ from disks.store import (
     manifest_release,
     manifest_writer,
 )
-from files.models import Activity, FilesPolicy, FileVersion, Node
+from files.changes import change_record, changes_record_created
+from files.models import Activity, Change, FilesPolicy, FileVersion, Node
 from files.names import name_clean, name_key, name_with_suffix
 from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, quota_release, writable_check
@@ -114,6 +115,7 @@ def folder_create(*, user, parent: Node, name: str) -> Node:
     try:
         with transaction.atomic():
             folder = _child_create(user=user, parent=parent, name=name, kind=Node.Kind.FOLDER)
+            change_record(node=folder, kind=Change.Kind.CREATE, path=node_path(node=folder))
     except IntegrityError:
         raise _conflict(name, existing=child_get(parent=parent, name=name)) from None
     return folder
@@ -310,6 +312,7 @@ def _next_version(*, node: Node, user, content: StoredContent, mime_type: str, r
     node.modified_at = timezone.now()
     node.save(update_fields=["version", "current_version", "size", "sha256", "mime_type", "modified_at"])
     content.reservation.settle(version.size)
+    change_record(node=node, kind=Change.Kind.CREATE if number == 1 else Change.Kind.UPDATE, path=node_path(node=node))
     return version
 
 
@@ -623,7 +626,8 @@ def node_update(
             if changes:
                 verb = "move" if "parent_id" in changes else "rename"
                 # A rename stays in its folder: the new path needs no second walk up the tree.
-                new_path = f"{old_path.rsplit('/', 1)[0]}/{node.name}" if verb == "rename" else None
+                new_path = f"{old_path.rsplit('/', 1)[0]}/{node.name}" if verb == "rename" else node_path(node=node)
+                change_record(node=node, kind=verb, path=new_path, from_path=old_path)
                 activity_record(
                     workspace_id=node.workspace_id,
                     actor=user,
@@ -693,9 +697,10 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
             for source in sources:
                 by_parent.setdefault(source.parent_id, []).append(source)
             copies: dict = {}
+            created: list[tuple[Node, str]] = []  # (copy, its path), parents first: the change feed
             now = timezone.now()
 
-            def clone(source: Node, into: Node, as_name: str) -> Node:
+            def clone(source: Node, into: Node, as_name: str, into_path: str) -> Node:
                 copy = Node.objects.create(
                     workspace_id=into.workspace_id,
                     parent=into,
@@ -723,15 +728,18 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
                     copy.size, copy.sha256, copy.mime_type = new.size, new.sha256, new.mime_type
                     copy.save(update_fields=["version", "current_version", "size", "sha256", "mime_type"])
                 copies[source.pk] = copy
+                created.append((copy, f"{into_path.rstrip('/')}/{as_name}"))
                 return copy
 
-            top = clone(node, parent, name)
+            top = clone(node, parent, name, node_path(node=parent))
+            paths = {node.pk: created[0][1]}
             level = [node.pk]
             while level:
                 following = []
                 for parent_id in level:
                     for child in by_parent.get(parent_id, []):
-                        clone(child, copies[parent_id], child.name)
+                        clone(child, copies[parent_id], child.name, paths[parent_id])
+                        paths[child.pk] = created[-1][1]
                         following.append(child.pk)
                 level = following
             from files.models import Tag
@@ -740,6 +748,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
             Tag.objects.bulk_create(
                 [Tag(workspace_id=parent.workspace_id, node=copies[node_id], name=tag) for node_id, tag in tags]
             )
+            changes_record_created(nodes_with_paths=created)
             activity_record(
                 workspace_id=parent.workspace_id, actor=user, verb="copy", node=top, details={"from": str(node.pk)}
             )
