@@ -352,3 +352,20 @@ class ChangeFeedFloor(models.Model):
 
     def __str__(self) -> str:
         return f"changes of {self.workspace_id} pruned through {self.pruned_through}"
+
+
+class DavEntry(models.Model):
+    """WebDAV's lock and dead-property tables (files/dav/storage.py), shared by every web process.
+
+    Keys are WsgiDAV's reference URLs, which files/dav/provider.py makes ``/<workspace id>/path``,
+    so one tenant's locks and properties never meet another's."""
+
+    table = models.CharField(max_length=8)
+    key = models.CharField(max_length=2048)
+    value = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["table", "key"], name="dav_entry_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.key}"
