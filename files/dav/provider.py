@@ -23,6 +23,7 @@ from wsgidav.dav_error import (
     HTTP_INSUFFICIENT_STORAGE,
     HTTP_NOT_FOUND,
     DAVError,
+    PRECONDITION_CODE_PropfindFiniteDepth,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
@@ -449,3 +450,13 @@ class WorkspaceProvider(DAVProvider):
 
     def is_readonly(self):
         return False
+
+    def custom_request_handler(self, environ, start_response, default_handler):
+        # A PROPFIND without Depth means infinity (RFC 4918 §9.1): a whole tree in one answer.
+        if environ["REQUEST_METHOD"] == "PROPFIND" and environ.get("HTTP_DEPTH", "infinity").lower() == "infinity":
+            raise DAVError(
+                HTTP_FORBIDDEN,
+                context_info="PROPFIND with Depth: infinity is refused; ask with Depth: 0 or 1.",
+                err_condition=PRECONDITION_CODE_PropfindFiniteDepth,
+            )
+        return default_handler(environ, start_response)
