@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Tests run on every core (pytest-xdist); override with e.g. PYTEST_ARGS="-n 0 -x".
 PYTEST_ARGS ?= -n auto
 
-.PHONY: run test install migrate lint chromium
+.PHONY: run test install migrate lint chromium davclients
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ run: migrate
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 
-test: install chromium
+# The WebDAV tests drive the real clients (tests/files/test_webdav.py).
+davclients:
+	@command -v litmus >/dev/null 2>&1 && command -v rclone >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q litmus rclone; }
+
+test: install chromium davclients
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
