@@ -84,22 +84,24 @@ class DavDispatcher:
             # WsgiDAV answers lazily: the request runs (and start_response is called) when the first
             # block is asked for. Asking now keeps the body read inside BodyReadTimeout's limit and
             # gives it the status it waits for, like a Django response.
-            first = next(iter(body), None)
+            blocks = iter(body)
+            first = next(blocks, None)
         except BaseException:
             close_old_connections()
             raise
-        return _ClosingBody(body, first)
+        return _ClosingBody(body, blocks, first)
 
 
 class _ClosingBody:
-    def __init__(self, body, first):
+    def __init__(self, body, blocks, first):
         self.body = body
+        self.blocks = blocks
         self.first = first
 
     def __iter__(self):
         if self.first is not None:
             yield self.first
-        yield from self.body
+        yield from self.blocks
 
     def close(self):
         try:

@@ -259,28 +259,36 @@ class FolderResource(_NodeResource, DAVCollection):
 
 
 class ManifestReader:
-    """A version's content as the seekable file WsgiDAV's GET reads (Range seeks once, then reads)."""
+    """A version's content as the seekable file WsgiDAV's GET reads (Range seeks once, then reads).
+    A block from the store is handed on whole when the reader asks for at least that much."""
 
     def __init__(self, version: FileVersion):
         self.version = version
         self.position = 0
         self.blocks = None
-        self.buffer = b""
+        self.block = b""
+        self.offset = 0
 
     def seek(self, position: int) -> None:
-        self.position, self.blocks, self.buffer = position, None, b""
+        self.position, self.blocks, self.block, self.offset = position, None, b"", 0
 
     def read(self, size: int = -1) -> bytes:
         if self.blocks is None:
             self.blocks = manifest_open(manifest=self.version.manifest, start=self.position, end=self.version.size)
-        while size < 0 or len(self.buffer) < size:
-            block = next(self.blocks, None)
-            if block is None:
-                break
-            self.buffer += block
-        if size < 0:
-            size = len(self.buffer)
-        out, self.buffer = self.buffer[:size], self.buffer[size:]
+        parts = []
+        wanted = size
+        while size < 0 or wanted > 0:
+            if self.offset >= len(self.block):
+                self.block, self.offset = next(self.blocks, b""), 0
+                if not self.block:
+                    break
+            left = len(self.block) - self.offset
+            take = left if size < 0 else min(wanted, left)
+            whole = self.offset == 0 and take == len(self.block)
+            parts.append(self.block if whole else self.block[self.offset : self.offset + take])
+            self.offset += take
+            wanted -= take
+        out = parts[0] if len(parts) == 1 else b"".join(parts)
         self.position += len(out)
         return bytes(out)
 
