@@ -328,11 +328,29 @@ def _declared_size(environ) -> int | None:
     return int(length)
 
 
-class FileResource(_NodeResource, DAVNonCollection):
+class _BodyWrites:
+    """PUT's begin_write/end_write: the body streams into a ContentSink (quota reserved as it comes)
+    and ``_commit`` makes it a file or a version when it is complete, or it is all given back."""
+
+    upload = None
+
+    @mapped
+    def begin_write(self, *, content_type=None):
+        workspace = self._writable_workspace()
+        precondition = Precondition.from_headers(self.environ)
+        sink = ContentSink(workspace=workspace, size=_declared_size(self.environ))
+        self.upload = _Upload(sink=sink, commit=lambda content: self._commit(content, precondition))
+        return self.upload
+
+    def end_write(self, *, with_errors):
+        if with_errors and self.upload is not None:
+            self.upload.abort()
+
+
+class FileResource(_BodyWrites, _NodeResource, DAVNonCollection):
     def __init__(self, path, environ, *, workspace, node, key_path):
         super().__init__(path, environ)
         self._setup(workspace=workspace, node=node, key_path=key_path)
-        self.upload = None
 
     def get_content_length(self):
         return self.node.size
@@ -356,35 +374,25 @@ class FileResource(_NodeResource, DAVNonCollection):
             raise DAVError(HTTP_NOT_FOUND, context_info="This file has no content yet.")
         return ManifestReader(version)
 
-    @mapped
-    def begin_write(self, *, content_type=None):
-        node = self._editable(self.node)
-        precondition = Precondition.from_headers(self.environ)
-        sink = ContentSink(workspace=node.workspace, size=_declared_size(self.environ))
+    def _writable_workspace(self):
+        self.writable = self._editable(self.node)
+        return self.writable.workspace
 
-        def commit(content):
-            version = version_commit(user=self.user, node=node, content=content, precondition=precondition)
-            self.node = version.node
-            activity_record(workspace_id=node.workspace_id, actor=self.user, verb="upload", node=version.node)
-
-        self.upload = _Upload(sink=sink, commit=commit)
-        return self.upload
-
-    def end_write(self, *, with_errors):
-        if with_errors and self.upload is not None:
-            self.upload.abort()
+    def _commit(self, content, precondition) -> None:
+        version = version_commit(user=self.user, node=self.writable, content=content, precondition=precondition)
+        self.node = version.node
+        activity_record(workspace_id=self.node.workspace_id, actor=self.user, verb="upload", node=self.node)
 
 
-class NewFileResource(DAVNonCollection):
-    """The target of a PUT to a new name: becomes a file when the body is stored (create-only,
-    so a file that appeared meanwhile is not overwritten blindly: it gets a new version)."""
+class NewFileResource(_BodyWrites, DAVNonCollection):
+    """The target of a PUT to a new name: the file appears only when its body is stored (if another
+    upload created the name meanwhile, this body becomes its next version, as in the REST API)."""
 
     def __init__(self, path, environ, *, parent: Node, name: str):
         super().__init__(path, environ)
         self.parent = parent
         self.name = name
         self.node = None
-        self.upload = None
 
     def get_content_length(self):
         return self.node.size if self.node else 0
@@ -401,25 +409,16 @@ class NewFileResource(DAVNonCollection):
     def get_content(self):
         raise DAVError(HTTP_NOT_FOUND, context_info="The file is still being uploaded.")
 
-    @mapped
-    def begin_write(self, *, content_type=None):
+    def _writable_workspace(self):
+        return self.parent.workspace
+
+    def _commit(self, content, precondition) -> None:
         user = self.environ[USER_KEY]
-        precondition = Precondition.from_headers(self.environ)
-        sink = ContentSink(workspace=self.parent.workspace, size=_declared_size(self.environ))
-
-        def commit(content):
-            version = content_commit(
-                user=user, parent=self.parent, name=self.name, content=content, precondition=precondition
-            )
-            self.node = version.node
-            activity_record(workspace_id=self.parent.workspace_id, actor=user, verb="upload", node=version.node)
-
-        self.upload = _Upload(sink=sink, commit=commit)
-        return self.upload
-
-    def end_write(self, *, with_errors):
-        if with_errors and self.upload is not None:
-            self.upload.abort()
+        version = content_commit(
+            user=user, parent=self.parent, name=self.name, content=content, precondition=precondition
+        )
+        self.node = version.node
+        activity_record(workspace_id=self.node.workspace_id, actor=user, verb="upload", node=self.node)
 
 
 class WorkspaceProvider(DAVProvider):
