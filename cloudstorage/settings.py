@@ -479,6 +479,13 @@ CELERY_BEAT_SCHEDULE["trash-purge-expired"] = {
     "task": "files.tasks.trash_purge_expired",
     "schedule": crontab(hour=2, minute=13),
 }
+# The change feed (files/changes.py): entries kept this long (an older cursor gets 410), and how many
+# threads of a web process may sit in a long-poll (?wait=) at once; the rest are told to back off.
+CLOUDSTORAGE_CHANGES_DAYS = env.int("CLOUDSTORAGE_CHANGES_DAYS", default=30)
+if CLOUDSTORAGE_CHANGES_DAYS < 1:
+    raise ImproperlyConfigured("CLOUDSTORAGE_CHANGES_DAYS must be at least 1")
+CLOUDSTORAGE_CHANGES_WAITERS = env.int("CLOUDSTORAGE_CHANGES_WAITERS", default=4)
+CELERY_BEAT_SCHEDULE["changes-prune"] = {"task": "files.tasks.changes_prune", "schedule": crontab(hour=2, minute=43)}
 
 
 def _env_optional_positive(name: str) -> int | None:

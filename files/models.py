@@ -304,3 +304,68 @@ class QuotaHold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bytes} bytes held in {self.workspace_id}"
+
+
+class Change(models.Model):
+    """One entry of a workspace's change feed (files/changes.py): what a sync client must replay.
+
+    ``id`` is the feed's position: written under the workspace's row lock in the transaction of the
+    change itself, so within a workspace ids are in commit order and a cursor never skips one.
+    ``node_id`` is no foreign key: a purged node's entry outlives it.
+    """
+
+    class Kind(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        MOVE = "move"
+        RENAME = "rename"
+        TRASH = "trash"
+        RESTORE = "restore"
+        PURGE = "purge"
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    node_id = models.UUIDField()
+    node_type = models.CharField(max_length=6, choices=Node.Kind.choices)
+    parent_id = models.UUIDField(null=True, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    path = models.TextField(blank=True, help_text="The node's path after the change (before it, for trash/purge).")
+    from_path = models.TextField(blank=True, help_text="Where a moved or renamed node was.")
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "id"], name="change_feed_position")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.path}"
+
+
+class ChangeFeedFloor(models.Model):
+    """How far a workspace's feed has been pruned: a cursor below ``pruned_through`` is too old (410)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    pruned_through = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"changes of {self.workspace_id} pruned through {self.pruned_through}"
+
+
+class DavEntry(models.Model):
+    """WebDAV's lock and dead-property tables (files/dav/storage.py), shared by every web process.
+
+    Keys are WsgiDAV's reference URLs, which files/dav/provider.py makes ``/<workspace id>/path``,
+    so one tenant's locks and properties never meet another's."""
+
+    table = models.CharField(max_length=8)
+    key = models.CharField(max_length=2048)
+    value = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["table", "key"], name="dav_entry_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.key}"

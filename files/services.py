@@ -26,8 +26,10 @@ from disks.store import (
     manifest_release,
     manifest_writer,
 )
-from files.models import Activity, FilesPolicy, FileVersion, Node
+from files.changes import change_record, changes_record_created
+from files.models import Activity, Change, FilesPolicy, FileVersion, Node
 from files.names import name_clean, name_key, name_with_suffix
+from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, quota_release, writable_check
 from files.tree import folders_up, path_from
 
@@ -113,6 +115,7 @@ def folder_create(*, user, parent: Node, name: str) -> Node:
     try:
         with transaction.atomic():
             folder = _child_create(user=user, parent=parent, name=name, kind=Node.Kind.FOLDER)
+            change_record(node=folder, kind=Change.Kind.CREATE, path=node_path(node=folder))
     except IntegrityError:
         raise _conflict(name, existing=child_get(parent=parent, name=name)) from None
     return folder
@@ -309,12 +312,22 @@ def _next_version(*, node: Node, user, content: StoredContent, mime_type: str, r
     node.modified_at = timezone.now()
     node.save(update_fields=["version", "current_version", "size", "sha256", "mime_type", "modified_at"])
     content.reservation.settle(version.size)
+    change_record(node=node, kind=Change.Kind.CREATE if number == 1 else Change.Kind.UPDATE, path=node_path(node=node))
     return version
 
 
-def content_commit(*, user, parent: Node, name: str, content: StoredContent, replace: bool = True) -> FileVersion:
+def content_commit(
+    *,
+    user,
+    parent: Node,
+    name: str,
+    content: StoredContent,
+    replace: bool = True,
+    precondition: Precondition | None = None,
+) -> FileVersion:
     """Make stored content visible as ``parent/name``: a new file, or a new version of the file of
-    that name (``replace``); refused (and the content discarded) when a folder has the name."""
+    that name (``replace``); refused (and the content discarded) when a folder has the name or the
+    ``precondition`` fails on what is there now (checked under the row lock)."""
     try:
         name = name_clean(name)
         _writable_folder(parent)
@@ -326,6 +339,7 @@ def content_commit(*, user, parent: Node, name: str, content: StoredContent, rep
                         .filter(parent=parent, name_key=name_key(name), trashed_in__isnull=True)
                         .first()
                     )
+                    precondition_check(precondition, existing)
                     if existing is not None:
                         if existing.is_folder or not replace:
                             raise _conflict(name, existing=existing)
@@ -350,8 +364,15 @@ def content_commit(*, user, parent: Node, name: str, content: StoredContent, rep
     return version
 
 
-def version_commit(*, user, node: Node, content: StoredContent, restored_from: int | None = None) -> FileVersion:
-    """Make stored content the next version of the file ``node``."""
+def version_commit(
+    *,
+    user,
+    node: Node,
+    content: StoredContent,
+    restored_from: int | None = None,
+    precondition: Precondition | None = None,
+) -> FileVersion:
+    """Make stored content the next version of the file ``node`` (if ``precondition`` still holds)."""
     try:
         with transaction.atomic():
             locked = Node.objects.select_for_update().get(pk=node.pk)
@@ -359,6 +380,7 @@ def version_commit(*, user, node: Node, content: StoredContent, restored_from: i
                 raise ServiceError(
                     code="not_a_file", message="Only a live file can get a new version.", status_code=409
                 )
+            precondition_check(precondition, locked)
             version = _next_version(
                 node=locked,
                 user=user,
@@ -375,23 +397,30 @@ def version_commit(*, user, node: Node, content: StoredContent, restored_from: i
     return version
 
 
-def file_upload(*, user, parent: Node, name: str, stream, size: int | None = None) -> FileVersion:
-    """Upload ``stream`` as ``parent/name``: a new file, or a new version of the file of that name."""
+def file_upload(
+    *, user, parent: Node, name: str, stream, size: int | None = None, precondition: Precondition | None = None
+) -> FileVersion:
+    """Upload ``stream`` as ``parent/name``: a new file, or a new version of the file of that name.
+    A failing ``precondition`` is refused before the body is read, and again at the commit."""
     name = name_clean(name)
     _writable_folder(parent)
     existing = child_get(parent=parent, name=name)
+    precondition_check(precondition, existing)
     if existing is not None and existing.is_folder:
         raise _conflict(name, existing=existing)
     content = content_store(workspace=parent.workspace, stream=stream, size=size)
-    return content_commit(user=user, parent=parent, name=name, content=content)
+    return content_commit(user=user, parent=parent, name=name, content=content, precondition=precondition)
 
 
-def file_upload_version(*, user, node: Node, stream, size: int | None = None) -> FileVersion:
-    """Upload ``stream`` as a new version of the file ``node``."""
+def file_upload_version(
+    *, user, node: Node, stream, size: int | None = None, precondition: Precondition | None = None
+) -> FileVersion:
+    """Upload ``stream`` as a new version of the file ``node`` (if ``precondition`` holds, before and after)."""
     if not node.is_file:
         raise ServiceError(code="not_a_file", message="Only a file has versions.", status_code=400)
+    precondition_check(precondition, node)
     content = content_store(workspace=node.workspace, stream=stream, size=size)
-    return version_commit(user=user, node=node, content=content)
+    return version_commit(user=user, node=node, content=content, precondition=precondition)
 
 
 def policy_for(*, workspace_id) -> FilesPolicy:
@@ -538,9 +567,11 @@ def node_update(
     parent: Node | None = None,
     tags: list[str] | None = None,
     description: str | None = None,
+    precondition: Precondition | None = None,
 ) -> Node:
     """Rename and/or move ``node`` (one UPDATE of its own row: O(1) whatever the subtree), and set
-    its tags and description. ``parent`` is a folder from :func:`target_folder_get`. All or nothing."""
+    its tags and description. ``parent`` is a folder from :func:`target_folder_get`. All or nothing;
+    nothing at all when ``precondition`` fails on the node as it is at the commit."""
     changes: dict = {}
     if name is not None:
         name = name_clean(name)
@@ -577,6 +608,9 @@ def node_update(
     old_path = node_path(node=node) if changes else ""
     try:
         with transaction.atomic():
+            if precondition is not None:
+                locked = Node.objects.select_for_update().filter(pk=node.pk, trashed_in__isnull=True).first()
+                precondition_check(precondition, locked)
             if changes:
                 changes["modified_at"] = timezone.now()
                 updated = Node.objects.filter(pk=node.pk, trashed_in__isnull=True).update(**changes)
@@ -592,7 +626,8 @@ def node_update(
             if changes:
                 verb = "move" if "parent_id" in changes else "rename"
                 # A rename stays in its folder: the new path needs no second walk up the tree.
-                new_path = f"{old_path.rsplit('/', 1)[0]}/{node.name}" if verb == "rename" else None
+                new_path = f"{old_path.rsplit('/', 1)[0]}/{node.name}" if verb == "rename" else node_path(node=node)
+                change_record(node=node, kind=verb, path=new_path, from_path=old_path)
                 activity_record(
                     workspace_id=node.workspace_id,
                     actor=user,
@@ -662,9 +697,10 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
             for source in sources:
                 by_parent.setdefault(source.parent_id, []).append(source)
             copies: dict = {}
+            created: list[tuple[Node, str]] = []  # (copy, its path), parents first: the change feed
             now = timezone.now()
 
-            def clone(source: Node, into: Node, as_name: str) -> Node:
+            def clone(source: Node, into: Node, as_name: str, into_path: str) -> Node:
                 copy = Node.objects.create(
                     workspace_id=into.workspace_id,
                     parent=into,
@@ -692,15 +728,18 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
                     copy.size, copy.sha256, copy.mime_type = new.size, new.sha256, new.mime_type
                     copy.save(update_fields=["version", "current_version", "size", "sha256", "mime_type"])
                 copies[source.pk] = copy
+                created.append((copy, f"{into_path.rstrip('/')}/{as_name}"))
                 return copy
 
-            top = clone(node, parent, name)
+            top = clone(node, parent, name, node_path(node=parent))
+            paths = {node.pk: created[0][1]}
             level = [node.pk]
             while level:
                 following = []
                 for parent_id in level:
                     for child in by_parent.get(parent_id, []):
-                        clone(child, copies[parent_id], child.name)
+                        clone(child, copies[parent_id], child.name, paths[parent_id])
+                        paths[child.pk] = created[-1][1]
                         following.append(child.pk)
                 level = following
             from files.models import Tag
@@ -709,6 +748,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
             Tag.objects.bulk_create(
                 [Tag(workspace_id=parent.workspace_id, node=copies[node_id], name=tag) for node_id, tag in tags]
             )
+            changes_record_created(nodes_with_paths=created)
             activity_record(
                 workspace_id=parent.workspace_id, actor=user, verb="copy", node=top, details={"from": str(node.pk)}
             )

@@ -27,3 +27,11 @@ def quota_holds_reclaim() -> int:
     from files.quota import quota_holds_reclaim as reclaim
 
     return reclaim()
+
+
+@shared_task
+def changes_prune() -> int:
+    """Nightly: drop change-feed entries older than CLOUDSTORAGE_CHANGES_DAYS."""
+    from files.changes import changes_prune as prune
+
+    return prune()

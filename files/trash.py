@@ -23,7 +23,8 @@ from django.utils import timezone
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
 from disks.store import manifest_release
-from files.models import FileVersion, Node
+from files.changes import change_record
+from files.models import Change, FileVersion, Node
 from files.names import name_key, name_with_suffix
 from files.quota import quota_release
 from files.services import activity_record, author_of, child_get, folder_ensure, node_path
@@ -69,6 +70,7 @@ def node_trash(*, user, node: Node) -> Node:
         locked.deleted_by = author_of(user)
         locked.original_path = original
         locked.save(update_fields=["trashed_in", "deleted_at", "deleted_by", "original_path"])
+        change_record(node=locked, kind=Change.Kind.TRASH, path=trash_path(node=locked))
         activity_record(
             workspace_id=locked.workspace_id, actor=user, verb="delete", node=locked, path=trash_path(node=locked)
         )
@@ -153,6 +155,7 @@ def trash_restore(*, user, node: Node) -> Node:
                 )
                 Node.objects.filter(trashed_in=locked).update(trashed_in=None)
                 path = node_path(node=locked)
+                change_record(node=locked, kind=Change.Kind.RESTORE, path=path, from_path=was)
                 activity_record(
                     workspace_id=locked.workspace_id,
                     actor=user,
@@ -199,6 +202,7 @@ def node_purge(*, user=None, node: Node, older_than: datetime | None = None) -> 
             manifest_release(manifest=version.manifest)
         quota_release(workspace=locked.workspace, nbytes=freed)
         path = trash_path(node=locked)
+        change_record(node=locked, kind=Change.Kind.PURGE, path=path)
         Node.objects.filter(pk__in=members).delete()
         activity_record(
             workspace_id=locked.workspace_id,

@@ -22,8 +22,9 @@ from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import node_get_for_user, node_paths_for_user, permission_after_write
 from files.api.serializers import NodeOut
-from files.api.uploads import RawBodyParser, request_body
+from files.api.uploads import IF_MATCH_PARAMETERS, RawBodyParser, request_body
 from files.models import FileVersion, Node
+from files.preconditions import Precondition
 from files.services import activity_record, file_upload_version, node_path
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -173,7 +174,8 @@ def download(request: Request, node: Node) -> HttpResponse:
 @extend_schema(
     methods=["PUT"],
     request={"application/octet-stream": OpenApiTypes.BINARY},
-    responses={200: NodeOut},
+    parameters=IF_MATCH_PARAMETERS,
+    responses={200: NodeOut, 412: OpenApiResponse(description="If-Match / If-None-Match failed; nothing stored.")},
     summary="Upload a new version of a file (raw streaming body)",
     examples=[OpenApiExample("new version", value={"id": "5b0e…", "version": 4}, response_only=True)],
 )
@@ -191,7 +193,9 @@ def node_content(request: Request, node_id):
     if not node.is_file:
         raise ServiceError(code="not_a_file", message="Only a file gets new content.", status_code=400)
     stream, size = request_body(request)
-    version = file_upload_version(user=request.user, node=node, stream=stream, size=size)
+    version = file_upload_version(
+        user=request.user, node=node, stream=stream, size=size, precondition=Precondition.from_headers(request.META)
+    )
     written = permission_after_write(node=version.node, through=node)
     path = node_path(node=written)
     activity_record(workspace_id=node.workspace_id, actor=request.user, verb="upload", node=written, path=path)

@@ -24,7 +24,8 @@ from files.api.serializers import (
     node_row_out,
     tags_by_node,
 )
-from files.api.uploads import multipart_upload
+from files.api.uploads import IF_MATCH_PARAMETERS, multipart_upload
+from files.preconditions import Precondition
 from files.selectors import children_rows
 from files.services import activity_record, folder_create, node_copy, node_update, target_folder_get
 from files.uploadhandler import StreamingMultiPartParser
@@ -72,11 +73,13 @@ def node_out(node, *, user, **context) -> dict:
 @extend_schema(
     methods=["PATCH"],
     request=NodeUpdateIn,
+    parameters=IF_MATCH_PARAMETERS,
     responses={200: NodeOut},
     summary="Rename, move (O(1)), set tags and description",
     description="Any subset of the fields. A move goes into another folder of the same workspace; a folder "
     "cannot move into itself or a subfolder. Names are unique among live siblings (case-insensitively): "
-    "409 name_conflict. Bad names: 400 invalid_name. Unknown or foreign parent: 400 invalid_parent.",
+    "409 name_conflict. Bad names: 400 invalid_name. Unknown or foreign parent: 400 invalid_parent. "
+    '`If-Match: "<sha256>"`: only while the file still has that content (412 precondition_failed).',
     examples=[
         OpenApiExample("rename", value={"name": "final report.pdf"}, request_only=True),
         OpenApiExample("move", value={"parent": "9a1e2b44-7d1f-4f0a-8c55-0e1b2c3d4e5f"}, request_only=True),
@@ -118,6 +121,7 @@ def node_detail(request: Request, node_id) -> Response:
         parent=parent,
         tags=fields.get("tags"),
         description=fields.get("description"),
+        precondition=Precondition.from_headers(request.META),
     )
     permission_after_write(node=node, through=parent or node)
     return Response(node_out(node, user=request.user))

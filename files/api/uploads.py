@@ -7,7 +7,7 @@ Neither path ever holds a whole file: multipart parts are stored as they arrive 
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, parser_classes
 from rest_framework.parsers import BaseParser
@@ -18,8 +18,16 @@ from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user, node_paths_for_user, permission_after_write
 from files.api.serializers import NodeOut, tags_by_node
 from files.names import name_clean, relative_path_split
+from files.preconditions import Precondition
 from files.selectors import node_paths
 from files.services import activity_record, file_upload, node_path, uploads_commit
+
+IF_MATCH_PARAMETERS = [
+    OpenApiParameter(
+        "If-Match", str, OpenApiParameter.HEADER, description='"<sha256>" (or *): write only if the file is unchanged'
+    ),
+    OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="*: only create, never replace"),
+]
 
 
 class RawBodyParser(BaseParser):
@@ -107,11 +115,16 @@ def multipart_upload(*, request: Request, parent) -> dict:
 
 @extend_schema(
     request={"application/octet-stream": OpenApiTypes.BINARY},
-    parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, description="The file's name in the folder.")],
-    responses={201: NodeOut, 200: NodeOut},
+    parameters=[
+        OpenApiParameter("name", str, OpenApiParameter.PATH, description="The file's name in the folder."),
+        *IF_MATCH_PARAMETERS,
+    ],
+    responses={201: NodeOut, 200: NodeOut, 412: OpenApiResponse(description="If-Match / If-None-Match failed.")},
     summary="Upload one file by name, streaming the raw body (new file: 201, new version: 200)",
     description="The body is the file's bytes (any Content-Type). With Content-Length the quota is checked before "
-    "a byte is stored (413 quota_exceeded); chunked bodies are checked as they stream.",
+    "a byte is stored (413 quota_exceeded); chunked bodies are checked as they stream. "
+    '`If-Match: "<sha256>"` replaces the file only while it still has that content, `If-None-Match: *` only '
+    "creates (412 precondition_failed otherwise, before and after the body is stored).",
     examples=[
         OpenApiExample("created", value={"id": "5b0e…", "type": "file", "name": "notes.txt"}, response_only=True)
     ],
@@ -121,7 +134,14 @@ def multipart_upload(*, request: Request, parent) -> dict:
 def child_put(request: Request, node_id, name: str) -> Response:
     parent = node_get_for_user(user=request.user, node_id=node_id, need="edit")
     stream, size = request_body(request)
-    version = file_upload(user=request.user, parent=parent, name=name, stream=stream, size=size)
+    version = file_upload(
+        user=request.user,
+        parent=parent,
+        name=name,
+        stream=stream,
+        size=size,
+        precondition=Precondition.from_headers(request.META),
+    )
     node = permission_after_write(node=version.node, through=parent)
     path = node_path(node=node)
     activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=node, path=path)

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from files.api import content, nodes, search, uploads, usage, versions, zipdl
+from files.api import changes, content, nodes, search, uploads, usage, versions, zipdl
 
 
 class AnyNameConverter:
@@ -32,6 +32,7 @@ urlpatterns = [
         versions.version_restore_view,
         name="api_node_version_restore",
     ),
+    path("workspaces/<uuid:workspace_id>/changes/", changes.workspace_changes, name="api_changes"),
     path("workspaces/<uuid:workspace_id>/search/", search.workspace_search, name="api_search"),
     path("workspaces/<uuid:workspace_id>/usage/", usage.usage, name="api_usage"),
     path("workspaces/<uuid:workspace_id>/usage/file-types/", usage.usage_file_types, name="api_usage_file_types"),

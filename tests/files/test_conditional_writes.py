@@ -1,0 +1,127 @@
+"""Conditional writes: If-Match / If-None-Match on PUT content, PUT children/{name} and PATCH refuse
+with 412 when the file changed meanwhile, and keep nothing of the refused write."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+
+from cloudstorage.errors import ServiceError
+from files.models import FileVersion, Node
+from files.preconditions import Precondition
+from files.services import file_upload_version
+from tests.files.api_helpers import make_file, make_folder, url
+
+
+def etag(data: bytes) -> str:
+    return f'"{hashlib.sha256(data).hexdigest()}"'
+
+
+def used(workspace) -> int:
+    workspace.refresh_from_db()
+    return workspace.used_bytes
+
+
+def test_put_content_with_the_current_etag_makes_a_new_version(api, owner, root):
+    node = make_file(owner, root, "a.txt", b"one")
+    response = api.put(url(node, "content"), b"two", content_type="text/plain", HTTP_IF_MATCH=etag(b"one"))
+    assert response.status_code == 200, response.content
+    assert response.json()["version"] == 2
+
+
+def test_put_content_with_a_stale_etag_is_412_and_stores_nothing(api, owner, root, owner_workspace):
+    node = make_file(owner, root, "a.txt", b"one")
+    file_upload_version(user=owner, node=node, stream=io.BytesIO(b"edited elsewhere"))
+    before = used(owner_workspace)
+    response = api.put(url(node, "content"), b"mine", content_type="text/plain", HTTP_IF_MATCH=etag(b"one"))
+    assert response.status_code == 412
+    error = response.json()["error"]
+    assert error["code"] == "precondition_failed"
+    assert "changed since you read it" in error["message"]
+    assert error["details"]["current_etag"] == etag(b"edited elsewhere")
+    assert error["details"]["version"] == 2
+    assert FileVersion.objects.filter(node=node).count() == 2
+    assert used(owner_workspace) == before
+
+
+def test_a_write_that_lands_while_the_body_streams_is_412_at_the_commit(api, owner, root, owner_workspace):
+    """The early check passed; another editor's version committed meanwhile; the row-locked check refuses."""
+    node = make_file(owner, root, "a.txt", b"one")
+
+    def body():
+        yield b"mine, part 1 "
+        file_upload_version(user=owner, node=Node.objects.get(pk=node.pk), stream=io.BytesIO(b"theirs"))
+        yield b"part 2"
+
+    before = used(owner_workspace)
+    precondition = Precondition.from_headers({"HTTP_IF_MATCH": etag(b"one")})
+    with pytest.raises(ServiceError) as refused:
+        file_upload_version(user=owner, node=node, stream=body(), precondition=precondition)
+    assert refused.value.status_code == 412
+    node.refresh_from_db()
+    assert node.sha256 == hashlib.sha256(b"theirs").hexdigest() and node.version == 2
+    assert used(owner_workspace) == before + len(b"theirs")
+
+
+def test_put_by_name_if_match_replaces_only_the_unchanged_file(api, owner, root):
+    make_file(owner, root, "doc.txt", b"v1")
+    stale = api.put(url(root, "children/doc.txt"), b"x", content_type="text/plain", HTTP_IF_MATCH=etag(b"other"))
+    assert stale.status_code == 412
+    ok = api.put(url(root, "children/doc.txt"), b"v2", content_type="text/plain", HTTP_IF_MATCH=etag(b"v1"))
+    assert ok.status_code == 200 and ok.json()["version"] == 2
+
+
+def test_put_by_name_if_match_on_a_missing_file_is_412(api, root):
+    response = api.put(url(root, "children/gone.txt"), b"x", content_type="text/plain", HTTP_IF_MATCH=etag(b"x"))
+    assert response.status_code == 412
+    assert "does not exist" in response.json()["error"]["message"]
+    assert not Node.objects.filter(name="gone.txt").exists()
+
+
+def test_put_by_name_if_none_match_star_only_creates(api, owner, root):
+    created = api.put(url(root, "children/new.txt"), b"1", content_type="text/plain", HTTP_IF_NONE_MATCH="*")
+    assert created.status_code == 201
+    again = api.put(url(root, "children/new.txt"), b"2", content_type="text/plain", HTTP_IF_NONE_MATCH="*")
+    assert again.status_code == 412
+    assert again.json()["error"]["details"]["existing_id"] == created.json()["id"]
+    assert Node.objects.get(pk=created.json()["id"]).version == 1
+
+
+def test_if_match_star_needs_an_existing_file(api, owner, root):
+    make_file(owner, root, "here.txt", b"1")
+    assert (
+        api.put(url(root, "children/here.txt"), b"2", content_type="text/plain", HTTP_IF_MATCH="*").status_code == 200
+    )
+    assert (
+        api.put(url(root, "children/nope.txt"), b"2", content_type="text/plain", HTTP_IF_MATCH="*").status_code == 412
+    )
+
+
+def test_weak_etag_never_matches(api, owner, root):
+    node = make_file(owner, root, "a.txt", b"one")
+    response = api.put(url(node, "content"), b"two", content_type="text/plain", HTTP_IF_MATCH=f"W/{etag(b'one')}")
+    assert response.status_code == 412
+
+
+def test_patch_with_a_stale_etag_is_412_and_renames_nothing(api, owner, root):
+    node = make_file(owner, root, "a.txt", b"one")
+    file_upload_version(user=owner, node=node, stream=io.BytesIO(b"two"))
+    stale = api.patch(url(node), {"name": "b.txt"}, format="json", HTTP_IF_MATCH=etag(b"one"))
+    assert stale.status_code == 412
+    node.refresh_from_db()
+    assert node.name == "a.txt"
+    ok = api.patch(url(node), {"name": "b.txt"}, format="json", HTTP_IF_MATCH=etag(b"two"))
+    assert ok.status_code == 200 and ok.json()["name"] == "b.txt"
+
+
+def test_patch_if_match_on_a_folder_matches_only_star(api, owner, root):
+    folder = make_folder(owner, root, "docs")
+    assert api.patch(url(folder), {"name": "d2"}, format="json", HTTP_IF_MATCH='"abc"').status_code == 412
+    assert api.patch(url(folder), {"name": "d2"}, format="json", HTTP_IF_MATCH="*").status_code == 200
+
+
+def test_unconditional_writes_still_work(api, owner, root):
+    node = make_file(owner, root, "a.txt", b"one")
+    assert api.put(url(node, "content"), b"two", content_type="text/plain").status_code == 200
