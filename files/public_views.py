@@ -7,9 +7,10 @@ browser session by the password form; bytes stream from the chunk store, never w
 
 from __future__ import annotations
 
+from functools import wraps
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -61,11 +62,26 @@ def _gone(request: HttpRequest, reason: str) -> HttpResponse:
     )
 
 
+def public_page(view):
+    """Anyone may hold a link, so an unknown or trashed one gets the site's own "not found" page,
+    never Django's debug page (which the embedded default's DEBUG would show)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            return render(request, "404.html", status=404)
+
+    return wrapper
+
+
 def _page_url(token: str, folder: str | None = None) -> str:
     url = reverse("public_link", args=[token])
     return f"{url}?{urlencode({'folder': folder})}" if folder else url
 
 
+@public_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def link_page(request: HttpRequest, token: str) -> HttpResponse:
     """The link's page: the password form while locked; then the file, the folder listing (with
@@ -107,6 +123,7 @@ def _breadcrumbs(*, link: PublicLink, node: Node) -> list[Node]:
     return [Node(pk=pk, parent_id=parent_id, name=name) for pk, parent_id, name in node.link_trail]
 
 
+@public_page
 @require_http_methods(["GET", "HEAD"])
 def link_download(request: HttpRequest, token: str) -> HttpResponse:
     """The link's file, a file inside its folder (``?node=``), or a folder as a streamed zip."""
@@ -176,6 +193,7 @@ def _zip_response(folder: Node) -> HttpResponse:
     return response
 
 
+@public_page
 @csrf_exempt  # CSRF is checked by _link_upload_receive, after the streaming handler is installed
 @require_POST
 def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:

@@ -98,7 +98,9 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
         raise Http404
     if not folder.is_folder:
         return redirect("files_folder", workspace_id=workspace_id, folder_id=folder.parent_id)
-    is_member = workspace_permission(user=request.user, workspace_id=workspace_id) is not None
+    member_permission = workspace_permission(user=request.user, workspace_id=workspace_id)
+    is_member = member_permission is not None
+    folder.workspace.permission = member_permission  # the side menu shows managers' sections
     crumbs = _breadcrumbs(user=request.user, folder=folder)
     return render(
         request,

@@ -1,6 +1,6 @@
 // The file browser: listing (list or grid, sorted), multi-select and the actions on a selection,
 // dialogs (new folder, rename, move/copy, delete, share, preview), the details panel and uploads.
-import { api, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, listAll, notify, refreshQuota, showError } from "./common.js";
+import { api, copyText, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, listAll, notify, refreshQuota, showError } from "./common.js";
 import { collect, entriesOf, UploadQueue } from "./upload.js";
 
 const root = document.getElementById("browser");
@@ -21,6 +21,7 @@ const state = {
 const folderUrl = (id) => `/app/w/${workspaceId}/f/${id}/`;
 const contentUrl = (id, version) => `/api/v1/nodes/${id}/content` + (version ? `?version=${version}` : "");
 const previewUrl = (id) => `/app/preview/${id}/`;
+const ACCESS_WORDS = { view: "View", edit: "View and edit", manage: "View, edit and manage" };
 
 // ---- listing ---------------------------------------------------------------------------------
 
@@ -468,7 +469,7 @@ async function openDetails(item) {
       el("dt", {}, "Modified"), el("dd", {}, fmtDate(node.modified_at)),
       el("dt", {}, "Created"), el("dd", {}, fmtDate(node.created_at)),
       isFolder(node) ? null : [el("dt", {}, "Version"), el("dd", {}, String(node.version || ""))],
-      el("dt", {}, "Your access"), el("dd", {}, node.permission || "")),
+      el("dt", {}, "You can"), el("dd", {}, ACCESS_WORDS[node.permission] || "")),
     el("form", {
       class: "details-form",
       onsubmit: async (e) => {
@@ -533,20 +534,6 @@ function linkUrl(link) {
   return new URL(url, window.location.origin).toString();
 }
 
-async function copyText(text) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch (e) {
-    // Clipboard API refused (permissions, insecure origin): fall back to a selected text field.
-    const area = el("textarea", { class: "sr-only" }, text);
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
-  notify("Link copied to the clipboard.", "success");
-}
-
 async function openShare(item) {
   const dialog = document.getElementById("share-dialog");
   dialog.querySelector("h2").textContent = `Share “${item.name}”`;
@@ -607,7 +594,7 @@ async function openShare(item) {
           l.state && l.state !== "active" ? l.state.replace("_", " ") : null].filter(Boolean).join(" · ");
         return el("li", { class: "link-row" },
           el("input", { type: "text", readonly: true, value: url, class: "link-url", "aria-label": "Link address", onfocus: (e) => e.target.select() }),
-          el("button", { type: "button", class: "small", onclick: () => copyText(url) }, "Copy link"),
+          el("button", { type: "button", class: "small", onclick: () => copyText(url, "Link copied to the clipboard.") }, "Copy link"),
           el("button", {
             type: "button", class: "small danger", "aria-label": "Revoke link",
             onclick: async () => {
@@ -649,15 +636,20 @@ async function openShare(item) {
     if (password) body.password = password;
     if (expires) body.expires_at = new Date(`${expires}T23:59:59`).toISOString();
     if (max) body.max_downloads = Number(max);
+    const button = e.target.querySelector('button[type="submit"]');
+    button.disabled = true;
+    button.textContent = "Creating…";
     try {
       const link = await api("POST", `/api/v1/nodes/${item.id}/links/`, { json: body });
-      notify("Link created.", "success");
       dialogError(dialog, "");
       e.target.reset();
       await loadLinks();
-      if (link) copyText(linkUrl(link)).catch(() => {});
+      if (link) copyText(linkUrl(link), "Link created and copied to the clipboard.").catch(() => {});
     } catch (err) {
       dialogError(dialog, err.message);
+    } finally {
+      button.disabled = false;
+      button.textContent = "Create link";
     }
   };
   shareList.replaceChildren();
