@@ -304,3 +304,20 @@ class QuotaHold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bytes} bytes held in {self.workspace_id}"
+
+
+class Thumbnail(models.Model):
+    """A small JPEG of an image's or a PDF's first page, made by a worker from one version.
+
+    Derived data: stored through the chunk store like any content, but counted in no quota, and
+    released with its version (files.thumbnails drops the manifest when the row goes)."""
+
+    version = models.OneToOneField(FileVersion, on_delete=models.CASCADE, related_name="thumbnail")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    manifest = models.OneToOneField("disks.Manifest", on_delete=models.PROTECT, related_name="+")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"thumbnail of {self.version}"

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -31,6 +32,8 @@ from files.links import (
     link_upload,
 )
 from files.models import Node, PublicLink
+from files.previews import preview_kind, preview_response, thumbnail_response
+from files.thumbnails import thumbnail_node_ids
 from files.uploadhandler import StreamingUploadHandler, UploadBatch
 from files.zips import folder_zip
 
@@ -112,8 +115,13 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "files/public/upload.html", context)
     node = link_node_get(link=link, node_id=folder_id)
     context["node"] = node
+    if node.is_file and node.current_version_id and link.max_downloads is None:
+        context["preview"] = preview_kind(node.current_version.mime_type)
     if node.is_folder:
         context["listing"] = link_folder_listing(link=link, folder=node)
+        with_thumbnail = thumbnail_node_ids(node_ids=[child.pk for child in context["listing"]])
+        for child in context["listing"]:
+            child.has_thumbnail = child.pk in with_thumbnail
         context["breadcrumbs"] = _breadcrumbs(link=link, node=node)
     return render(request, "files/public/link.html", context)
 
@@ -156,6 +164,47 @@ def link_download(request: HttpRequest, token: str) -> HttpResponse:
     if node.is_folder:
         return _zip_response(node)
     return _file_response(node, span=span, head=request.method == "HEAD")
+
+
+def _link_file(request: HttpRequest, token: str) -> Node | HttpResponse:
+    """The unlocked view link's file named by ``?node=`` (the link's own file without it), or the
+    response to send instead."""
+    try:
+        link = link_get_for_token(token=token)
+    except LinkGone as gone:
+        return _gone(request, gone.reason)
+    if link.permission != PublicLink.Permission.VIEW or not _unlocked(request, link):
+        raise Http404
+    node = link_node_get(link=link, node_id=request.GET.get("node") or "")
+    if not node.is_file or node.current_version_id is None:
+        raise Http404
+    node.link = link
+    return node
+
+
+@public_page
+@require_http_methods(["GET", "HEAD"])
+@xframe_options_sameorigin
+def link_preview(request: HttpRequest, token: str) -> HttpResponse:
+    """A file of the link shown in its page (image, PDF, text, video and audio with Range).
+
+    A link with a download limit shows no preview: every byte it gives counts as a download."""
+    node = _link_file(request, token)
+    if isinstance(node, HttpResponse):
+        return node
+    if node.link.max_downloads is not None:
+        raise Http404
+    return preview_response(request, node)
+
+
+@public_page
+@require_http_methods(["GET"])
+def link_thumbnail(request: HttpRequest, token: str) -> HttpResponse:
+    """A file's thumbnail in a folder link's listing."""
+    node = _link_file(request, token)
+    if isinstance(node, HttpResponse):
+        return node
+    return thumbnail_response(node)
 
 
 def _file_response(node: Node, *, span: tuple[int, int] | None, head: bool) -> HttpResponse:

@@ -27,3 +27,11 @@ def quota_holds_reclaim() -> int:
     from files.quota import quota_holds_reclaim as reclaim
 
     return reclaim()
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def thumbnail_make(version_id: str) -> bool:
+    """Make one version's thumbnail (queued when the version is created)."""
+    from files.thumbnails import thumbnail_make as make
+
+    return make(version_id=version_id) is not None

@@ -11,6 +11,7 @@ urlpatterns = [
     path("settings/", web.settings_page, name="app_settings"),
     path("open/<uuid:node_id>/", web.node_open, name="files_open"),
     path("preview/<uuid:node_id>/", web.file_preview, name="files_preview"),
+    path("thumbnail/<uuid:node_id>/", web.file_thumbnail, name="files_thumbnail"),
     path("w/<uuid:workspace_id>/", web.workspace_files, name="files_workspace"),
     path("w/<uuid:workspace_id>/f/<uuid:folder_id>/", web.folder_page, name="files_folder"),
     path("w/<uuid:workspace_id>/trash/", web.trash_page, name="files_trash"),

@@ -62,4 +62,6 @@ def when(value) -> str:
     (relative for the last day); without script the UTC time stays readable."""
     if not value:
         return ""
-    return format_html('<time datetime="{}" data-local>{} UTC</time>', value.isoformat(), value.strftime("%d %b %Y, %H:%M"))
+    return format_html(
+        '<time datetime="{}" data-local>{} UTC</time>', value.isoformat(), value.strftime("%d %b %Y, %H:%M")
+    )

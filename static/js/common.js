@@ -200,6 +200,16 @@ function kindOf(node) {
   return "file";
 }
 
+const KIND_NAMES = { image: "Image", pdf: "PDF document", text: "Text", video: "Video", audio: "Audio", archive: "Archive", file: "File", folder: "Folder" };
+
+// A file's kind in words ("PDF document"), with its extension: what people call it, not a MIME type.
+export function kindName(node) {
+  const dot = node.name ? node.name.lastIndexOf(".") : -1;
+  const ext = dot > 0 ? node.name.slice(dot + 1).toUpperCase() : "";
+  const kind = KIND_NAMES[kindOf(node)];
+  return ext && kindOf(node) !== "pdf" ? `${kind} (${ext})` : kind;
+}
+
 export function iconFor(node, size = 20) {
   const kind = kindOf(node);
   const ns = "http://www.w3.org/2000/svg";
