@@ -225,7 +225,7 @@ function pointerAttrs(item) {
 
 function menuButton(item) {
   return el("button", {
-    type: "button", class: "row-menu", "aria-label": `Actions for ${item.name}`, "aria-haspopup": "menu", title: "Actions",
+    type: "button", class: "row-menu", "aria-label": "More actions", "aria-haspopup": "menu", title: "More actions",
     onclick: (event) => {
       if (!state.selected.has(item.id)) selectOnly(item.id);
       const box = event.currentTarget.getBoundingClientRect();

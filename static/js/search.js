@@ -31,7 +31,7 @@ async function search() {
     return;
   }
   results.replaceChildren(el("p", { class: "muted" }, `${items.length}${data.next ? "+" : ""} result${items.length === 1 ? "" : "s"}`),
-    el("table", { class: "table files", "aria-label": "Search results" },
+    el("table", { class: "table", "aria-label": "Search results" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Name"), el("th", { scope: "col" }, "Location"),
         el("th", { scope: "col" }, "Size"), el("th", { scope: "col" }, "Modified"))),
       el("tbody", {}, items.map((item) => el("tr", { dataset: { id: item.id } },
