@@ -153,7 +153,7 @@ function checkbox(item) {
 function sortHeader(label, key) {
   const active = state.ordering.replace(/^-/, "") === key;
   const desc = state.ordering.startsWith("-");
-  const th = el("th", { scope: "col", "aria-sort": active ? (desc ? "descending" : "ascending") : "none" },
+  const th = el("th", { scope: "col", class: `col-${key}`, "aria-sort": active ? (desc ? "descending" : "ascending") : "none" },
     el("button", {
       type: "button", class: "th-sort",
       onclick: () => setOrdering(active && !desc ? "-" + key : key),

@@ -30,8 +30,8 @@ export function resolveConflicts(items, existing) {
     ? `“${clashing[0].path}” already exists here` : `${clashing.length} files already exist here`;
   dialog.querySelector("#conflict-dialog-text").textContent =
     "Replace them (the current content stays in the version history), or keep both files?";
-  dialog.querySelector("#conflict-list").replaceChildren(...clashing.slice(0, 5).map((i) => el("li", {}, i.path)),
-    clashing.length > 5 ? el("li", { class: "muted" }, `and ${clashing.length - 5} more`) : null);
+  const more = clashing.length > 5 ? [el("li", { class: "muted" }, `and ${clashing.length - 5} more`)] : [];
+  dialog.querySelector("#conflict-list").replaceChildren(...clashing.slice(0, 5).map((i) => el("li", {}, i.path)), ...more);
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => {
       if (dialog.returnValue === "replace") resolve(items);
