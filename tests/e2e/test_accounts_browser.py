@@ -38,7 +38,7 @@ def test_team_invite_and_api_token(page, live_server):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("lead@example.com")
     page.get_by_label("Password").fill(FACTORY_PASSWORD)
-    page.get_by_role("button", name=re.compile("Sign In", re.I)).click()
+    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
     page.wait_for_url(re.compile("/app/"))
 
     page.get_by_label("Workspace name").fill("Studio")

@@ -11,7 +11,7 @@ import re
 import pytest
 from django.test import Client
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, wait_until
 from tests.e2e.test_files_browser import login, node_at, root_of, row
 from tests.factories import UserFactory, local_disks, personal_workspace, team_workspace
 
@@ -76,16 +76,6 @@ def within_screen(page, locator) -> bool:
     box = locator.bounding_box()
     width = page.viewport_size["width"]
     return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1
-
-
-def wait_until(page, script: str, timeout: float = 15.0) -> None:
-    """Poll a JavaScript predicate (the pages' CSP forbids the eval behind wait_for_function)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(script):
-        assert time.monotonic() < deadline, f"timed out waiting for {script}"
-        page.wait_for_timeout(100)
 
 
 def toast(page, text):
