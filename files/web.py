@@ -149,6 +149,13 @@ def search_page(request: HttpRequest, workspace_id) -> HttpResponse:
 
 
 @login_required
+def recent_page(request: HttpRequest, workspace_id) -> HttpResponse:
+    """The files changed most recently, newest first (the search API, ordered by time)."""
+    workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
+    return render(request, "files/recent.html", _app_context(request, workspace, nav="recent"))
+
+
+@login_required
 def usage_page(request: HttpRequest, workspace_id) -> HttpResponse:
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
     return render(request, "files/usage.html", _app_context(request, workspace, nav="usage"))

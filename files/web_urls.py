@@ -16,5 +16,6 @@ urlpatterns = [
     path("w/<uuid:workspace_id>/f/<uuid:folder_id>/", web.folder_page, name="files_folder"),
     path("w/<uuid:workspace_id>/trash/", web.trash_page, name="files_trash"),
     path("w/<uuid:workspace_id>/search/", web.search_page, name="files_search"),
+    path("w/<uuid:workspace_id>/recent/", web.recent_page, name="files_recent"),
     path("w/<uuid:workspace_id>/usage/", web.usage_page, name="files_usage"),
 ]

@@ -111,6 +111,7 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
         "files": f"/app/w/{workspace.pk}/f/{root_of(user).pk}/",
         "folder": f"/app/w/{workspace.pk}/f/{folder.pk}/",
         "search": f"/app/w/{workspace.pk}/search/?q=long",
+        "recent": f"/app/w/{workspace.pk}/recent/",
         "trash": f"/app/w/{workspace.pk}/trash/",
         "usage": f"/app/w/{workspace.pk}/usage/",
         "links": f"/app/w/{workspace.pk}/links/",
@@ -135,6 +136,12 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
             )
         page.screenshot(path=str(ARTIFACTS / f"fit-{view}-{name}.png"), full_page=True)
     assert not too_wide, f"pages wider than the {view} screen: {too_wide}"
+
+    # Recent lists the files, newest first.
+    page.goto(pages["recent"])
+    page.locator("#recent[aria-busy='false']").wait_for()
+    names = page.locator("#recent tbody a").all_inner_texts()
+    assert names == ["a-very-long-file-name-without-any-spaces-in-it-at-all.txt"]  # not the trashed old.txt
 
     # Names break between words, never inside one ("Docume/nts").
     page.goto(pages["files"])
