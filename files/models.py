@@ -321,3 +321,18 @@ class Thumbnail(models.Model):
 
     def __str__(self) -> str:
         return f"thumbnail of {self.version}"
+
+
+class Star(models.Model):
+    """A person's bookmark on a file or folder, for the dashboard's Starred view."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "node"], name="star_once_per_user_and_node")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.node}"

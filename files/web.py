@@ -149,6 +149,12 @@ def search_page(request: HttpRequest, workspace_id) -> HttpResponse:
 
 
 @login_required
+def starred_page(request: HttpRequest) -> HttpResponse:
+    """The caller's starred files and folders, in every workspace."""
+    return render(request, "files/starred.html", _app_context(request, None, nav="starred"))
+
+
+@login_required
 def recent_page(request: HttpRequest, workspace_id) -> HttpResponse:
     """The files changed most recently, newest first (the search API, ordered by time)."""
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("files/", web.files_home, name="files_home"),
     path("switch/", web.workspace_switch, name="workspace_switch"),
     path("shared/", web.shared_page, name="files_shared"),
+    path("starred/", web.starred_page, name="files_starred"),
     path("settings/", web.settings_page, name="app_settings"),
     path("open/<uuid:node_id>/", web.node_open, name="files_open"),
     path("preview/<uuid:node_id>/", web.file_preview, name="files_preview"),

@@ -14,6 +14,7 @@ const details = document.getElementById("details");
 
 const state = {
   items: [],
+  starred: new Set(), // ids the caller starred (from /api/v1/starred/)
   selected: new Set(),
   anchor: null,
   focus: null, // the item keyboard focus is on (one item is in the tab order)
@@ -136,8 +137,9 @@ async function moveInto(ids, folder) {
 }
 
 function nameCell(item) {
-  if (isFolder(item)) return el("a", { href: folderUrl(item.id), class: "node-name" }, item.name);
-  return el("button", { type: "button", class: "link node-name", onclick: () => openPreview(item) }, item.name);
+  const star = state.starred.has(item.id) ? el("span", { class: "star", title: "Starred", "aria-label": "starred" }, " ★") : null;
+  if (isFolder(item)) return [el("a", { href: folderUrl(item.id), class: "node-name" }, item.name), star];
+  return [el("button", { type: "button", class: "link node-name", onclick: () => openPreview(item) }, item.name), star];
 }
 
 function checkbox(item) {
@@ -242,6 +244,7 @@ function showMenu(x, y, returnFocus) {
   if (one) entries.push({ label: isFolder(one) ? "Open" : "Preview", run: () => openItem(one) });
   entries.push({ label: "Download", run: actions.download });
   if (one) entries.push({ label: "Details", run: actions.details });
+  if (one) entries.push({ label: state.starred.has(one.id) ? "Remove star" : "Add star", run: () => toggleStar(one) });
   if (canEdit) {
     if (one) entries.push({ label: "Rename", run: actions.rename });
     entries.push({ label: "Move", run: actions.move }, { label: "Copy", run: actions.copy });
@@ -249,6 +252,28 @@ function showMenu(x, y, returnFocus) {
     entries.push({ label: "Delete", run: actions.delete, danger: true });
   }
   openMenu({ x, y, entries, label: one ? `Actions for ${one.name}` : `Actions for ${items.length} items`, returnFocus });
+}
+
+async function toggleStar(item) {
+  const starring = !state.starred.has(item.id);
+  try {
+    await api(starring ? "PUT" : "DELETE", `/api/v1/nodes/${item.id}/star/`);
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  starring ? state.starred.add(item.id) : state.starred.delete(item.id);
+  notify(starring ? `Starred “${item.name}”.` : `Removed the star from “${item.name}”.`, "success");
+  render();
+}
+
+async function loadStars() {
+  try {
+    state.starred = new Set((await api("GET", "/api/v1/starred/")).map((n) => n.id));
+    render();
+  } catch (err) {
+    // Stars are a convenience: the listing works without them.
+  }
 }
 
 function focusItem(id) {
@@ -877,4 +902,4 @@ if (canEdit) {
   });
 }
 
-load();
+load().then(loadStars);

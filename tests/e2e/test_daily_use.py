@@ -292,7 +292,11 @@ def test_context_menu_and_keyboard(page, live_server, view, js_errors):
     menu = page.get_by_role("menu", name="Actions for a.txt")
     menu.wait_for()
     labels = menu.get_by_role("menuitem").all_inner_texts()
-    assert labels == ["Preview", "Download", "Details", "Rename", "Move", "Copy", "Share", "Delete"]
+    assert labels == ["Preview", "Download", "Details", "Add star", "Rename", "Move", "Copy", "Share", "Delete"]
+    menu.get_by_role("menuitem", name="Add star").click()
+    toast(page, "Starred “a.txt”.").wait_for()
+    row(page, "a.txt").get_by_label("starred").wait_for()
+    row(page, "a.txt").get_by_role("button", name="More actions").click()
     menu.get_by_role("menuitem", name="Rename").click()
     page.get_by_label("Name", exact=True).fill("a2.txt")
     page.locator("#name-dialog").get_by_role("button", name="Rename").click()
@@ -321,6 +325,10 @@ def test_context_menu_and_keyboard(page, live_server, view, js_errors):
     page.keyboard.press("Delete")
     page.locator("#confirm-dialog[open]").get_by_text("2 items will be moved to the trash.").wait_for()
     page.keyboard.press("Escape")
+    page.goto("/app/starred/")
+    page.locator("#starred[aria-busy='false']").get_by_role("link", name="a2.txt").wait_for()
+    page.go_back()
+    page.locator("#listing[aria-busy='false']").wait_for()
     row(page, "Folder").focus()
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(f"/f/{folder.pk}/"))
