@@ -116,7 +116,7 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
     node = link_node_get(link=link, node_id=folder_id)
     context["node"] = node
     if node.is_file and node.current_version_id and link.max_downloads is None:
-        context["preview"] = preview_kind(node.current_version.mime_type)
+        context["preview"] = preview_kind(node.mime_type)  # the node's copy: no query for the version
     if node.is_folder:
         context["listing"] = link_folder_listing(link=link, folder=node)
         with_thumbnail = thumbnail_node_ids(node_ids=[child.pk for child in context["listing"]])
