@@ -12,5 +12,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def send_mail(self, template_prefix, email, context):
         # The reset e-mail points to the settings page, where the account's tokens are listed.
-        context = {**context, "settings_url": f"{settings.SITE_URL}{reverse('app_settings')}"}
+        context = {
+            **context,
+            "settings_url": f"{settings.SITE_URL}{reverse('app_settings')}",
+            # allauth would greet with the request's host name ("Hello from 127.0.0.1:8103!").
+            "site_name": settings.SITE_NAME,
+            "site_url": settings.SITE_URL,
+        }
         return super().send_mail(template_prefix, email, context)

@@ -183,25 +183,29 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "accounts/invitation.html", {"invitation": invitation, "token": token})
 
 
+ISSUED_TOKEN_KEY = "accounts.issued_token"
+
+
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
+    """Create a token by POST, then redirect (a reload must not create a second one); the raw
+    token rides in the session to the next GET, which shows it once and forgets it."""
     form = TokenForm(request.POST or None)
-    issued = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
             days = form.cleaned_data.get("expires_in_days")
             expires_at = timezone.now() + timedelta(days=days) if days else None
             issued = token_create(user=request.user, name=form.cleaned_data["name"], expires_at=expires_at)
-            form = TokenForm()
-        else:
-            status = 400
+            request.session[ISSUED_TOKEN_KEY] = {"name": issued.token.name, "raw": issued.raw}
+            return redirect("tokens")
+        status = 400
     return render(
         request,
         "accounts/tokens.html",
         {
             "form": form,
-            "issued": issued,
+            "issued": request.session.pop(ISSUED_TOKEN_KEY, None) if request.method == "GET" else None,
             "tokens": ApiToken.objects.filter(user=request.user, revoked_at__isnull=True),
         },
         status=status,

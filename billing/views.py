@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import workspace_get_for_user
-from billing.plans import category_for_gb, price_cents_for_gb
+from billing.plans import price_cents_for_gb
 from billing.selectors import invoices_for_workspace, plan_summary
 from billing.services import MANAGER_ROLES, billing_portal_url, checkout_session_sync, plan_cancel, plan_change
 from cloudstorage.errors import ServiceError
@@ -42,7 +42,6 @@ def plan_page(request: HttpRequest, workspace_id) -> HttpResponse:
             "can_manage": can_manage,
             "start_gb": start_gb,
             "start_price_cents": price_cents_for_gb(start_gb),
-            "start_category": category_for_gb(start_gb),
             "invoices": invoices_for_workspace(workspace=workspace)[:50] if can_manage else [],
         },
     )

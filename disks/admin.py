@@ -4,6 +4,8 @@ drain or a sweep. Every change goes through disks.services and is written to the
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -42,6 +44,9 @@ PROBE_FIELDS = [
 ]
 
 
+GB = 1024**3
+
+
 class DiskForm(forms.ModelForm):
     s3_secret_key = forms.CharField(required=False, widget=forms.PasswordInput, label="S3 secret key")
     status = forms.ChoiceField(
@@ -54,19 +59,32 @@ class DiskForm(forms.ModelForm):
         help_text="A standby disk is probed like any other and takes data only once its category passes "
         "the capacity alert threshold.",
     )
+    # Operators think of disks in GB; the model keeps bytes.
+    capacity_gb = forms.DecimalField(
+        label="Capacity (GB)", min_value=Decimal("0.001"), decimal_places=3, help_text="1 GB = 1024³ bytes."
+    )
 
     class Meta:
         model = Disk
-        fields = ["name", "category", "capacity_bytes", "status", *[f for f in LOCATION_FIELDS if f != "category"]]
+        fields = ["name", "category", "capacity_gb", "status", *[f for f in LOCATION_FIELDS if f != "category"]]
 
     def clean_status(self):
         return self.cleaned_data.get("status") or Disk.Status.ACTIVE
 
-    def clean_capacity_bytes(self):
-        capacity = self.cleaned_data["capacity_bytes"]
+    class Media:
+        js = ["js/admin_disk_form.js"]  # shows the S3 fields only for an S3 disk
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.capacity_bytes:
+            self.initial["capacity_gb"] = (Decimal(self.instance.capacity_bytes) / GB).quantize(Decimal("0.001"))
+
+    def clean_capacity_gb(self):
+        capacity = int(self.cleaned_data["capacity_gb"] * GB)
         if not self.instance._state.adding and capacity < self.instance.used_bytes:
-            raise forms.ValidationError(f"The disk already holds {self.instance.used_bytes} bytes.")
-        return capacity
+            raise forms.ValidationError(f"The disk already holds {filesizeformat(self.instance.used_bytes)}.")
+        self.instance.capacity_bytes = capacity
+        return self.cleaned_data["capacity_gb"]
 
     def clean(self):
         cleaned = super().clean()
@@ -101,14 +119,10 @@ class DiskAdmin(admin.ModelAdmin):
         "backend",
         "category",
         "status",
-        "used",
-        "capacity",
-        "percent_full",
-        "good_copies",
-        "bad_copies",
+        "space",
+        "copies",
         "last_check_at",
         "last_check_ok",
-        "consecutive_failures",
     ]
     list_filter = ["category", "status", "backend"]
     search_fields = ["name", "path", "s3_bucket"]
@@ -154,25 +168,15 @@ class DiskAdmin(admin.ModelAdmin):
             obj.probe_history = "1"
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="used", ordering="used_bytes")
-    def used(self, disk: Disk) -> str:
-        return filesizeformat(disk.used_bytes)
+    # Few, combined columns: the list fits a 1366 px screen.
+    @admin.display(description="used of capacity", ordering="used_bytes")
+    def space(self, disk: Disk) -> str:
+        percent = 100 * disk.used_bytes / disk.capacity_bytes if disk.capacity_bytes else 0
+        return f"{filesizeformat(disk.used_bytes)} of {filesizeformat(disk.capacity_bytes)} ({percent:.1f}%)"
 
-    @admin.display(description="capacity", ordering="capacity_bytes")
-    def capacity(self, disk: Disk) -> str:
-        return filesizeformat(disk.capacity_bytes)
-
-    @admin.display(description="full")
-    def percent_full(self, disk: Disk) -> str:
-        return f"{100 * disk.used_bytes / disk.capacity_bytes:.1f}%"
-
-    @admin.display(description="good copies", ordering="ok_copies")
-    def good_copies(self, disk: Disk) -> int:
-        return disk.ok_copies
-
-    @admin.display(description="bad copies", ordering="bad_copies_count")
-    def bad_copies(self, disk: Disk) -> int:
-        return disk.bad_copies_count
+    @admin.display(description="copies good / bad", ordering="bad_copies_count")
+    def copies(self, disk: Disk) -> str:
+        return f"{disk.ok_copies} / {disk.bad_copies_count}"
 
     # --- Actions: every one goes through a service and is logged ---------------------------------
 

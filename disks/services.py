@@ -162,7 +162,7 @@ def operators_notify(*, subject: str, message: str) -> bool:
         logger.error("no operator address is configured for an alert: %s", subject)
         return False
     send_mail(
-        subject=f"[Cloud Storage] {subject}",
+        subject=f"[{settings.SITE_NAME}] {subject}",
         message=message,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,

@@ -369,3 +369,35 @@ class DavEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table} {self.key}"
+
+
+class Thumbnail(models.Model):
+    """A small JPEG of an image's or a PDF's first page, made by a worker from one version.
+
+    Derived data: stored through the chunk store like any content, but counted in no quota, and
+    released with its version (files.thumbnails drops the manifest when the row goes)."""
+
+    version = models.OneToOneField(FileVersion, on_delete=models.CASCADE, related_name="thumbnail")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    manifest = models.OneToOneField("disks.Manifest", on_delete=models.PROTECT, related_name="+")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"thumbnail of {self.version}"
+
+
+class Star(models.Model):
+    """A person's bookmark on a file or folder, for the dashboard's Starred view."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "node"], name="star_once_per_user_and_node")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.node}"

@@ -7,11 +7,13 @@ browser session by the password form; bytes stream from the chunk store, never w
 
 from __future__ import annotations
 
+from functools import wraps
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -30,6 +32,8 @@ from files.links import (
     link_upload,
 )
 from files.models import Node, PublicLink
+from files.previews import preview_kind, preview_response, thumbnail_response
+from files.thumbnails import thumbnail_node_ids
 from files.uploadhandler import StreamingUploadHandler, UploadBatch
 from files.zips import folder_zip
 
@@ -61,11 +65,26 @@ def _gone(request: HttpRequest, reason: str) -> HttpResponse:
     )
 
 
+def public_page(view):
+    """Anyone may hold a link, so an unknown or trashed one gets the site's own "not found" page,
+    never Django's debug page (which the embedded default's DEBUG would show)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            return render(request, "404.html", status=404)
+
+    return wrapper
+
+
 def _page_url(token: str, folder: str | None = None) -> str:
     url = reverse("public_link", args=[token])
     return f"{url}?{urlencode({'folder': folder})}" if folder else url
 
 
+@public_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def link_page(request: HttpRequest, token: str) -> HttpResponse:
     """The link's page: the password form while locked; then the file, the folder listing (with
@@ -96,8 +115,13 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "files/public/upload.html", context)
     node = link_node_get(link=link, node_id=folder_id)
     context["node"] = node
+    if node.is_file and node.current_version_id and link.max_downloads is None:
+        context["preview"] = preview_kind(node.mime_type)  # the node's copy: no query for the version
     if node.is_folder:
         context["listing"] = link_folder_listing(link=link, folder=node)
+        with_thumbnail = thumbnail_node_ids(node_ids=[child.pk for child in context["listing"]])
+        for child in context["listing"]:
+            child.has_thumbnail = child.pk in with_thumbnail
         context["breadcrumbs"] = _breadcrumbs(link=link, node=node)
     return render(request, "files/public/link.html", context)
 
@@ -107,6 +131,7 @@ def _breadcrumbs(*, link: PublicLink, node: Node) -> list[Node]:
     return [Node(pk=pk, parent_id=parent_id, name=name) for pk, parent_id, name in node.link_trail]
 
 
+@public_page
 @require_http_methods(["GET", "HEAD"])
 def link_download(request: HttpRequest, token: str) -> HttpResponse:
     """The link's file, a file inside its folder (``?node=``), or a folder as a streamed zip."""
@@ -139,6 +164,47 @@ def link_download(request: HttpRequest, token: str) -> HttpResponse:
     if node.is_folder:
         return _zip_response(node)
     return _file_response(node, span=span, head=request.method == "HEAD")
+
+
+def _link_file(request: HttpRequest, token: str) -> Node | HttpResponse:
+    """The unlocked view link's file named by ``?node=`` (the link's own file without it), or the
+    response to send instead."""
+    try:
+        link = link_get_for_token(token=token)
+    except LinkGone as gone:
+        return _gone(request, gone.reason)
+    if link.permission != PublicLink.Permission.VIEW or not _unlocked(request, link):
+        raise Http404
+    node = link_node_get(link=link, node_id=request.GET.get("node") or "")
+    if not node.is_file or node.current_version_id is None:
+        raise Http404
+    node.link = link
+    return node
+
+
+@public_page
+@require_http_methods(["GET", "HEAD"])
+@xframe_options_sameorigin
+def link_preview(request: HttpRequest, token: str) -> HttpResponse:
+    """A file of the link shown in its page (image, PDF, text, video and audio with Range).
+
+    A link with a download limit shows no preview: every byte it gives counts as a download."""
+    node = _link_file(request, token)
+    if isinstance(node, HttpResponse):
+        return node
+    if node.link.max_downloads is not None:
+        raise Http404
+    return preview_response(request, node)
+
+
+@public_page
+@require_http_methods(["GET"])
+def link_thumbnail(request: HttpRequest, token: str) -> HttpResponse:
+    """A file's thumbnail in a folder link's listing."""
+    node = _link_file(request, token)
+    if isinstance(node, HttpResponse):
+        return node
+    return thumbnail_response(node)
 
 
 def _file_response(node: Node, *, span: tuple[int, int] | None, head: bool) -> HttpResponse:
@@ -176,6 +242,7 @@ def _zip_response(folder: Node) -> HttpResponse:
     return response
 
 
+@public_page
 @csrf_exempt  # CSRF is checked by _link_upload_receive, after the streaming handler is installed
 @require_POST
 def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:

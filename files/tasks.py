@@ -35,3 +35,11 @@ def changes_prune() -> int:
     from files.changes import changes_prune as prune
 
     return prune()
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def thumbnail_make(version_id: str) -> bool:
+    """Make one version's thumbnail (queued when the version is created)."""
+    from files.thumbnails import thumbnail_make as make
+
+    return make(version_id=version_id) is not None

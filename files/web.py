@@ -7,14 +7,12 @@ with the session cookie and the CSRF header, so the dashboard and API clients sh
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.selectors import workspaces_for_user
 from billing.plans import MAX_PAID_GB, MIN_PAID_GB
@@ -26,21 +24,8 @@ from files.access import (
     workspace_permission,
 )
 from files.models import Node
+from files.previews import preview_response, thumbnail_response
 from files.trash import trash_retention
-
-# Content types a preview may render inline; anything else is shown as plain text or not at all,
-# so an uploaded HTML or SVG file can never run script in the site's origin.
-INLINE_TYPES = {
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "image/avif",
-    "image/bmp",
-    "application/pdf",
-}
-TEXT_PREVIEW_LIMIT = 512 * 1024
-logger = logging.getLogger(__name__)
 
 
 def _app_context(request: HttpRequest, workspace, **extra) -> dict:
@@ -98,7 +83,9 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
         raise Http404
     if not folder.is_folder:
         return redirect("files_folder", workspace_id=workspace_id, folder_id=folder.parent_id)
-    is_member = workspace_permission(user=request.user, workspace_id=workspace_id) is not None
+    member_permission = workspace_permission(user=request.user, workspace_id=workspace_id)
+    is_member = member_permission is not None
+    folder.workspace.permission = member_permission  # the side menu shows managers' sections
     crumbs = _breadcrumbs(user=request.user, folder=folder)
     return render(
         request,
@@ -162,6 +149,19 @@ def search_page(request: HttpRequest, workspace_id) -> HttpResponse:
 
 
 @login_required
+def starred_page(request: HttpRequest) -> HttpResponse:
+    """The caller's starred files and folders, in every workspace."""
+    return render(request, "files/starred.html", _app_context(request, None, nav="starred"))
+
+
+@login_required
+def recent_page(request: HttpRequest, workspace_id) -> HttpResponse:
+    """The files changed most recently, newest first (the search API, ordered by time)."""
+    workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
+    return render(request, "files/recent.html", _app_context(request, workspace, nav="recent"))
+
+
+@login_required
 def usage_page(request: HttpRequest, workspace_id) -> HttpResponse:
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
     return render(request, "files/usage.html", _app_context(request, workspace, nav="usage"))
@@ -180,38 +180,27 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "HEAD"])
 @xframe_options_sameorigin
 def file_preview(request: HttpRequest, node_id) -> HttpResponse:
-    """A file's current content for the preview pane: images and PDF inline, text as text/plain.
+    """A file's current content for the preview pane (files.previews says which types and how).
 
     The download endpoint of the API sends attachments; a preview needs the browser to render the
-    bytes in an <img> or <iframe> of our own page, hence this small same-origin view."""
+    bytes in an <img>, <video> or <iframe> of our own page, hence this small same-origin view."""
     node = node_get_for_user(user=request.user, node_id=node_id)
     if not node.is_file or node.current_version_id is None:
         raise Http404
-    from disks.store import StoreError, manifest_open
+    return preview_response(request, node)
 
-    version = node.current_version
-    mime = (version.mime_type or "").split(";")[0].strip().lower()
-    if mime in INLINE_TYPES:
-        content_type, end = mime, None
-    elif mime.startswith("text/") or mime in ("application/json", "application/xml", "application/javascript"):
-        content_type, end = "text/plain; charset=utf-8", TEXT_PREVIEW_LIMIT
-    else:
-        return HttpResponse("No preview for this type of file.", status=415, content_type="text/plain")
-    try:
-        stream = manifest_open(manifest=version.manifest, end=end)
-    except StoreError:
-        logger.exception("preview of %s could not be read", node.pk)
-        return HttpResponse("This file cannot be read right now.", status=503, content_type="text/plain")
-    response = StreamingHttpResponse(stream, content_type=content_type)
-    response["Content-Disposition"] = "inline"
-    response["X-Content-Type-Options"] = "nosniff"
-    # Even if a type slipped through, the content runs in an opaque origin without scripts.
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-    response["Cache-Control"] = "private, max-age=60"
-    return response
+
+@login_required
+@require_GET
+def file_thumbnail(request: HttpRequest, node_id) -> HttpResponse:
+    """A file's thumbnail for the grid and the details panel; 404 while the worker has made none."""
+    node = node_get_for_user(user=request.user, node_id=node_id)
+    if not node.is_file:
+        raise Http404
+    return thumbnail_response(node)
 
 
 def pricing_context() -> dict:

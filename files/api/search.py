@@ -21,6 +21,12 @@ class SearchPagination(CursorPagination):
     max_page_size = 200
     ordering = ("name_key", "id")
 
+    def get_ordering(self, request, queryset, view):
+        # ?ordering=-modified: the dashboard's "Recent" view, newest change first.
+        if request.query_params.get("ordering") == "-modified":
+            return ("-modified_at", "-id")
+        return self.ordering
+
 
 @extend_schema(
     parameters=[
@@ -31,6 +37,7 @@ class SearchPagination(CursorPagination):
             description="folder, file, one of " + ", ".join([*FILE_TYPES, "other"]) + ", or an exact MIME type.",
         ),
         OpenApiParameter("tag", str, description="Only items with this tag (case-insensitive)."),
+        OpenApiParameter("ordering", str, enum=["name", "-modified"], description="By name (default) or newest first."),
     ],
     responses={200: cursor_page("SearchPage", NodeOut)},
     summary="Search the workspace (members only; items in the trash are left out)",

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from files.api import changes, content, nodes, search, uploads, usage, versions, zipdl
+from files.api import changes, content, nodes, search, stars, uploads, usage, versions, zipdl
 
 
 class AnyNameConverter:
@@ -25,6 +25,8 @@ urlpatterns = [
     path("nodes/<uuid:node_id>/children/<anyname:name>", uploads.child_put, name="api_node_child_put"),
     path("nodes/<uuid:node_id>/content", content.node_content, name="api_node_content"),
     path("nodes/<uuid:node_id>/zip", zipdl.node_zip, name="api_node_zip"),
+    path("nodes/<uuid:node_id>/star/", stars.node_star, name="api_node_star"),
+    path("starred/", stars.starred_list, name="api_starred"),
     path("nodes/<uuid:node_id>/versions/", versions.version_list, name="api_node_versions"),
     path("nodes/<uuid:node_id>/versions/<int:number>/", versions.version_detail, name="api_node_version"),
     path(

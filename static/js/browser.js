@@ -1,6 +1,8 @@
 // The file browser: listing (list or grid, sorted), multi-select and the actions on a selection,
 // dialogs (new folder, rename, move/copy, delete, share, preview), the details panel and uploads.
-import { api, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, listAll, notify, refreshQuota, showError } from "./common.js";
+import { api, copyText, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, kindName, listAll, notify, refreshQuota, showError } from "./common.js";
+import { resolveConflicts } from "./conflicts.js";
+import { openMenu } from "./contextmenu.js";
 import { collect, entriesOf, UploadQueue } from "./upload.js";
 
 const root = document.getElementById("browser");
@@ -12,8 +14,10 @@ const details = document.getElementById("details");
 
 const state = {
   items: [],
+  starred: new Set(), // ids the caller starred (from /api/v1/starred/)
   selected: new Set(),
   anchor: null,
+  focus: null, // the item keyboard focus is on (one item is in the tab order)
   ordering: (localStorage.getItem("browser.ordering") || "name").replace("modified_at", "modified"),
   view: localStorage.getItem("browser.view") || "list",
 };
@@ -21,6 +25,16 @@ const state = {
 const folderUrl = (id) => `/app/w/${workspaceId}/f/${id}/`;
 const contentUrl = (id, version) => `/api/v1/nodes/${id}/content` + (version ? `?version=${version}` : "");
 const previewUrl = (id) => `/app/preview/${id}/`;
+const thumbnailUrl = (item) => `/app/thumbnail/${item.id}/?v=${item.version || ""}`;
+const HAS_THUMBNAIL = /^(image\/(png|jpeg|gif|webp|bmp|tiff)|application\/pdf)/;
+
+// The server's thumbnail (made by a worker after the upload); the kind's icon until it exists.
+function thumbnail(item, size = 48) {
+  const icon = () => el("span", { class: "big-icon", "aria-hidden": "true" }, iconFor(item, size));
+  if (isFolder(item) || !HAS_THUMBNAIL.test(item.mime_type || "")) return icon();
+  return el("img", { src: thumbnailUrl(item), alt: "", loading: "lazy", onerror: (e) => e.target.replaceWith(icon()) });
+}
+const ACCESS_WORDS = { view: "View", edit: "View and edit", manage: "View, edit and manage" };
 
 // ---- listing ---------------------------------------------------------------------------------
 
@@ -54,6 +68,7 @@ export async function load() {
   }
   const ids = new Set(state.items.map((i) => i.id));
   for (const id of [...state.selected]) if (!ids.has(id)) state.selected.delete(id);
+  if (!ids.has(state.focus)) state.focus = null;
   render();
   listing.setAttribute("aria-busy", "false");
   if (loaded++) refreshQuota(); // the page came with fresh numbers; later loads follow changes
@@ -116,13 +131,15 @@ async function moveInto(ids, folder) {
   const items = state.items.filter((i) => ids.includes(i.id));
   if (!items.length) return;
   await eachItem(items, (i) => api("PATCH", `/api/v1/nodes/${i.id}/`, { json: { parent: folder.id } }),
-    (n) => `Moved ${n === 1 ? "1 item" : n + " items"} to “${folder.name}”.`);
+    (n) => `Moved ${n === 1 ? "1 item" : n + " items"} to “${folder.name}”.`, undoMove);
+  state.selected.clear();
   await load();
 }
 
 function nameCell(item) {
-  if (isFolder(item)) return el("a", { href: folderUrl(item.id), class: "node-name" }, item.name);
-  return el("button", { type: "button", class: "link node-name", onclick: () => openPreview(item) }, item.name);
+  const star = state.starred.has(item.id) ? el("span", { class: "star", title: "Starred", "aria-label": "starred" }, " ★") : null;
+  if (isFolder(item)) return [el("a", { href: folderUrl(item.id), class: "node-name" }, item.name), star];
+  return [el("button", { type: "button", class: "link node-name", onclick: () => openPreview(item) }, item.name), star];
 }
 
 function checkbox(item) {
@@ -138,7 +155,7 @@ function checkbox(item) {
 function sortHeader(label, key) {
   const active = state.ordering.replace(/^-/, "") === key;
   const desc = state.ordering.startsWith("-");
-  const th = el("th", { scope: "col", "aria-sort": active ? (desc ? "descending" : "ascending") : "none" },
+  const th = el("th", { scope: "col", class: `col-${key}`, "aria-sort": active ? (desc ? "descending" : "ascending") : "none" },
     el("button", {
       type: "button", class: "th-sort",
       onclick: () => setOrdering(active && !desc ? "-" + key : key),
@@ -154,28 +171,142 @@ function renderTable() {
   });
   return el("table", { class: "table files", "aria-label": "Files" },
     el("thead", {}, el("tr", {}, el("th", { scope: "col", class: "col-check" }, all), sortHeader("Name", "name"),
-      sortHeader("Size", "size"), sortHeader("Modified", "modified"))),
+      sortHeader("Size", "size"), sortHeader("Modified", "modified"), el("th", { scope: "col", class: "col-menu" }, el("span", { class: "sr-only" }, "Actions")))),
     el("tbody", {}, state.items.map((item) =>
-      el("tr", { class: state.selected.has(item.id) ? "selected" : "", dataset: { id: item.id, name: item.name }, ...dndAttrs(item),
-        ondblclick: () => (isFolder(item) ? (location.href = folderUrl(item.id)) : openPreview(item)) },
+      el("tr", { class: state.selected.has(item.id) ? "selected" : "", dataset: { id: item.id, name: item.name }, ...dndAttrs(item), ...pointerAttrs(item) },
         el("td", { class: "col-check" }, checkbox(item)),
         el("td", {}, el("span", { class: "icon", "aria-hidden": "true" }, iconFor(item)), " ", nameCell(item),
           item.tags && item.tags.length ? el("span", { class: "tags" }, item.tags.map((t) => el("span", { class: "badge" }, t))) : null),
         el("td", {}, isFolder(item) ? "—" : fmtBytes(item.size)),
-        el("td", {}, fmtDate(item.modified_at))))));
+        el("td", { class: "col-modified" }, fmtDate(item.modified_at)),
+        el("td", { class: "col-menu" }, menuButton(item))))));
 }
 
 function renderGrid() {
   return el("ul", { class: "grid-view", "aria-label": "Files" }, state.items.map((item) => {
-    const mime = item.mime_type || "";
-    const thumb = !isFolder(item) && mime.startsWith("image/")
-      ? el("img", { src: previewUrl(item.id), alt: "", loading: "lazy" })
-      : el("span", { class: "big-icon", "aria-hidden": "true" }, iconFor(item, 48));
-    return el("li", { class: "tile" + (state.selected.has(item.id) ? " selected" : ""), dataset: { id: item.id, name: item.name }, ...dndAttrs(item) },
-      checkbox(item), el("div", { class: "thumb" }, thumb), nameCell(item),
+    const thumb = thumbnail(item);
+    return el("li", { class: "tile" + (state.selected.has(item.id) ? " selected" : ""), dataset: { id: item.id, name: item.name }, ...dndAttrs(item), ...pointerAttrs(item) },
+      checkbox(item), menuButton(item), el("div", { class: "thumb" }, thumb), nameCell(item),
       el("small", { class: "muted" }, isFolder(item) ? "Folder" : fmtBytes(item.size)));
   }));
 }
+
+// ---- pointer and keyboard: click selects (Ctrl/Cmd adds, Shift extends), double click opens,
+// right-click and the ⋮ button open the context menu; arrows move, Enter opens.
+
+function openItem(item) {
+  if (isFolder(item)) location.href = folderUrl(item.id);
+  else openPreview(item);
+}
+
+function clickSelect(item, event) {
+  if (event.shiftKey) toggle(item.id, true, true, !(event.ctrlKey || event.metaKey));
+  else if (event.ctrlKey || event.metaKey) toggle(item.id, !state.selected.has(item.id), false);
+  else selectOnly(item.id);
+  state.focus = item.id;
+}
+
+function pointerAttrs(item) {
+  return {
+    tabindex: state.focus === item.id || (!state.focus && item === state.items[0]) ? "0" : "-1",
+    onclick: (event) => {
+      if (event.target.closest("a, button, input, label")) return;
+      clickSelect(item, event);
+    },
+    ondblclick: (event) => {
+      if (event.target.closest("button, input")) return;
+      openItem(item);
+    },
+    oncontextmenu: (event) => {
+      event.preventDefault();
+      if (!state.selected.has(item.id)) selectOnly(item.id);
+      showMenu(event.clientX, event.clientY, event.currentTarget);
+    },
+  };
+}
+
+function menuButton(item) {
+  return el("button", {
+    type: "button", class: "row-menu", "aria-label": "More actions", "aria-haspopup": "menu", title: "More actions",
+    onclick: (event) => {
+      if (!state.selected.has(item.id)) selectOnly(item.id);
+      const box = event.currentTarget.getBoundingClientRect();
+      showMenu(box.left, box.bottom, event.currentTarget);
+    },
+  }, "⋮");
+}
+
+// The actions of the context menu follow the selection, as the selection bar does.
+function showMenu(x, y, returnFocus) {
+  const items = selectedItems();
+  const one = items.length === 1 ? items[0] : null;
+  const entries = [];
+  if (one) entries.push({ label: isFolder(one) ? "Open" : "Preview", run: () => openItem(one) });
+  entries.push({ label: "Download", run: actions.download });
+  if (one) entries.push({ label: "Details", run: actions.details });
+  if (one) entries.push({ label: state.starred.has(one.id) ? "Remove star" : "Add star", run: () => toggleStar(one) });
+  if (canEdit) {
+    if (one) entries.push({ label: "Rename", run: actions.rename });
+    entries.push({ label: "Move", run: actions.move }, { label: "Copy", run: actions.copy });
+    if (one) entries.push({ label: "Share", run: actions.share });
+    entries.push({ label: "Delete", run: actions.delete, danger: true });
+  }
+  openMenu({ x, y, entries, label: one ? `Actions for ${one.name}` : `Actions for ${items.length} items`, returnFocus });
+}
+
+async function toggleStar(item) {
+  const starring = !state.starred.has(item.id);
+  try {
+    await api(starring ? "PUT" : "DELETE", `/api/v1/nodes/${item.id}/star/`);
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  starring ? state.starred.add(item.id) : state.starred.delete(item.id);
+  notify(starring ? `Starred “${item.name}”.` : `Removed the star from “${item.name}”.`, "success");
+  render();
+}
+
+async function loadStars() {
+  try {
+    state.starred = new Set((await api("GET", "/api/v1/starred/")).map((n) => n.id));
+    render();
+  } catch (err) {
+    // Stars are a convenience: the listing works without them.
+  }
+}
+
+function focusItem(id) {
+  state.focus = id;
+  for (const node of listing.querySelectorAll("[data-id]")) node.tabIndex = node.dataset.id === id ? 0 : -1;
+  listing.querySelector(`[data-id="${CSS.escape(id)}"]`)?.focus();
+}
+
+listing.addEventListener("keydown", (event) => {
+  const node = event.target.closest("[data-id]");
+  if (!node || event.target !== node) return;
+  const index = state.items.findIndex((i) => i.id === node.dataset.id);
+  const item = state.items[index];
+  const step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[event.key];
+  if (step) {
+    event.preventDefault();
+    const next = state.items[Math.max(0, Math.min(state.items.length - 1, index + step))];
+    if (event.shiftKey) toggle(next.id, true, true, true);
+    else if (!(event.ctrlKey || event.metaKey)) selectOnly(next.id);
+    focusItem(next.id);
+  } else if (event.key === "Enter") {
+    event.preventDefault();
+    openItem(item);
+  } else if (event.key === " ") {
+    event.preventDefault();
+    toggle(item.id, !state.selected.has(item.id), false);
+  } else if (event.key === "ContextMenu" || (event.shiftKey && event.key === "F10")) {
+    event.preventDefault();
+    if (!state.selected.has(item.id)) selectOnly(item.id);
+    const box = node.getBoundingClientRect();
+    showMenu(box.left + 24, box.bottom, node);
+  }
+});
 
 function setOrdering(ordering) {
   state.ordering = ordering;
@@ -185,15 +316,27 @@ function setOrdering(ordering) {
 
 // ---- selection -------------------------------------------------------------------------------
 
-function toggle(id, on, range) {
+// `range` extends from the anchor (the last item clicked) to `id`; `replace` drops the rest first.
+function toggle(id, on, range, replace = false) {
   const ids = state.items.map((i) => i.id);
   if (range && state.anchor && ids.includes(state.anchor)) {
+    if (replace) state.selected.clear();
     const [a, b] = [ids.indexOf(state.anchor), ids.indexOf(id)].sort((x, y) => x - y);
     for (const i of ids.slice(a, b + 1)) on ? state.selected.add(i) : state.selected.delete(i);
   } else {
     on ? state.selected.add(id) : state.selected.delete(id);
+    state.anchor = id;
   }
+  paintSelection();
+}
+
+function selectOnly(id) {
+  state.selected = new Set([id]);
   state.anchor = id;
+  paintSelection();
+}
+
+function paintSelection() {
   for (const row of listing.querySelectorAll("[data-id]")) {
     const sel = state.selected.has(row.dataset.id);
     row.classList.toggle("selected", sel);
@@ -297,21 +440,36 @@ function pickerDialog({ title, okLabel, exclude, submit }) {
   formDialog(dialog, { title, okLabel, setup: show, submit: () => submit(trail[trail.length - 1].id) });
 }
 
-// Runs `fn` for every item; reports how many worked and every failure with its name.
-async function eachItem(items, fn, doneText) {
-  let ok = 0;
+// Runs `fn` for every item; reports how many worked and every failure with its name. `undo`
+// (given the items that worked) puts an Undo button on the report.
+async function eachItem(items, fn, doneText, undo) {
+  const done = [];
   const failures = [];
   for (const item of items) {
     try {
       await fn(item);
-      ok++;
+      done.push(item);
     } catch (err) {
       failures.push(`${item.name}: ${err.message}`);
     }
   }
-  if (ok) notify(doneText(ok), "success");
+  if (done.length) notify(doneText(done.length), "success", undo ? { undo: () => undo(done) } : {});
   for (const f of failures) notify(f, "error");
   return failures;
+}
+
+// Undo of a move puts every item back in the folder it came from; of a delete, restores it from
+// the trash; both reload the listing.
+async function undoMove(items) {
+  await eachItem(items, (i) => api("PATCH", `/api/v1/nodes/${i.id}/`, { json: { parent: i.parent } }),
+    (n) => (n === 1 ? "Moved 1 item back." : `Moved ${n} items back.`));
+  await load();
+}
+
+async function undoDelete(items) {
+  await eachItem(items, (i) => api("POST", `/api/v1/trash/${i.id}/restore/`),
+    (n) => (n === 1 ? "Restored 1 item." : `Restored ${n} items.`));
+  await load();
 }
 
 const actions = {
@@ -329,7 +487,14 @@ const actions = {
       title: `Rename “${item.name}”`, okLabel: "Rename", value: item.name,
       submit: async (name) => {
         await api("PATCH", `/api/v1/nodes/${item.id}/`, { json: { name } });
-        notify(`Renamed to “${name}”.`, "success");
+        notify(`Renamed to “${name}”.`, "success", {
+          undo: async () => {
+            await api("PATCH", `/api/v1/nodes/${item.id}/`, { json: { name: item.name } });
+            notify(`Renamed back to “${item.name}”.`, "success");
+            await load();
+          },
+        });
+        state.selected.clear(); // a later action must not act on the renamed item by surprise
         await load();
       },
     });
@@ -342,7 +507,8 @@ const actions = {
       submit: async (target) => {
         if (target === folderId) throw new Error("The items are already in this folder.");
         const failures = await eachItem(items, (i) => api("PATCH", `/api/v1/nodes/${i.id}/`, { json: { parent: target } }),
-          (n) => (n === 1 ? "Moved 1 item." : `Moved ${n} items.`));
+          (n) => (n === 1 ? "Moved 1 item." : `Moved ${n} items.`), undoMove);
+        state.selected.clear();
         await load();
         if (failures.length === items.length) throw new Error(failures[0]);
       },
@@ -368,7 +534,7 @@ const actions = {
       text: items.length === 1 ? `“${items[0].name}” will be moved to the trash.` : `${items.length} items will be moved to the trash.`,
       submit: async () => {
         await eachItem(items, (i) => api("DELETE", `/api/v1/nodes/${i.id}/`),
-          (n) => (n === 1 ? "Moved 1 item to the trash." : `Moved ${n} items to the trash.`));
+          (n) => (n === 1 ? "Moved 1 item to the trash." : `Moved ${n} items to the trash.`), undoDelete);
         state.selected.clear();
         await load();
       },
@@ -387,6 +553,7 @@ const actions = {
   share: () => openShare(selectedItems()[0]),
   clear: () => selectAll(false),
   "uploads-close": () => (document.getElementById("uploads").hidden = true),
+  "uploads-fold": () => foldUploads(!document.getElementById("uploads").classList.contains("collapsed")),
 };
 
 document.addEventListener("click", (event) => {
@@ -430,6 +597,11 @@ async function openPreview(item) {
     body.replaceChildren(el("img", { src: previewUrl(item.id), alt: item.name, class: "preview-image" }));
   } else if (mime === "application/pdf") {
     body.replaceChildren(el("iframe", { src: previewUrl(item.id), title: `PDF ${item.name}`, class: "preview-pdf" }));
+  } else if (mime.startsWith("video/")) {
+    // The server answers Range requests: the player fetches what it plays, and seeks.
+    body.replaceChildren(el("video", { src: previewUrl(item.id), controls: true, preload: "metadata", class: "preview-video" }));
+  } else if (mime.startsWith("audio/")) {
+    body.replaceChildren(el("audio", { src: previewUrl(item.id), controls: true, preload: "metadata", class: "preview-audio" }));
   } else if (mime.startsWith("text/") || ["application/json", "application/xml", "application/javascript"].includes(mime)) {
     try {
       const res = await fetch(previewUrl(item.id), { credentials: "same-origin" });
@@ -458,17 +630,20 @@ async function openDetails(item) {
   const tags = el("input", { id: "details-tags", value: (node.tags || []).join(", "), disabled: !canEdit });
   const desc = el("textarea", { id: "details-description", rows: "3", disabled: !canEdit }, node.description || "");
   const versions = el("ol", { class: "versions", reversed: true }, el("li", { class: "muted" }, "Loading…"));
+  const picture = thumbnail(node, 96);
+  if (picture.tagName === "IMG") picture.classList.add("details-thumb");
   details.replaceChildren(
     el("div", { class: "details-head" }, el("h2", { tabindex: "-1" }, iconFor(node), " ", node.name),
       el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "×")),
+    picture.tagName === "IMG" ? picture : null,
     el("dl", { class: "meta" },
-      el("dt", {}, "Type"), el("dd", {}, isFolder(node) ? "Folder" : node.mime_type || "file"),
+      el("dt", {}, "Type"), el("dd", {}, isFolder(node) ? "Folder" : kindName(node)),
       isFolder(node) ? null : [el("dt", {}, "Size"), el("dd", {}, fmtBytes(node.size))],
       el("dt", {}, "Path"), el("dd", {}, node.path || ""),
       el("dt", {}, "Modified"), el("dd", {}, fmtDate(node.modified_at)),
       el("dt", {}, "Created"), el("dd", {}, fmtDate(node.created_at)),
       isFolder(node) ? null : [el("dt", {}, "Version"), el("dd", {}, String(node.version || ""))],
-      el("dt", {}, "Your access"), el("dd", {}, node.permission || "")),
+      el("dt", {}, "You can"), el("dd", {}, ACCESS_WORDS[node.permission] || "")),
     el("form", {
       class: "details-form",
       onsubmit: async (e) => {
@@ -533,20 +708,6 @@ function linkUrl(link) {
   return new URL(url, window.location.origin).toString();
 }
 
-async function copyText(text) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch (e) {
-    // Clipboard API refused (permissions, insecure origin): fall back to a selected text field.
-    const area = el("textarea", { class: "sr-only" }, text);
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
-  notify("Link copied to the clipboard.", "success");
-}
-
 async function openShare(item) {
   const dialog = document.getElementById("share-dialog");
   dialog.querySelector("h2").textContent = `Share “${item.name}”`;
@@ -607,7 +768,7 @@ async function openShare(item) {
           l.state && l.state !== "active" ? l.state.replace("_", " ") : null].filter(Boolean).join(" · ");
         return el("li", { class: "link-row" },
           el("input", { type: "text", readonly: true, value: url, class: "link-url", "aria-label": "Link address", onfocus: (e) => e.target.select() }),
-          el("button", { type: "button", class: "small", onclick: () => copyText(url) }, "Copy link"),
+          el("button", { type: "button", class: "small", onclick: () => copyText(url, "Link copied to the clipboard.") }, "Copy link"),
           el("button", {
             type: "button", class: "small danger", "aria-label": "Revoke link",
             onclick: async () => {
@@ -649,15 +810,20 @@ async function openShare(item) {
     if (password) body.password = password;
     if (expires) body.expires_at = new Date(`${expires}T23:59:59`).toISOString();
     if (max) body.max_downloads = Number(max);
+    const button = e.target.querySelector('button[type="submit"]');
+    button.disabled = true;
+    button.textContent = "Creating…";
     try {
       const link = await api("POST", `/api/v1/nodes/${item.id}/links/`, { json: body });
-      notify("Link created.", "success");
       dialogError(dialog, "");
       e.target.reset();
       await loadLinks();
-      if (link) copyText(linkUrl(link)).catch(() => {});
+      if (link) copyText(linkUrl(link), "Link created and copied to the clipboard.").catch(() => {});
     } catch (err) {
       dialogError(dialog, err.message);
+    } finally {
+      button.disabled = false;
+      button.textContent = "Create link";
     }
   };
   shareList.replaceChildren();
@@ -668,6 +834,15 @@ async function openShare(item) {
 
 // ---- uploads ---------------------------------------------------------------------------------
 
+// The upload panel folds to its title line (with the total); a new upload unfolds it.
+function foldUploads(folded) {
+  const panel = document.getElementById("uploads");
+  panel.classList.toggle("collapsed", folded);
+  const button = panel.querySelector('[data-action="uploads-fold"]');
+  button.textContent = folded ? "Show" : "Collapse";
+  button.setAttribute("aria-expanded", String(!folded));
+}
+
 if (canEdit) {
   const queue = new UploadQueue({
     panel: document.getElementById("uploads"),
@@ -677,14 +852,20 @@ if (canEdit) {
     parallel: Number(root.dataset.uploadParallel || 3),
     onDone: (jobs) => {
       const failed = jobs.filter((j) => j.state === "failed").length;
+      if (!failed) foldUploads(true); // done: out of the way of the listing and the details
       const files = jobs.filter((j) => !j.folder).length;
       if (!failed) notify(`Uploaded ${files} file${files === 1 ? "" : "s"}.`, "success");
       load();
     },
   });
-  const start = async (source, target) => {
+  const start = async (source, target = folderId) => {
     try {
-      queue.add(await collect(source), target);
+      const items = await collect(source);
+      const existing = target === folderId ? state.items : await listAll(`/api/v1/nodes/${target}/children/`);
+      const chosen = await resolveConflicts(items, existing);
+      if (!chosen) return;
+      foldUploads(false);
+      queue.add(chosen, target);
     } catch (err) {
       showError(err);
     }
@@ -721,4 +902,4 @@ if (canEdit) {
   });
 }
 
-load();
+load().then(loadStars);

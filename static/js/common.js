@@ -76,17 +76,60 @@ export async function listAll(url, limit = 5000) {
   return items;
 }
 
-export function notify(message, kind = "error") {
-  const box = document.getElementById("notices");
+// Toasts: one corner of the screen, in the top layer (a popover), so an open dialog's backdrop
+// never covers them. `undo` adds an Undo button that runs it once and dismisses the toast.
+function toastBox() {
+  let box = document.getElementById("notices");
   if (!box) {
-    window.alert(message);
-    return;
+    box = el("div", { id: "notices", class: "toasts", popover: "manual", "aria-live": "polite" });
+    document.body.append(box);
   }
+  if (box.parentElement !== document.body) document.body.append(box);
+  // Showing it again puts it above a dialog opened after it.
+  if (box.matches(":popover-open")) box.hidePopover();
+  box.showPopover();
+  return box;
+}
+
+export function notify(message, kind = "error", { undo } = {}) {
+  const box = toastBox();
+  const dismiss = () => {
+    item.remove();
+    if (!box.children.length) box.hidePopover();
+  };
+  const undoButton = undo
+    ? el("button", {
+      type: "button", class: "link",
+      onclick: async () => {
+        dismiss();
+        try {
+          await undo();
+        } catch (err) {
+          showError(err);
+        }
+      },
+    }, "Undo")
+    : null;
   const item = el("div", { class: "msg " + kind, role: kind === "error" ? "alert" : "status" },
     el("span", {}, message),
-    el("button", { type: "button", class: "link dismiss", "aria-label": "Dismiss", onclick: () => item.remove() }, "×"));
+    el("span", { class: "toast-actions" }, undoButton,
+      el("button", { type: "button", class: "link dismiss", "aria-label": "Dismiss", onclick: dismiss }, "×")));
   box.append(item);
-  if (kind !== "error") setTimeout(() => item.remove(), 6000);
+  if (kind !== "error") setTimeout(dismiss, undo ? 10000 : 6000);
+}
+
+export async function copyText(text, done = "Copied to the clipboard.") {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (e) {
+    // Clipboard API refused (permissions, insecure origin): fall back to a selected text field.
+    const area = el("textarea", { class: "sr-only" }, text);
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  notify(done, "success");
 }
 
 export function showError(err) {
@@ -109,6 +152,7 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// One size format everywhere, the same as the server's pages (Django's filesizeformat).
 export function fmtBytes(n) {
   n = Number(n) || 0;
   const units = ["bytes", "KB", "MB", "GB", "TB"];
@@ -118,14 +162,27 @@ export function fmtBytes(n) {
     i++;
   }
   if (i === 0) return n === 1 ? "1 byte" : `${n} bytes`;
-  return `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+  return `${n.toFixed(1)} ${units[i]}`;
 }
 
+const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
+// One date format everywhere: relative for the last day ("5 minutes ago"), the locale's date
+// (with the time) otherwise.
 export function fmtDate(value) {
   if (!value) return "";
   const d = new Date(value);
   if (isNaN(d)) return String(value);
+  const seconds = (d.getTime() - Date.now()) / 1000;
+  if (Math.abs(seconds) < 60) return "just now";
+  if (Math.abs(seconds) < 3600) return RELATIVE.format(Math.round(seconds / 60), "minute");
+  if (Math.abs(seconds) < 86400) return RELATIVE.format(Math.round(seconds / 3600), "hour");
   return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+// Dates the server rendered (<time data-local>) take the same format as the scripts' dates.
+for (const time of document.querySelectorAll("time[data-local]")) {
+  time.textContent = fmtDate(time.getAttribute("datetime"));
 }
 
 // A small inline SVG icon per kind of node (no icon font, no emoji font needed).
@@ -141,6 +198,16 @@ function kindOf(node) {
   if (mime.startsWith("audio/")) return "audio";
   if (mime.includes("zip") || mime.includes("compressed") || mime.includes("tar")) return "archive";
   return "file";
+}
+
+const KIND_NAMES = { image: "Image", pdf: "PDF document", text: "Text", video: "Video", audio: "Audio", archive: "Archive", file: "File", folder: "Folder" };
+
+// A file's kind in words ("PDF document"), with its extension: what people call it, not a MIME type.
+export function kindName(node) {
+  const dot = node.name ? node.name.lastIndexOf(".") : -1;
+  const ext = dot > 0 ? node.name.slice(dot + 1).toUpperCase() : "";
+  const kind = KIND_NAMES[kindOf(node)];
+  return ext && kindOf(node) !== "pdf" ? `${kind} (${ext})` : kind;
 }
 
 export function iconFor(node, size = 20) {
@@ -186,6 +253,29 @@ document.addEventListener("keydown", (event) => {
     document.getElementById(label.htmlFor)?.click();
   }
 });
+
+// The server's messages (after a form post) join the same toasts as the scripts' messages.
+for (const list of document.querySelectorAll("ul.messages")) {
+  for (const item of list.querySelectorAll(".msg")) notify(item.textContent.trim(), item.classList.contains("error") ? "error" : "success");
+  list.remove();
+}
+
+// [data-copy="#id"] buttons copy that element's text (a new API token, a link).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (button) copyText(document.querySelector(button.dataset.copy)?.textContent.trim() || "");
+});
+
+// Phones: the side menu folds behind the top bar's Menu button.
+const navToggle = document.querySelector(".nav-toggle");
+const app = document.querySelector(".app");
+if (navToggle && app) {
+  navToggle.hidden = false;
+  navToggle.addEventListener("click", () => {
+    const open = app.classList.toggle("nav-open");
+    navToggle.setAttribute("aria-expanded", String(open));
+  });
+}
 
 // The workspace switcher navigates on change; without JavaScript its Go button submits.
 for (const form of document.querySelectorAll("form[data-autosubmit]")) {

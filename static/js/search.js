@@ -2,7 +2,6 @@
 import { api, el, fmtBytes, fmtDate, iconFor, isFolder } from "./common.js";
 
 const page = document.getElementById("search-page");
-const workspaceId = page.dataset.workspace;
 const form = document.getElementById("search-form");
 const results = document.getElementById("results");
 
@@ -20,7 +19,7 @@ async function search() {
   results.replaceChildren(el("p", { class: "muted" }, "Searching…"));
   let data;
   try {
-    data = await api("GET", `/api/v1/workspaces/${workspaceId}/search/?${params}`);
+    data = await api("GET", `/api/v1/workspaces/${page.dataset.workspace}/search/?${params}`);
   } catch (err) {
     results.replaceChildren(el("p", { class: "msg error", role: "alert" }, `Search failed: ${err.message}`));
     return;
@@ -31,7 +30,12 @@ async function search() {
     return;
   }
   results.replaceChildren(el("p", { class: "muted" }, `${items.length}${data.next ? "+" : ""} result${items.length === 1 ? "" : "s"}`),
-    el("table", { class: "table files", "aria-label": "Search results" },
+    resultsTable(items, "Search results"));
+}
+
+// Name (opening where the item lives), location, size and time; also the Recent page's list.
+export function resultsTable(items, label) {
+  return el("table", { class: "table", "aria-label": label },
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Name"), el("th", { scope: "col" }, "Location"),
         el("th", { scope: "col" }, "Size"), el("th", { scope: "col" }, "Modified"))),
       el("tbody", {}, items.map((item) => el("tr", { dataset: { id: item.id } },
@@ -40,13 +44,15 @@ async function search() {
           item.tags && item.tags.length ? el("span", { class: "tags" }, item.tags.map((t) => el("span", { class: "badge" }, t))) : null),
         el("td", {}, item.path || ""),
         el("td", {}, isFolder(item) ? "—" : fmtBytes(item.size)),
-        el("td", {}, fmtDate(item.modified_at)))))));
+        el("td", {}, fmtDate(item.modified_at))))));
 }
 
-form.addEventListener("submit", (e) => {
-  e.preventDefault();
+if (form) {
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    search();
+  });
+  const initial = new URLSearchParams(location.search);
+  for (const key of ["type", "tag"]) if (initial.get(key)) form.elements[key].value = initial.get(key);
   search();
-});
-const initial = new URLSearchParams(location.search);
-for (const key of ["type", "tag"]) if (initial.get(key)) form.elements[key].value = initial.get(key);
-search();
+}

@@ -26,7 +26,7 @@ async function load() {
   if (!shares.length) {
     box.replaceChildren(el("p", { class: "empty" }, "Nothing has been shared with you yet."));
   } else {
-    box.replaceChildren(el("table", { class: "table files", "aria-label": "Shared with me" },
+    box.replaceChildren(el("table", { class: "table", "aria-label": "Shared with me" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Name"), el("th", { scope: "col" }, "Shared by"),
         el("th", { scope: "col" }, "Access"), el("th", { scope: "col" }, "Size"), el("th", { scope: "col" }, "Shared"))),
       el("tbody", {}, shares.map((share) => {

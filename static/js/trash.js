@@ -62,7 +62,7 @@ async function load() {
   if (!items.length) {
     box.replaceChildren(el("p", { class: "empty" }, "The trash is empty."));
   } else {
-    box.replaceChildren(el("table", { class: "table files", "aria-label": "Trash" },
+    box.replaceChildren(el("table", { class: "table", "aria-label": "Trash" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Name"), el("th", { scope: "col" }, "Original location"),
         el("th", { scope: "col" }, "Deleted"), el("th", { scope: "col" }, "Days left"), el("th", { scope: "col" }, "Size"),
         el("th", { scope: "col" }, el("span", { class: "sr-only" }, "Actions")))),

@@ -14,9 +14,12 @@ function svg(tag, attrs = {}, text) {
   return node;
 }
 
+// Kinds of file the API names in lower case, as people write them.
+const KIND_WORDS = { pdf: "PDF", images: "Images", image: "Images", video: "Videos", audio: "Audio", text: "Text", archives: "Archives", archive: "Archives", other: "Other" };
+
 function label(key) {
   const words = key.replace(/_bytes$/, "").replace(/_/g, " ");
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  return KIND_WORDS[words] || words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 // rows: [{label, bytes, count?}] -> horizontal bars with their sizes.

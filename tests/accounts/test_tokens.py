@@ -95,10 +95,12 @@ def test_user_cannot_revoke_someone_elses_token(outsider_api, owner):
 def test_tokens_page_shows_a_new_token_once_and_revokes(owner):
     browser = Client()
     browser.force_login(owner)
-    page = browser.post("/app/tokens/", {"name": "ci", "expires_in_days": "30"})
-    assert page.status_code == 200
-    raw = page.context["issued"].raw
+    created = browser.post("/app/tokens/", {"name": "ci", "expires_in_days": "30"})
+    assert created.status_code == 302  # post/redirect/get: a reload creates nothing
+    page = browser.get(created["Location"])
+    raw = page.context["issued"]["raw"]
     assert raw.encode() in page.content
+    assert ApiToken.objects.filter(user=owner).count() == 1
     assert Client().get("/api/v1/workspaces/", **_bearer(raw)).status_code == 200
     assert raw.encode() not in browser.get("/app/tokens/").content
     token = ApiToken.objects.get(user=owner, name="ci")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
@@ -35,7 +36,7 @@ def attach_form(**overrides) -> dict:
     form = {
         "name": "new-disk",
         "category": "B",
-        "capacity_bytes": str(10 * MB),
+        "capacity_gb": "0.01",
         "backend": "local",
         "path": "",
         "s3_endpoint_url": "",
@@ -128,7 +129,7 @@ def test_location_of_a_saved_disk_cannot_be_edited(admin_client, three_disks):
     disk = three_disks[0]
     response = admin_client.post(
         f"/admin/disks/disk/{disk.pk}/change/",
-        {"name": "renamed", "capacity_bytes": str(disk.capacity_bytes * 2), "path": "/elsewhere", "category": "E"},
+        {"name": "renamed", "capacity_gb": "0.125", "path": "/elsewhere", "category": "E"},
     )
     assert response.status_code == 302
     disk.refresh_from_db()
@@ -225,3 +226,18 @@ def test_customers_are_sent_to_the_admin_login(db, owner):
     client.force_login(owner)
     response = client.get(CHANGELIST)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_disk_form_takes_capacity_in_gb_and_shows_s3_fields_only_for_s3(admin_client, three_disks):
+    page = admin_client.get("/admin/disks/disk/add/").content.decode()
+    assert 'name="capacity_gb"' in page and 'name="capacity_bytes"' not in page
+    assert "js/admin_disk_form.js" in page  # hides the S3 rows for a local disk
+    disk = three_disks[0]
+    change = admin_client.get(f"/admin/disks/disk/{disk.pk}/change/")
+    assert abs(change.context["adminform"].form.initial["capacity_gb"] - Decimal("0.0625")) < Decimal("0.001")
+    refused = admin_client.post(
+        f"/admin/disks/disk/{disk.pk}/change/", {"name": disk.name, "capacity_gb": "0", "category": "A"}
+    )
+    assert refused.status_code == 200 and "capacity_gb" in refused.context["adminform"].form.errors
+    disk.refresh_from_db()
+    assert disk.capacity_bytes == 64 * MB

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -68,3 +69,11 @@ def page(chromium, live_server, request):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context.close()
     assert not foreign, f"the page reached other hosts: {foreign}"
+
+
+def wait_until(page, script: str, timeout: float = 15.0) -> None:
+    """Poll a JavaScript predicate (the pages' CSP forbids the eval behind wait_for_function)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(script):
+        assert time.monotonic() < deadline, f"timed out waiting for {script}"
+        page.wait_for_timeout(100)

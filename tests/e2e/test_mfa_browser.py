@@ -21,7 +21,7 @@ def _log_in_with_password(page):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("Sign In", re.I)).click()
+    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
 
 
 def _log_out(page):
@@ -72,7 +72,7 @@ def test_enrol_totp_then_log_in_with_a_code_and_with_a_recovery_code(page):
     page.wait_for_url(re.compile("/accounts/2fa/authenticate/"))
     _shoot(page, "authenticate")
     page.get_by_placeholder("Code").fill(totp_code(secret, step=1))
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile("/app/"))
     _log_out(page)
 
@@ -80,10 +80,10 @@ def test_enrol_totp_then_log_in_with_a_code_and_with_a_recovery_code(page):
     _log_in_with_password(page)
     page.wait_for_url(re.compile("/accounts/2fa/authenticate/"))
     page.get_by_placeholder("Code").fill("00000000")
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     page.get_by_text("Incorrect code").wait_for()
     page.get_by_placeholder("Code").fill(unused[0])
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile("/app/"))
     codes.instance.refresh_from_db()
     assert unused[0] not in codes.get_unused_codes()

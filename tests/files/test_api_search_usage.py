@@ -82,3 +82,22 @@ def test_usage_is_members_only(outsider_api, teammate_api, team, owner_workspace
     assert outsider_api.get(f"/api/v1/workspaces/{owner_workspace.pk}/usage/").status_code == 404
     assert outsider_api.get(f"/api/v1/workspaces/{owner_workspace.pk}/usage/file-types/").status_code == 404
     assert teammate_api.get(f"/api/v1/workspaces/{team.pk}/usage/").status_code == 200
+
+
+def test_recent_files_come_newest_first(api, owner, owner_workspace, root):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from files.models import Node
+
+    now = timezone.now()
+    for age, name in enumerate(["newest.txt", "middle.txt", "oldest.txt"]):
+        node = make_file(owner, root, name)
+        Node.objects.filter(pk=node.pk).update(modified_at=now - timedelta(hours=age))
+    make_folder(owner, root, "A folder")
+    address = f"/api/v1/workspaces/{owner_workspace.pk}/search/"
+    recent = api.get(address, {"type": "file", "ordering": "-modified"}).json()
+    assert [n["name"] for n in recent["results"]] == ["newest.txt", "middle.txt", "oldest.txt"]
+    by_name = api.get(address, {"type": "file"}).json()
+    assert [n["name"] for n in by_name["results"]] == ["middle.txt", "newest.txt", "oldest.txt"]

@@ -58,7 +58,7 @@ def _form(**overrides) -> dict:
     form = {
         "name": "probe-me",
         "category": "A",
-        "capacity_bytes": str(10 * 1024 * 1024),
+        "capacity_gb": "0.01",
         "backend": "s3",
         "path": "",
         "s3_endpoint_url": "",

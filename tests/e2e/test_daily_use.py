@@ -1,0 +1,506 @@
+"""The dashboard for daily use, at 1366x860 and on a 390x844 phone: no sideways scroll on any page,
+every action within reach on the phone, the context menu and keyboard, Undo, the upload conflict
+prompt, thumbnails, a video preview streamed with Range requests, and the site's own 404."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import pytest
+from django.test import Client
+
+from tests.e2e.conftest import ARTIFACTS, wait_until
+from tests.e2e.test_files_browser import login, node_at, root_of, row
+from tests.factories import UserFactory, local_disks, personal_workspace, team_workspace
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+VIEWPORTS = {"desktop": {"width": 1366, "height": 860}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(autouse=True)
+def disks(settings):
+    settings.CLOUDSTORAGE_CHUNK_AVG = 64 * 1024
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        settings.DASHBOARD_UPLOAD_PARALLEL = 1  # the in-memory test database takes one writer
+    return local_disks(settings)
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def view(request, page):
+    """Runs the test at both sizes; returns "desktop" or "phone"."""
+    page.set_viewport_size(VIEWPORTS[request.param])
+    return request.param
+
+
+@pytest.fixture
+def js_errors(page):
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def upload(user, name: str, data: bytes, parent=None):
+    from files.services import file_upload
+
+    return file_upload(user=user, parent=parent or root_of(user), name=name, stream=io.BytesIO(data)).node
+
+
+def png(size=(640, 480)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (30, 140, 60)).save(out, "PNG")
+    return out.getvalue()
+
+
+def open_folder(page, live_server, user, folder=None):
+    login(page, live_server, user)
+    workspace = personal_workspace(user)
+    page.goto(f"/app/w/{workspace.pk}/f/{(folder or root_of(user)).pk}/")
+    page.locator("#listing[aria-busy='false']").wait_for()
+
+
+def no_sideways_scroll(page) -> bool:
+    """Nothing sticks out to the right: the page's width and every element's right edge."""
+    return page.evaluate(
+        """() => document.documentElement.scrollWidth <= innerWidth + 1 && document.body.scrollWidth <= innerWidth + 1
+        && [...document.body.querySelectorAll("*")].every((e) => e.closest(".table-scroll, .sr-only, dialog:not([open])")
+           || e.getBoundingClientRect().right <= innerWidth + 1)"""
+    )
+
+
+def within_screen(page, locator) -> bool:
+    box = locator.bounding_box()
+    width = page.viewport_size["width"]
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1
+
+
+def toast(page, text):
+    return page.locator("#notices .msg").filter(has_text=text)
+
+
+# ---- every page fits ----------------------------------------------------------------------------
+
+
+def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
+    from accounts.services import token_create
+    from files.access import node_get_for_user
+    from files.links import link_create
+    from files.trash import node_trash
+
+    settings.STRIPE_SECRET_KEY = ""
+    user = UserFactory(email="a.person.with.a.rather.long.address@example.com")
+    mate = UserFactory(email="another.long.address.of.a.teammate@example.com")
+    team = team_workspace(user, "Acme Documents and Presentations", members={mate: "member"})
+    folder_name = "Documents of the quarterly planning meeting"
+    from files.services import folder_create
+
+    folder = folder_create(user=user, parent=root_of(user), name=folder_name)
+    upload(user, "a-very-long-file-name-without-any-spaces-in-it-at-all.txt", b"text", parent=folder)
+    gone = upload(user, "old.txt", b"old")
+    node_trash(user=user, node=gone)
+    link = link_create(actor=user, node=node_get_for_user(user=user, node_id=folder.pk))
+    token_create(user=user, name="laptop", expires_at=None)
+    workspace = personal_workspace(user)
+    login(page, live_server, user)
+
+    pages = {
+        "files": f"/app/w/{workspace.pk}/f/{root_of(user).pk}/",
+        "folder": f"/app/w/{workspace.pk}/f/{folder.pk}/",
+        "search": f"/app/w/{workspace.pk}/search/?q=long",
+        "recent": f"/app/w/{workspace.pk}/recent/",
+        "trash": f"/app/w/{workspace.pk}/trash/",
+        "usage": f"/app/w/{workspace.pk}/usage/",
+        "links": f"/app/w/{workspace.pk}/links/",
+        "plan": f"/app/workspaces/{workspace.pk}/plan/",
+        "members": f"/app/workspaces/{team.pk}/",
+        "workspaces": "/app/",
+        "shared": "/app/shared/",
+        "settings": "/app/settings/",
+        "tokens": "/app/tokens/",
+        "public-folder": f"/s/{link.token}",
+        "unknown-link": "/s/no-such-link",
+        "home": "/",
+    }
+    too_wide = {}
+    for name, url in pages.items():
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        if not no_sideways_scroll(page):
+            too_wide[name] = page.evaluate(
+                "() => [...document.body.querySelectorAll('*')].filter((e) => e.getBoundingClientRect().right > innerWidth + 1)"
+                ".slice(0, 3).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
+            )
+        page.screenshot(path=str(ARTIFACTS / f"fit-{view}-{name}.png"), full_page=True)
+    assert not too_wide, f"pages wider than the {view} screen: {too_wide}"
+
+    # Recent lists the files, newest first.
+    page.goto(pages["recent"])
+    page.locator("#recent[aria-busy='false']").wait_for()
+    names = page.locator("#recent tbody a").all_inner_texts()
+    assert names == ["a-very-long-file-name-without-any-spaces-in-it-at-all.txt"]  # not the trashed old.txt
+
+    # Names break between words, never inside one ("Docume/nts").
+    page.goto(pages["files"])
+    page.locator("#listing[aria-busy='false']").wait_for()
+    name = page.locator("#listing").get_by_role("link", name=folder_name)
+    assert page.evaluate(
+        "(el) => el.getClientRects().length <= 1 || el.textContent.split(' ').every(w => w.length < 20)",
+        name.element_handle(),
+    )
+    assert not js_errors
+
+
+# ---- phone: every action ------------------------------------------------------------------------
+
+
+def test_every_action_works_on_the_phone(page, live_server, js_errors, tmp_path):
+    from files.access import node_get_for_user
+    from files.links import link_create
+    from files.services import folder_create
+
+    page.set_viewport_size(VIEWPORTS["phone"])
+    user = UserFactory(email="phone@example.com")
+    folder_create(user=user, parent=root_of(user), name="Archive")
+    upload(user, "report.txt", b"the report")
+    open_folder(page, live_server, user)
+
+    # The side menu folds behind the Menu button.
+    trash_link = page.get_by_role("link", name="Trash")
+    assert not trash_link.is_visible()
+    page.get_by_role("button", name="Menu").click()
+    assert trash_link.is_visible()
+    page.get_by_role("button", name="Menu").click()
+
+    # Upload
+    upload_button = page.locator("label[for='pick-files']")
+    assert upload_button.is_visible() and within_screen(page, upload_button)
+    new_file = tmp_path / "photo-notes.txt"
+    new_file.write_text("notes")
+    page.locator("#pick-files").set_input_files(str(new_file))
+    row(page, "photo-notes.txt").wait_for()
+
+    # A tap on a row selects it; its actions appear in the bar at the bottom of the screen.
+    row(page, "report.txt").locator("td").nth(2).click()
+    bar = page.locator("#selection-bar")
+    bar.wait_for()
+    box = bar.bounding_box()
+    assert box["y"] + box["height"] >= 844 - 2 and within_screen(page, bar)
+
+    # Rename
+    bar.get_by_role("button", name="Rename").click()
+    page.get_by_label("Name", exact=True).fill("final report.txt")
+    page.locator("#name-dialog").get_by_role("button", name="Rename").click()
+    row(page, "final report.txt").wait_for()
+    assert page.locator("#selection-bar").is_hidden()  # the selection ends with the rename
+
+    # Download
+    row(page, "final report.txt").locator("td").nth(2).click()
+    with page.expect_download() as info:
+        bar.get_by_role("button", name="Download").click()
+    assert info.value.suggested_filename == "final report.txt"
+
+    # Share: a public link, with feedback at once
+    bar.get_by_role("button", name="Share").click()
+    share = page.locator("#share-dialog")
+    share.get_by_role("button", name="Create link").click()
+    toast(page, "Link created").wait_for()
+    assert within_screen(page, toast(page, "Link created"))
+    share.locator(".link-url").wait_for()
+    share.get_by_role("button", name="Close").click()
+
+    # Move
+    row(page, "final report.txt").locator("td").nth(2).click()
+    bar.get_by_role("button", name="Move").click()
+    page.locator("#picker-list").get_by_role("button", name="Archive").click()
+    page.get_by_role("button", name="Move here").click()
+    row(page, "final report.txt").wait_for(state="detached")
+    assert node_at(user, "/Archive/final report.txt") is not None
+
+    # Delete
+    row(page, "photo-notes.txt").locator("td").nth(2).click()
+    bar.get_by_role("button", name="Delete").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
+    row(page, "photo-notes.txt").wait_for(state="detached")
+
+    # Trash: Restore and Delete forever are on screen and work.
+    upload(user, "scrap.txt", b"scrap")
+    from files.trash import node_trash
+
+    node_trash(user=user, node=node_at(user, "/scrap.txt"))
+    page.goto(f"/app/w/{personal_workspace(user).pk}/trash/")
+    restore = page.get_by_role("button", name="Restore photo-notes.txt")
+    assert within_screen(page, restore)
+    restore.click()
+    toast(page, "Restored").wait_for()
+    page.locator("#trash [data-name='photo-notes.txt']").wait_for(state="detached")
+    forever = page.get_by_role("button", name="Delete scrap.txt forever")
+    assert within_screen(page, forever)
+    forever.click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Delete forever").click()
+    page.locator("#trash").get_by_text("The trash is empty.").wait_for()
+    assert node_at(user, "/photo-notes.txt") is not None
+
+    # API tokens: create (a reload creates no second one), copy, revoke.
+    page.goto("/app/tokens/")
+    page.get_by_label("Name").fill("phone")
+    page.get_by_role("button", name="Create token").click()
+    page.locator("#new-token").wait_for()
+    page.reload()
+    from accounts.models import ApiToken
+
+    assert ApiToken.objects.filter(user=user).count() == 1
+    revoke = page.get_by_role("button", name="Revoke")
+    assert within_screen(page, revoke)
+    revoke.click()
+    toast(page, "revoked").wait_for()
+    assert not ApiToken.objects.filter(user=user, revoked_at__isnull=True).exists()
+
+    # Links & activity: Revoke on screen and working.
+    link = link_create(actor=user, node=node_get_for_user(user=user, node_id=node_at(user, "/Archive").pk))
+    page.goto(f"/app/w/{personal_workspace(user).pk}/links/")
+    revoke_link = page.get_by_role("button", name="Revoke the link to /Archive", exact=True)
+    assert within_screen(page, revoke_link)
+    revoke_link.click()
+    page.get_by_text("no longer works").wait_for()
+    link.refresh_from_db()
+    assert link.revoked_at is not None
+    assert no_sideways_scroll(page)
+    assert not js_errors
+
+
+# ---- interaction --------------------------------------------------------------------------------
+
+
+def test_context_menu_and_keyboard(page, live_server, view, js_errors):
+    from files.services import folder_create
+
+    user = UserFactory(email="keys@example.com")
+    folder = folder_create(user=user, parent=root_of(user), name="Folder")
+    for name in ("a.txt", "b.txt", "c.txt"):
+        upload(user, name, name.encode())
+    open_folder(page, live_server, user)
+
+    # Right-click (desktop) and the ⋮ button (both) open the same menu.
+    if view == "desktop":
+        row(page, "a.txt").locator("td").nth(2).click(button="right")
+    else:
+        row(page, "a.txt").get_by_role("button", name="More actions").click()
+    menu = page.get_by_role("menu", name="Actions for a.txt")
+    menu.wait_for()
+    labels = menu.get_by_role("menuitem").all_inner_texts()
+    assert labels == ["Preview", "Download", "Details", "Add star", "Rename", "Move", "Copy", "Share", "Delete"]
+    menu.get_by_role("menuitem", name="Add star").click()
+    toast(page, "Starred “a.txt”.").wait_for()
+    row(page, "a.txt").get_by_label("starred").wait_for()
+    row(page, "a.txt").get_by_role("button", name="More actions").click()
+    menu.get_by_role("menuitem", name="Rename").click()
+    page.get_by_label("Name", exact=True).fill("a2.txt")
+    page.locator("#name-dialog").get_by_role("button", name="Rename").click()
+    row(page, "a2.txt").wait_for()
+
+    # Ctrl adds to the selection, Shift extends it.
+    row(page, "a2.txt").locator("td").nth(2).click()
+    row(page, "c.txt").locator("td").nth(2).click(modifiers=["Control"])
+    assert page.locator("#selection-count").inner_text() == "2 items selected"
+    row(page, "a2.txt").locator("td").nth(2).click()
+    row(page, "c.txt").locator("td").nth(2).click(modifiers=["Shift"])
+    assert page.locator("#selection-count").inner_text() == "3 items selected"
+
+    # Keyboard: arrows move the selection, F2 renames, Delete asks, Enter opens.
+    row(page, "Folder").focus()
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#selection-count").inner_text() == "1 item selected"
+    assert "selected" in row(page, "a2.txt").get_attribute("class")
+    page.keyboard.press("F2")
+    page.locator("#name-dialog[open]").wait_for()
+    assert page.get_by_label("Name", exact=True).input_value() == "a2.txt"
+    page.keyboard.press("Escape")
+    row(page, "a2.txt").focus()
+    page.keyboard.press("Shift+ArrowDown")
+    assert page.locator("#selection-count").inner_text() == "2 items selected"
+    page.keyboard.press("Delete")
+    page.locator("#confirm-dialog[open]").get_by_text("2 items will be moved to the trash.").wait_for()
+    page.keyboard.press("Escape")
+    page.goto("/app/starred/")
+    page.locator("#starred[aria-busy='false']").get_by_role("link", name="a2.txt").wait_for()
+    page.go_back()
+    page.locator("#listing[aria-busy='false']").wait_for()
+    row(page, "Folder").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(f"/f/{folder.pk}/"))
+    page.get_by_text("This folder is empty.").wait_for()
+    assert not js_errors
+
+
+def test_undo_a_move_and_a_delete(page, live_server, view, js_errors):
+    from files.services import folder_create
+
+    user = UserFactory(email="undo@example.com")
+    folder_create(user=user, parent=root_of(user), name="Box")
+    original = upload(user, "plan.txt", b"plan")
+    open_folder(page, live_server, user)
+
+    row(page, "plan.txt").get_by_role("button", name="More actions").click()
+    page.get_by_role("menuitem", name="Move").click()
+    page.locator("#picker-list").get_by_role("button", name="Box").click()
+    page.get_by_role("button", name="Move here").click()
+    row(page, "plan.txt").wait_for(state="detached")
+    assert node_at(user, "/Box/plan.txt") is not None
+    toast(page, "Moved 1 item.").get_by_role("button", name="Undo").click()
+    row(page, "plan.txt").wait_for()
+    assert node_at(user, "/plan.txt").pk == original.pk
+
+    row(page, "plan.txt").get_by_role("button", name="More actions").click()
+    page.get_by_role("menuitem", name="Delete").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
+    row(page, "plan.txt").wait_for(state="detached")
+    assert node_at(user, "/plan.txt") is None
+    toast(page, "Moved 1 item to the trash.").get_by_role("button", name="Undo").click()
+    row(page, "plan.txt").wait_for()
+    toast(page, "Restored 1 item.").wait_for()
+    assert node_at(user, "/plan.txt").pk == original.pk
+    assert not js_errors
+
+
+def test_upload_of_an_existing_name_asks_replace_or_keep_both(page, live_server, view, js_errors, tmp_path):
+    user = UserFactory(email="conflict@example.com")
+    upload(user, "budget.csv", b"a,b\n1,2\n")
+    open_folder(page, live_server, user)
+    newer = tmp_path / "budget.csv"
+    newer.write_bytes(b"a,b\n3,4\n")
+
+    page.locator("#pick-files").set_input_files(str(newer))
+    dialog = page.locator("#conflict-dialog")
+    dialog.get_by_role("heading", name="“budget.csv” already exists here").wait_for()
+    page.screenshot(path=str(ARTIFACTS / f"conflict-prompt-{view}.png"))
+    dialog.get_by_role("button", name="Keep both").click()
+    copy = page.locator("#listing [data-name^='budget (conflicted copy ']")
+    copy.wait_for()
+    assert re.fullmatch(r"budget \(conflicted copy \d{4}-\d\d-\d\d \d{4}\)\.csv", copy.get_attribute("data-name"))
+    assert node_at(user, "/budget.csv").version == 1
+
+    page.locator("#pick-files").set_input_files(str(newer))
+    dialog.get_by_role("button", name="Replace (new version)").click()
+    # Both uploads listed as done in the panel (the listing's earlier toast may still show).
+    wait_until(
+        page,
+        "() => document.querySelectorAll('#upload-list .upload-item').length === 2 && document.querySelector('#upload-total-text').textContent === '100%'",
+    )
+    assert node_at(user, "/budget.csv").version == 2
+    assert page.locator("#listing [data-name^='budget']").count() == 2
+    # Done: the upload panel folds to its title line, off the listing.
+    page.locator("#uploads.collapsed").wait_for()
+    assert page.locator("#upload-list").is_hidden()
+    assert not js_errors
+
+
+# ---- thumbnails and previews -------------------------------------------------------------------
+
+
+def test_thumbnails_in_the_grid_and_on_a_public_folder_link(page, live_server, view, js_errors, tmp_path):
+    from files.access import node_get_for_user
+    from files.links import link_create
+
+    user = UserFactory(email="pictures@example.com")
+    open_folder(page, live_server, user)
+    picture = tmp_path / "meadow.png"
+    picture.write_bytes(png())
+    page.locator("#pick-files").set_input_files(str(picture))  # the worker makes the thumbnail
+    row(page, "meadow.png").wait_for()
+    page.get_by_role("button", name="Grid").click()
+    thumb = page.locator(".tile[data-name='meadow.png'] .thumb img")
+    thumb.wait_for()
+    assert "/app/thumbnail/" in thumb.get_attribute("src")
+    wait_until(page, "() => document.querySelector(\".tile[data-name='meadow.png'] .thumb img\").naturalWidth === 320")
+
+    row(page, "meadow.png").get_by_role("button", name="More actions").click()
+    page.get_by_role("menuitem", name="Details").click()
+    wait_until(page, "() => document.querySelector('#details img.details-thumb')?.naturalWidth === 320")
+    page.get_by_role("button", name="List").click()
+
+    link = link_create(actor=user, node=node_get_for_user(user=user, node_id=root_of(user).pk))
+    anonymous = page.context.browser.new_context(base_url=live_server.url, viewport=VIEWPORTS[view])
+    public = anonymous.new_page()
+    public.goto(f"/s/{link.token}")
+    wait_until(public, "() => document.querySelector('img.thumb-small')?.naturalWidth === 320")
+    public.screenshot(path=str(ARTIFACTS / f"public-folder-thumbnails-{view}.png"), full_page=True)
+    anonymous.close()
+    assert not js_errors
+
+
+RECORD_VIDEO = """async () => {
+  const canvas = document.createElement("canvas");
+  canvas.width = 160; canvas.height = 120;
+  const g = canvas.getContext("2d");
+  const recorder = new MediaRecorder(canvas.captureStream(25), { mimeType: "video/webm" });
+  const parts = [];
+  recorder.ondataavailable = (e) => parts.push(e.data);
+  const stopped = new Promise((resolve) => (recorder.onstop = resolve));
+  recorder.start();
+  for (let i = 0; i < 30; i++) {
+    g.fillStyle = `hsl(${i * 12}, 80%, 50%)`; g.fillRect(0, 0, 160, 120);
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  recorder.stop();
+  await stopped;
+  const bytes = new Uint8Array(await new Blob(parts).arrayBuffer());
+  let text = ""; for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text);
+}"""
+
+
+def test_a_video_plays_in_the_preview_with_range_requests(page, live_server, view, js_errors):
+    """The video is made by the browser's own encoder (MediaRecorder): no fixture, no ffmpeg."""
+    from files.access import node_get_for_user
+    from files.links import link_create
+
+    page.goto("/")
+    video = base64.b64decode(page.evaluate(RECORD_VIDEO))
+    assert video[:4] == b"\x1a\x45\xdf\xa3"  # a WebM (Matroska) header
+    user = UserFactory(email="film@example.com")
+    node = upload(user, "clip.webm", video)
+    assert node.current_version.mime_type == "video/webm"
+
+    ranges: list[tuple[str, int]] = []
+    page.on(
+        "response",
+        lambda r: ranges.append((r.request.headers.get("range", ""), r.status)) if "/preview" in r.url else None,
+    )
+    open_folder(page, live_server, user)
+    page.locator("#listing").get_by_role("button", name="clip.webm", exact=True).click()
+    player = page.locator("#preview-body video")
+    player.wait_for()
+    page.evaluate("() => { const v = document.querySelector('#preview-body video'); v.muted = true; return v.play(); }")
+    wait_until(page, "() => document.querySelector('#preview-body video').currentTime > 0.2")
+    assert any(header.startswith("bytes=") and status == 206 for header, status in ranges), ranges
+    page.screenshot(path=str(ARTIFACTS / f"video-preview-{view}.png"))
+    page.keyboard.press("Escape")
+
+    # The same on the file's public link page, for someone not logged in.
+    link = link_create(actor=user, node=node_get_for_user(user=user, node_id=node.pk))
+    ranges.clear()
+    page.context.clear_cookies()
+    page.goto(f"/s/{link.token}")
+    page.evaluate(
+        "() => { const v = document.querySelector('.public-preview video'); v.muted = true; return v.play(); }"
+    )
+    wait_until(page, "() => document.querySelector('.public-preview video').currentTime > 0.2")
+    assert any(header.startswith("bytes=") and status == 206 for header, status in ranges), ranges
+    link.refresh_from_db()
+    assert link.download_count == 0  # watching is not downloading
+    assert not js_errors
+
+
+def test_an_unknown_link_shows_the_sites_page_not_a_debug_page(page, live_server, view, settings):
+    settings.DEBUG = True
+    response = page.goto("/s/not-a-real-link")
+    assert response.status == 404
+    page.get_by_role("heading", name="This page does not exist").wait_for()
+    body = page.content()
+    assert "URLconf" not in body and "Technical" not in body and "DEBUG = True" not in body
+    client = Client()
+    assert client.get("/s/not-a-real-link/download").status_code == 404
