@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 from cloudstorage.errors import ServiceError
-from files.models import Node, PublicLink, Share
+from files.models import Node, PublicLink, Share, Vault
 from files.tree import ancestor_chain, folders_up, path_from
 
 LEVELS = {"view": 1, "edit": 2, "manage": 3}
@@ -231,6 +231,18 @@ def node_get_for_user(*, user, node_id, need: str = "view", trashed: bool = Fals
     node.member = membership is not None
     node.granted_path = granted_path
     return node
+
+
+def vault_get_for_user(*, user, vault_id, need: str = "view") -> Vault:
+    """The vault whose folder is ``vault_id``, if the caller may ``need`` that folder (as
+    :func:`node_get_for_user`: 404 for outsiders and for a folder that is no vault); its folder, with
+    ``.permission``, is ``vault.node``."""
+    node = node_get_for_user(user=user, node_id=vault_id, need=need)
+    vault = Vault.objects.filter(node_id=node.pk).first()
+    if vault is None:
+        raise Http404
+    vault.node = node
+    return vault
 
 
 def workspace_get_for_user(*, user, workspace_id, need: str = "view") -> Workspace:
