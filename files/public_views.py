@@ -30,6 +30,7 @@ from files.links import (
     link_upload,
 )
 from files.models import Node, PublicLink
+from files.vault_rules import plaintext_size, vault_of
 from files.uploadhandler import StreamingUploadHandler, UploadBatch
 from files.zips import folder_zip
 
@@ -99,6 +100,10 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
     if node.is_folder:
         context["listing"] = link_folder_listing(link=link, folder=node)
         context["breadcrumbs"] = _breadcrumbs(link=link, node=node)
+    elif vault_of(node=node) is not None:
+        # Ciphertext: the page decrypts it with the key in the link's fragment (vault-link.js).
+        context["plain_size"] = plaintext_size(node.size) or 0
+        return render(request, "files/public/vault_link.html", context)
     return render(request, "files/public/link.html", context)
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
@@ -27,6 +28,7 @@ from files.access import (
 )
 from files.models import Node
 from files.trash import trash_retention
+from files.vault_rules import vault_of
 
 # Content types a preview may render inline; anything else is shown as plain text or not at all,
 # so an uploaded HTML or SVG file can never run script in the site's origin.
@@ -98,6 +100,9 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
         raise Http404
     if not folder.is_folder:
         return redirect("files_folder", workspace_id=workspace_id, folder_id=folder.parent_id)
+    vault = vault_of(node=folder)
+    if vault is not None:  # its files are ciphertext: only the vault page can show them
+        return redirect(f"{reverse('files_vault', args=[vault.node_id])}?folder={folder.pk}")
     is_member = workspace_permission(user=request.user, workspace_id=workspace_id) is not None
     crumbs = _breadcrumbs(user=request.user, folder=folder)
     return render(
@@ -190,6 +195,8 @@ def file_preview(request: HttpRequest, node_id) -> HttpResponse:
     node = node_get_for_user(user=request.user, node_id=node_id)
     if not node.is_file or node.current_version_id is None:
         raise Http404
+    if vault_of(node=node) is not None:
+        return HttpResponse("Vault files are previewed on the vault's page.", status=415, content_type="text/plain")
     from disks.store import StoreError, manifest_open
 
     version = node.current_version

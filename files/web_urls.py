@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from files import web
+from files import vault_web, web
 
 urlpatterns = [
     path("files/", web.files_home, name="files_home"),
@@ -16,4 +16,6 @@ urlpatterns = [
     path("w/<uuid:workspace_id>/trash/", web.trash_page, name="files_trash"),
     path("w/<uuid:workspace_id>/search/", web.search_page, name="files_search"),
     path("w/<uuid:workspace_id>/usage/", web.usage_page, name="files_usage"),
+    path("vaults/new/", vault_web.vault_new, name="files_vault_new"),
+    path("vaults/<uuid:vault_id>/", vault_web.vault_page, name="files_vault"),
 ]
