@@ -30,8 +30,8 @@ from files.links import (
     link_upload,
 )
 from files.models import Node, PublicLink
-from files.vault_rules import plaintext_size, vault_of
 from files.uploadhandler import StreamingUploadHandler, UploadBatch
+from files.vault_rules import plaintext_size, vault_of
 from files.zips import folder_zip
 
 GONE_MESSAGES = {
