@@ -52,6 +52,7 @@ function setupVault(root) {
   const panel = document.getElementById("vault-panel");
   const progress = document.getElementById("vault-progress");
   const unlockForm = document.getElementById("vault-unlock");
+  const lockedBox = document.getElementById("vault-locked");
   const openBox = document.getElementById("vault-open");
   const folderId = () => state.trail[state.trail.length - 1].id;
 
@@ -66,7 +67,7 @@ function setupVault(root) {
       state.keys = await vc.unlock(state.record, input.value);
       input.value = "";
       state.trail = await trailTo(new URLSearchParams(location.search).get("folder"));
-      unlockForm.hidden = true;
+      lockedBox.hidden = true;
       openBox.hidden = false;
       await refresh();
     } catch (err) {
@@ -327,7 +328,7 @@ function setupVault(root) {
       closePanel();
       listing.replaceChildren();
       openBox.hidden = true;
-      unlockForm.hidden = false;
+      lockedBox.hidden = false;
     } else if (action === "passphrase") {
       passphraseForm();
     } else if (action === "new-folder") {
