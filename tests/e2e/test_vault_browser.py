@@ -39,7 +39,7 @@ def js_errors(page):
     return errors
 
 
-def png(width: int = 4, height: int = 3) -> bytes:
+def png(width: int = 96, height: int = 64) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -116,7 +116,7 @@ def test_browser_upload_stores_only_ciphertext_the_python_client_decrypts_it_and
     row(page, "dot.png").get_by_role("button", name="Preview").click()
     preview = page.get_by_test_id("vault-preview-image")
     preview.wait_for()
-    page.wait_for_function("document.querySelector('[data-testid=vault-preview-image]').naturalWidth === 4")
+    page.wait_for_function("document.querySelector('[data-testid=vault-preview-image]').naturalWidth === 96")
     page.screenshot(path=str(ARTIFACTS / "vault-desktop-preview.png"), full_page=True)
 
     # Download decrypts to the original.

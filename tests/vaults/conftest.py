@@ -52,12 +52,12 @@ def passphrase_file(tmp_path):
 
 
 @pytest.fixture
-def client(live, token):
+def vault_client(live, token):
     from clients.vault.api import VaultClient
 
     return VaultClient(base=live.url, token=token)
 
 
 @pytest.fixture
-def vault_id(client, root) -> str:
-    return client.vault_create(parent=str(root.pk), name="Private", passphrase=PASSPHRASE)
+def vault_id(vault_client, root) -> str:
+    return vault_client.vault_create(parent=str(root.pk), name="Private", passphrase=PASSPHRASE)

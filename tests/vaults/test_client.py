@@ -81,21 +81,21 @@ def test_put_then_get_round_trips_and_the_server_stores_only_ciphertext(
     assert out.read_bytes() == plain
 
 
-def test_an_empty_file_and_one_of_exactly_one_segment_round_trip(client, vault_id, tmp_path):
+def test_an_empty_file_and_one_of_exactly_one_segment_round_trip(vault_client, vault_id, tmp_path):
     for size in (0, crypto.SEGMENT_SIZE, 2 * crypto.SEGMENT_SIZE + 1):
         source = tmp_path / f"f{size}"
         source.write_bytes(os.urandom(size))
-        file_id = client.file_put(folder=vault_id, name=source.name, path=source, passphrase=PASSPHRASE)
-        assert b"".join(client.file_get(node=file_id, passphrase=PASSPHRASE)) == source.read_bytes()
+        file_id = vault_client.file_put(folder=vault_id, name=source.name, path=source, passphrase=PASSPHRASE)
+        assert b"".join(vault_client.file_get(node=file_id, passphrase=PASSPHRASE)) == source.read_bytes()
 
 
 @pytest.fixture
-def uploaded(client, vault_id, tmp_path):
+def uploaded(vault_client, vault_id, tmp_path):
     """A three-segment vault file: (its id, its plaintext)."""
     plain = os.urandom(2 * crypto.SEGMENT_SIZE + 1000)
     source = tmp_path / "three.bin"
     source.write_bytes(plain)
-    return client.file_put(folder=vault_id, name="three.bin", path=source, passphrase=PASSPHRASE), plain
+    return vault_client.file_put(folder=vault_id, name="three.bin", path=source, passphrase=PASSPHRASE), plain
 
 
 def get_fails(live, token, file_id, passphrase_file, tmp_path) -> str:
@@ -142,8 +142,8 @@ def test_a_file_truncated_at_a_segment_boundary_or_inside_one_is_refused(
     assert "truncated" in get_fails(live, token, uploaded[0], passphrase_file, tmp_path)
 
 
-def test_a_file_of_another_vault_does_not_open_with_this_vaults_key(client, root, uploaded, live, token, tmp_path):
-    other = client.vault_create(parent=str(root.pk), name="Other", passphrase=PASSPHRASE)
+def test_a_file_of_another_vault_does_not_open_with_this_vaults_key(vault_client, root, uploaded, live, token, tmp_path):
+    other = vault_client.vault_create(parent=str(root.pk), name="Other", passphrase=PASSPHRASE)
     source = tmp_path / "copy.bin"
     source.write_bytes(stored_bytes(live, token, uploaded[0]))
     response = requests.put(
@@ -153,7 +153,7 @@ def test_a_file_of_another_vault_does_not_open_with_this_vaults_key(client, root
         timeout=60,
     )
     with pytest.raises(crypto.Tampered, match="does not open with this vault's key"):
-        b"".join(client.file_get(node=response.json()["id"], passphrase=PASSPHRASE))
+        b"".join(vault_client.file_get(node=response.json()["id"], passphrase=PASSPHRASE))
 
 
 def test_range_of_the_middle_of_a_50_mb_file_fetches_only_its_segments(live, token, vault_id, tmp_path):
@@ -172,7 +172,7 @@ def test_range_of_the_middle_of_a_50_mb_file_fetches_only_its_segments(live, tok
         )
     )
     client = VaultClient(base=live.url, token=token, session=session)
-    file_id = client.file_put(folder=vault_id, name="big.bin", path=source, passphrase=PASSPHRASE)
+    file_id = vault_client.file_put(folder=vault_id, name="big.bin", path=source, passphrase=PASSPHRASE)
     start, end = 25 * 1024 * 1024 - 1000, 25 * 1024 * 1024 + 150_000
 
     fetched.clear()
