@@ -172,7 +172,7 @@ def test_range_of_the_middle_of_a_50_mb_file_fetches_only_its_segments(live, tok
         )
     )
     client = VaultClient(base=live.url, token=token, session=session)
-    file_id = vault_client.file_put(folder=vault_id, name="big.bin", path=source, passphrase=PASSPHRASE)
+    file_id = client.file_put(folder=vault_id, name="big.bin", path=source, passphrase=PASSPHRASE)
     start, end = 25 * 1024 * 1024 - 1000, 25 * 1024 * 1024 + 150_000
 
     fetched.clear()
