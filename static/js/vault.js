@@ -120,7 +120,7 @@ function setupVault(root) {
         : node.name),
       el("td", {}, isFolder(node) ? "" : sizeText(node.size)),
       el("td", {}, fmtDate(node.modified_at)),
-      el("td", { class: "actions" }, el("div", {}, isFolder(node) ? folderActions(node) : fileActions(node)))));
+      el("td", { class: "vault-actions" }, el("div", {}, isFolder(node) ? folderActions(node) : fileActions(node)))));
     listing.replaceChildren(rows.length
       ? el("table", { class: "table" },
           el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Size"), el("th", {}, "Modified"), el("th", {}, el("span", { class: "sr-only" }, "Actions")))),

@@ -142,7 +142,9 @@ def test_a_file_truncated_at_a_segment_boundary_or_inside_one_is_refused(
     assert "truncated" in get_fails(live, token, uploaded[0], passphrase_file, tmp_path)
 
 
-def test_a_file_of_another_vault_does_not_open_with_this_vaults_key(vault_client, root, uploaded, live, token, tmp_path):
+def test_a_file_of_another_vault_does_not_open_with_this_vaults_key(
+    vault_client, root, uploaded, live, token, tmp_path
+):
     other = vault_client.vault_create(parent=str(root.pk), name="Other", passphrase=PASSPHRASE)
     source = tmp_path / "copy.bin"
     source.write_bytes(stored_bytes(live, token, uploaded[0]))
