@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import struct
+import time
 import zlib
 
 import pytest
@@ -15,6 +16,7 @@ import requests
 from accounts.services import token_create
 from clients.vault import crypto
 from clients.vault.api import VaultClient
+from files.models import Node
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_files_browser import login, root_of
 from tests.factories import UserFactory, local_disks
@@ -66,11 +68,12 @@ def create_and_unlock(page, live_server, user, name="Secrets") -> str:
     return page.url.rstrip("/").rsplit("/", 1)[1]
 
 
-def unlock(page, passphrase=PASSPHRASE) -> None:
+def unlock(page, passphrase=PASSPHRASE, *, opens: bool = True) -> None:
     page.get_by_label("Passphrase").fill(passphrase)
     page.get_by_role("button", name="Unlock").click()
-    if passphrase == PASSPHRASE:
-        page.locator("#vault-listing[aria-busy='false']").wait_for()
+    if opens:
+        # PBKDF2 with 600,000 iterations: a moment on a laptop, longer on a busy test machine.
+        page.locator("#vault-listing[aria-busy='false']").wait_for(timeout=60_000)
 
 
 def row(page, name):
@@ -161,7 +164,7 @@ def test_wrong_passphrase_and_tampered_bytes_show_clear_errors_and_no_plaintext(
     page.screenshot(path=str(ARTIFACTS / "vault-phone-unlocked.png"), full_page=True)
 
     page.reload()
-    unlock(page, "not the passphrase")
+    unlock(page, "not the passphrase", opens=False)
     page.get_by_text("Wrong passphrase. Nothing was unlocked.").wait_for()
     assert page.locator("#vault-open").is_hidden()
     page.screenshot(path=str(ARTIFACTS / "vault-phone-wrong-passphrase.png"), full_page=True)
@@ -217,4 +220,71 @@ def test_public_vault_link_decrypts_logged_out_and_the_key_never_reaches_the_ser
         context.close()
     assert sent and all(key not in request for request in sent)
     assert all("#" not in request.split(" ")[1] for request in sent)
+    assert not js_errors
+
+
+def test_large_file_goes_through_tus_then_versions_trash_and_a_passphrase_change(
+    page, live_server, js_errors, settings, tmp_path
+):
+    settings.DASHBOARD_TUS_THRESHOLD = 200 * 1024
+    settings.DASHBOARD_TUS_CHUNK = 64 * 1024
+    page.set_viewport_size(DESKTOP)
+    owner = UserFactory(email="tusvault@example.com")
+    vault_id = create_and_unlock(page, live_server, owner)
+    patches: list[str] = []
+    page.on(
+        "request", lambda req: patches.append(req.url) if req.method == "PATCH" and "/uploads/" in req.url else None
+    )
+    first, second = os.urandom(300_000), os.urandom(310_000)
+    big = tmp_path / "big.bin"
+    big.write_bytes(first)
+    page.locator("#vault-pick-files").set_input_files(str(big))
+    row(page, "big.bin").wait_for()
+    assert len(patches) == -(-crypto.ciphertext_size(len(first)) // (64 * 1024))  # resumable chunks
+    file_id = row(page, "big.bin").get_attribute("data-id")
+    big.write_bytes(second)
+    page.locator("#vault-pick-files").set_input_files(str(big))
+    for _ in range(300):
+        if Node.objects.get(pk=file_id).version == 2:
+            break
+        time.sleep(0.1)
+
+    token = token_create(user=owner, name="check").raw
+    client = VaultClient(base=live_server.url, token=token)
+    assert b"".join(client.file_get(node=file_id, passphrase=PASSPHRASE.encode())) == second
+
+    # Versions: the first version downloads decrypted, then is restored as a new version.
+    row(page, "big.bin").get_by_role("button", name="Versions").click()
+    panel = page.locator("#vault-panel")
+    panel.get_by_text("v2").wait_for()
+    with page.expect_download() as download:
+        panel.locator("li", has_text="v1").get_by_role("button", name="Download").click()
+    assert open(download.value.path(), "rb").read() == first
+    panel.locator("li", has_text="v1").get_by_role("button", name="Restore").click()
+    page.get_by_text("Restored v1 as a new version.").wait_for()
+    assert b"".join(client.file_get(node=file_id, passphrase=PASSPHRASE.encode())) == first
+
+    # Trash and restore keep it in the vault, still readable.
+    row(page, "big.bin").get_by_role("button", name="Delete").click()
+    row(page, "big.bin").wait_for(state="detached")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert requests.post(f"{live_server.url}/api/v1/trash/{file_id}/restore/", headers=headers, timeout=30).ok
+    page.get_by_role("button", name="Lock").click()
+
+    # A new passphrase: the old one stops working, the files are untouched.
+    unlock(page)
+    page.get_by_role("button", name="Change passphrase").click()
+    page.locator("#vault-current").fill(PASSPHRASE)
+    page.locator("#vault-next").fill("the second passphrase")
+    page.locator("#vault-next-again").fill("the second passphrase")
+    page.locator("#vault-panel").get_by_role("button", name="Change passphrase").click()
+    page.get_by_text("Passphrase changed.").wait_for()
+    assert b"".join(client.file_get(node=file_id, passphrase=b"the second passphrase")) == first
+    page.reload()
+    unlock(page, PASSPHRASE, opens=False)
+    page.get_by_text("Wrong passphrase. Nothing was unlocked.").wait_for()
+    unlock(page, "the second passphrase")
+    row(page, "big.bin").wait_for()
+    assert vault_id in page.url
+    page.screenshot(path=str(ARTIFACTS / "vault-desktop-after-passphrase-change.png"), full_page=True)
     assert not js_errors
