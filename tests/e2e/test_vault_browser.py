@@ -17,6 +17,7 @@ from accounts.services import token_create
 from clients.vault import crypto
 from clients.vault.api import VaultClient
 from files.models import Node
+from tests.e2e import test_files_browser
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_files_browser import login, root_of
 from tests.factories import UserFactory, local_disks
@@ -26,19 +27,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PASSPHRASE = "a vault passphrase for tests"
 DESKTOP = {"width": 1366, "height": 860}
 PHONE = {"width": 390, "height": 844}
+js_errors = test_files_browser.js_errors  # the page's uncaught script errors (a fixture)
 
 
 @pytest.fixture(autouse=True)
 def disks(settings):
     settings.CLOUDSTORAGE_CHUNK_AVG = 64 * 1024
     return local_disks(settings)
-
-
-@pytest.fixture
-def js_errors(page):
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
 
 
 def png(width: int = 96, height: int = 64) -> bytes:

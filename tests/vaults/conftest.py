@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import gc
-import threading
-import time
-
 import pytest
 
 from accounts.services import token_create
 from tests.factories import local_disks
+from tests.files import test_tus
 
 PASSPHRASE = b"correct horse battery staple"
+# The live server, whose connection threads end before the test database goes away.
+live = test_tus.live
 
 
 @pytest.fixture(autouse=True)
 def disks(settings, db):
     settings.CLOUDSTORAGE_CHUNK_AVG = 1024 * 1024
     return local_disks(settings)
-
-
-@pytest.fixture
-def live(live_server):
-    yield live_server
-    # As tests/files/test_tus.py: let the live server's connection threads end before the test
-    # database goes away.
-    gc.collect()
-    for _ in range(200):
-        if not any("process_request_thread" in thread.name for thread in threading.enumerate()):
-            break
-        time.sleep(0.05)
 
 
 @pytest.fixture
