@@ -18,7 +18,7 @@ never revealed.
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -320,7 +320,14 @@ def link_get_for_token(*, token: str, now=None) -> PublicLink:
     """
     if not token or len(token) > 64:
         raise Http404
-    link = PublicLink.objects.select_related("node", "workspace").filter(token=token).first()
+    # has_vaults rides along so that the link pages of the (many) workspaces without vaults ask
+    # nothing more to know that no file of theirs is ciphertext.
+    link = (
+        PublicLink.objects.select_related("node", "workspace")
+        .annotate(has_vaults=Exists(Vault.objects.filter(workspace_id=OuterRef("workspace_id"))))
+        .filter(token=token)
+        .first()
+    )
     if link is None or link.node.trashed_in_id is not None:
         raise Http404
     now = now or timezone.now()

@@ -100,7 +100,7 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
     if node.is_folder:
         context["listing"] = link_folder_listing(link=link, folder=node)
         context["breadcrumbs"] = _breadcrumbs(link=link, node=node)
-    elif vault_of(node=node) is not None:
+    elif link.has_vaults and vault_of(node=node) is not None:
         # Ciphertext: the page decrypts it with the key in the link's fragment (vault-link.js).
         context["plain_size"] = plaintext_size(node.size) or 0
         return render(request, "files/public/vault_link.html", context)

@@ -40,11 +40,15 @@ def plaintext_size(ciphertext_size: int) -> int | None:
 
 
 def vault_of(*, node: Node | None) -> Vault | None:
-    """The vault ``node`` is in (``node`` itself when it is a vault's folder), or None."""
+    """The vault ``node`` is in (``node`` itself when it is a vault's folder), or None.
+
+    One query in a workspace without vaults (nearly all of them); two otherwise."""
     if node is None:
         return None
+    vaults = {vault.node_id: vault for vault in Vault.objects.filter(workspace_id=node.workspace_id)}
+    if not vaults:
+        return None
     ids = [node.pk] + ([node_id for node_id, _, _ in ancestor_chain(node_id=node.parent_id)] if node.parent_id else [])
-    vaults = {vault.node_id: vault for vault in Vault.objects.filter(node_id__in=ids)}
     # The nearest one; vaults are never nested, but the answer would still be the right one.
     return next((vaults[node_id] for node_id in ids if node_id in vaults), None)
 
