@@ -29,7 +29,7 @@ PAGE_POLICY = "; ".join(
         "img-src 'self' data: blob:",
         "font-src 'self' data:",
         "connect-src 'self'",
-        "frame-src 'self'",  # the dashboard's preview pane
+        "frame-src 'self' blob:",  # the dashboard's preview pane; a vault's PDF decrypted in the page
         "object-src 'none'",
         "base-uri 'none'",
         # form-action is left out: the plan form's answer redirects to Stripe Checkout, and browsers

@@ -18,13 +18,13 @@ never revealed.
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 from cloudstorage.errors import ServiceError
-from files.models import Node, PublicLink, Share
+from files.models import Node, PublicLink, Share, Vault
 from files.tree import ancestor_chain, folders_up, path_from
 
 LEVELS = {"view": 1, "edit": 2, "manage": 3}
@@ -233,6 +233,18 @@ def node_get_for_user(*, user, node_id, need: str = "view", trashed: bool = Fals
     return node
 
 
+def vault_get_for_user(*, user, vault_id, need: str = "view") -> Vault:
+    """The vault whose folder is ``vault_id``, if the caller may ``need`` that folder (as
+    :func:`node_get_for_user`: 404 for outsiders and for a folder that is no vault); its folder, with
+    ``.permission``, is ``vault.node``."""
+    node = node_get_for_user(user=user, node_id=vault_id, need=need)
+    vault = Vault.objects.filter(node_id=node.pk).first()
+    if vault is None:
+        raise Http404
+    vault.node = node
+    return vault
+
+
 def workspace_get_for_user(*, user, workspace_id, need: str = "view") -> Workspace:
     """A workspace the caller is a member of with at least ``need``; 404 otherwise (403 if too weak)."""
     if not _is_uuid(workspace_id):
@@ -308,7 +320,14 @@ def link_get_for_token(*, token: str, now=None) -> PublicLink:
     """
     if not token or len(token) > 64:
         raise Http404
-    link = PublicLink.objects.select_related("node", "workspace").filter(token=token).first()
+    # has_vaults rides along so that the link pages of the (many) workspaces without vaults ask
+    # nothing more to know that no file of theirs is ciphertext.
+    link = (
+        PublicLink.objects.select_related("node", "workspace")
+        .annotate(has_vaults=Exists(Vault.objects.filter(workspace_id=OuterRef("workspace_id"))))
+        .filter(token=token)
+        .first()
+    )
     if link is None or link.node.trashed_in_id is not None:
         raise Http404
     now = now or timezone.now()

@@ -401,3 +401,23 @@ class Star(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ★ {self.node}"
+
+
+class Vault(models.Model):
+    """An end-to-end encrypted folder (docs/vault-format.md): what clients need to unlock it.
+
+    The server keeps only the KDF parameters, the vault key wrapped by the passphrase's key and a
+    verifier; the passphrase and every key stay with the clients.
+    """
+
+    node = models.OneToOneField(Node, primary_key=True, on_delete=models.CASCADE, related_name="vault")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    format = models.PositiveSmallIntegerField(default=1)
+    kdf = models.JSONField(help_text='{"name": "PBKDF2-SHA-256", "iterations": n, "salt": b64}')
+    wrapped_key = models.CharField(max_length=200, help_text="b64 of AES-KW(passphrase key, vault key).")
+    verifier = models.CharField(max_length=200, help_text="b64 of HMAC-SHA-256(vault key, label).")
+    created_at = models.DateTimeField(default=timezone.now)
+    key_changed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"vault {self.node}"

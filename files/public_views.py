@@ -35,6 +35,7 @@ from files.models import Node, PublicLink
 from files.previews import preview_kind, preview_response, thumbnail_response
 from files.thumbnails import thumbnail_node_ids
 from files.uploadhandler import StreamingUploadHandler, UploadBatch
+from files.vault_rules import plaintext_size, vault_of
 from files.zips import folder_zip
 
 GONE_MESSAGES = {
@@ -123,6 +124,10 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
         for child in context["listing"]:
             child.has_thumbnail = child.pk in with_thumbnail
         context["breadcrumbs"] = _breadcrumbs(link=link, node=node)
+    elif link.has_vaults and vault_of(node=node) is not None:
+        # Ciphertext: the page decrypts it with the key in the link's fragment (vault-link.js).
+        context["plain_size"] = plaintext_size(node.size) or 0
+        return render(request, "files/public/vault_link.html", context)
     return render(request, "files/public/link.html", context)
 
 

@@ -32,6 +32,7 @@ from files.names import name_clean, name_key, name_with_suffix
 from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, quota_release, writable_check
 from files.tree import folders_up, path_from
+from files.vault_rules import vault_boundary_check
 
 logger = logging.getLogger(__name__)
 
@@ -591,6 +592,7 @@ def node_update(
         writable_check(workspace=node.workspace)
     if parent is not None and parent.pk != node.parent_id:
         _refuse_into_itself(node=node, target=parent, verb="moved")
+        vault_boundary_check(node=node, target=parent, verb="moved")
         changes["parent_id"] = parent.pk
     if name is not None and name != node.name:
         changes["name"] = name
@@ -675,6 +677,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
     _writable_folder(parent)
     writable_check(workspace=parent.workspace)
     _refuse_into_itself(node=node, target=parent, verb="copied")
+    vault_boundary_check(node=node, target=parent, verb="copied")
     if name is not None:
         name = name_clean(name)
         existing = child_get(parent=parent, name=name)

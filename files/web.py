@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -26,6 +27,7 @@ from files.access import (
 from files.models import Node
 from files.previews import preview_response, thumbnail_response
 from files.trash import trash_retention
+from files.vault_rules import vault_of
 
 
 def _app_context(request: HttpRequest, workspace, **extra) -> dict:
@@ -83,6 +85,9 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
         raise Http404
     if not folder.is_folder:
         return redirect("files_folder", workspace_id=workspace_id, folder_id=folder.parent_id)
+    vault = vault_of(node=folder)
+    if vault is not None:  # its files are ciphertext: only the vault page can show them
+        return redirect(f"{reverse('files_vault', args=[vault.node_id])}?folder={folder.pk}")
     member_permission = workspace_permission(user=request.user, workspace_id=workspace_id)
     is_member = member_permission is not None
     folder.workspace.permission = member_permission  # the side menu shows managers' sections
@@ -190,6 +195,8 @@ def file_preview(request: HttpRequest, node_id) -> HttpResponse:
     node = node_get_for_user(user=request.user, node_id=node_id)
     if not node.is_file or node.current_version_id is None:
         raise Http404
+    if vault_of(node=node) is not None:
+        return HttpResponse("Vault files are previewed on the vault's page.", status=415, content_type="text/plain")
     return preview_response(request, node)
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from files import web
+from files import vault_web, web
 
 urlpatterns = [
     path("files/", web.files_home, name="files_home"),
@@ -19,4 +19,6 @@ urlpatterns = [
     path("w/<uuid:workspace_id>/search/", web.search_page, name="files_search"),
     path("w/<uuid:workspace_id>/recent/", web.recent_page, name="files_recent"),
     path("w/<uuid:workspace_id>/usage/", web.usage_page, name="files_usage"),
+    path("vaults/new/", vault_web.vault_new, name="files_vault_new"),
+    path("vaults/<uuid:vault_id>/", vault_web.vault_page, name="files_vault"),
 ]

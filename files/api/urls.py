@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from files.api import changes, content, nodes, search, stars, uploads, usage, versions, zipdl
+from files.api import changes, content, nodes, search, stars, uploads, usage, vaults, versions, zipdl
 
 
 class AnyNameConverter:
@@ -35,6 +35,10 @@ urlpatterns = [
         name="api_node_version_restore",
     ),
     path("workspaces/<uuid:workspace_id>/changes/", changes.workspace_changes, name="api_changes"),
+    path("nodes/<uuid:node_id>/vault/", vaults.node_vault, name="api_node_vault"),
+    path("vaults/", vaults.vault_create_view, name="api_vaults"),
+    path("vaults/<uuid:vault_id>/", vaults.vault_detail, name="api_vault"),
+    path("vaults/<uuid:vault_id>/key", vaults.vault_key, name="api_vault_key"),
     path("workspaces/<uuid:workspace_id>/search/", search.workspace_search, name="api_search"),
     path("workspaces/<uuid:workspace_id>/usage/", usage.usage, name="api_usage"),
     path("workspaces/<uuid:workspace_id>/usage/file-types/", usage.usage_file_types, name="api_usage_file_types"),

@@ -1,0 +1,1 @@
+"""Reference clients shipped with the server (each runnable as ``python -m clients.<name>``)."""
