@@ -75,6 +75,12 @@ LISTING_FIELDS = (
 )
 
 
+def children_of(*, parent: Node) -> QuerySet[Node]:
+    """A folder's live children as nodes: one indexed query (the listing indexes are (parent,
+    trashed_in, name_key / size / modified_at)). Only the columns a listing shows."""
+    return Node.objects.filter(parent=parent, trashed_in__isnull=True).only(*LISTING_FIELDS)
+
+
 def children_rows(*, parent: Node) -> QuerySet:
     """A folder's live children as dicts of :data:`LISTING_FIELDS` but the parent's and workspace's
     ids (the caller has them): one indexed query per page (the listing indexes are (parent,

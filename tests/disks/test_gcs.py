@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from disks.backends import ObjectMissing, backend_for
+from disks.backends import MARKER, ObjectMissing, backend_for
 from disks.models import Chunk, Disk, Placement, Replica
 from disks.services import disk_attach, disk_probe
 from tests.disks.conftest import _free_port, good_copies, make_disks, read_all, repair_until_done
@@ -85,7 +85,8 @@ def make_gcs_disk(endpoint: str, name: str, *, category: str = "A") -> Disk:
 
 
 def gcs_keys(disk: Disk) -> set[str]:
-    return {k for k in backend_for(disk).keys() if not k.startswith(".probe")}
+    """The chunk keys on a GCS disk: not the probe objects nor the disk's identity marker."""
+    return {k for k in backend_for(disk).keys() if not k.startswith((".probe", MARKER))}
 
 
 def test_put_get_delete_probe_and_listing(db, endpoint):
@@ -119,7 +120,8 @@ def test_a_failed_gcs_disk_is_repaired_from_the_local_copy(settings, endpoint, o
     for _ in range(settings.CLOUDSTORAGE_DISK_PROBE_FAILURES):
         assert disk_probe(disk=bucket) is False
     bucket.refresh_from_db()
-    assert bucket.status == Disk.Status.FAILED and bucket.last_check_error.startswith(f"gs://{bucket.s3_bucket}")
+    # The identity check runs first: with the bucket gone, its marker is gone too.
+    assert bucket.status == Disk.Status.FAILED and bucket.last_check_error.startswith(f"no {MARKER} marker")
 
     repair_until_done()
     assert all(set(good_copies(c)) == {local.pk, spare.pk} for c in Chunk.objects.all())

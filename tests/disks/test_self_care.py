@@ -327,7 +327,7 @@ def test_the_admin_registers_a_standby_and_shows_the_pool(settings, db):
         {
             "name": "spare",
             "category": "C",
-            "capacity_bytes": 10 * MB,
+            "capacity_gb": "1",
             "status": "standby",
             "backend": "local",
             "path": str(path),
@@ -338,7 +338,7 @@ def test_the_admin_registers_a_standby_and_shows_the_pool(settings, db):
     assert spare.status == Disk.Status.STANDBY and (path / MARKER).read_text().strip() == str(spare.pk)
     page = client.get("/admin/disks/disk/").content.decode()
     row = page.split('class="category-C"', 1)[1].split("</tr>", 1)[0]
-    assert "spare (10.0\xa0MB)" in row
+    assert "spare (1.0\xa0GB)" in row
 
 
 # --- Health -----------------------------------------------------------------------------------------

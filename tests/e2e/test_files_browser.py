@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.test import Client
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import ARTIFACTS, wait_until
 from tests.factories import PASSWORD, UserFactory, local_disks, personal_workspace
@@ -119,7 +120,7 @@ def test_change_plan_in_local_billing_mode_changes_the_quota(page, live_server, 
     page.get_by_role("link", name=re.compile("Plan")).first.click()
     page.locator("[data-billing-mode='local']").wait_for()
     page.get_by_label(re.compile("Size")).fill("25")
-    assert "5.00" in page.locator("#price-out").inner_text()  # 25 GB at the default 0.20 per GB
+    expect(page.locator("#price-out")).to_contain_text("5.00")  # 25 GB at the default 0.20 per GB
     page.get_by_role("button", name="Buy").click()
     page.get_by_text("The plan is now 25 GB").wait_for()
 

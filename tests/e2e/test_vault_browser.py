@@ -89,7 +89,7 @@ def test_browser_upload_stores_only_ciphertext_the_python_client_decrypts_it_and
     page.locator("#vault-pick-files").set_input_files(str(source))
     row(page, "plans.txt").wait_for()
     assert (
-        row(page, "plans.txt").locator("td").nth(1).inner_text() == f"{len(plain) / 1024:.0f} KB"
+        row(page, "plans.txt").locator("td").nth(1).inner_text() == f"{len(plain) / 1024:.1f} KB"
     )  # the plaintext size, not the stored one
     page.screenshot(path=str(ARTIFACTS / "vault-desktop-listing.png"), full_page=True)
 
