@@ -465,9 +465,12 @@ CLOUDSTORAGE_WRITE_GRACE = env.int("CLOUDSTORAGE_WRITE_GRACE", default=600)
 CELERY_BEAT_SCHEDULE["disk-standby"] = {"task": "disks.tasks.standbys_activate", "schedule": timedelta(minutes=1)}
 # Health probes have a queue of their own (the Procfile's `probe` worker consumes only it, the
 # `worker` both), so no backlog of other tasks ever delays them.
+# Health jobs never wait behind repair, drain or GC work: probes, and the standby activation that a
+# filling category needs within one beat interval.
 CELERY_TASK_ROUTES = {
     "disks.tasks.disk_probe_all": {"queue": "probes"},
     "disks.tasks.disk_probe": {"queue": "probes"},
+    "disks.tasks.standbys_activate": {"queue": "probes"},
 }
 if not REDIS_URL:
     # The filesystem broker polls an empty queue once a second by default; a probe waits less.

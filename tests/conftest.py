@@ -95,6 +95,9 @@ def celery_worker_live(settings, transactional_db):
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING") as worker:
+    # Both queues, as the Procfile's worker serves them (probes are routed to their own queue).
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING", queues=["celery", "probes"]
+    ) as worker:
         yield worker
     app.conf.task_always_eager = True

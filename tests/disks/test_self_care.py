@@ -181,7 +181,8 @@ def test_a_thousand_failed_reads_queue_one_repair_pass(
 def test_probes_run_on_a_queue_of_their_own_that_a_worker_serves_alone():
     from cloudstorage.celery import app
 
-    for task in ("disks.tasks.disk_probe_all", "disks.tasks.disk_probe"):
+    # The standby activation too: a filling category cannot wait behind a repair backlog.
+    for task in ("disks.tasks.disk_probe_all", "disks.tasks.disk_probe", "disks.tasks.standbys_activate"):
         assert app.amqp.router.route({}, task)["queue"].name == "probes"
     assert app.amqp.router.route({}, "disks.tasks.repair_pass")["queue"].name == "celery"
     procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
