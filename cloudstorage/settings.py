@@ -183,6 +183,8 @@ else:
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "celery" / "results").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with messages written whole (cloudstorage/broker.py).
+    CELERY_BROKER_TRANSPORT = "cloudstorage.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
