@@ -5,6 +5,7 @@ upload; reads and repairs fall back to it when every local copy is missing or co
 from __future__ import annotations
 
 import io
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,8 +15,18 @@ from django.test import Client
 from disks.models import Chunk, Disk, Placement, Replica
 from disks.placement import write_candidates
 from disks.selectors import backup_lag, capacity_by_category, replica_health
-from disks.services import chunk_repair, chunks_backup, chunks_gc, disk_drain, disk_probe, replicas_scrub
+from disks.services import (
+    chunk_repair,
+    chunks_backup,
+    chunks_gc,
+    disk_drain,
+    disk_probe,
+    replicas_repair,
+    replicas_scrub,
+    workspace_relocate,
+)
 from disks.store import manifest_check, manifest_write
+from tests.conftest import requires_redis
 from tests.disks.conftest import (
     MB,
     disk_destroy,
@@ -115,8 +126,6 @@ def test_placement_and_the_replica_count_never_use_the_backup_disk(settings, end
     # backup copy count as the second one, nor put a second copy on the backup tier.
     chunks_backup()
     for _ in range(2):
-        from disks.services import replicas_repair
-
         replicas_repair()
     for chunk in Chunk.objects.all():
         assert good_copies(chunk) == [local.pk]
@@ -418,8 +427,6 @@ def test_a_backup_disk_failing_its_probe_leaves_the_service_degraded_not_down(ti
 
 
 def test_a_plan_change_moves_the_local_copies_and_leaves_the_backup_copy(settings, tier, owner_workspace, rng):
-    from disks.services import workspace_relocate
-
     local, cloud = tier
     files = write(owner_workspace, rng, (3000, 12_000))
     chunks_backup()
@@ -431,4 +438,27 @@ def test_a_plan_change_moves_the_local_copies_and_leaves_the_backup_copy(setting
         assert set(good_copies(chunk)) == {d.pk for d in in_b}
         assert backup_copies(chunk) == [(cloud.pk,)]
     assert backup_lag()["chunks"] == 0
+    assert all(read_all(m) == data for m, data in files)
+
+
+@pytest.mark.live_worker
+@requires_redis
+def test_the_backup_task_runs_on_a_live_worker(celery_worker_live, settings, endpoint, owner_workspace, rng):
+    from disks.tasks import chunks_backup as chunks_backup_task
+
+    settings.CLOUDSTORAGE_REPAIR_BATCH = 3  # a full batch queues the next pass at once, on the worker too
+    local = make_disks(settings, 2)
+    cloud = make_s3_disk(endpoint, "cloud", role=BACKUP)
+    files = write(owner_workspace, rng, (4000, 20_000))
+    total = Chunk.objects.count()
+    assert total > 3
+    assert chunks_backup_task.delay().get(timeout=60) == {"repaired": 3}
+    deadline = time.monotonic() + 60
+    while backup_lag()["chunks"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert backup_lag()["chunks"] == 0
+    assert set(stored_keys(cloud)) == {c.key for c in Chunk.objects.all()}
+    for chunk in Chunk.objects.all():
+        for disk in local:
+            object_delete(disk, chunk.key)
     assert all(read_all(m) == data for m, data in files)
