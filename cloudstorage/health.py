@@ -45,8 +45,9 @@ def _check_broker() -> dict:
 
 def _check_disks() -> dict:
     """Every disk probed. A failed disk alone leaves the service degraded, not down, as long as every
-    chunk still has a good copy elsewhere (re-replication is under way or done); a disk in service
-    failing its probe now, or a chunk with no good copy left, is unhealthy."""
+    chunk still has a good copy elsewhere (re-replication is under way or done), and so does a
+    backup-tier disk failing its probe; a primary disk in service failing its probe now, or a chunk
+    with no good copy left, is unhealthy."""
     from disks.identity import disk_identity_check
     from disks.models import Disk
     from disks.selectors import replica_health
@@ -62,9 +63,15 @@ def _check_disks() -> dict:
             continue
         error = disk_identity_check(disk=disk) or disk_check(disk=disk)
         disks[disk.name] = {"ok": error is None, "status": disk.status, "category": disk.category}
+        if disk.is_backup:
+            disks[disk.name]["role"] = disk.role
         if error:
             disks[disk.name]["error"] = error
-            ok = False
+            # Nothing a request needs waits on the backup tier: it only falls behind meanwhile.
+            if disk.is_backup:
+                failed = True
+            else:
+                ok = False
     if not disks:
         return {"ok": False, "error": "no disks attached", "disks": {}}
     if failed and ok:

@@ -76,7 +76,7 @@ class StoreCollector:
 
     def collect(self):
         from disks.models import Disk, Replica
-        from disks.selectors import capacity_by_category, replica_health
+        from disks.selectors import backup_lag, capacity_by_category, replica_health
         from files.models import Upload
 
         used = GaugeMetricFamily("cloudstorage_disk_used_bytes", "Bytes stored on a disk.", labels=["disk", "category"])
@@ -84,9 +84,11 @@ class StoreCollector:
         up = GaugeMetricFamily(
             "cloudstorage_disk_in_service", "1 when the disk is active or read-only.", labels=["disk", "status"]
         )
-        for disk in Disk.objects.only("name", "category", "status", "used_bytes", "capacity_bytes"):
-            used.add_metric([disk.name, disk.category], disk.used_bytes)
-            free.add_metric([disk.name, disk.category], disk.free_bytes)
+        for disk in Disk.objects.only("name", "category", "role", "status", "used_bytes", "capacity_bytes"):
+            # A backup-tier disk holds no category's data: its category label says so.
+            category = "backup" if disk.is_backup else disk.category
+            used.add_metric([disk.name, category], disk.used_bytes)
+            free.add_metric([disk.name, category], disk.free_bytes)
             in_service = disk.status in (Disk.Status.ACTIVE, Disk.Status.READ_ONLY)
             up.add_metric([disk.name, disk.status], 1 if in_service else 0)
         yield from (used, free, up)
@@ -114,6 +116,19 @@ class StoreCollector:
             ("replicas_bad", "Copies found missing or corrupt."),
         ):
             yield GaugeMetricFamily(f"cloudstorage_{name}", help_text, value=health[name])
+        yield GaugeMetricFamily(
+            "cloudstorage_chunks_only_on_backup",
+            "Chunks whose only good copy is on the backup tier (repair restores their primary copies from it).",
+            value=health["chunks_only_on_backup"],
+        )
+        lag = backup_lag()
+        if lag is not None:  # only with a backup tier: an absent series, not a zero, means "none"
+            for name, help_text, value in (
+                ("chunks", "Chunks of finished files not yet copied to the backup tier.", lag["chunks"]),
+                ("bytes", "Stored bytes of the chunks not yet copied to the backup tier.", lag["bytes"]),
+                ("seconds", "Age of the oldest chunk not yet copied to the backup tier.", lag["age_seconds"]),
+            ):
+                yield GaugeMetricFamily(f"cloudstorage_backup_lag_{name}", help_text, value=value)
         draining = Replica.objects.filter(disk__status=Disk.Status.DRAINING).count()
         yield GaugeMetricFamily("cloudstorage_drain_backlog", "Copies still on draining disks.", value=draining)
         in_flight = Upload.objects.filter(state=Upload.State.ACTIVE).count()

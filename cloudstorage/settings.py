@@ -450,6 +450,8 @@ CLOUDSTORAGE_CAPACITY_ALERT_REPEAT = env.int("CLOUDSTORAGE_CAPACITY_ALERT_REPEAT
 CELERY_BEAT_SCHEDULE["disk-repair"] = {"task": "disks.tasks.replicas_repair", "schedule": timedelta(minutes=1)}
 CELERY_BEAT_SCHEDULE["disk-remap"] = {"task": "disks.tasks.workspaces_remap", "schedule": timedelta(minutes=1)}
 CELERY_BEAT_SCHEDULE["disk-drain"] = {"task": "disks.tasks.disks_drain", "schedule": timedelta(minutes=1)}
+# The backup tier (disks marked "backup" in the admin): chunks without a copy there get one.
+CELERY_BEAT_SCHEDULE["disk-backup"] = {"task": "disks.tasks.chunks_backup", "schedule": timedelta(minutes=1)}
 CELERY_BEAT_SCHEDULE["disk-scrub"] = {
     "task": "disks.tasks.replicas_scrub",
     "schedule": timedelta(seconds=CLOUDSTORAGE_SCRUB_INTERVAL),

@@ -1,6 +1,6 @@
-"""The operators' console for disks: attach a disk (probed before it is saved), watch capacity per
-category and per disk and the health of the replicas, change a disk's status, start a scrub, a
-drain or a sweep. Every change goes through disks.services and is written to the admin log."""
+"""The operators' console for disks: attach a disk (probed before it is saved; a primary disk or one
+of the backup tier), watch capacity per category and per disk, the health of the replicas and how
+far the backup tier lags, change a disk's status, start a scrub, a drain or a sweep. Every change goes through disks.services and is written to the admin log."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from disks import tasks
 from disks.identity import disk_identity_check, disk_mark, disk_marker_conflict
 from disks.locations import disk_location_check
 from disks.models import Disk, Replica
-from disks.selectors import capacity_by_category, replica_health
+from disks.selectors import backup_lag, capacity_by_category, replica_health
 from disks.services import disk_check, disk_set_status
 
 # Configuration that decides where a disk's bytes are: fixed once it holds data.
@@ -59,6 +59,14 @@ class DiskForm(forms.ModelForm):
         help_text="A standby disk is probed like any other and takes data only once its category passes "
         "the capacity alert threshold.",
     )
+    role = forms.ChoiceField(
+        choices=Disk.Role.choices,
+        initial=Disk.Role.PRIMARY,
+        required=False,
+        help_text="A backup disk (typically a cloud bucket) is never chosen for new writes: a worker copies "
+        "every chunk there once the upload is stored, and reads and repairs fall back to that copy when every "
+        "other copy is missing or corrupt. Its category is not used. Fixed once the disk is saved.",
+    )
     # Operators think of disks in GB; the model keeps bytes.
     capacity_gb = forms.DecimalField(
         label="Capacity (GB)", min_value=Decimal("0.001"), decimal_places=3, help_text="1 GB = 1024³ bytes."
@@ -66,10 +74,20 @@ class DiskForm(forms.ModelForm):
 
     class Meta:
         model = Disk
-        fields = ["name", "category", "capacity_gb", "status", *[f for f in LOCATION_FIELDS if f != "category"]]
+        fields = [
+            "name",
+            "role",
+            "category",
+            "capacity_gb",
+            "status",
+            *[f for f in LOCATION_FIELDS if f != "category"],
+        ]
 
     def clean_status(self):
         return self.cleaned_data.get("status") or Disk.Status.ACTIVE
+
+    def clean_role(self):
+        return self.cleaned_data.get("role") or Disk.Role.PRIMARY
 
     class Media:
         js = ["js/admin_disk_form.js"]  # shows the S3 fields only for an S3 disk
@@ -90,6 +108,10 @@ class DiskForm(forms.ModelForm):
         cleaned = super().clean()
         if not self.instance._state.adding or self.errors:
             return cleaned
+        if cleaned.get("role") == Disk.Role.BACKUP and cleaned.get("status") == Disk.Status.STANDBY:
+            raise forms.ValidationError(
+                {"status": "A backup disk cannot be a standby: standbys wait for a category to fill."}
+            )
         if cleaned.get("backend") == Disk.Backend.LOCAL and not cleaned.get("path"):
             raise forms.ValidationError({"path": "A local disk needs the folder it lives in."})
         if cleaned.get("backend") in (Disk.Backend.S3, Disk.Backend.GCS) and not cleaned.get("s3_bucket"):
@@ -117,6 +139,7 @@ class DiskAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "backend",
+        "role",
         "category",
         "status",
         "space",
@@ -124,14 +147,14 @@ class DiskAdmin(admin.ModelAdmin):
         "last_check_at",
         "last_check_ok",
     ]
-    list_filter = ["category", "status", "backend"]
+    list_filter = ["role", "category", "status", "backend"]
     search_fields = ["name", "path", "s3_bucket"]
     actions = ["mark_active", "mark_read_only", "mark_draining", "mark_failed", "scrub", "drain", "sweep"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return [f for f in PROBE_FIELDS if f != "status"]
-        return [*(f for f in LOCATION_FIELDS if f != "s3_secret_key"), *PROBE_FIELDS]
+        return ["role", *(f for f in LOCATION_FIELDS if f != "s3_secret_key"), *PROBE_FIELDS]
 
     def get_queryset(self, request) -> QuerySet[Disk]:
         return (
@@ -146,13 +169,23 @@ class DiskAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         categories = capacity_by_category()
         standbys: dict[str, list[str]] = {}
-        for disk in Disk.objects.filter(status=Disk.Status.STANDBY).order_by("name"):
+        for disk in Disk.objects.filter(status=Disk.Status.STANDBY, role=Disk.Role.PRIMARY).order_by("name"):
             standbys.setdefault(disk.category, []).append(f"{disk.name} ({filesizeformat(disk.capacity_bytes)})")
         for row in categories:
             row["used_h"] = filesizeformat(row["used_bytes"])
             row["capacity_h"] = filesizeformat(row["capacity_bytes"])
             row["standby"] = standbys.get(row["category"], [])
-        extra_context = {**(extra_context or {}), "categories": categories, "health": replica_health()}
+        backup = backup_lag()
+        if backup is not None:
+            backup["bytes_h"] = filesizeformat(backup["bytes"])
+            for disk in backup["disks"]:
+                disk["used_h"] = filesizeformat(disk["used_bytes"])
+        extra_context = {
+            **(extra_context or {}),
+            "categories": categories,
+            "health": replica_health(),
+            "backup": backup,
+        }
         return super().changelist_view(request, extra_context=extra_context)
 
     def get_exclude(self, request, obj=None):

@@ -54,6 +54,22 @@ def repair_pass_started() -> None:
     cache.delete(REPAIR_PASS_KEY)
 
 
+BACKUP_PASS_KEY = "disks:backup-pass-queued"
+
+
+def backup_soon() -> None:
+    """Ask for another backup-tier run once the current transaction commits (coalesced like
+    repair_soon)."""
+    from disks.tasks import backup_pass
+
+    if cache.add(BACKUP_PASS_KEY, 1, timeout=REPAIR_PASS_WAIT):
+        transaction.on_commit(backup_pass.delay)
+
+
+def backup_pass_started() -> None:
+    cache.delete(BACKUP_PASS_KEY)
+
+
 def probe_soon(disk_id) -> None:
     """Ask for a probe of one disk now (a write found it is not itself), at most once per PROBE_WAIT."""
     from disks.tasks import disk_probe
@@ -91,10 +107,12 @@ def replica_read(*, replica: Replica, chunk: Chunk, keys: WorkspaceKeys) -> tupl
 _STATUS_RANK = {status: rank for rank, status in enumerate(READABLE)}
 
 
-def replica_rank(replica: Replica) -> tuple[int, bool, int]:
-    """Sort key of copies, best first: active, then read-only, then draining disks; local before S3;
-    then the oldest copy, so every reader tries the same copy first. Needs ``replica.disk`` loaded."""
-    return (_STATUS_RANK[replica.disk.status], replica.disk.backend != Disk.Backend.LOCAL, replica.pk)
+def replica_rank(replica: Replica) -> tuple[bool, int, bool, int]:
+    """Sort key of copies, best first: primary copies before the backup tier's (read only when every
+    primary copy failed); active, then read-only, then draining disks; local before S3; then the
+    oldest copy, so every reader tries the same copy first. Needs ``replica.disk`` loaded."""
+    disk = replica.disk
+    return (disk.role == Disk.Role.BACKUP, _STATUS_RANK[disk.status], disk.backend != Disk.Backend.LOCAL, replica.pk)
 
 
 def readable_replicas(*, chunk: Chunk, exclude: set | None = None) -> list[Replica]:

@@ -1,7 +1,8 @@
 """Checking (and repairing) every stored content, file by file: the engine of ``manage.py fsck``.
 
 A file's status is the worst of its chunks': "ok" (every chunk has its full number of verified
-copies on in-service disks), "degraded" (some chunk has fewer, but at least one good copy is left),
+copies on in-service primary disks), "degraded" (some chunk has fewer, but at least one good copy,
+maybe the backup tier's, is left),
 "lost" (some chunk has no good copy, or the manifest's chunks do not cover its size). Repair only
 ever adds copies made from a verified good copy; it never edits or drops a manifest, so a file that
 cannot be repaired stays exactly as it was (and reads fail loudly) until its bytes come back.
@@ -80,7 +81,8 @@ def _chunk_status(chunk: Chunk, *, verify: bool, keys_for) -> str:
         good = [r for r in replicas if r.state == Replica.State.OK]
     if not good:
         return LOST
-    return OK if sum(1 for r in good if r.disk.status in IN_SERVICE) >= wanted else DEGRADED
+    in_service = sum(1 for r in good if r.disk.status in IN_SERVICE and r.disk.role == Disk.Role.PRIMARY)
+    return OK if in_service >= wanted else DEGRADED
 
 
 def _coverage_problem(manifest: Manifest) -> str | None:

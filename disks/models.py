@@ -27,6 +27,14 @@ class Disk(models.Model):
         # Registered, probed, holding no data: activated when its category fills (disks.standby).
         STANDBY = "standby"
 
+    class Role(models.TextChoices):
+        PRIMARY = "primary", "primary: holds the copies placement chooses"
+        # The backup tier: one extra copy of every chunk of a finished file, written by a worker
+        # after the upload's quorum (disks.services.chunks_backup). Never chosen by placement, never
+        # counted toward a chunk's replicas or a category's capacity; read only when every primary
+        # copy is missing or corrupt, and the source that repairs them then.
+        BACKUP = "backup", "backup tier: one more copy of every chunk"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100, unique=True)
     backend = models.CharField(max_length=5, choices=Backend.choices, default=Backend.LOCAL)
@@ -42,6 +50,7 @@ class Disk(models.Model):
     capacity_bytes = models.BigIntegerField()
     used_bytes = models.BigIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    role = models.CharField(max_length=7, choices=Role.choices, default=Role.PRIMARY)
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True)
     last_check_error = models.TextField(blank=True)
@@ -62,11 +71,16 @@ class Disk(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.category}, {self.status})"
+        where = "backup" if self.role == Disk.Role.BACKUP else self.category
+        return f"{self.name} ({where}, {self.status})"
 
     @property
     def free_bytes(self) -> int:
         return max(self.capacity_bytes - self.used_bytes, 0)
+
+    @property
+    def is_backup(self) -> bool:
+        return self.role == Disk.Role.BACKUP
 
 
 class Placement(models.Model):

@@ -26,10 +26,15 @@ def _ranked(disks: list[Disk], category: str) -> list[Disk]:
     return sorted(disks, key=lambda d: (d.category != category, _fullness(d), d.name))
 
 
+def _writable_primaries():
+    # Backup-tier disks are never placed on: they get their copies from chunks_backup only.
+    return Disk.objects.filter(status__in=WRITABLE, role=Disk.Role.PRIMARY)
+
+
 def _placement_for(workspace, current: list) -> list[Disk]:
     category = workspace.category
     wanted = replicas_wanted()
-    active = list(Disk.objects.filter(status__in=WRITABLE))
+    active = list(_writable_primaries())
     by_id = {d.pk: d for d in active}
     keep = [by_id[d] for d in current if d in by_id]
     in_category = [d for d in active if d.category == category]
@@ -81,10 +86,17 @@ def write_candidates(*, workspace, size: int, exclude: set, placement: list[Disk
     if placement is None:
         placement = workspace_place(workspace=workspace)
     placed = [d.pk for d in placement]
-    active = [d for d in Disk.objects.filter(status__in=WRITABLE) if d.pk not in exclude and d.free_bytes >= size]
+    active = [d for d in _writable_primaries() if d.pk not in exclude and d.free_bytes >= size]
     first = sorted((d for d in active if d.pk in placed), key=lambda d: placed.index(d.pk))
     rest = _ranked([d for d in active if d.pk not in placed], workspace.category)
     return first + rest
+
+
+def backup_targets(*, size: int = 0) -> list[Disk]:
+    """Active backup-tier disks with room for ``size`` bytes, least full first (where a chunk's
+    backup copy goes)."""
+    disks = Disk.objects.filter(status__in=WRITABLE, role=Disk.Role.BACKUP)
+    return sorted((d for d in disks if d.free_bytes >= size), key=lambda d: (_fullness(d), d.name))
 
 
 def disk_reserve(*, disk: Disk, size: int) -> bool:

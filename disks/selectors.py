@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
 
 from billing.plans import CATEGORIES
-from disks.models import Disk, Replica
+from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
 
 IN_SERVICE = (Disk.Status.ACTIVE, Disk.Status.READ_ONLY)
 
 
 def capacity_by_category() -> list[dict]:
-    """Per category: in-service disks, bytes used and capacity, percent full."""
+    """Per category: in-service primary disks, bytes used and capacity, percent full (the backup
+    tier's disks hold no category's data)."""
     rows = {
         row["category"]: row
-        for row in Disk.objects.filter(status__in=IN_SERVICE)
+        for row in Disk.objects.filter(status__in=IN_SERVICE, role=Disk.Role.PRIMARY)
         .values("category")
         .annotate(disks=Count("id"), used_bytes=Sum("used_bytes"), capacity_bytes=Sum("capacity_bytes"))
     }
@@ -37,7 +39,11 @@ def capacity_by_category() -> list[dict]:
 
 def standby_counts() -> dict[str, int]:
     """Standby disks per category (categories without any are absent)."""
-    rows = Disk.objects.filter(status=Disk.Status.STANDBY).values("category").annotate(n=Count("id"))
+    rows = (
+        Disk.objects.filter(status=Disk.Status.STANDBY, role=Disk.Role.PRIMARY)
+        .values("category")
+        .annotate(n=Count("id"))
+    )
     return {row["category"]: row["n"] for row in rows}
 
 
@@ -53,7 +59,8 @@ def replica_health() -> dict[str, int]:
         "replicas_bad": Replica.objects.filter(state=Replica.State.BAD).count(),
         "replicas_on_failed_disks": Replica.objects.filter(disk__status=Disk.Status.FAILED).count(),
         "chunks_under_replicated": needing.filter(good__lt=wanted).count(),
-        "chunks_without_good_copy": needing.filter(good=0).count(),
+        "chunks_without_good_copy": needing.filter(good=0, backed=0).count(),
+        "chunks_only_on_backup": needing.filter(good=0, backed__gt=0).count(),
         "chunks_needing_repair": needing.count(),
     }
 
@@ -65,4 +72,37 @@ def disk_replica_counts() -> dict:
         for row in Replica.objects.values("disk").annotate(
             ok=Count("id", filter=Q(state=Replica.State.OK)), bad=Count("id", filter=Q(state=Replica.State.BAD))
         )
+    }
+
+
+def chunks_needing_backup() -> QuerySet[Chunk]:
+    """Chunks of finished files without a good copy on an in-service backup disk (a copy on a
+    draining backup disk is on its way out), leaving aside those an upload is writing right now."""
+    backed = Replica.objects.filter(
+        chunk=OuterRef("pk"),
+        state=Replica.State.OK,
+        disk__role=Disk.Role.BACKUP,
+        disk__status__in=IN_SERVICE,
+    )
+    writing = Replica.objects.filter(chunk=OuterRef("pk"), state=Replica.State.NEW)
+    in_a_file = ManifestChunk.objects.filter(chunk=OuterRef("pk"), manifest__state=Manifest.State.READY)
+    return Chunk.objects.filter(Exists(in_a_file)).filter(~Exists(backed)).filter(~Exists(writing))
+
+
+def backup_lag() -> dict | None:
+    """How far the backup tier is behind: the chunks (and their stored bytes) not on it yet, and
+    the age of the oldest; None when no disk is a backup target (a draining one does not count:
+    its operator is retiring it). A failed backup disk still counts, so the lag shows its loss."""
+    if not Disk.objects.filter(role=Disk.Role.BACKUP).exclude(status=Disk.Status.DRAINING).exists():
+        return None
+    row = chunks_needing_backup().aggregate(chunks=Count("id"), bytes=Sum("stored_size"), oldest=Min("created_at"))
+    oldest = row["oldest"]
+    return {
+        "chunks": row["chunks"],
+        "bytes": row["bytes"] or 0,
+        "oldest_at": oldest,
+        "age_seconds": max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0,
+        "disks": list(
+            Disk.objects.filter(role=Disk.Role.BACKUP).order_by("name").values("name", "status", "used_bytes")
+        ),
     }

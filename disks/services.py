@@ -19,6 +19,7 @@ from django.utils import timezone
 from disks.backends import BackendError, backend_for
 from disks.chunks import (
     NoRoomError,
+    backup_soon,
     chunk_id_of,
     chunk_store_copies,
     pending_deletes_run,
@@ -31,7 +32,8 @@ from disks.chunks import (
 from disks.crypto import workspace_keys
 from disks.identity import disk_identity_check, disk_mark
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, PendingDelete, Replica
-from disks.placement import READABLE, replicas_wanted, workspace_place, write_candidates
+from disks.placement import READABLE, backup_targets, replicas_wanted, workspace_place, write_candidates
+from disks.selectors import chunks_needing_backup
 
 # Disks whose copies count towards a chunk's replicas (a draining disk's copies are on their way out).
 STAYING = (Disk.Status.ACTIVE, Disk.Status.READ_ONLY)
@@ -171,7 +173,13 @@ def operators_notify(*, subject: str, message: str) -> bool:
 
 
 def disk_create_local(
-    *, name: str, path: Path | str, category: str, capacity_bytes: int, status: str = Disk.Status.ACTIVE
+    *,
+    name: str,
+    path: Path | str,
+    category: str,
+    capacity_bytes: int,
+    status: str = Disk.Status.ACTIVE,
+    role: str = Disk.Role.PRIMARY,
 ) -> Disk:
     """Attach a local folder as a disk (or register it as a standby) after checking it is writable."""
     path = Path(path)
@@ -183,6 +191,7 @@ def disk_create_local(
         category=category,
         capacity_bytes=capacity_bytes,
         status=status,
+        role=role,
     )
     return disk_attach(disk=disk)
 
@@ -299,56 +308,62 @@ def _chunk_repair(*, chunk_id, relocate: bool, lease: RepairLease) -> str:
         return "ok"
     workspace = chunk.workspace
     wanted = replicas_wanted()
-    keys = None
     changed = False
 
     def keepers(replicas):
-        good = [r for r in replicas if r.state == Replica.State.OK and r.disk.status in STAYING]
+        good = [
+            r for r in replicas if r.state == Replica.State.OK and r.disk.status in STAYING and not r.disk.is_backup
+        ]
         if relocate:
             good = [r for r in good if r.disk.category == workspace.category]
         return good
 
+    def backup_keeper(replicas):
+        # One copy on the backup tier is kept (the oldest); it is never moved for a category.
+        good = [r for r in replicas if r.state == Replica.State.OK and r.disk.status in STAYING and r.disk.is_backup]
+        return min(good, key=lambda r: r.pk, default=None)
+
     replicas = list(chunk.replicas.select_related("disk"))
     kept = keepers(replicas)
+    backup = backup_keeper(replicas)
     missing = wanted - len(kept)
-    if missing > 0:
+    backup_to = [] if backup is not None else backup_targets(size=chunk.stored_size)
+    if missing > 0 or backup_to:
         keys = workspace_keys(workspace_id=workspace.pk)
         blob = None
+        # Primary copies first; the backup tier's copy is the source when none of them is good.
         for replica in readable_replicas(chunk=chunk):
             result = replica_read(replica=replica, chunk=chunk, keys=keys)
             if result is not None:
                 blob = result[0]
                 break
-        if blob is None:
+        if blob is None and missing > 0:
             logger.error("chunk %s of workspace %s has no good copy left", chunk.pk, workspace.pk)
             return "lost"
-        lease.renew()  # the copies are written under a fresh lease
-        holding = {r.disk_id for r in kept}
-        if relocate:
-            # Make the new copies inside the category where it has room.
-            candidates = [
-                d
-                for d in write_candidates(workspace=workspace, size=len(blob), exclude=holding)
-                if d.category == workspace.category
-            ]
-        else:
-            candidates = None
-        try:
-            written = chunk_store_copies(
-                chunk=chunk, blob=blob, workspace=workspace, want=missing, exclude=holding, candidates=candidates
-            )
-        except NoRoomError:
-            written = []
-        changed = bool(written)
-        replicas = list(chunk.replicas.select_related("disk"))
-        kept = keepers(replicas)
-    kept_ids = {r.pk for r in kept}
+        if blob is not None:
+            lease.renew()  # the copies are written under a fresh lease
+            if missing > 0:
+                changed |= bool(_copies_add(chunk=chunk, blob=blob, want=missing, kept=kept, relocate=relocate))
+            if backup_to:
+                # The same stored object (ciphertext under the same key) as every other copy.
+                changed |= bool(
+                    chunk_store_copies(
+                        chunk=chunk, blob=blob, workspace=workspace, want=1, exclude=set(), candidates=backup_to
+                    )
+                )
+            replicas = list(chunk.replicas.select_related("disk"))
+            kept = keepers(replicas)
+            backup = backup_keeper(replicas)
+    kept_ids = {r.pk for r in kept} | ({backup.pk} if backup is not None else set())
     enough = len(kept) >= wanted
+    # A copy on a draining backup disk goes once another backup disk holds one, or when no backup
+    # disk is left to take it (the operator is retiring the tier).
+    backup_done = backup is not None or not (backup_to or backup_targets())
     for replica in replicas:
         if replica.pk in kept_ids or replica.state == Replica.State.NEW:
             continue  # kept, or still being written by an upload (which owns it)
         hopeless = replica.state == Replica.State.BAD or replica.disk.status == Disk.Status.FAILED
-        if hopeless or enough:
+        if hopeless or (enough and (backup_done or not replica.disk.is_backup)):
             replica_drop(replica=replica)
             changed = True
     if len(kept) < wanted:
@@ -356,11 +371,50 @@ def _chunk_repair(*, chunk_id, relocate: bool, lease: RepairLease) -> str:
     return "repaired" if changed else "ok"
 
 
+def _copies_add(*, chunk: Chunk, blob: bytes, want: int, kept: list, relocate: bool) -> list[Disk]:
+    """Write ``want`` more primary copies of a chunk (inside its workspace's category when
+    ``relocate``); the disks written, possibly fewer (no room)."""
+    workspace = chunk.workspace
+    holding = {r.disk_id for r in kept}
+    candidates = None
+    if relocate:
+        # Make the new copies inside the category where it has room.
+        candidates = [
+            d
+            for d in write_candidates(workspace=workspace, size=len(blob), exclude=holding)
+            if d.category == workspace.category
+        ]
+    try:
+        return chunk_store_copies(
+            chunk=chunk, blob=blob, workspace=workspace, want=want, exclude=holding, candidates=candidates
+        )
+    except NoRoomError:
+        return []
+
+
 def chunks_needing_repair():
-    """Chunks with fewer good copies on in-service disks than wanted, or with copies to drop (bad,
-    on a failed or draining disk); fewest good copies first, so the most endangered go first."""
+    """Chunks with fewer good copies on in-service primary disks than wanted, or with copies to drop
+    (bad, on a failed or draining disk, the backup tier's included); fewest good copies first, so
+    the most endangered go first."""
     wanted = replicas_wanted()
-    good = Count("replicas", filter=Q(replicas__state=Replica.State.OK, replicas__disk__status__in=STAYING))
+    good = Count(
+        "replicas",
+        filter=Q(
+            replicas__state=Replica.State.OK,
+            replicas__disk__status__in=STAYING,
+            replicas__disk__role=Disk.Role.PRIMARY,
+        ),
+    )
+    # Good copies on the backup tier: not replicas, but what a chunk without a primary copy is
+    # read and repaired from.
+    backed = Count(
+        "replicas",
+        filter=Q(
+            replicas__state=Replica.State.OK,
+            replicas__disk__status__in=READABLE,
+            replicas__disk__role=Disk.Role.BACKUP,
+        ),
+    )
     doubtful = Count(
         "replicas",
         filter=Q(replicas__state=Replica.State.BAD)
@@ -373,7 +427,7 @@ def chunks_needing_repair():
     writing = Replica.objects.filter(chunk=OuterRef("pk"), state=Replica.State.NEW)
     in_a_file = ManifestChunk.objects.filter(chunk=OuterRef("pk"), manifest__state=Manifest.State.READY)
     return (
-        Chunk.objects.annotate(good=good, doubtful=doubtful)
+        Chunk.objects.annotate(good=good, backed=backed, doubtful=doubtful)
         .filter(Q(good__lt=wanted) | Q(doubtful__gt=0))
         .filter(~Exists(writing))
         .filter(Q(good__gt=0) | Exists(in_a_file))
@@ -413,12 +467,29 @@ def replicas_repair(*, limit: int | None = None) -> dict[str, int]:
     return results
 
 
+def chunks_backup(*, limit: int | None = None) -> dict[str, int]:
+    """One throttled run of the backup tier: give the chunks of finished files that have no copy on
+    it one, oldest first (read from a verified primary copy, the same stored object written), at
+    most ``limit`` chunks (CLOUDSTORAGE_REPAIR_BATCH) and CLOUDSTORAGE_REPAIR_BYTES_PER_SECOND.
+    Each goes through chunk_repair, so its primary copies are brought to their number as well.
+    Nothing to do without an active backup disk. When the batch was full, the next run is queued
+    at once rather than at the next minute."""
+    if not backup_targets():
+        return {}
+    limit = limit or settings.CLOUDSTORAGE_REPAIR_BATCH
+    chunks = list(chunks_needing_backup().order_by("created_at", "pk").values_list("id", "stored_size")[:limit])
+    results = _repair_throttled(chunks)
+    if len(chunks) >= limit and results.get("repaired"):
+        backup_soon()
+    return results
+
+
 def workspace_relocate(*, workspace) -> dict[str, int]:
     """Move a workspace's chunks onto disks of its current category (after a plan change)."""
     workspace_place(workspace=workspace)
     results: dict[str, int] = {}
     off_category = Chunk.objects.filter(workspace=workspace).filter(
-        replicas__disk__in=Disk.objects.exclude(category=workspace.category)
+        replicas__disk__in=Disk.objects.exclude(category=workspace.category).filter(role=Disk.Role.PRIMARY)
     )
     for chunk_id in off_category.values_list("id", flat=True).distinct().iterator():
         outcome = chunk_repair(chunk_id=chunk_id, relocate=True)

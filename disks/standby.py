@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 
 def _ready_standby(category: str) -> Disk | None:
     """The largest standby of the category that passes a probe and its identity check now."""
-    for disk in Disk.objects.filter(category=category, status=Disk.Status.STANDBY).order_by("-capacity_bytes", "name"):
+    standbys = Disk.objects.filter(category=category, status=Disk.Status.STANDBY, role=Disk.Role.PRIMARY)
+    for disk in standbys.order_by("-capacity_bytes", "name"):
         error = disk_identity_check(disk=disk) or disk_check(disk=disk)
         if error is None:
             return disk

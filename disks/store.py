@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from disks.errors import ChunkLostError, SizeLimitExceeded, StorageFullError, StoreError
-from disks.models import Chunk, Manifest, ManifestChunk, Replica
+from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
 from disks.placement import READABLE, replicas_wanted
 from disks.reading import manifest_open
 from disks.writing import ManifestWriter, manifest_release, manifest_write, manifest_writer
@@ -36,24 +36,28 @@ __all__ = [
 
 
 def _copy_counts(manifest: Manifest):
+    """(good primary copies, good copies of any role) of each chunk of the manifest."""
+    good = Q(replicas__state=Replica.State.OK, replicas__disk__status__in=READABLE)
     return (
         Chunk.objects.filter(references__manifest=manifest)
         .annotate(
-            good=Count("replicas", filter=Q(replicas__state=Replica.State.OK, replicas__disk__status__in=READABLE))
+            primary=Count("replicas", filter=good & Q(replicas__disk__role=Disk.Role.PRIMARY)),
+            good=Count("replicas", filter=good),
         )
-        .values_list("good", flat=True)
+        .values_list("primary", "good")
     )
 
 
 def manifest_check(*, manifest: Manifest) -> str:
-    """ "ok" when every chunk has all its copies, "degraded" when some have fewer, "lost" when a
-    chunk has none. From the recorded state of the copies (scrub and reads keep it current)."""
+    """ "ok" when every chunk has all its copies, "degraded" when some have fewer (a backup-tier
+    copy does not count toward them), "lost" when a chunk has none at all. From the recorded state
+    of the copies (scrub and reads keep it current)."""
     wanted = replicas_wanted()
     status = "ok"
-    for good in set(_copy_counts(manifest)):
+    for primary, good in set(_copy_counts(manifest)):
         if good == 0:
             return "lost"
-        if good < wanted:
+        if primary < wanted:
             status = "degraded"
     return status
 

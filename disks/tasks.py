@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from disks import services, standby
-from disks.chunks import repair_pass_started
+from disks.chunks import backup_pass_started, repair_pass_started
 from disks.models import Disk
 
 
@@ -34,6 +34,19 @@ def repair_pass() -> dict[str, int]:
     """A repair run asked for by failed reads or a failed disk (coalesced: disks.chunks.repair_soon)."""
     repair_pass_started()
     return services.replicas_repair()
+
+
+@shared_task
+def chunks_backup() -> dict[str, int]:
+    """Copy chunks that have no copy on the backup tier there, oldest first, throttled (beat: every minute)."""
+    return services.chunks_backup()
+
+
+@shared_task
+def backup_pass() -> dict[str, int]:
+    """The next backup-tier run at once, queued by one that found a full batch (coalesced)."""
+    backup_pass_started()
+    return services.chunks_backup()
 
 
 @shared_task

@@ -224,7 +224,12 @@ class ManifestWriter:
         }
         with_copies = set(
             Replica.objects.filter(
-                chunk_id__in=[c.pk for c in existing.values()], state=Replica.State.OK, disk__status__in=READABLE
+                chunk_id__in=[c.pk for c in existing.values()],
+                state=Replica.State.OK,
+                disk__status__in=READABLE,
+                # A chunk left with only its backup-tier copy gets fresh primary copies from this
+                # upload's plaintext rather than waiting for repair.
+                disk__role=Disk.Role.PRIMARY,
             ).values_list("chunk_id", flat=True)
             if existing
             else ()

@@ -47,3 +47,13 @@ def test_refuses_without_keys_or_with_a_bucket_that_is_not_there(db, s3_server, 
     with pytest.raises(CommandError, match="not usable"):
         attach(s3_server, f"missing-{uuid.uuid4().hex[:12]}")
     assert not Disk.objects.exists()
+
+
+def test_role_backup_attaches_the_bucket_to_the_backup_tier(db, s3_server, monkeypatch, capsys):
+    monkeypatch.setenv("S3_ACCESS_KEY", "testing")
+    monkeypatch.setenv("S3_SECRET_KEY", "testing")
+    attach(s3_server, f"backup-{uuid.uuid4().hex[:12]}", "--create-bucket", "--role=backup")
+    assert Disk.objects.get(name="minio-1").role == Disk.Role.BACKUP
+    assert "the backup tier" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="invalid choice"):
+        attach(s3_server, "whatever", "--role=cold")

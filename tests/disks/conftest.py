@@ -140,7 +140,15 @@ def s3_client(endpoint: str):
     )
 
 
-def make_s3_disk(endpoint: str, name: str, *, category: str = "A", capacity: int = 64 * MB, prefix: str = "chunks"):
+def make_s3_disk(
+    endpoint: str,
+    name: str,
+    *,
+    category: str = "A",
+    capacity: int = 64 * MB,
+    prefix: str = "chunks",
+    role: str = Disk.Role.PRIMARY,
+):
     """A new bucket on the server, attached as a disk through the same validation operators use."""
     import uuid
 
@@ -160,6 +168,7 @@ def make_s3_disk(endpoint: str, name: str, *, category: str = "A", capacity: int
             s3_secret_key=S3_SECRET_KEY,
             category=category,
             capacity_bytes=capacity,
+            role=role,
         )
     )
 

@@ -150,6 +150,7 @@ def test_capacity_below_the_default_threshold_sends_nothing(three_disks):
         "disks.tasks.chunks_gc",
         "disks.tasks.capacity_alert",
         "disks.tasks.standbys_activate",
+        "disks.tasks.chunks_backup",
     ],
 )
 def test_every_maintenance_job_is_scheduled_in_beat(task):

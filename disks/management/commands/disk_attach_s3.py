@@ -27,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--prefix", default="chunks")
         parser.add_argument("--region", default="us-east-1")
         parser.add_argument("--category", default="A")
+        parser.add_argument(
+            "--role",
+            choices=[role.value for role in Disk.Role],
+            default=Disk.Role.PRIMARY.value,
+            help="backup: the bucket joins the backup tier (one more copy of every chunk; never placed on).",
+        )
         parser.add_argument("--capacity-gb", type=int, required=True)
         parser.add_argument("--create-bucket", action="store_true", help="Create the bucket when it does not exist.")
         parser.add_argument("--if-missing", action="store_true", help="Do nothing when a disk of this name exists.")
@@ -52,13 +58,15 @@ class Command(BaseCommand):
             s3_access_key=access_key,
             s3_secret_key=secret_key,
             category=options["category"],
+            role=options["role"],
             capacity_bytes=options["capacity_gb"] * GB,
         )
         try:
             disk_attach(disk=disk)
         except DiskProbeError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"attached disk {disk.name} (bucket {disk.s3_bucket}, category {disk.category})")
+        where = "the backup tier" if disk.is_backup else f"category {disk.category}"
+        self.stdout.write(f"attached disk {disk.name} (bucket {disk.s3_bucket}, {where})")
 
     def _bucket_ensure(self, options, access_key: str, secret_key: str) -> None:
         import boto3
