@@ -72,6 +72,14 @@ def no_sideways_scroll(page) -> bool:
     )
 
 
+STICKING_OUT = """() => [...document.querySelectorAll(".card, .sidebar, .tile")].flatMap((box) => {
+  const edge = box.getBoundingClientRect().right;
+  return [...box.querySelectorAll("*")]
+    .filter((e) => !e.closest(".table-scroll, .sr-only") && e.getClientRects().length && e.getBoundingClientRect().right > edge + 1)
+    .slice(0, 2).map((e) => `${e.tagName}.${e.className} out of ${box.className}`);
+})"""
+
+
 def within_screen(page, locator) -> bool:
     box = locator.bounding_box()
     width = page.viewport_size["width"]
@@ -84,11 +92,14 @@ def toast(page, text):
 
 # ---- every page fits ----------------------------------------------------------------------------
 
+PUBLIC_PAGES = {"public-file", "public-folder", "unknown-link", "home"}
+
 
 def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
     from accounts.services import token_create
     from files.access import node_get_for_user
     from files.links import link_create
+    from files.stars import star_set
     from files.trash import node_trash
 
     settings.STRIPE_SECRET_KEY = ""
@@ -103,15 +114,21 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
     gone = upload(user, "old.txt", b"old")
     node_trash(user=user, node=gone)
     link = link_create(actor=user, node=node_get_for_user(user=user, node_id=folder.pk))
+    picture = upload(user, "a-picture-with-a-long-name-taken-at-the-quarterly-meeting.png", png((1600, 900)))
+    file_link = link_create(actor=user, node=node_get_for_user(user=user, node_id=picture.pk))
+    star_set(user=user, node=node_get_for_user(user=user, node_id=folder.pk), starred=True)
     token_create(user=user, name="laptop", expires_at=None)
     workspace = personal_workspace(user)
     login(page, live_server, user)
 
+    files_url = f"/app/w/{workspace.pk}/f/{root_of(user).pk}/"
     pages = {
-        "files": f"/app/w/{workspace.pk}/f/{root_of(user).pk}/",
+        "files": files_url,
+        "files-grid": files_url,  # the Grid button is pressed below
         "folder": f"/app/w/{workspace.pk}/f/{folder.pk}/",
         "search": f"/app/w/{workspace.pk}/search/?q=long",
         "recent": f"/app/w/{workspace.pk}/recent/",
+        "starred": "/app/starred/",
         "trash": f"/app/w/{workspace.pk}/trash/",
         "usage": f"/app/w/{workspace.pk}/usage/",
         "links": f"/app/w/{workspace.pk}/links/",
@@ -121,27 +138,44 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
         "shared": "/app/shared/",
         "settings": "/app/settings/",
         "tokens": "/app/tokens/",
+        "password": "/accounts/password/change/",
+        "email": "/accounts/email/",
+        "two-factor": "/accounts/2fa/",
+        "confirm-access": "/accounts/reauthenticate/",
+        "public-file": f"/s/{file_link.token}",
         "public-folder": f"/s/{link.token}",
         "unknown-link": "/s/no-such-link",
         "home": "/",
     }
-    too_wide = {}
+    too_wide, sticking_out, no_menu = {}, {}, []
     for name, url in pages.items():
         page.goto(url)
         page.wait_for_load_state("networkidle")
+        if name.startswith("files"):
+            page.locator("#listing[aria-busy='false']").wait_for()
+            page.get_by_role("button", name="Grid" if name == "files-grid" else "List").click()
         if not no_sideways_scroll(page):
             too_wide[name] = page.evaluate(
                 "() => [...document.body.querySelectorAll('*')].filter((e) => e.getBoundingClientRect().right > innerWidth + 1)"
                 ".slice(0, 3).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
             )
+        # Nor out of its card (a table wider than the card that holds it).
+        if out := page.evaluate(STICKING_OUT):
+            sticking_out[name] = out
         page.screenshot(path=str(ARTIFACTS / f"fit-{view}-{name}.png"), full_page=True)
+        # One navigation: every logged-in page has the side menu (folded on the phone), with Files in it.
+        if name not in PUBLIC_PAGES and page.locator("#side-menu a", has_text=re.compile("^Files$")).count() != 1:
+            no_menu.append(name)
     assert not too_wide, f"pages wider than the {view} screen: {too_wide}"
+    assert not sticking_out, f"things wider than the card that holds them ({view}): {sticking_out}"
+    assert not no_menu, f"logged-in pages without the side menu: {no_menu}"
 
     # Recent lists the files, newest first.
     page.goto(pages["recent"])
     page.locator("#recent[aria-busy='false']").wait_for()
     names = page.locator("#recent tbody a").all_inner_texts()
-    assert names == ["a-very-long-file-name-without-any-spaces-in-it-at-all.txt"]  # not the trashed old.txt
+    # Not the trashed old.txt.
+    assert names == [picture.name, "a-very-long-file-name-without-any-spaces-in-it-at-all.txt"]
 
     # Names break between words, never inside one ("Docume/nts").
     page.goto(pages["files"])

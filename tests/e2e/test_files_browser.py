@@ -500,8 +500,8 @@ def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live
 
     # Usage: the chart by use and by type
     page.get_by_role("link", name="Usage").click()
-    page.locator("#use-chart svg").get_by_text("Older versions").wait_for()
-    page.locator("#types-chart svg").get_by_text("Image").wait_for()
+    page.locator("#use-chart .bars").get_by_text("Older versions").wait_for()
+    page.locator("#types-chart .bars").get_by_text("Image").wait_for()
 
     # A phone: the same page without horizontal scrolling
     page.set_viewport_size({"width": 390, "height": 844})
