@@ -51,6 +51,7 @@ function compare(a, b) {
 }
 
 let loaded = 0;
+let starsLoaded = null; // the caller's stars, asked for once with the first listing
 
 export async function load() {
   listing.setAttribute("aria-busy", "true");
@@ -67,6 +68,7 @@ export async function load() {
     listing.setAttribute("aria-busy", "false");
     return;
   }
+  await starsLoaded;
   const ids = new Set(state.items.map((i) => i.id));
   for (const id of [...state.selected]) if (!ids.has(id)) state.selected.delete(id);
   if (!ids.has(state.focus)) state.focus = null;
@@ -279,10 +281,11 @@ function paintDetailsStar(item) {
   holder.replaceChildren(starButton(item, state.starred.has(item.id), () => toggleStar(item), { text: true }));
 }
 
+// Asked for beside the first listing, so the rows come with their stars: a star tapped at once is
+// never undone by a late answer.
 async function loadStars() {
   try {
     state.starred = new Set((await api("GET", "/api/v1/starred/")).map((n) => n.id));
-    render();
   } catch (err) {
     // Stars are a convenience: the listing works without them.
   }
@@ -649,7 +652,7 @@ async function openDetails(item) {
       el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "×")),
     el("p", { class: "details-star", dataset: { id: node.id } },
       starButton(node, state.starred.has(node.id), () => toggleStar(node), { text: true })),
-    picture.tagName === "IMG" ? picture : null,
+    ...(picture.tagName === "IMG" ? [picture] : []), // replaceChildren would print a null as "null"
     el("dl", { class: "meta" },
       el("dt", {}, "Type"), el("dd", {}, isFolder(node) ? "Folder" : kindName(node)),
       isFolder(node) ? null : [el("dt", {}, "Size"), el("dd", {}, fmtBytes(node.size))],
@@ -916,4 +919,5 @@ if (canEdit) {
   });
 }
 
-load().then(loadStars);
+starsLoaded = loadStars();
+load();

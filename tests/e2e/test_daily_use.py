@@ -329,7 +329,7 @@ def test_context_menu_and_keyboard(page, live_server, view, js_errors):
     assert labels == ["Preview", "Download", "Details", "Add star", "Rename", "Move", "Copy", "Share", "Delete"]
     menu.get_by_role("menuitem", name="Add star").click()
     toast(page, "Starred “a.txt”.").wait_for()
-    row(page, "a.txt").get_by_label("starred").wait_for()
+    row(page, "a.txt").get_by_role("button", name="Star a.txt", pressed=True).wait_for()
     row(page, "a.txt").get_by_role("button", name="More actions").click()
     menu.get_by_role("menuitem", name="Rename").click()
     page.get_by_label("Name", exact=True).fill("a2.txt")
@@ -367,6 +367,62 @@ def test_context_menu_and_keyboard(page, live_server, view, js_errors):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(f"/f/{folder.pk}/"))
     page.get_by_text("This folder is empty.").wait_for()
+    assert not js_errors
+
+
+def test_star_from_the_list_the_grid_the_details_and_the_starred_view(page, live_server, view, js_errors):
+    from files.models import Star
+    from files.services import folder_create
+
+    user = UserFactory(email="stars@example.com")
+    folder_create(user=user, parent=root_of(user), name="Projects")
+    upload(user, "notes.txt", b"notes")
+    open_folder(page, live_server, user)
+
+    def starred() -> set[str]:
+        return set(Star.objects.filter(user=user).values_list("node__name", flat=True))
+
+    # List: every row has its star, on screen on the phone too; a tap stars, the row says so.
+    star = row(page, "notes.txt").get_by_role("button", name="Star notes.txt")
+    assert star.get_attribute("aria-pressed") == "false" and within_screen(page, star)
+    star.click()
+    toast(page, "Starred “notes.txt”.").wait_for()
+    row(page, "notes.txt").get_by_role("button", name="Star notes.txt", pressed=True).wait_for()
+    assert starred() == {"notes.txt"}
+    assert page.locator("#selection-bar").is_hidden()  # starring is not selecting
+
+    # Grid: the same toggle on each tile.
+    page.get_by_role("button", name="Grid").click()
+    tile = page.locator(".tile[data-name='Projects']")
+    tile.get_by_role("button", name="Star Projects").click()
+    tile.get_by_role("button", name="Star Projects", pressed=True).wait_for()
+    assert within_screen(page, tile.get_by_role("button", name="Star Projects"))
+    assert starred() == {"notes.txt", "Projects"}
+    page.screenshot(path=str(ARTIFACTS / f"stars-grid-{view}.png"), full_page=True)
+
+    # Details panel: shows the state and changes it; the tile follows.
+    page.locator(".tile[data-name='notes.txt']").get_by_role("button", name="More actions").click()
+    page.get_by_role("menuitem", name="Details").click()
+    in_details = page.locator("#details").get_by_role("button", name="Star notes.txt", pressed=True)
+    in_details.wait_for()
+    assert "null" not in page.locator("#details").inner_text()  # a file with no thumbnail
+    in_details.click()
+    page.locator("#details").get_by_role("button", name="Star notes.txt", pressed=False).wait_for()
+    page.locator(".tile[data-name='notes.txt']").get_by_role("button", name="Star notes.txt", pressed=False).wait_for()
+    assert starred() == {"Projects"}
+    page.screenshot(path=str(ARTIFACTS / f"stars-details-{view}.png"), full_page=True)
+
+    # Starred view: a star there takes the item off the list, with Undo.
+    page.goto("/app/starred/")
+    listed = page.locator("#starred[aria-busy='false'] tr[data-name='Projects']")
+    listed.wait_for()
+    assert within_screen(page, listed.get_by_role("button", name="Star Projects"))
+    listed.get_by_role("button", name="Star Projects").click()
+    page.locator("#starred").get_by_text("Nothing starred yet.").wait_for()
+    assert starred() == set()
+    toast(page, "Removed the star from “Projects”.").get_by_role("button", name="Undo").click()
+    page.locator("#starred tr[data-name='Projects']").wait_for()
+    assert starred() == {"Projects"}
     assert not js_errors
 
 
