@@ -115,6 +115,10 @@ export function notify(message, kind = "error", { undo } = {}) {
     el("span", { class: "toast-actions" }, undoButton,
       el("button", { type: "button", class: "link dismiss", "aria-label": "Dismiss", onclick: dismiss }, "×")));
   box.append(item);
+  // A few at a time (the newest): a quick run of actions must not pile notices over the page or an
+  // open dialog. Fewer on a phone, where each one is a line of the screen.
+  const most = window.matchMedia("(max-width: 600px)").matches ? 2 : 3;
+  while (box.children.length > most) box.firstElementChild.remove();
   if (kind !== "error") setTimeout(dismiss, undo ? 10000 : 6000);
 }
 

@@ -306,6 +306,123 @@ def test_every_action_works_on_the_phone(page, live_server, js_errors, tmp_path)
     assert not js_errors
 
 
+def test_the_other_actions_work_on_the_phone_too(page, live_server, js_errors, settings):
+    """New folder, copy, preview, the ⋮ menu, sharing with a person (change, revoke), a link revoked
+    in the share dialog, emptying the trash, members (invite, role, remove) and buying a plan."""
+    from files.models import Share
+
+    settings.STRIPE_SECRET_KEY = ""  # local billing mode: a plan change applies at once
+    page.set_viewport_size(VIEWPORTS["phone"])
+    user = UserFactory(email="phone2@example.com")
+    mate = UserFactory(email="mate@example.com")
+    upload(user, "report.txt", b"the report")
+    open_folder(page, live_server, user)
+    bar = page.locator("#selection-bar")
+
+    # New folder
+    new_folder = page.get_by_role("button", name="New folder")
+    assert within_screen(page, new_folder)
+    new_folder.click()
+    page.get_by_label("Name", exact=True).fill("Drafts")
+    page.locator("#name-dialog").get_by_role("button", name="Create").click()
+    row(page, "Drafts").wait_for()
+
+    # The ⋮ menu opens on screen.
+    row(page, "report.txt").get_by_role("button", name="More actions").click()
+    menu = page.get_by_role("menu", name="Actions for report.txt")
+    menu.wait_for()
+    assert within_screen(page, menu)
+    page.screenshot(path=str(ARTIFACTS / "phone-context-menu.png"))
+
+    # Copy, from the menu
+    menu.get_by_role("menuitem", name="Copy").click()
+    picker = page.locator("#picker-dialog")
+    picker.locator("#picker-list").get_by_role("button", name="Drafts").click()
+    assert within_screen(page, picker.get_by_role("button", name="Copy here"))
+    page.screenshot(path=str(ARTIFACTS / "phone-copy-dialog.png"))
+    picker.get_by_role("button", name="Copy here").click()
+    toast(page, "Copied").wait_for()
+    assert node_at(user, "/Drafts/report.txt") is not None and node_at(user, "/report.txt") is not None
+
+    # Preview: a tap on the name
+    page.locator("#listing").get_by_role("button", name="report.txt", exact=True).click()
+    preview = page.locator("#preview-dialog")
+    preview.locator(".preview-text").get_by_text("the report").wait_for()
+    assert within_screen(page, preview.get_by_role("link", name="Download"))
+    page.screenshot(path=str(ARTIFACTS / "phone-preview.png"))
+    preview.get_by_role("button", name="Close").click()
+
+    # Share with a person, change what they may do, revoke; a link made and revoked in the dialog.
+    row(page, "report.txt").locator("td").nth(2).click()
+    bar.get_by_role("button", name="Share").click()
+    share = page.locator("#share-dialog")
+    share.get_by_label("E-mail address").fill(mate.email)
+    share.get_by_role("button", name="Share", exact=True).click()
+    person = share.locator(f".share-row[data-email='{mate.email}']")
+    person.wait_for()
+    person.get_by_label(f"Permission of {mate.email}").select_option("edit")
+    toast(page, f"{mate.email} can now edit.").wait_for()
+    assert Share.objects.get(user=mate).permission == "edit"
+    share.get_by_role("button", name="Create link").click()
+    share.locator(".link-url").wait_for()
+    for control in (
+        person.get_by_role("button", name=f"Revoke access of {mate.email}"),
+        share.get_by_role("button", name="Revoke link"),
+    ):
+        assert within_screen(page, control)
+    page.screenshot(path=str(ARTIFACTS / "phone-share-dialog.png"), full_page=True)
+    assert page.locator("#notices .msg").count() == 2  # five quick notices: the newest two stay
+    person.get_by_role("button", name=f"Revoke access of {mate.email}").click()
+    share.get_by_text("Not shared with anyone yet.").wait_for()
+    assert not Share.objects.filter(user=mate).exists()
+    share.get_by_role("button", name="Revoke link").click()
+    share.get_by_text("No public links.").wait_for()
+    share.get_by_role("button", name="Close").click()
+
+    # Empty the trash
+    row(page, "Drafts").get_by_role("button", name="More actions").click()
+    page.get_by_role("menuitem", name="Delete").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
+    row(page, "Drafts").wait_for(state="detached")
+    page.goto(f"/app/w/{personal_workspace(user).pk}/trash/")
+    page.locator("#trash [data-name='Drafts']").wait_for()
+    empty = page.get_by_role("button", name="Empty the trash")
+    assert within_screen(page, empty)
+    empty.click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Empty the trash").click()
+    page.locator("#trash").get_by_text("The trash is empty.").wait_for()
+
+    # Members: invite, change a role, remove
+    team = team_workspace(user, "Field team", members={mate: "member"})
+    page.goto(f"/app/workspaces/{team.pk}/")
+    page.get_by_label("E-mail address").fill("newcomer@example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    page.get_by_text("newcomer@example.com as member").wait_for()
+    page.get_by_label(f"Role of {mate.email}", exact=True).select_option("viewer")
+    change = page.get_by_role("button", name=f"Change the role of {mate.email}")
+    assert within_screen(page, change)
+    change.click()
+    page.wait_for_load_state()
+    assert team.memberships.get(user=mate).role == "viewer"
+    remove = page.get_by_role("button", name=f"Remove {mate.email}")
+    assert within_screen(page, remove)
+    page.screenshot(path=str(ARTIFACTS / "phone-members.png"), full_page=True)
+    remove.click()
+    page.wait_for_load_state()
+    assert not team.memberships.filter(user=mate).exists()
+    assert no_sideways_scroll(page)
+
+    # Plan: buy more space (local billing mode)
+    page.goto(f"/app/workspaces/{team.pk}/plan/")
+    buy = page.get_by_role("button", name="Buy")
+    assert within_screen(page, buy)
+    buy.click()
+    page.get_by_role("heading", name="Change the size").wait_for()
+    team.refresh_from_db()
+    assert team.plan_gb == 10
+    assert not js_errors
+
+
 # ---- interaction --------------------------------------------------------------------------------
 
 
