@@ -184,7 +184,7 @@ function renderTable() {
           el("span", { class: "icon", "aria-hidden": "true" }, iconFor(item)), el("span", { class: "name-text" }, nameCell(item),
             item.tags && item.tags.length ? el("span", { class: "tags" }, item.tags.map((t) => el("span", { class: "badge" }, t))) : null),
           starOf(item))),
-        el("td", {}, isFolder(item) ? "—" : fmtBytes(item.size)),
+        el("td", { class: "nowrap" }, isFolder(item) ? "—" : fmtBytes(item.size)),
         el("td", { class: "col-modified" }, fmtDate(item.modified_at)),
         el("td", { class: "col-menu" }, menuButton(item))))));
 }

@@ -142,6 +142,9 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
         "email": "/accounts/email/",
         "two-factor": "/accounts/2fa/",
         "confirm-access": "/accounts/reauthenticate/",
+        "password-reset": "/accounts/password/reset/",
+        "log-out": "/accounts/logout/",  # the confirmation page (a GET logs nobody out)
+        "new-vault": f"/app/vaults/new/?parent={root_of(user).pk}",
         "public-file": f"/s/{file_link.token}",
         "public-folder": f"/s/{link.token}",
         "unknown-link": "/s/no-such-link",
