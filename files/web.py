@@ -98,7 +98,7 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
         _app_context(
             request,
             folder.workspace if is_member else None,
-            nav="files",
+            nav="files" if is_member else "shared",  # someone else's folder, reached through a share
             folder=folder,
             crumbs=crumbs,
             picker_root=crumbs[0],

@@ -3,6 +3,7 @@
 import { api, copyText, dialogError, el, fmtBytes, fmtDate, iconFor, isFolder, kindName, listAll, notify, refreshQuota, showError } from "./common.js";
 import { resolveConflicts } from "./conflicts.js";
 import { openMenu } from "./contextmenu.js";
+import { starButton, starSet } from "./stars.js";
 import { collect, entriesOf, UploadQueue } from "./upload.js";
 
 const root = document.getElementById("browser");
@@ -50,6 +51,7 @@ function compare(a, b) {
 }
 
 let loaded = 0;
+let starsLoaded = null; // the caller's stars, asked for once with the first listing
 
 export async function load() {
   listing.setAttribute("aria-busy", "true");
@@ -66,6 +68,7 @@ export async function load() {
     listing.setAttribute("aria-busy", "false");
     return;
   }
+  await starsLoaded;
   const ids = new Set(state.items.map((i) => i.id));
   for (const id of [...state.selected]) if (!ids.has(id)) state.selected.delete(id);
   if (!ids.has(state.focus)) state.focus = null;
@@ -137,10 +140,12 @@ async function moveInto(ids, folder) {
 }
 
 function nameCell(item) {
-  const star = state.starred.has(item.id) ? el("span", { class: "star", title: "Starred", "aria-label": "starred" }, " ★") : null;
-  if (isFolder(item)) return [el("a", { href: folderUrl(item.id), class: "node-name" }, item.name), star];
-  return [el("button", { type: "button", class: "link node-name", onclick: () => openPreview(item) }, item.name), star];
+  if (isFolder(item)) return el("a", { href: folderUrl(item.id), class: "node-name" }, item.name);
+  return el("button", { type: "button", class: "link node-name", onclick: () => openPreview(item) }, item.name);
 }
+
+// The star toggle of a row or tile: always there (an outline until starred), so a tap stars.
+const starOf = (item) => starButton(item, state.starred.has(item.id), () => toggleStar(item));
 
 function checkbox(item) {
   return el("input", {
@@ -175,9 +180,11 @@ function renderTable() {
     el("tbody", {}, state.items.map((item) =>
       el("tr", { class: state.selected.has(item.id) ? "selected" : "", dataset: { id: item.id, name: item.name }, ...dndAttrs(item), ...pointerAttrs(item) },
         el("td", { class: "col-check" }, checkbox(item)),
-        el("td", {}, el("span", { class: "icon", "aria-hidden": "true" }, iconFor(item)), " ", nameCell(item),
-          item.tags && item.tags.length ? el("span", { class: "tags" }, item.tags.map((t) => el("span", { class: "badge" }, t))) : null),
-        el("td", {}, isFolder(item) ? "—" : fmtBytes(item.size)),
+        el("td", { class: "col-name" }, el("span", { class: "name-line" },
+          el("span", { class: "icon", "aria-hidden": "true" }, iconFor(item)), el("span", { class: "name-text" }, nameCell(item),
+            item.tags && item.tags.length ? el("span", { class: "tags" }, item.tags.map((t) => el("span", { class: "badge" }, t))) : null),
+          starOf(item))),
+        el("td", { class: "nowrap" }, isFolder(item) ? "—" : fmtBytes(item.size)),
         el("td", { class: "col-modified" }, fmtDate(item.modified_at)),
         el("td", { class: "col-menu" }, menuButton(item))))));
 }
@@ -186,8 +193,8 @@ function renderGrid() {
   return el("ul", { class: "grid-view", "aria-label": "Files" }, state.items.map((item) => {
     const thumb = thumbnail(item);
     return el("li", { class: "tile" + (state.selected.has(item.id) ? " selected" : ""), dataset: { id: item.id, name: item.name }, ...dndAttrs(item), ...pointerAttrs(item) },
-      checkbox(item), menuButton(item), el("div", { class: "thumb" }, thumb), nameCell(item),
-      el("small", { class: "muted" }, isFolder(item) ? "Folder" : fmtBytes(item.size)));
+      el("div", { class: "tile-head" }, checkbox(item), menuButton(item)), el("div", { class: "thumb" }, thumb), nameCell(item),
+      el("div", { class: "tile-foot" }, el("small", { class: "muted" }, isFolder(item) ? "Folder" : fmtBytes(item.size)), starOf(item)));
   }));
 }
 
@@ -257,20 +264,28 @@ function showMenu(x, y, returnFocus) {
 async function toggleStar(item) {
   const starring = !state.starred.has(item.id);
   try {
-    await api(starring ? "PUT" : "DELETE", `/api/v1/nodes/${item.id}/star/`);
+    await starSet(item, starring);
   } catch (err) {
     showError(err);
     return;
   }
   starring ? state.starred.add(item.id) : state.starred.delete(item.id);
-  notify(starring ? `Starred “${item.name}”.` : `Removed the star from “${item.name}”.`, "success");
   render();
+  paintDetailsStar(item);
 }
 
+// The details panel's own star button follows the item's state wherever it was toggled.
+function paintDetailsStar(item) {
+  const holder = details.querySelector(".details-star");
+  if (!holder || details.hidden || holder.dataset.id !== item.id) return;
+  holder.replaceChildren(starButton(item, state.starred.has(item.id), () => toggleStar(item), { text: true }));
+}
+
+// Asked for beside the first listing, so the rows come with their stars: a star tapped at once is
+// never undone by a late answer.
 async function loadStars() {
   try {
     state.starred = new Set((await api("GET", "/api/v1/starred/")).map((n) => n.id));
-    render();
   } catch (err) {
     // Stars are a convenience: the listing works without them.
   }
@@ -635,7 +650,9 @@ async function openDetails(item) {
   details.replaceChildren(
     el("div", { class: "details-head" }, el("h2", { tabindex: "-1" }, iconFor(node), " ", node.name),
       el("button", { type: "button", class: "small secondary", "aria-label": "Close details", onclick: () => (details.hidden = true) }, "×")),
-    picture.tagName === "IMG" ? picture : null,
+    el("p", { class: "details-star", dataset: { id: node.id } },
+      starButton(node, state.starred.has(node.id), () => toggleStar(node), { text: true })),
+    ...(picture.tagName === "IMG" ? [picture] : []), // replaceChildren would print a null as "null"
     el("dl", { class: "meta" },
       el("dt", {}, "Type"), el("dd", {}, isFolder(node) ? "Folder" : kindName(node)),
       isFolder(node) ? null : [el("dt", {}, "Size"), el("dd", {}, fmtBytes(node.size))],
@@ -902,4 +919,5 @@ if (canEdit) {
   });
 }
 
-load().then(loadStars);
+starsLoaded = loadStars();
+load();

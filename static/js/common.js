@@ -115,6 +115,10 @@ export function notify(message, kind = "error", { undo } = {}) {
     el("span", { class: "toast-actions" }, undoButton,
       el("button", { type: "button", class: "link dismiss", "aria-label": "Dismiss", onclick: dismiss }, "×")));
   box.append(item);
+  // A few at a time (the newest): a quick run of actions must not pile notices over the page or an
+  // open dialog. Fewer on a phone, where each one is a line of the screen.
+  const most = window.matchMedia("(max-width: 600px)").matches ? 2 : 3;
+  while (box.children.length > most) box.firstElementChild.remove();
   if (kind !== "error") setTimeout(dismiss, undo ? 10000 : 6000);
 }
 
@@ -302,3 +306,26 @@ export async function refreshQuota() {
     // The bar is a convenience; the usage page shows the numbers with errors spelled out.
   }
 }
+
+// Phones stack the cells of a table (every .table but the file list) and hide its headings: each
+// cell takes its column's heading as data-label, which the phone layout shows before the value
+// ("Size: 3 bytes"). The first column (the name) and columns without a visible heading need none.
+function labelCells(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => (th.querySelector(".sr-only") ? "" : th.textContent.trim()));
+  for (const row of table.querySelectorAll("tbody tr")) {
+    [...row.children].forEach((cell, i) => {
+      if (i > 0 && heads[i] && cell.colSpan === 1 && !cell.hasAttribute("data-label")) cell.dataset.label = heads[i];
+    });
+  }
+}
+
+function labelTables(root) {
+  const around = root.closest("table.table:not(.files)"); // rows added to a table already there
+  if (around) labelCells(around);
+  for (const table of root.querySelectorAll("table.table:not(.files)")) labelCells(table);
+}
+
+labelTables(document.body);
+new MutationObserver((changes) => {
+  for (const change of changes) for (const node of change.addedNodes) if (node.nodeType === 1) labelTables(node);
+}).observe(document.body, { childList: true, subtree: true });

@@ -28,8 +28,9 @@ export function resolveConflicts(items, existing) {
   const dialog = document.getElementById("conflict-dialog");
   dialog.querySelector("h2").textContent = clashing.length === 1
     ? `“${clashing[0].path}” already exists here` : `${clashing.length} files already exist here`;
-  dialog.querySelector("#conflict-dialog-text").textContent =
-    "Replace them (the current content stays in the version history), or keep both files?";
+  dialog.querySelector("#conflict-dialog-text").textContent = clashing.length === 1
+    ? "Replace it (the current content stays in the version history), or keep both files?"
+    : "Replace them (the current content stays in the version history), or keep both files?";
   const more = clashing.length > 5 ? [el("li", { class: "muted" }, `and ${clashing.length - 5} more`)] : [];
   dialog.querySelector("#conflict-list").replaceChildren(...clashing.slice(0, 5).map((i) => el("li", {}, i.path)), ...more);
   return new Promise((resolve) => {

@@ -33,18 +33,24 @@ async function search() {
     resultsTable(items, "Search results"));
 }
 
-// Name (opening where the item lives), location, size and time; also the Recent page's list.
-export function resultsTable(items, label) {
+// The folder an item is in ("/Reports" for "/Reports/q3.pdf"; "/" at the top).
+const folderOf = (path) => (path ? path.slice(0, path.lastIndexOf("/")) || "/" : "");
+
+// Name (opening where the item lives), location, size and time; also the Recent and Starred pages'
+// lists. `action(item)` (optional) adds a last cell with a button (the Starred view's star).
+export function resultsTable(items, label, { action } = {}) {
   return el("table", { class: "table", "aria-label": label },
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Name"), el("th", { scope: "col" }, "Location"),
-        el("th", { scope: "col" }, "Size"), el("th", { scope: "col" }, "Modified"))),
-      el("tbody", {}, items.map((item) => el("tr", { dataset: { id: item.id } },
+        el("th", { scope: "col" }, "Size"), el("th", { scope: "col" }, "Modified"),
+        action ? el("th", { scope: "col" }, el("span", { class: "sr-only" }, "Actions")) : null)),
+      el("tbody", {}, items.map((item) => el("tr", { dataset: { id: item.id, name: item.name } },
         el("td", {}, el("span", { class: "icon", "aria-hidden": "true" }, iconFor(item)), " ",
           el("a", { href: `/app/open/${item.id}/` }, item.name),
           item.tags && item.tags.length ? el("span", { class: "tags" }, item.tags.map((t) => el("span", { class: "badge" }, t))) : null),
-        el("td", {}, item.path || ""),
-        el("td", {}, isFolder(item) ? "—" : fmtBytes(item.size)),
-        el("td", {}, fmtDate(item.modified_at))))));
+        el("td", { class: "long-word" }, folderOf(item.path)),
+        el("td", { class: "nowrap" }, isFolder(item) ? "—" : fmtBytes(item.size)),
+        el("td", {}, fmtDate(item.modified_at)),
+        action ? el("td", { class: "cell-action" }, action(item)) : null))));
 }
 
 if (form) {

@@ -1,18 +1,12 @@
 // Usage page: the quota bar and two charts (by use: current files, old versions, trash; by file
-// type), drawn as inline SVG, each with the same numbers in a table for screen readers.
+// type), drawn as HTML bars, each with the same numbers in a table ("Show as a table").
 import { api, el, fmtBytes } from "./common.js";
 
 const page = document.getElementById("usage-page");
 const workspaceId = page.dataset.workspace;
-const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#0b5cd5", "#7c3aed", "#c2410c", "#0f766e", "#be185d", "#4d7c0f", "#b45309", "#475569"];
 
-function svg(tag, attrs = {}, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 // Kinds of file the API names in lower case, as people write them.
 const KIND_WORDS = { pdf: "PDF", images: "Images", image: "Images", video: "Videos", audio: "Audio", text: "Text", archives: "Archives", archive: "Archives", other: "Other" };
@@ -22,19 +16,18 @@ function label(key) {
   return KIND_WORDS[words] || words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-// rows: [{label, bytes, count?}] -> horizontal bars with their sizes.
+// rows: [{label, bytes, count?}] -> horizontal bars with their sizes. HTML, not a scaled SVG: the
+// words keep their size on a phone.
 function barChart(title, rows) {
   const max = Math.max(1, ...rows.map((r) => r.bytes));
-  const rowH = 34;
-  const width = 520;
-  const labelW = 130;
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${rows.length * rowH + 8}`, role: "img", "aria-label": title, class: "bars" });
+  const chart = el("div", { class: "bars", role: "img", "aria-label": title });
   rows.forEach((row, i) => {
-    const y = i * rowH + 4;
-    const w = Math.max(2, ((width - labelW - 110) * row.bytes) / max);
-    chart.append(svg("text", { x: 0, y: y + 20, class: "bar-label" }, row.label));
-    chart.append(svg("rect", { x: labelW, y: y + 4, width: w, height: rowH - 12, rx: 4, fill: COLORS[i % COLORS.length] }));
-    chart.append(svg("text", { x: labelW + w + 8, y: y + 20, class: "bar-value" }, fmtBytes(row.bytes) + (row.count !== undefined ? ` · ${row.count}` : "")));
+    const fill = el("span", { class: "bar-fill" });
+    fill.style.width = `calc((100% - 7rem) * ${(row.bytes / max).toFixed(4)})`;
+    fill.style.background = COLORS[i % COLORS.length];
+    chart.append(el("span", { class: "bar-name" }, row.label),
+      el("span", { class: "bar-line" }, fill,
+        el("span", { class: "bar-amount" }, fmtBytes(row.bytes) + (row.count !== undefined ? ` · ${plural(row.count, "file")}` : ""))));
   });
   const table = el("table", { class: "table compact sr-only-table" },
     el("caption", { class: "sr-only" }, title),
@@ -89,7 +82,7 @@ async function load() {
     quota(usage);
     const rows = useRows(usage);
     const facts = [];
-    if (typeof usage.files === "number") facts.push(`${usage.files} files in ${usage.folders ?? 0} folders, ${usage.versions ?? 0} versions`);
+    if (typeof usage.files === "number") facts.push(`${plural(usage.files, "file")} in ${plural(usage.folders ?? 0, "folder")}, ${plural(usage.versions ?? 0, "version")}`);
     if (usage.dedup_saved_bytes) facts.push(`${fmtBytes(usage.dedup_saved_bytes)} saved by deduplication`);
     useBox.replaceChildren(...(rows.length ? barChart("Storage by use", rows) : [el("p", { class: "muted" }, "No data yet.")]),
       ...facts.map((f) => el("p", { class: "muted" }, f)));

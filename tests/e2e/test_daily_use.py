@@ -72,6 +72,14 @@ def no_sideways_scroll(page) -> bool:
     )
 
 
+STICKING_OUT = """() => [...document.querySelectorAll(".card, .sidebar, .tile")].flatMap((box) => {
+  const edge = box.getBoundingClientRect().right;
+  return [...box.querySelectorAll("*")]
+    .filter((e) => !e.closest(".table-scroll, .sr-only") && e.getClientRects().length && e.getBoundingClientRect().right > edge + 1)
+    .slice(0, 2).map((e) => `${e.tagName}.${e.className} out of ${box.className}`);
+})"""
+
+
 def within_screen(page, locator) -> bool:
     box = locator.bounding_box()
     width = page.viewport_size["width"]
@@ -84,11 +92,14 @@ def toast(page, text):
 
 # ---- every page fits ----------------------------------------------------------------------------
 
+PUBLIC_PAGES = {"public-file", "public-folder", "unknown-link", "home"}
+
 
 def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
     from accounts.services import token_create
     from files.access import node_get_for_user
     from files.links import link_create
+    from files.stars import star_set
     from files.trash import node_trash
 
     settings.STRIPE_SECRET_KEY = ""
@@ -103,15 +114,21 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
     gone = upload(user, "old.txt", b"old")
     node_trash(user=user, node=gone)
     link = link_create(actor=user, node=node_get_for_user(user=user, node_id=folder.pk))
+    picture = upload(user, "a-picture-with-a-long-name-taken-at-the-quarterly-meeting.png", png((1600, 900)))
+    file_link = link_create(actor=user, node=node_get_for_user(user=user, node_id=picture.pk))
+    star_set(user=user, node=node_get_for_user(user=user, node_id=folder.pk), starred=True)
     token_create(user=user, name="laptop", expires_at=None)
     workspace = personal_workspace(user)
     login(page, live_server, user)
 
+    files_url = f"/app/w/{workspace.pk}/f/{root_of(user).pk}/"
     pages = {
-        "files": f"/app/w/{workspace.pk}/f/{root_of(user).pk}/",
+        "files": files_url,
+        "files-grid": files_url,  # the Grid button is pressed below
         "folder": f"/app/w/{workspace.pk}/f/{folder.pk}/",
         "search": f"/app/w/{workspace.pk}/search/?q=long",
         "recent": f"/app/w/{workspace.pk}/recent/",
+        "starred": "/app/starred/",
         "trash": f"/app/w/{workspace.pk}/trash/",
         "usage": f"/app/w/{workspace.pk}/usage/",
         "links": f"/app/w/{workspace.pk}/links/",
@@ -121,27 +138,47 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
         "shared": "/app/shared/",
         "settings": "/app/settings/",
         "tokens": "/app/tokens/",
+        "password": "/accounts/password/change/",
+        "email": "/accounts/email/",
+        "two-factor": "/accounts/2fa/",
+        "confirm-access": "/accounts/reauthenticate/",
+        "password-reset": "/accounts/password/reset/",
+        "log-out": "/accounts/logout/",  # the confirmation page (a GET logs nobody out)
+        "new-vault": f"/app/vaults/new/?parent={root_of(user).pk}",
+        "public-file": f"/s/{file_link.token}",
         "public-folder": f"/s/{link.token}",
         "unknown-link": "/s/no-such-link",
         "home": "/",
     }
-    too_wide = {}
+    too_wide, sticking_out, no_menu = {}, {}, []
     for name, url in pages.items():
         page.goto(url)
         page.wait_for_load_state("networkidle")
+        if name.startswith("files"):
+            page.locator("#listing[aria-busy='false']").wait_for()
+            page.get_by_role("button", name="Grid" if name == "files-grid" else "List").click()
         if not no_sideways_scroll(page):
             too_wide[name] = page.evaluate(
                 "() => [...document.body.querySelectorAll('*')].filter((e) => e.getBoundingClientRect().right > innerWidth + 1)"
                 ".slice(0, 3).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
             )
+        # Nor out of its card (a table wider than the card that holds it).
+        if out := page.evaluate(STICKING_OUT):
+            sticking_out[name] = out
         page.screenshot(path=str(ARTIFACTS / f"fit-{view}-{name}.png"), full_page=True)
+        # One navigation: every logged-in page has the side menu (folded on the phone), with Files in it.
+        if name not in PUBLIC_PAGES and page.locator("#side-menu a", has_text=re.compile("^Files$")).count() != 1:
+            no_menu.append(name)
     assert not too_wide, f"pages wider than the {view} screen: {too_wide}"
+    assert not sticking_out, f"things wider than the card that holds them ({view}): {sticking_out}"
+    assert not no_menu, f"logged-in pages without the side menu: {no_menu}"
 
     # Recent lists the files, newest first.
     page.goto(pages["recent"])
     page.locator("#recent[aria-busy='false']").wait_for()
     names = page.locator("#recent tbody a").all_inner_texts()
-    assert names == ["a-very-long-file-name-without-any-spaces-in-it-at-all.txt"]  # not the trashed old.txt
+    # Not the trashed old.txt.
+    assert names == [picture.name, "a-very-long-file-name-without-any-spaces-in-it-at-all.txt"]
 
     # Names break between words, never inside one ("Docume/nts").
     page.goto(pages["files"])
@@ -272,6 +309,123 @@ def test_every_action_works_on_the_phone(page, live_server, js_errors, tmp_path)
     assert not js_errors
 
 
+def test_the_other_actions_work_on_the_phone_too(page, live_server, js_errors, settings):
+    """New folder, copy, preview, the ⋮ menu, sharing with a person (change, revoke), a link revoked
+    in the share dialog, emptying the trash, members (invite, role, remove) and buying a plan."""
+    from files.models import Share
+
+    settings.STRIPE_SECRET_KEY = ""  # local billing mode: a plan change applies at once
+    page.set_viewport_size(VIEWPORTS["phone"])
+    user = UserFactory(email="phone2@example.com")
+    mate = UserFactory(email="mate@example.com")
+    upload(user, "report.txt", b"the report")
+    open_folder(page, live_server, user)
+    bar = page.locator("#selection-bar")
+
+    # New folder
+    new_folder = page.get_by_role("button", name="New folder")
+    assert within_screen(page, new_folder)
+    new_folder.click()
+    page.get_by_label("Name", exact=True).fill("Drafts")
+    page.locator("#name-dialog").get_by_role("button", name="Create").click()
+    row(page, "Drafts").wait_for()
+
+    # The ⋮ menu opens on screen.
+    row(page, "report.txt").get_by_role("button", name="More actions").click()
+    menu = page.get_by_role("menu", name="Actions for report.txt")
+    menu.wait_for()
+    assert within_screen(page, menu)
+    page.screenshot(path=str(ARTIFACTS / "phone-context-menu.png"))
+
+    # Copy, from the menu
+    menu.get_by_role("menuitem", name="Copy").click()
+    picker = page.locator("#picker-dialog")
+    picker.locator("#picker-list").get_by_role("button", name="Drafts").click()
+    assert within_screen(page, picker.get_by_role("button", name="Copy here"))
+    page.screenshot(path=str(ARTIFACTS / "phone-copy-dialog.png"))
+    picker.get_by_role("button", name="Copy here").click()
+    toast(page, "Copied").wait_for()
+    assert node_at(user, "/Drafts/report.txt") is not None and node_at(user, "/report.txt") is not None
+
+    # Preview: a tap on the name
+    page.locator("#listing").get_by_role("button", name="report.txt", exact=True).click()
+    preview = page.locator("#preview-dialog")
+    preview.locator(".preview-text").get_by_text("the report").wait_for()
+    assert within_screen(page, preview.get_by_role("link", name="Download"))
+    page.screenshot(path=str(ARTIFACTS / "phone-preview.png"))
+    preview.get_by_role("button", name="Close").click()
+
+    # Share with a person, change what they may do, revoke; a link made and revoked in the dialog.
+    row(page, "report.txt").locator("td").nth(2).click()
+    bar.get_by_role("button", name="Share").click()
+    share = page.locator("#share-dialog")
+    share.get_by_label("E-mail address").fill(mate.email)
+    share.get_by_role("button", name="Share", exact=True).click()
+    person = share.locator(f".share-row[data-email='{mate.email}']")
+    person.wait_for()
+    person.get_by_label(f"Permission of {mate.email}").select_option("edit")
+    toast(page, f"{mate.email} can now edit.").wait_for()
+    assert Share.objects.get(user=mate).permission == "edit"
+    share.get_by_role("button", name="Create link").click()
+    share.locator(".link-url").wait_for()
+    for control in (
+        person.get_by_role("button", name=f"Revoke access of {mate.email}"),
+        share.get_by_role("button", name="Revoke link"),
+    ):
+        assert within_screen(page, control)
+    page.screenshot(path=str(ARTIFACTS / "phone-share-dialog.png"), full_page=True)
+    assert page.locator("#notices .msg").count() == 2  # five quick notices: the newest two stay
+    person.get_by_role("button", name=f"Revoke access of {mate.email}").click()
+    share.get_by_text("Not shared with anyone yet.").wait_for()
+    assert not Share.objects.filter(user=mate).exists()
+    share.get_by_role("button", name="Revoke link").click()
+    share.get_by_text("No public links.").wait_for()
+    share.get_by_role("button", name="Close").click()
+
+    # Empty the trash
+    row(page, "Drafts").get_by_role("button", name="More actions").click()
+    page.get_by_role("menuitem", name="Delete").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
+    row(page, "Drafts").wait_for(state="detached")
+    page.goto(f"/app/w/{personal_workspace(user).pk}/trash/")
+    page.locator("#trash [data-name='Drafts']").wait_for()
+    empty = page.get_by_role("button", name="Empty the trash")
+    assert within_screen(page, empty)
+    empty.click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Empty the trash").click()
+    page.locator("#trash").get_by_text("The trash is empty.").wait_for()
+
+    # Members: invite, change a role, remove
+    team = team_workspace(user, "Field team", members={mate: "member"})
+    page.goto(f"/app/workspaces/{team.pk}/")
+    page.get_by_label("E-mail address").fill("newcomer@example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    page.get_by_text("newcomer@example.com as member").wait_for()
+    page.get_by_label(f"Role of {mate.email}", exact=True).select_option("viewer")
+    change = page.get_by_role("button", name=f"Change the role of {mate.email}")
+    assert within_screen(page, change)
+    change.click()
+    page.wait_for_load_state()
+    assert team.memberships.get(user=mate).role == "viewer"
+    remove = page.get_by_role("button", name=f"Remove {mate.email}")
+    assert within_screen(page, remove)
+    page.screenshot(path=str(ARTIFACTS / "phone-members.png"), full_page=True)
+    remove.click()
+    page.wait_for_load_state()
+    assert not team.memberships.filter(user=mate).exists()
+    assert no_sideways_scroll(page)
+
+    # Plan: buy more space (local billing mode)
+    page.goto(f"/app/workspaces/{team.pk}/plan/")
+    buy = page.get_by_role("button", name="Buy")
+    assert within_screen(page, buy)
+    buy.click()
+    page.get_by_role("heading", name="Change the size").wait_for()
+    team.refresh_from_db()
+    assert team.plan_gb == 10
+    assert not js_errors
+
+
 # ---- interaction --------------------------------------------------------------------------------
 
 
@@ -295,7 +449,7 @@ def test_context_menu_and_keyboard(page, live_server, view, js_errors):
     assert labels == ["Preview", "Download", "Details", "Add star", "Rename", "Move", "Copy", "Share", "Delete"]
     menu.get_by_role("menuitem", name="Add star").click()
     toast(page, "Starred “a.txt”.").wait_for()
-    row(page, "a.txt").get_by_label("starred").wait_for()
+    row(page, "a.txt").get_by_role("button", name="Star a.txt", pressed=True).wait_for()
     row(page, "a.txt").get_by_role("button", name="More actions").click()
     menu.get_by_role("menuitem", name="Rename").click()
     page.get_by_label("Name", exact=True).fill("a2.txt")
@@ -333,6 +487,62 @@ def test_context_menu_and_keyboard(page, live_server, view, js_errors):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(f"/f/{folder.pk}/"))
     page.get_by_text("This folder is empty.").wait_for()
+    assert not js_errors
+
+
+def test_star_from_the_list_the_grid_the_details_and_the_starred_view(page, live_server, view, js_errors):
+    from files.models import Star
+    from files.services import folder_create
+
+    user = UserFactory(email="stars@example.com")
+    folder_create(user=user, parent=root_of(user), name="Projects")
+    upload(user, "notes.txt", b"notes")
+    open_folder(page, live_server, user)
+
+    def starred() -> set[str]:
+        return set(Star.objects.filter(user=user).values_list("node__name", flat=True))
+
+    # List: every row has its star, on screen on the phone too; a tap stars, the row says so.
+    star = row(page, "notes.txt").get_by_role("button", name="Star notes.txt")
+    assert star.get_attribute("aria-pressed") == "false" and within_screen(page, star)
+    star.click()
+    toast(page, "Starred “notes.txt”.").wait_for()
+    row(page, "notes.txt").get_by_role("button", name="Star notes.txt", pressed=True).wait_for()
+    assert starred() == {"notes.txt"}
+    assert page.locator("#selection-bar").is_hidden()  # starring is not selecting
+
+    # Grid: the same toggle on each tile.
+    page.get_by_role("button", name="Grid").click()
+    tile = page.locator(".tile[data-name='Projects']")
+    tile.get_by_role("button", name="Star Projects").click()
+    tile.get_by_role("button", name="Star Projects", pressed=True).wait_for()
+    assert within_screen(page, tile.get_by_role("button", name="Star Projects"))
+    assert starred() == {"notes.txt", "Projects"}
+    page.screenshot(path=str(ARTIFACTS / f"stars-grid-{view}.png"), full_page=True)
+
+    # Details panel: shows the state and changes it; the tile follows.
+    page.locator(".tile[data-name='notes.txt']").get_by_role("button", name="More actions").click()
+    page.get_by_role("menuitem", name="Details").click()
+    in_details = page.locator("#details").get_by_role("button", name="Star notes.txt", pressed=True)
+    in_details.wait_for()
+    assert "null" not in page.locator("#details").inner_text()  # a file with no thumbnail
+    in_details.click()
+    page.locator("#details").get_by_role("button", name="Star notes.txt", pressed=False).wait_for()
+    page.locator(".tile[data-name='notes.txt']").get_by_role("button", name="Star notes.txt", pressed=False).wait_for()
+    assert starred() == {"Projects"}
+    page.screenshot(path=str(ARTIFACTS / f"stars-details-{view}.png"), full_page=True)
+
+    # Starred view: a star there takes the item off the list, with Undo.
+    page.goto("/app/starred/")
+    listed = page.locator("#starred[aria-busy='false'] tr[data-name='Projects']")
+    listed.wait_for()
+    assert within_screen(page, listed.get_by_role("button", name="Star Projects"))
+    listed.get_by_role("button", name="Star Projects").click()
+    page.locator("#starred").get_by_text("Nothing starred yet.").wait_for()
+    assert starred() == set()
+    toast(page, "Removed the star from “Projects”.").get_by_role("button", name="Undo").click()
+    page.locator("#starred tr[data-name='Projects']").wait_for()
+    assert starred() == {"Projects"}
     assert not js_errors
 
 

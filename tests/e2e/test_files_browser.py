@@ -452,18 +452,18 @@ def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live
     open_files(page, live_server, user)
 
     # PDF preview: our own same-origin frame
-    page.locator("#listing").get_by_role("button", name="doc.pdf").click()
+    page.locator("#listing").get_by_role("button", name="doc.pdf", exact=True).click()
     frame = page.locator("#preview-body iframe")
     frame.wait_for()
     assert frame.get_attribute("src") == f"/app/preview/{pdf.pk}/"
     page.keyboard.press("Escape")
 
     # Text preview
-    page.locator("#listing").get_by_role("button", name="notes.txt").click()
+    page.locator("#listing").get_by_role("button", name="notes.txt", exact=True).click()
     page.locator("#preview-body pre").get_by_text("second draft").wait_for()
     page.locator("#preview-dialog").get_by_role("button", name="Close").click()
     # Image preview
-    page.locator("#listing").get_by_role("button", name="pic.png").click()
+    page.locator("#listing").get_by_role("button", name="pic.png", exact=True).click()
     image = page.locator("#preview-body img")
     image.wait_for()
     page.wait_for_function("document.querySelector('#preview-body img').naturalWidth === 1")
@@ -496,12 +496,13 @@ def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live
     page.get_by_role("button", name="Search").click()
     hit = page.locator("#results [data-id]")
     hit.wait_for()
-    assert "notes.txt" in hit.inner_text() and "/notes.txt" in hit.inner_text()
+    assert hit.get_by_role("link", name="notes.txt").is_visible()
+    assert hit.locator("td").nth(1).inner_text() == "/"  # the folder it is in (the top here)
 
     # Usage: the chart by use and by type
     page.get_by_role("link", name="Usage").click()
-    page.locator("#use-chart svg").get_by_text("Older versions").wait_for()
-    page.locator("#types-chart svg").get_by_text("Image").wait_for()
+    page.locator("#use-chart .bars").get_by_text("Older versions").wait_for()
+    page.locator("#types-chart .bars").get_by_text("Image").wait_for()
 
     # A phone: the same page without horizontal scrolling
     page.set_viewport_size({"width": 390, "height": 844})
