@@ -226,6 +226,11 @@ def test_every_action_works_on_the_phone(page, live_server, js_errors, tmp_path)
     bar.wait_for()
     box = bar.bounding_box()
     assert box["y"] + box["height"] >= 844 - 2 and within_screen(page, bar)
+    # Every action in sight, none behind a sideways scroll of the bar.
+    assert bar.evaluate("bar => bar.scrollWidth <= bar.clientWidth")
+    for button in bar.get_by_role("button").all():
+        assert within_screen(page, button), button.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "phone-selection-bar.png"))
 
     # Rename
     bar.get_by_role("button", name="Rename").click()
