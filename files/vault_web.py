@@ -18,7 +18,14 @@ from files.web import _app_context
 
 
 def _workspace_if_member(request: HttpRequest, node):
-    return node.workspace if workspace_permission(user=request.user, workspace_id=node.workspace_id) else None
+    """The vault's workspace for the side menu when the user is a member (with ``.permission``, so
+    managers see their sections as on every other page), else None."""
+    permission = workspace_permission(user=request.user, workspace_id=node.workspace_id)
+    if permission is None:
+        return None
+    workspace = node.workspace
+    workspace.permission = permission
+    return workspace
 
 
 @login_required

@@ -108,3 +108,22 @@ def test_pages_before_login_have_no_side_menu(client):
 def test_public_pages_of_a_logged_in_person_have_no_dead_menu_button(owner):
     body = _login(owner).get("/s/no-such-link").content.decode()
     assert "nav-toggle" not in body
+
+
+def test_a_vault_page_shows_a_managers_sections_like_every_other_page(owner):
+    from files.models import Vault
+    from files.services import folder_create
+
+    workspace = personal_workspace(owner)
+    root = Node.objects.get(workspace=workspace, parent__isnull=True)
+    folder = folder_create(user=owner, parent=root, name="Private")
+    vault = Vault.objects.create(
+        node=folder,
+        workspace=workspace,
+        kdf={"name": "PBKDF2-SHA-256", "iterations": 600_000, "salt": "c2FsdA=="},
+        wrapped_key="d3JhcHBlZA==",
+        verifier="dmVyaWZpZXI=",
+    )
+    menu = _menu(_login(owner).get(f"/app/vaults/{vault.pk}/").content.decode())
+    assert f'href="/app/w/{workspace.pk}/links/"' in menu  # Links & activity, as on the Files page
+    assert _current(menu) == ["Files"]
