@@ -35,8 +35,9 @@ from cloudstorage.errors import ServiceError
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """The landing page; a logged-in person goes straight to their files (as Drive and Dropbox do)."""
     if request.user.is_authenticated:
-        return redirect("dashboard")
+        return redirect("files_home")
     return render(request, "home.html")
 
 

@@ -154,3 +154,11 @@ def test_preview_of_a_file_with_every_copy_lost_is_a_clear_503(owner, root):
     response = _login(owner).get(f"/app/preview/{version.node_id}/")
     assert response.status_code == 503
     assert b"cannot be read" in response.content
+
+
+def test_home_takes_a_logged_in_person_to_their_files(owner, root):
+    client = Client()
+    client.force_login(owner)
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/app/w/{root.workspace_id}/f/{root.pk}/"
+    assert response.status_code == 200
