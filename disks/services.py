@@ -392,29 +392,23 @@ def _copies_add(*, chunk: Chunk, blob: bytes, want: int, kept: list, relocate: b
         return []
 
 
+def _good_copies(*, statuses, role) -> Count:
+    """Per chunk: its good copies on disks of ``role`` in one of ``statuses``."""
+    return Count(
+        "replicas",
+        filter=Q(replicas__state=Replica.State.OK, replicas__disk__status__in=statuses, replicas__disk__role=role),
+    )
+
+
 def chunks_needing_repair():
     """Chunks with fewer good copies on in-service primary disks than wanted, or with copies to drop
     (bad, on a failed or draining disk, the backup tier's included); fewest good copies first, so
     the most endangered go first."""
     wanted = replicas_wanted()
-    good = Count(
-        "replicas",
-        filter=Q(
-            replicas__state=Replica.State.OK,
-            replicas__disk__status__in=STAYING,
-            replicas__disk__role=Disk.Role.PRIMARY,
-        ),
-    )
+    good = _good_copies(statuses=STAYING, role=Disk.Role.PRIMARY)
     # Good copies on the backup tier: not replicas, but what a chunk without a primary copy is
     # read and repaired from.
-    backed = Count(
-        "replicas",
-        filter=Q(
-            replicas__state=Replica.State.OK,
-            replicas__disk__status__in=READABLE,
-            replicas__disk__role=Disk.Role.BACKUP,
-        ),
-    )
+    backed = _good_copies(statuses=READABLE, role=Disk.Role.BACKUP)
     doubtful = Count(
         "replicas",
         filter=Q(replicas__state=Replica.State.BAD)
