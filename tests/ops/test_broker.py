@@ -4,14 +4,20 @@ and a message it cannot decode is set aside instead of stopping the worker (the 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from queue import Empty
 
 import pytest
 from kombu import Connection
 
 from cloudstorage.broker import Transport
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -78,10 +84,20 @@ def test_an_undecodable_message_is_set_aside_and_the_next_one_delivered(channel,
         channel._get("celery")
 
 
-def test_the_embedded_default_uses_it(settings):
-    if settings.CELERY_BROKER_URL != "filesystem://":
-        pytest.skip("the broker is Redis in this pass")
-    from cloudstorage.celery import app
-
-    with app.connection_for_write() as connection:
-        assert connection.transport_cls is Transport or isinstance(connection.transport, Transport)
+def test_the_embedded_default_uses_it(tmp_path):
+    """Settings as `make run` builds them (no REDIS_URL, whatever this test pass runs on): Celery's
+    connection uses our transport."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="cloudstorage.settings",
+        CLOUDSTORAGE_VAR_DIR=str(tmp_path),
+        DEBUG="0",
+        CLOUDSTORAGE_EMBEDDED="1",  # as `make run` sets it: keys under var/
+    )
+    code = (
+        "import django; django.setup()\n"
+        "from cloudstorage.celery import app\n"
+        "print(type(app.connection_for_write().transport).__module__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "cloudstorage.broker"
