@@ -72,8 +72,9 @@ def test_a_consumer_polling_while_messages_are_written_gets_every_message_whole(
 
 def test_an_undecodable_message_is_set_aside_and_the_next_one_delivered(channel, tmp_path):
     queue = tmp_path / "queue"
-    (queue / "1_empty.celery.msg").write_bytes(b"")  # what a writer killed mid-message leaves
-    (queue / "2_garbage.celery.msg").write_bytes(b"{not json")
+    # Names sort before any the transport makes (those start with the monotonic clock in ms, never 0).
+    (queue / "0_1_empty.celery.msg").write_bytes(b"")  # what a writer killed mid-message leaves
+    (queue / "0_2_garbage.celery.msg").write_bytes(b"{not json")
     channel._put("celery", {"body": "after", "headers": {}, "properties": {}})
 
     assert channel._get("celery")["body"] == "after"
