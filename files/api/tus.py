@@ -37,33 +37,6 @@ TUS_EXTENSIONS = "creation,creation-with-upload,creation-defer-length,terminatio
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 
 
-def _libc():
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
-M_MMAP_THRESHOLD = -3
-if _LIBC is not None:
-    # A PATCH moves megabytes through short-lived buffers (request reads, chunks, ciphertexts, the
-    # staged tail). glibc's default lets its mmap threshold climb to the largest buffer freed, after
-    # which such buffers come from (per-thread) heaps that keep the memory when it is freed: a
-    # threaded worker's RSS then creeps towards several requests' worth. A fixed threshold keeps
-    # every buffer of 256 KiB or more in its own mapping, returned to the OS the moment it is freed.
-    _LIBC.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
-
-
-def memory_release() -> None:
-    """Return what the request freed on the heaps to the OS (malloc_trim; glibc only, a few ms)."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
 class TusPermission(BasePermission):
     """OPTIONS (discovery) is open to anyone; everything else needs a token or a session."""
 
@@ -160,8 +133,6 @@ class TusView(APIView):
             response.reason_phrase = "Checksum Mismatch"
         if request.method == "HEAD" and not getattr(response, "streaming", False):
             response.content = b""
-        if request.method in ("PATCH", "POST"):
-            memory_release()
         return response
 
     def options(self, request, *args, **kwargs):
