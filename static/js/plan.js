@@ -10,4 +10,7 @@
       Math.floor(cents / 100) + "." + String(cents % 100).padStart(2, "0") + " " + slider.dataset.currency.toUpperCase();
   }
   slider.addEventListener("input", update);
+  // The field may have changed before this deferred script ran (a fast click, or the browser restoring
+  // the value on Back): show the price of what the field holds now.
+  update();
 })();
