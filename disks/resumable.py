@@ -207,7 +207,7 @@ class ResumableWriter(ManifestWriter):
             # one may still grow with the next request's bytes. The offset is acknowledged only
             # once every chunk cut so far is durable and recorded.
             self._cut(final=False)
-            self.drain()
+            self._flush()
             state = PendingState(
                 manifest_id=self.base.manifest_id,
                 received=self.size,
@@ -216,8 +216,11 @@ class ResumableWriter(ManifestWriter):
                 sha=None if isinstance(self.sha, _NoHash) else sha_state.sha_save(self.sha),
             )
             if state.received != state.cut:
+                # Staged while the pool makes the last chunks durable (the caller commits the state
+                # only after both; a tail of a state never committed is pruned or dropped on abort).
                 _tail_write(self.keys, state, self.buffer)
                 self._staged = state
+            self._settle_all()
         except BaseException:
             self.abort()
             raise
