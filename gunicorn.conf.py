@@ -8,24 +8,32 @@ is faulted in again, page by page: a perf profile of a 512 MiB raw PUT showed ~1
 per MiB and a quarter of the web worker's CPU in the page-fault handler (zeroing fresh pages),
 raw PUT 88-117 MB/s. One arena keeps the footprint to what the threads use at once; MiB blocks come
 from the heap (mmap threshold 32 MiB), and up to 64 MiB of freed heap is kept for the next block
-(top pad and trim threshold): 8-21 faults per MiB, ~30% less CPU per MB, raw PUT 129-160 MB/s, at
-+7 MB of peak RSS. After a big transfer ``malloc_trim`` hands the kept memory back, so an idle
-worker returns to its baseline. Measured with bench/compare.py (peak RSS of 2 GiB transfers).
+(top pad and trim threshold): 8-21 faults per MiB, ~30% less CPU per MB, raw PUT 129-160 MB/s.
+
+What is kept is handed back (``malloc_trim``) once the worker has moved no big body for a second,
+by a thread of its own: not after every big request, because a tus upload is a string of PATCHes
+(5 MiB each from the dashboard) and trimming between them faulted every PATCH's memory in afresh
+(tus ~20% slower); an idle worker still returns to its baseline before the next transfer starts.
+Measured with bench/compare.py (peak RSS of 2 GiB transfers) and tests/ops/test_worker_memory.py.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import threading
+import time
 
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 KEPT_FREE = 64 * 1024 * 1024
-BIG_TRANSFER = 64 * 1024 * 1024  # a tus PATCH (16 MiB in the bench) keeps its heap for the next one
+BIG_TRANSFER = 1024 * 1024
+IDLE_TRIM = 1.0  # seconds without a big transfer before the kept heap goes back
 
 _libc = None
+_big_ended = 0.0  # when the last big transfer ended (monotonic); 0.0 once trimmed since
 
 
 def _bounded_malloc() -> None:
@@ -45,13 +53,26 @@ def _bounded_malloc() -> None:
     _libc = libc
 
 
+def _trim_when_idle() -> None:
+    global _big_ended
+    while True:
+        time.sleep(IDLE_TRIM / 4)
+        ended = _big_ended
+        if ended and time.monotonic() - ended >= IDLE_TRIM:
+            # A transfer starting meanwhile only loses free pages, never live memory.
+            _big_ended = 0.0
+            _libc.malloc_trim(0)
+
+
 def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
     _bounded_malloc()
+    if _libc is not None:
+        threading.Thread(target=_trim_when_idle, name="malloc-trim", daemon=True).start()
 
 
 def post_request(worker, req, environ, resp):  # noqa: ARG001 - gunicorn's hook signature
-    # After a big upload or download, hand the freed heap back to the OS so the next one starts
-    # from the same baseline (small requests skip this: it costs a walk of the heap).
+    # Small requests are not counted: trimming costs a walk of the heap.
+    global _big_ended
     if _libc is None:
         return
     try:
@@ -59,4 +80,4 @@ def post_request(worker, req, environ, resp):  # noqa: ARG001 - gunicorn's hook 
     except ValueError:
         received = 0
     if received > BIG_TRANSFER or (getattr(resp, "sent", 0) or 0) > BIG_TRANSFER:
-        _libc.malloc_trim(0)
+        _big_ended = time.monotonic()
