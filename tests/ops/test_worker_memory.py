@@ -55,3 +55,37 @@ def test_freed_blocks_are_reused_without_page_faults(tmp_path):
         pytest.skip("the allocator settings are glibc's")
     # A block faulted in afresh costs 256 faults per MiB (4 KiB pages); reused heap costs ~none.
     assert float(last) < 8, f"{last} minor faults per MiB allocated"
+
+
+IDLE = r"""
+import runpy, sys, time
+conf = runpy.run_path("gunicorn.conf.py")
+hooks = conf["post_fork"].__globals__
+conf["post_fork"](None, None)
+if hooks["_libc"] is None:
+    print("not glibc"); sys.exit(0)
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+
+base = rss()
+blocks = [b"x" * (4 << 20) for _ in range(12)]  # a transfer's 48 MiB, then freed: the heap keeps it
+del blocks
+kept = rss()
+conf["post_request"](None, None, {"CONTENT_LENGTH": str(64 << 20)}, None)
+time.sleep(hooks["IDLE_TRIM"] * 2)
+print((kept - base) >> 20, (rss() - base) >> 20)
+"""
+
+
+def test_an_idle_worker_hands_the_kept_heap_back(tmp_path):
+    done = subprocess.run([sys.executable, "-c", IDLE], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    if last == "not glibc":
+        pytest.skip("the allocator settings are glibc's")
+    kept, after = (int(n) for n in last.split())
+    assert kept >= 32, f"the freed 48 MiB were not kept ({kept} MiB): the test proves nothing"
+    assert after <= 8, f"{after} MiB still resident a second after the last big transfer"
