@@ -130,3 +130,23 @@ def test_debian_nginx_accepts_the_proxy_configuration(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def _queues(argv: list[str]) -> set[str]:
+    """The queues a ``celery worker`` command line consumes (Celery's default when none is named)."""
+    for flag in ("-Q", "--queues"):
+        if flag in argv:
+            return set(argv[argv.index(flag) + 1].split(","))
+    return {"celery"}
+
+
+def test_every_routed_queue_has_a_worker_in_the_stack_and_the_procfile(settings):
+    # Disk probes and standby activation are routed to their own queue: a stack without a consumer
+    # of it would never notice a failed disk.
+    routed = {"celery"} | {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    stack = [service.get("command") or [] for service in app_services().values()]
+    procfile = [shlex.split(line.partition(":")[2]) for line in (ROOT / "Procfile").read_text().splitlines() if line]
+    for where, commands in (("docker-compose.yml", stack), ("Procfile", procfile)):
+        workers = [argv for argv in commands if "worker" in argv and any(a.endswith("celery") for a in argv)]
+        consumed = set().union(*(_queues(argv) for argv in workers)) if workers else set()
+        assert routed <= consumed, f"{where}: no worker consumes {sorted(routed - consumed)}"
