@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from cloudstorage.errors import ServiceError
 
+# The keys of a resumable upload's metadata that hold the creation request's conditions.
+IF_MATCH_KEY = "if-match"
+IF_NONE_MATCH_KEY = "if-none-match"
+
 
 def etag_of(node) -> str:
     """The strong entity tag of a live node's current content (a folder's is empty)."""
@@ -37,6 +41,21 @@ class Precondition:
         """From a WSGI environ / Django ``META``; None when the request is unconditional."""
         found = cls(if_match=_tags(meta.get("HTTP_IF_MATCH")), if_none_match=_tags(meta.get("HTTP_IF_NONE_MATCH")))
         return found if found.if_match is not None or found.if_none_match is not None else None
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> Precondition | None:
+        """From a resumable upload's stored metadata (see :meth:`to_metadata`)."""
+        found = cls(if_match=_tags(metadata.get(IF_MATCH_KEY)), if_none_match=_tags(metadata.get(IF_NONE_MATCH_KEY)))
+        return found if found.if_match is not None or found.if_none_match is not None else None
+
+    def to_metadata(self) -> dict[str, str]:
+        """Kept with a resumable upload, for the check at its completion (tags as the header sent them)."""
+        kept = {}
+        if self.if_match is not None:
+            kept[IF_MATCH_KEY] = ", ".join(sorted(self.if_match))
+        if self.if_none_match is not None:
+            kept[IF_NONE_MATCH_KEY] = ", ".join(sorted(self.if_none_match))
+        return kept
 
     def check(self, node) -> None:
         """Raise a 412 ServiceError unless the write may go ahead on ``node`` (None: no such item yet)."""

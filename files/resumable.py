@@ -39,6 +39,7 @@ from disks.store import StoreError, manifest_release
 from files.access import _is_uuid, node_get_for_user, node_permission, permission_at_least
 from files.models import Node, Upload
 from files.names import name_clean, relative_path_split
+from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, quota_release, quota_reserve, writable_check
 from files.services import (
     SNIFF_BYTES,
@@ -197,14 +198,21 @@ def upload_create(
     relative_path: str = "",
     length: int | None,
     metadata: dict | None = None,
+    precondition: Precondition | None = None,
 ) -> Upload:
     """A new resumable upload into folder ``parent_id`` (the caller's personal root when omitted).
 
     ``length`` None defers the length (tus Upload-Defer-Length); quota is then reserved as bytes
-    arrive. A known length is reserved now: 413 when it does not fit the free quota."""
+    arrive. A known length is reserved now: 413 when it does not fit the free quota. A
+    ``precondition`` (If-Match / If-None-Match of the creation request) is checked now against what
+    the target name holds, and again when the upload completes, under the commit's row lock."""
     if length is not None and length < 0:
         raise ServiceError(code="invalid", message="Upload-Length must not be negative.")
     parent, name, folders = _target(user=user, parent_id=parent_id, filename=filename, relative_path=relative_path)
+    if precondition is not None:
+        existing = None if folders else child_get(parent=parent, name=name)
+        precondition_check(precondition, existing)
+        metadata = {**(metadata or {}), **precondition.to_metadata()}
     workspace = parent.workspace
     writable_check(workspace=workspace)
     expires_at = timezone.now() + timedelta(days=settings.CLOUDSTORAGE_UPLOAD_EXPIRY_DAYS)
@@ -460,7 +468,13 @@ def upload_complete(*, upload: Upload) -> Upload:
             head=bytes(upload.head),
         )
         with transaction.atomic():
-            version = content_commit(user=upload.user, parent=parent, name=upload.filename, content=content)
+            version = content_commit(
+                user=upload.user,
+                parent=parent,
+                name=upload.filename,
+                content=content,
+                precondition=Precondition.from_metadata(upload.metadata),
+            )
             Upload.objects.filter(pk=upload.pk).update(
                 state=Upload.State.COMPLETE,
                 node=version.node,

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from cloudstorage.api import error_body
 from cloudstorage.errors import ServiceError
 from files.models import Upload
+from files.preconditions import Precondition
 from files.resumable import (
     CHECKSUM_ALGORITHMS,
     checksum_parse,
@@ -191,6 +192,9 @@ class UploadCollection(TusView):
             relative_path=metadata.get("relative_path") or metadata.get("relativePath") or "",
             length=length,
             metadata=metadata,
+            # If-Match / If-None-Match on the creation request (or as metadata keys of those names,
+            # for clients that cannot set headers): checked now and when the upload completes.
+            precondition=Precondition.from_headers(request.META) or Precondition.from_metadata(metadata),
         )
         response = HttpResponse(status=201)
         response["Location"] = _location(upload)

@@ -19,11 +19,22 @@ export function conflictedName(name, taken, now = new Date()) {
 
 // items: the upload's [{file, path}]; existing: the target folder's children. Resolves to the items
 // to upload (renamed where the person chose "Keep both") or null when they cancelled.
+//
+// Each single file also gets the condition the server checks when it stores it (If-Match /
+// If-None-Match, checked again under the commit's lock): "Replace" replaces the version the person
+// saw and no other, and a new name stays new. If someone else changed or created the file in the
+// meantime, that upload fails with the server's message instead of silently overwriting their work.
 export function resolveConflicts(items, existing) {
   const taken = new Set(existing.map((c) => key(c.name)));
-  const files = new Set(existing.filter((c) => (c.type || c.kind) !== "folder").map((c) => key(c.name)));
+  const etags = new Map(existing.filter((c) => (c.type || c.kind) !== "folder").map((c) => [key(c.name), c.sha256]));
+  const single = items.filter((i) => i.file && !i.path.includes("/"));
+  for (const i of single) {
+    const sha = etags.get(key(i.path));
+    if (sha === undefined) i.ifNoneMatch = "*";
+    else if (sha) i.ifMatch = `"${sha}"`;
+  }
   // Only single files clash: a dropped folder merges into a folder of the same name.
-  const clashing = items.filter((i) => i.file && !i.path.includes("/") && files.has(key(i.path)));
+  const clashing = single.filter((i) => etags.has(key(i.path)));
   if (!clashing.length) return Promise.resolve(items);
   const dialog = document.getElementById("conflict-dialog");
   dialog.querySelector("h2").textContent = clashing.length === 1
@@ -40,6 +51,8 @@ export function resolveConflicts(items, existing) {
         for (const i of clashing) {
           i.path = conflictedName(i.path, taken);
           taken.add(key(i.path));
+          delete i.ifMatch;
+          i.ifNoneMatch = "*";
         }
         resolve(items);
       } else resolve(null);

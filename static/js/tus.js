@@ -43,7 +43,7 @@ async function serverOffset(url) {
  * Upload `file` through the tus endpoint. metadata: {filename, parent, ...}. storageKey remembers
  * the upload URL in localStorage so a reload can resume it. onProgress(sentBytes, totalBytes).
  */
-export async function tusUpload(file, { endpoint = "/api/v1/uploads/", metadata, chunkSize = 5 * 1024 * 1024, storageKey, onProgress, signal, retries = 5 }) {
+export async function tusUpload(file, { endpoint = "/api/v1/uploads/", metadata, createHeaders = {}, chunkSize = 5 * 1024 * 1024, storageKey, onProgress, signal, retries = 5 }) {
   const common = { "Tus-Resumable": TUS, "X-CSRFToken": csrfToken() };
   let url = storageKey ? localStorage.getItem(storageKey) : null;
   let offset = 0;
@@ -55,7 +55,7 @@ export async function tusUpload(file, { endpoint = "/api/v1/uploads/", metadata,
   if (!url) {
     const meta = Object.entries(metadata).map(([k, v]) => `${k} ${b64(String(v))}`).join(",");
     const res = await xhrSend("POST", endpoint, {
-      headers: { ...common, "Upload-Length": String(file.size), "Upload-Metadata": meta },
+      headers: { ...common, ...createHeaders, "Upload-Length": String(file.size), "Upload-Metadata": meta },
       signal,
     });
     if (res.status !== 201) throw errorFrom(res.status, res.data);

@@ -146,6 +146,10 @@ export class UploadQueue {
       await this.ensureFolder(job.target, parts); // an empty folder of a dropped tree
       return;
     }
+    // The conditions resolveConflicts set (single files only): see conflicts.js.
+    const conditions = {};
+    if (job.ifMatch) conditions["If-Match"] = job.ifMatch;
+    if (job.ifNoneMatch) conditions["If-None-Match"] = job.ifNoneMatch;
     if (job.size >= this.tusThreshold) {
       // The server creates the folders of relative_path (a/b/name), as for multipart uploads.
       const name = parts[parts.length - 1];
@@ -154,11 +158,24 @@ export class UploadQueue {
       job.status.textContent = "uploading (resumable)";
       await tusUpload(job.file, {
         metadata,
+        createHeaders: conditions,
         chunkSize: this.tusChunk,
         signal: job.abort.signal,
         storageKey: `tus:${job.target}:${job.path}:${job.size}:${job.file.lastModified}`,
         onProgress: (sent) => this.setJob(job, sent),
       });
+      return;
+    }
+    if (parts.length === 1 && Object.keys(conditions).length) {
+      // A conditional write: PUT by name takes If-Match / If-None-Match (a multipart POST does not).
+      const name = encodeURIComponent(parts[0]);
+      const res = await xhrSend("PUT", `/api/v1/nodes/${job.target}/children/${name}`, {
+        body: job.file,
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", "Content-Type": job.file.type || "application/octet-stream", ...conditions },
+        signal: job.abort.signal,
+        onProgress: (loaded) => this.setJob(job, Math.min(loaded, job.size)),
+      });
+      if (res.status < 200 || res.status >= 300) throw errorFrom(res.status, res.data);
       return;
     }
     const form = new FormData();

@@ -5,6 +5,7 @@ prompt, thumbnails, a video preview streamed with Range requests, and the site's
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import re
 
@@ -610,6 +611,37 @@ def test_upload_of_an_existing_name_asks_replace_or_keep_both(page, live_server,
     # Done: the upload panel folds to its title line, off the listing.
     page.locator("#uploads.collapsed").wait_for()
     assert page.locator("#upload-list").is_hidden()
+    assert not js_errors
+
+
+def test_upload_never_overwrites_a_change_made_after_the_listing(page, live_server, view, js_errors, tmp_path):
+    """Replace replaces the version the person saw (If-Match), a new name stays new (If-None-Match):
+    what someone else wrote meanwhile is kept, and the upload says why it failed."""
+    user = UserFactory(email="race@example.com")
+    upload(user, "budget.csv", b"v1")
+    open_folder(page, live_server, user)
+    # Both land after the listing was loaded: the page still shows budget.csv v1 and no notes.txt.
+    upload(user, "budget.csv", b"theirs")
+    upload(user, "notes.txt", b"their notes")
+    mine = tmp_path / "budget.csv"
+    mine.write_bytes(b"mine")
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"my notes")
+
+    page.locator("#pick-files").set_input_files(str(mine))
+    page.locator("#conflict-dialog").get_by_role("button", name="Replace (new version)").click()
+    failed = page.locator("#upload-list .upload-item.failed")
+    failed.wait_for()
+    assert "changed since you read it" in failed.inner_text()
+
+    page.locator("#pick-files").set_input_files(str(notes))
+    failed.nth(1).wait_for()
+    assert "already exists" in failed.nth(1).inner_text()
+    page.screenshot(path=str(ARTIFACTS / f"upload-race-refused-{view}.png"))
+
+    budget, their_notes = node_at(user, "/budget.csv"), node_at(user, "/notes.txt")
+    assert budget.version == 2 and budget.sha256 == hashlib.sha256(b"theirs").hexdigest()
+    assert their_notes.version == 1 and their_notes.sha256 == hashlib.sha256(b"their notes").hexdigest()
     assert not js_errors
 
 
