@@ -1,6 +1,7 @@
 """Vaults in a real browser: create and unlock one, upload through the page (only ciphertext
 reaches the server, and the Python reference client decrypts it), preview a file the Python client
-uploaded, refuse a wrong passphrase and tampered bytes, and open a public vault link logged out."""
+uploaded, refuse a wrong passphrase, a flipped byte, swapped segments and a truncated file, and open a
+public vault link logged out."""
 
 from __future__ import annotations
 
@@ -168,6 +169,7 @@ def test_wrong_passphrase_and_tampered_bytes_show_clear_errors_and_no_plaintext(
     stored = bytearray(
         requests.get(f"{live_server.url}/api/v1/nodes/{file_id}/content", headers=headers, timeout=30).content
     )
+    original = bytes(stored)
     stored[crypto.HEADER_SIZE + crypto.STORED_SEGMENT + 5] ^= 0x80
     requests.put(f"{live_server.url}/api/v1/nodes/{file_id}/content", data=bytes(stored), headers=headers, timeout=30)
     unlock(page)
@@ -176,6 +178,30 @@ def test_wrong_passphrase_and_tampered_bytes_show_clear_errors_and_no_plaintext(
     assert page.locator("#vault-panel").is_hidden()
     assert "dear diary" not in page.content()
     page.screenshot(path=str(ARTIFACTS / "vault-phone-tampered.png"), full_page=True)
+
+    # Whole segments swapped, and the last segment cut off: each decrypts on its own, so only the
+    # index and the "last segment" flag bound into each nonce and AAD can tell.
+    head, seg = crypto.HEADER_SIZE, crypto.STORED_SEGMENT
+    assert len(original) > head + 3 * seg  # four segments: three whole ones and a short last one
+    swapped = (
+        original[:head]
+        + original[head + seg : head + 2 * seg]
+        + original[head : head + seg]
+        + original[head + 2 * seg :]
+    )
+    truncated = original[: head + 3 * seg]
+    for damaged, message in (
+        (swapped, "Segment 0 failed its integrity check"),
+        (truncated, "Segment 2 failed its integrity check"),
+    ):
+        requests.put(f"{live_server.url}/api/v1/nodes/{file_id}/content", data=damaged, headers=headers, timeout=30)
+        page.reload()
+        unlock(page)
+        row(page, "diary.txt").get_by_role("button", name="Preview").click()
+        page.get_by_text(message).wait_for()
+        assert "reordered or truncated" in page.get_by_text(message).inner_text()
+        assert page.locator("#vault-panel").is_hidden()
+        assert "dear diary" not in page.content()
     assert not js_errors
 
 
