@@ -3,7 +3,6 @@ with 412 when the file changed meanwhile, and keep nothing of the refused write.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 
@@ -14,6 +13,8 @@ from files.models import FileVersion, Node, Upload
 from files.preconditions import Precondition
 from files.services import file_upload_version
 from tests.files.api_helpers import make_file, make_folder, url
+from tests.files.test_tus import create as tus_create
+from tests.files.test_tus import patch as tus_patch
 
 
 def etag(data: bytes) -> str:
@@ -130,32 +131,11 @@ def test_unconditional_writes_still_work(api, owner, root):
 
 # --- Resumable uploads (tus): the creation request's conditions hold until the upload completes ---
 
-TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
-
-
-def tus_create(api, root, name: str, length: int, **headers):
-    meta = ",".join(
-        f"{key} {base64.b64encode(str(value).encode()).decode()}"
-        for key, value in {"filename": name, "parent": root.pk}.items()
-    )
-    return api.post("/api/v1/uploads/", **TUS, HTTP_UPLOAD_LENGTH=str(length), HTTP_UPLOAD_METADATA=meta, **headers)
-
-
-def tus_patch(api, location: str, body: bytes, offset: int):
-    return api.generic(
-        "PATCH",
-        location,
-        data=body,
-        content_type="application/offset+octet-stream",
-        **TUS,
-        HTTP_UPLOAD_OFFSET=str(offset),
-    )
-
 
 def test_tus_if_none_match_star_on_an_existing_name_is_412_before_any_byte(api, owner, root, owner_workspace):
     make_file(owner, root, "doc.txt", b"v1")
     before = used(owner_workspace)
-    response = tus_create(api, root, "doc.txt", 5, HTTP_IF_NONE_MATCH="*")
+    response = tus_create(api, length=5, root=root, filename="doc.txt", HTTP_IF_NONE_MATCH="*")
     assert response.status_code == 412
     assert response.json()["error"]["code"] == "precondition_failed"
     assert not Upload.objects.exists()
@@ -164,22 +144,22 @@ def test_tus_if_none_match_star_on_an_existing_name_is_412_before_any_byte(api, 
 
 def test_tus_if_match_current_etag_completes_as_a_new_version(api, owner, root):
     node = make_file(owner, root, "doc.txt", b"v1")
-    created = tus_create(api, root, "doc.txt", 2, HTTP_IF_MATCH=etag(b"v1"))
+    created = tus_create(api, length=2, root=root, filename="doc.txt", HTTP_IF_MATCH=etag(b"v1"))
     assert created.status_code == 201, created.content
-    assert tus_patch(api, created["Location"], b"v2", 0).status_code == 204
+    assert tus_patch(api, created["Location"], b"v2", offset=0).status_code == 204
     node.refresh_from_db()
     assert node.version == 2 and node.sha256 == hashlib.sha256(b"v2").hexdigest()
 
 
 def test_tus_upload_whose_file_changed_meanwhile_is_412_at_completion(api, owner, root, owner_workspace):
     node = make_file(owner, root, "doc.txt", b"v1")
-    created = tus_create(api, root, "doc.txt", 10, HTTP_IF_MATCH=etag(b"v1"))
+    created = tus_create(api, length=10, root=root, filename="doc.txt", HTTP_IF_MATCH=etag(b"v1"))
     assert created.status_code == 201
-    assert tus_patch(api, created["Location"], b"mine-", 0).status_code == 204
+    assert tus_patch(api, created["Location"], b"mine-", offset=0).status_code == 204
     file_upload_version(user=owner, node=Node.objects.get(pk=node.pk), stream=io.BytesIO(b"theirs"))
     before = used(owner_workspace)
 
-    last = tus_patch(api, created["Location"], b"part2", 5)
+    last = tus_patch(api, created["Location"], b"part2", offset=5)
 
     assert last.status_code == 412, last.content
     assert "changed since you read it" in last.json()["error"]["message"]
@@ -190,8 +170,8 @@ def test_tus_upload_whose_file_changed_meanwhile_is_412_at_completion(api, owner
 
 
 def test_tus_if_none_match_star_refuses_a_name_created_during_the_upload(api, owner, root):
-    created = tus_create(api, root, "new.txt", 4, HTTP_IF_NONE_MATCH="*")
+    created = tus_create(api, length=4, root=root, filename="new.txt", HTTP_IF_NONE_MATCH="*")
     assert created.status_code == 201
     make_file(owner, root, "new.txt", b"first")
-    assert tus_patch(api, created["Location"], b"late", 0).status_code == 412
+    assert tus_patch(api, created["Location"], b"late", offset=0).status_code == 412
     assert Node.objects.get(parent=root, name="new.txt").sha256 == hashlib.sha256(b"first").hexdigest()
