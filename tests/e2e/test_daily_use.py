@@ -628,15 +628,14 @@ def test_upload_never_overwrites_a_change_made_after_the_listing(page, live_serv
     notes = tmp_path / "notes.txt"
     notes.write_bytes(b"my notes")
 
-    page.locator("#pick-files").set_input_files(str(mine))
-    page.locator("#conflict-dialog").get_by_role("button", name="Replace (new version)").click()
-    failed = page.locator("#upload-list .upload-item.failed")
-    failed.wait_for()
-    assert "changed since you read it" in failed.inner_text()
-
-    page.locator("#pick-files").set_input_files(str(notes))
-    failed.nth(1).wait_for()
-    assert "already exists" in failed.nth(1).inner_text()
+    # Both in one pick: the page refreshes its listing after an upload ends, and would then know.
+    page.locator("#pick-files").set_input_files([str(mine), str(notes)])
+    dialog = page.locator("#conflict-dialog")
+    dialog.get_by_role("heading", name="“budget.csv” already exists here").wait_for()
+    dialog.get_by_role("button", name="Replace (new version)").click()
+    wait_until(page, "() => document.querySelectorAll('#upload-list .upload-item.failed').length === 2")
+    assert "changed since you read it" in page.locator("#upload-list [data-path='budget.csv']").inner_text()
+    assert "already exists" in page.locator("#upload-list [data-path='notes.txt']").inner_text()
     page.screenshot(path=str(ARTIFACTS / f"upload-race-refused-{view}.png"))
 
     budget, their_notes = node_at(user, "/budget.csv"), node_at(user, "/notes.txt")
