@@ -210,8 +210,9 @@ def upload_create(
         raise ServiceError(code="invalid", message="Upload-Length must not be negative.")
     parent, name, folders = _target(user=user, parent_id=parent_id, filename=filename, relative_path=relative_path)
     if precondition is not None:
-        existing = None if folders else child_get(parent=parent, name=name)
-        precondition_check(precondition, existing)
+        if not folders:
+            # Under folders of relative_path (some perhaps not there yet) only the completion checks.
+            precondition_check(precondition, child_get(parent=parent, name=name))
         metadata = {**(metadata or {}), **precondition.to_metadata()}
     workspace = parent.workspace
     writable_check(workspace=workspace)

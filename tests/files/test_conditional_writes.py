@@ -175,3 +175,20 @@ def test_tus_if_none_match_star_refuses_a_name_created_during_the_upload(api, ow
     make_file(owner, root, "new.txt", b"first")
     assert tus_patch(api, created["Location"], b"late", offset=0).status_code == 412
     assert Node.objects.get(parent=root, name="new.txt").sha256 == hashlib.sha256(b"first").hexdigest()
+
+
+def test_tus_if_match_under_a_relative_path_is_checked_at_completion(api, owner, root):
+    from tests.files.test_tus import TUS, URL, meta
+
+    node = make_file(owner, make_folder(owner, root, "sub"), "doc.txt", b"v1")
+    created = api.post(
+        URL,
+        **TUS,
+        HTTP_UPLOAD_LENGTH="2",
+        HTTP_UPLOAD_METADATA=meta(filename="doc.txt", parent=root.pk, relative_path="sub/doc.txt"),
+        HTTP_IF_MATCH=etag(b"v1"),
+    )
+    assert created.status_code == 201, created.content
+    assert tus_patch(api, created["Location"], b"v2", offset=0).status_code == 204
+    node.refresh_from_db()
+    assert node.version == 2 and node.sha256 == hashlib.sha256(b"v2").hexdigest()
