@@ -276,3 +276,67 @@ def test_upload_into_a_100_gb_plan(api, root, owner_workspace):
     response = api.put(url(root, "children/big-plan.txt"), b"fits", content_type="text/plain")
     assert response.status_code == 201, response.content
     assert used(owner_workspace) == 4
+
+
+# --- The streaming multipart parser (files/uploadhandler.py) on bodies a browser never sends -------
+
+BOUNDARY = "test-boundary-7d1"
+
+
+def post_raw(api, root, body: bytes):
+    return api.generic("POST", url(root, "children/"), body, content_type=f"multipart/form-data; boundary={BOUNDARY}")
+
+
+def part(name: str, data: bytes, *, filename: str | None = None, headers: str = "") -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+    return f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n{headers}\r\n".encode() + data + b"\r\n"
+
+
+END = f"--{BOUNDARY}--\r\n".encode()
+
+
+def test_a_body_cut_before_its_closing_boundary_stores_nothing(api, root, owner_workspace):
+    body = part("file", b"a" * 1000, filename="a.bin") + part("file", b"b" * 5000, filename="b.bin")[:-100]
+    response = post_raw(api, root, body)
+    assert response.status_code == 400 and "closing boundary" in response.json()["error"]["message"]
+    assert not Node.objects.filter(parent=root).exists()
+    assert used(owner_workspace) == 0
+
+
+def test_fields_and_files_in_any_order_with_a_preamble_and_an_epilogue(api, root):
+    body = (
+        b"This is a preamble.\r\n"
+        + part("relative_path", "Fotos/Été/plage.jpg".encode())
+        + part("file", b"\x00\r\n--not-the-boundary\r\n" * 50, filename="plage.jpg")
+        + END
+        + b"an epilogue"
+    )
+    response = post_raw(api, root, body)
+    assert response.status_code == 201, response.content
+    assert [n["path"] for n in response.json()["nodes"]] == ["/Fotos/Été/plage.jpg"]
+    stored = Node.objects.get(name="plage.jpg")
+    assert body_of(api.get(url(stored, "content"))) == b"\x00\r\n--not-the-boundary\r\n" * 50
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (part("file", b"x", filename="a", headers="Content-Transfer-Encoding: base64\r\n") + END, "not supported"),
+        (part("file", b"x", filename="a", headers="X-Pad: " + "p" * 20_000 + "\r\n") + END, "header size"),
+        (b"no boundary at all " * 10, "no boundary"),
+    ],
+    ids=["transfer-encoding", "huge-part-headers", "no-boundary"],
+)
+def test_malformed_multipart_bodies_are_400_and_store_nothing(api, root, owner_workspace, body, says):
+    response = post_raw(api, root, body)
+    assert response.status_code == 400 and says in response.json()["error"]["message"], response.content
+    assert not Node.objects.filter(parent=root).exists()
+    assert used(owner_workspace) == 0
+
+
+def test_too_much_field_data_is_400(api, root, owner_workspace, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = part("relative_path", b"a" * 2000) + part("file", b"x", filename="a") + END
+    response = post_raw(api, root, body)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "too_many_parts"
+    assert used(owner_workspace) == 0
