@@ -27,7 +27,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from disks import sha_state
@@ -47,6 +47,7 @@ __all__ = [
     "pending_discard",
     "pending_keep_until",
     "pending_resume",
+    "pending_state_saved",
 ]
 
 
@@ -130,6 +131,14 @@ def _tails_prune(state: PendingState) -> None:
 
 def _tails_drop(manifest_id) -> None:
     PendingTail.objects.filter(manifest_id=manifest_id).delete()
+
+
+def pending_state_saved(*, state: PendingState, keep_until) -> None:
+    """In the caller's transaction that commits ``state``: drop the tails staged before it and keep
+    the manifest off the GC until ``keep_until`` (one commit for the three on PostgreSQL, where each
+    commit waits for the WAL to be flushed)."""
+    _tails_prune(state)
+    pending_keep_until(manifest_id=state.manifest_id, until=keep_until)
 
 
 def pending_keep_until(*, manifest_id, until) -> None:
@@ -227,14 +236,11 @@ class ResumableWriter(ManifestWriter):
         return state
 
     def committed(self, state: PendingState) -> None:
-        """The caller committed ``state``: it is the base to roll back to from now on."""
+        """The caller committed ``state`` (with :func:`pending_state_saved` in the same transaction):
+        it is the base to roll back to from now on."""
         self.base = state
         self.created = []
         self._staged = None
-        try:
-            _tails_prune(state)
-        except DatabaseError:
-            logger.exception("could not prune the staged bytes of manifest %s", state.manifest_id)
 
     def finish(self) -> Manifest:
         """Complete the manifest (idempotent: a manifest already completed is returned as it is)."""

@@ -32,8 +32,8 @@ from disks.resumable import (
     PendingState,
     pending_create,
     pending_discard,
-    pending_keep_until,
     pending_resume,
+    pending_state_saved,
 )
 from disks.store import StoreError, manifest_release
 from files.access import _is_uuid, node_get_for_user, node_permission, permission_at_least
@@ -397,6 +397,7 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
             )
             if not saved:
                 raise _gone()
+            pending_state_saved(state=new_state, keep_until=upload.expires_at)
         writer.committed(new_state)
     except LeaseLost:
         # Another request owns the upload now and rolled back whatever this one left: keep off it.
@@ -408,7 +409,6 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
     except BaseException:
         writer.abort()
         raise
-    pending_keep_until(manifest_id=new_state.manifest_id, until=upload.expires_at)
     upload.offset += received
     upload.store_state = new_state.to_json()
     upload._writer = writer  # completing in this request reuses it (its tail is in memory)
