@@ -94,11 +94,13 @@ def _tail_aad(state: PendingState) -> str:
     return f"tail/{state.manifest_id}/{state.received}"
 
 
-def _tail_write(keys: WorkspaceKeys, state: PendingState, data: bytes | bytearray) -> None:
+def _tail_seal(keys: WorkspaceKeys, state: PendingState, data: bytes | bytearray) -> bytes:
+    return bytes(keys.encrypt(data, object_key=_tail_aad(state)))
+
+
+def _tail_store(state: PendingState, sealed: bytes) -> None:
     PendingTail.objects.update_or_create(
-        manifest_id=state.manifest_id,
-        received=state.received,
-        defaults={"sealed": bytes(keys.encrypt(data, object_key=_tail_aad(state)))},
+        manifest_id=state.manifest_id, received=state.received, defaults={"sealed": sealed}
     )
 
 
@@ -224,12 +226,16 @@ class ResumableWriter(ManifestWriter):
                 seq=self.seq,
                 sha=None if isinstance(self.sha, _NoHash) else sha_state.sha_save(self.sha),
             )
-            if state.received != state.cut:
-                # Staged while the pool makes the last chunks durable (the caller commits the state
-                # only after both; a tail of a state never committed is pruned or dropped on abort).
-                _tail_write(self.keys, state, self.buffer)
-                self._staged = state
-            self._settle_all()
+            # Sealed while the pool makes the last chunks durable; stored with their records in one
+            # transaction, taken once they are written (no lock is held over an fsync). The caller
+            # commits the state after that; a tail of a state never committed is pruned or dropped.
+            sealed = _tail_seal(self.keys, state, self.buffer) if state.received != state.cut else None
+            self._wait_written()
+            with transaction.atomic():
+                if sealed is not None:
+                    self._staged = state
+                    _tail_store(state, sealed)
+                self._settle_all()
         except BaseException:
             self.abort()
             raise

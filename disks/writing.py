@@ -349,6 +349,10 @@ class ManifestWriter:
                 chunk=chunk, plaintext=plaintext, fresh=False, have=ok, exclude={d.pk for d in batch.disks}
             )
 
+    def _wait_written(self) -> None:
+        """Until every write started is done (recorded by ``_settle_all``)."""
+        wait([future for batch in self._in_flight for _c, _p, future in batch.writes.values()])
+
     def _settle_all(self) -> None:
         while self._in_flight:
             self._settle(self._in_flight.popleft())
@@ -406,7 +410,7 @@ class ManifestWriter:
             self._flush()
             # The last copies are recorded in the transaction that makes the manifest visible (one
             # commit fewer for a small file); waited for first, so no lock is held over an fsync.
-            wait([future for batch in self._in_flight for _c, _p, future in batch.writes.values()])
+            self._wait_written()
             with transaction.atomic():
                 self._settle_all()
                 self.manifest.state = Manifest.State.READY

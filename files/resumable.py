@@ -124,6 +124,7 @@ class _Lease:
         self.upload = upload
         self.token = uuid.uuid4()
         self.renewed = timezone.now()
+        self.released = False  # by the request's last commit already
 
     def acquire(self) -> bool:
         now = timezone.now()
@@ -150,6 +151,8 @@ class _Lease:
             self.renewed = now
 
     def release(self) -> None:
+        if self.released:
+            return
         Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(locked_until=None, lock_token=None)
 
     def __enter__(self) -> _Lease:
@@ -389,15 +392,25 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
             writer.abort()
             return
         new_state = writer.checkpoint()
+        saved_fields = {
+            "offset": F("offset") + received,
+            "store_state": new_state.to_json(),
+            "head": bytes(head) if head is not None else upload.head,
+        }
+        # Unless this PATCH completes the upload (the lease covers the completion), the lease goes
+        # with the state: one commit fewer per PATCH.
+        last = upload.length is not None and upload.offset + received == upload.length
+        if not last:
+            saved_fields |= {"locked_until": None, "lock_token": None}
         with transaction.atomic():
             saved = Upload.objects.filter(pk=upload.pk, lock_token=lease.token, state=Upload.State.ACTIVE).update(
-                offset=F("offset") + received,
-                store_state=new_state.to_json(),
-                head=bytes(head) if head is not None else upload.head,
+                **saved_fields
             )
             if not saved:
                 raise _gone()
             pending_state_saved(state=new_state, keep_until=upload.expires_at)
+        if not last:
+            lease.released = True
         writer.committed(new_state)
     except LeaseLost:
         # Another request owns the upload now and rolled back whatever this one left: keep off it.
