@@ -213,3 +213,35 @@ def _with_permission(node: Node) -> Node:
     from files.access import node_get_for_user
 
     return node_get_for_user(user=node.workspace.owner, node_id=node.pk, need="edit")
+
+
+# A tus PATCH that does not complete its upload, savepoints counted (in production each outermost one
+# is a transaction: 4 that write): the token, the upload (before and after its lease), the lease, the
+# pending manifest, the workspace's key and placement, the staged tail read back, the batch's dedup
+# lookup and records, the tail staged with the copies' records, and the one transaction that saves
+# the state, prunes the tails before it, keeps the manifest and frees the lease.
+TUS_PATCH = 40
+
+
+def test_tus_patch_is_fixed_in_the_number_of_patches_before_it(api, root, settings, django_assert_max_num_queries):
+    from tests.files.test_tus import create, patch
+
+    settings.CLOUDSTORAGE_CHUNK_AVG = 64 * 1024  # several chunks per PATCH, and a tail
+    block = 256 * 1024
+    location = create(api, length=8 * block, root=root)["Location"]
+    offset = 0
+
+    def send():
+        nonlocal offset
+        response = patch(api, location, os.urandom(block), offset=offset)
+        offset += block
+        return response
+
+    send()
+    with django_assert_max_num_queries(TUS_PATCH):
+        second = queries_of(send)
+    for _ in range(3):
+        send()
+    with django_assert_max_num_queries(TUS_PATCH):
+        sixth = queries_of(send)
+    assert second == sixth, f"{second} queries for the second PATCH, {sixth} for the sixth"
