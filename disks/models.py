@@ -221,20 +221,28 @@ class PendingTail(models.Model):
     """The bytes of a resumable upload received but not yet cut into a chunk (at most one
     maximum-size chunk), sealed under the workspace's key. In the database rather than on a web
     node's disk, so the next request may land on any node. Named by the offset it ends at: a tail
-    written by a request whose state was never committed is never mistaken for the committed one."""
+    written by a request whose state was never committed is never mistaken for the committed one.
+
+    The sealed bytes are split into rows of at most ``PART_BYTES`` (``part`` 0, 1, ...): PostgreSQL's
+    client library keeps its send and receive buffers as large as the largest message a connection
+    ever carried, so one multi-MiB row per tail left every web thread's connection holding ~2 x 9 MB
+    (bytea travels as hex text) for good."""
+
+    PART_BYTES = 256 * 1024
 
     manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tails")
     received = models.BigIntegerField()
+    part = models.PositiveIntegerField(default=0)
     sealed = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["manifest", "received"], name="pending_tail_one_per_offset"),
+            models.UniqueConstraint(fields=["manifest", "received", "part"], name="pending_tail_part_per_offset"),
         ]
 
     def __str__(self) -> str:
-        return f"tail of {self.manifest_id} at {self.received}"
+        return f"tail of {self.manifest_id} at {self.received}, part {self.part}"
 
 
 class PendingDelete(models.Model):

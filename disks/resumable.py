@@ -99,21 +99,34 @@ def _tail_seal(keys: WorkspaceKeys, state: PendingState, data: bytes | bytearray
 
 
 def _tail_store(state: PendingState, sealed: bytes) -> None:
-    PendingTail.objects.update_or_create(
-        manifest_id=state.manifest_id, received=state.received, defaults={"sealed": sealed}
-    )
+    """One row per PART_BYTES of the sealed tail, one INSERT each (a single multi-row INSERT would be
+    one big message again); rows a request that never committed left at this offset are replaced."""
+    PendingTail.objects.filter(manifest_id=state.manifest_id, received=state.received).delete()
+    step = PendingTail.PART_BYTES
+    with memoryview(sealed) as view:
+        for part, start in enumerate(range(0, len(sealed), step)):
+            PendingTail.objects.create(
+                manifest_id=state.manifest_id,
+                received=state.received,
+                part=part,
+                sealed=bytes(view[start : start + step]),
+            )
 
 
 def _tail_read(keys: WorkspaceKeys, state: PendingState) -> bytearray:
     if state.received == state.cut:
         return bytearray()
-    sealed = (
+    parts = list(
         PendingTail.objects.filter(manifest_id=state.manifest_id, received=state.received)
-        .values_list("sealed", flat=True)
-        .first()
+        .order_by("part")
+        .values_list("part", "sealed")
     )
-    if sealed is None:
+    if not parts:
         raise PendingGone(f"the staged bytes of upload manifest {state.manifest_id} are missing")
+    if [part for part, _ in parts] != list(range(len(parts))):
+        raise StoreError(f"the staged bytes of upload manifest {state.manifest_id} are damaged")
+    sealed = b"".join(bytes(piece) for _, piece in parts)
+    del parts
     try:
         data = bytearray(keys.decrypt(sealed, object_key=_tail_aad(state)))
     except CryptoError:

@@ -314,6 +314,32 @@ def test_termination_is_404_afterwards_and_gives_bytes_back(settings, api, root,
     assert staged_tails() == []
 
 
+def test_a_big_tail_is_staged_in_bounded_rows_and_read_back_whole(settings, api, root):
+    # Zeros never hit a content-defined cut point: the whole first PATCH stays an uncut tail.
+    settings.CLOUDSTORAGE_CHUNK_AVG = 1024 * 1024
+    first, second = bytes(700_000), os.urandom(300_000)
+    location = create(api, length=1_000_000, root=root)["Location"]
+    assert patch(api, location, first, offset=0).status_code == 204
+    rows = sorted(staged_tails(), key=lambda row: row.part)
+    assert [row.part for row in rows] == [0, 1, 2]
+    assert all(len(row.sealed) <= PendingTail.PART_BYTES for row in rows)
+    assert sum(len(row.sealed) for row in rows) > 700_000
+
+    assert patch(api, location, second, offset=700_000).status_code == 204
+    assert content_of(Node.objects.get(name="f.bin")) == first + second
+    assert staged_tails() == []
+
+
+def test_a_tail_with_a_part_missing_is_refused_not_read_short(settings, api, root):
+    settings.CLOUDSTORAGE_CHUNK_AVG = 1024 * 1024
+    location = create(api, length=1_000_000, root=root)["Location"]
+    assert patch(api, location, bytes(700_000), offset=0).status_code == 204
+    PendingTail.objects.filter(part=1).delete()
+    response = patch(api, location, os.urandom(300_000), offset=700_000)
+    assert response.status_code == 503 and b"damaged" in response.content, response.content
+    assert not Node.objects.filter(name="f.bin").exists()
+
+
 def test_expired_upload_is_410_and_the_beat_job_reclaims_it(settings, api, root, owner_workspace):
     settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
     before = used(owner_workspace)
