@@ -232,13 +232,18 @@ class PendingTail(models.Model):
 
     manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tails")
     received = models.BigIntegerField()
+    # The writer (one request) that staged it: two requests that reach the same offset (one stalled
+    # past its lease, one that took the upload over) never replace or delete each other's rows.
+    token = models.CharField(max_length=32, null=True, blank=True)
     part = models.PositiveIntegerField(default=0)
     sealed = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["manifest", "received", "part"], name="pending_tail_part_per_offset"),
+            models.UniqueConstraint(
+                fields=["manifest", "received", "token", "part"], name="pending_tail_part_per_writer"
+            ),
         ]
 
     def __str__(self) -> str:

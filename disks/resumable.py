@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import uuid
 from dataclasses import asdict, dataclass
 
 from django.db import transaction
@@ -80,6 +81,7 @@ class PendingState:
     cut: int = 0  # bytes already in chunks; the tail is [cut, received)
     seq: int = 0  # sequence number of the next chunk
     sha: str | None = None  # base64 of the SHA-256 state, None in the fallback
+    tail_token: str | None = None  # the writer that staged the tail (None: staged before tokens)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -90,8 +92,14 @@ class PendingState:
 
 
 def _tail_aad(state: PendingState) -> str:
-    # Binds the sealed tail to its upload and offset: a row can never be read as another's tail.
-    return f"tail/{state.manifest_id}/{state.received}"
+    # Binds the sealed tail to its upload, offset and writer: a row can never be read as another's.
+    if state.tail_token is None:
+        return f"tail/{state.manifest_id}/{state.received}"
+    return f"tail/{state.manifest_id}/{state.received}/{state.tail_token}"
+
+
+def _tail_rows(state: PendingState):
+    return PendingTail.objects.filter(manifest_id=state.manifest_id, received=state.received, token=state.tail_token)
 
 
 def _tail_seal(keys: WorkspaceKeys, state: PendingState, data: bytes | bytearray) -> bytes:
@@ -100,14 +108,16 @@ def _tail_seal(keys: WorkspaceKeys, state: PendingState, data: bytes | bytearray
 
 def _tail_store(state: PendingState, sealed: bytes) -> None:
     """One row per PART_BYTES of the sealed tail, one INSERT each (a single multi-row INSERT would be
-    one big message again); rows a request that never committed left at this offset are replaced."""
-    PendingTail.objects.filter(manifest_id=state.manifest_id, received=state.received).delete()
+    one big message again). Rows are the writer's own (its token): a stalled request that lost the
+    upload and reaches the same offset as the one that took over never touches the other's rows."""
+    _tail_rows(state).delete()
     step = PendingTail.PART_BYTES
     with memoryview(sealed) as view:
         for part, start in enumerate(range(0, len(sealed), step)):
             PendingTail.objects.create(
                 manifest_id=state.manifest_id,
                 received=state.received,
+                token=state.tail_token,
                 part=part,
                 sealed=bytes(view[start : start + step]),
             )
@@ -116,11 +126,7 @@ def _tail_store(state: PendingState, sealed: bytes) -> None:
 def _tail_read(keys: WorkspaceKeys, state: PendingState) -> bytearray:
     if state.received == state.cut:
         return bytearray()
-    parts = list(
-        PendingTail.objects.filter(manifest_id=state.manifest_id, received=state.received)
-        .order_by("part")
-        .values_list("part", "sealed")
-    )
+    parts = list(_tail_rows(state).order_by("part").values_list("part", "sealed"))
     if not parts:
         raise PendingGone(f"the staged bytes of upload manifest {state.manifest_id} are missing")
     if [part for part, _ in parts] != list(range(len(parts))):
@@ -140,7 +146,7 @@ def _tails_prune(state: PendingState) -> None:
     """Delete every staged tail of the manifest except the committed one."""
     stale = PendingTail.objects.filter(manifest_id=state.manifest_id)
     if state.received != state.cut:
-        stale = stale.exclude(received=state.received)
+        stale = stale.exclude(received=state.received, token=state.tail_token)
     stale.delete()
 
 
@@ -201,6 +207,7 @@ class ResumableWriter(ManifestWriter):
         # expiry (pending_keep_until), and an earlier date would hand it to the GC too soon.
         self._touched = math.inf
         self._staged: PendingState | None = None
+        self.token = uuid.uuid4().hex  # names the tails this writer stages
         if manifest.state == Manifest.State.READY:
             # Completed by a request that crashed before the caller recorded it: nothing to resume.
             self.sha = _NoHash()
@@ -238,6 +245,7 @@ class ResumableWriter(ManifestWriter):
                 cut=self.offset,
                 seq=self.seq,
                 sha=None if isinstance(self.sha, _NoHash) else sha_state.sha_save(self.sha),
+                tail_token=self.token if self.size != self.offset else None,
             )
             # Sealed while the pool makes the last chunks durable; stored with their records in one
             # transaction, taken once they are written (no lock is held over an fsync). The caller
@@ -278,8 +286,8 @@ class ResumableWriter(ManifestWriter):
 
     def _staged_drop(self) -> None:
         """Delete the tail this writer staged, unless it is the committed one."""
-        if self._staged is not None and self._staged.received != self.base.received:
-            PendingTail.objects.filter(manifest_id=self._staged.manifest_id, received=self._staged.received).delete()
+        if self._staged is not None and self._staged != self.base:
+            _tail_rows(self._staged).delete()
 
     def abandon(self) -> None:
         """Stop without touching the manifest (another writer owns it now and drops what was left

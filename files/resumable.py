@@ -76,6 +76,12 @@ def _locked() -> ServiceError:
     )
 
 
+def _taken_over() -> LeaseLost:
+    return LeaseLost(
+        code="upload_locked", message="This request stalled and another one took the upload over.", status_code=409
+    )
+
+
 # --- Reads --------------------------------------------------------------------------------------
 
 
@@ -143,11 +149,7 @@ class _Lease:
         if now - self.renewed >= _lease() / 4:
             held = Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(locked_until=now + _lease())
             if not held:
-                raise LeaseLost(
-                    code="upload_locked",
-                    message="This request stalled and another one took the upload over.",
-                    status_code=409,
-                )
+                raise _taken_over()
             self.renewed = now
 
     def release(self) -> None:
@@ -407,6 +409,11 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
                 **saved_fields
             )
             if not saved:
+                if Upload.objects.filter(pk=upload.pk, state=Upload.State.ACTIVE).exists():
+                    # Another request took the upload over while this one stalled past its lease
+                    # (in the checkpoint: renew() had not been due): what the other committed is
+                    # not this writer's to roll back.
+                    raise _taken_over()
                 raise _gone()
             pending_state_saved(state=new_state, keep_until=upload.expires_at)
         if not last:

@@ -571,6 +571,41 @@ def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_uploa
     assert content_of(Node.objects.get(name="s.bin")) == data
 
 
+def test_a_request_that_stalls_in_its_checkpoint_leaves_what_the_takeover_committed(settings, owner, root, monkeypatch):
+    from disks.resumable import ResumableWriter
+    from files.resumable import upload_create, upload_write
+
+    settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
+    data = os.urandom(300_000)
+    upload = upload_create(user=owner, filename="t.bin", parent_id=root.pk, length=len(data))
+    upload_write(upload=upload, offset=0, read=io.BytesIO(data[:100_000]).read, content_length=100_000)
+    original = ResumableWriter.checkpoint
+    stalls = [True]
+
+    def stalling_checkpoint(writer):
+        state = original(writer)
+        if stalls.pop() if stalls else False:
+            # Stalled past its lease right here (renew() was not due): a retry of the same PATCH
+            # takes the upload over, writes the same bytes and commits the same offset.
+            Upload.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+            retry = Upload.objects.get()
+            upload_write(
+                upload=retry, offset=100_000, read=io.BytesIO(data[100_000:200_000]).read, content_length=100_000
+            )
+        return state
+
+    monkeypatch.setattr(ResumableWriter, "checkpoint", stalling_checkpoint)
+    upload.refresh_from_db()
+    with pytest.raises(ServiceError) as caught:
+        upload_write(upload=upload, offset=100_000, read=io.BytesIO(data[100_000:200_000]).read, content_length=100_000)
+    assert caught.value.status_code == 409
+
+    upload.refresh_from_db()
+    assert upload.offset == 200_000
+    upload_write(upload=upload, offset=200_000, read=io.BytesIO(data[200_000:]).read, content_length=100_000)
+    assert content_of(Node.objects.get(name="t.bin")) == data
+
+
 def test_operators_see_uploads_in_the_admin_and_can_expire_one(client, api, root, owner_workspace):
     from tests.factories import UserFactory
 
