@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -34,7 +35,7 @@ from files.links import (
 from files.models import Node, PublicLink
 from files.previews import preview_kind, preview_response, thumbnail_response
 from files.thumbnails import thumbnail_node_ids
-from files.uploadhandler import StreamingUploadHandler, UploadBatch
+from files.uploadhandler import UploadBatch, multipart_parse, request_length
 from files.vault_rules import plaintext_size, vault_of
 from files.zips import folder_zip
 
@@ -248,7 +249,7 @@ def _zip_response(folder: Node) -> HttpResponse:
 
 
 @public_page
-@csrf_exempt  # CSRF is checked by _link_upload_receive, after the streaming handler is installed
+@csrf_exempt  # CSRF is checked by _link_upload_receive, on the fields the streaming parse found
 @require_POST
 def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
     """A file request: store each posted ``file`` in the link's folder, never overwriting.
@@ -263,15 +264,21 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "files/public/gone.html", {"message": "This link does not take uploads."}, status=404)
     if not _unlocked(request, link):
         return HttpResponseRedirect(_page_url(token))
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    length = request_length(request.META)
     batch = UploadBatch(resolve_workspace=lambda: link.node.workspace, body_length=length)
-    request.upload_handlers = [StreamingUploadHandler(batch)]
     received = 0
     try:
         try:
+            if request.content_type == "multipart/form-data":
+                # Parsed here, as the API parses (the request then holds what Django's own parse of
+                # request.POST / request.FILES would have set; anything else Django parses itself).
+                request._post, request._files = multipart_parse(
+                    content_type=request.META.get("CONTENT_TYPE", ""),
+                    length=length,
+                    stream=request,
+                    batch=batch,
+                    encoding=request.encoding or settings.DEFAULT_CHARSET,
+                )
             response = _link_upload_receive(request)
             if response.status_code != 204:
                 return response  # the CSRF check refused the request
@@ -300,6 +307,6 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_protect
 def _link_upload_receive(request: HttpRequest) -> HttpResponse:
-    """204 once the body is parsed through the streaming handler (a 403 when CSRF fails)."""
+    """204 when the CSRF check passes on the parsed form (a 403 when it fails)."""
     request.FILES  # noqa: B018 - the parse is the point
     return HttpResponse(status=204)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.test.client import encode_multipart
 from django.utils import timezone
 
 from files.links import link_create
@@ -240,6 +241,21 @@ def test_upload_link_refuses_a_file_in_another_field_and_keeps_nothing(owner, ow
     assert response.status_code == 400
     assert "file" in response.content.decode()
     assert not Node.objects.filter(name="x.bin").exists()
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == before
+
+
+def test_upload_link_refuses_a_body_cut_short_and_keeps_nothing_of_it(owner_workspace, api, client, album):
+    token = token_of(make_link(api, album, permission="upload"))
+    owner_workspace.refresh_from_db()
+    before = owner_workspace.used_bytes
+    whole = encode_multipart("CuT", {"file": [SimpleUploadedFile("one.bin", b"1" * 5000)]})
+    response = client.generic(
+        "POST", f"/s/{token}/upload", whole[:-200], content_type="multipart/form-data; boundary=CuT"
+    )
+    assert response.status_code == 400
+    assert "closing boundary" in response.content.decode()
+    assert not Node.objects.filter(name="one.bin").exists()
     owner_workspace.refresh_from_db()
     assert owner_workspace.used_bytes == before
 
