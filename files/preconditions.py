@@ -37,16 +37,20 @@ class Precondition:
     if_none_match: frozenset[str] | None = None
 
     @classmethod
-    def from_headers(cls, meta: dict) -> Precondition | None:
-        """From a WSGI environ / Django ``META``; None when the request is unconditional."""
-        found = cls(if_match=_tags(meta.get("HTTP_IF_MATCH")), if_none_match=_tags(meta.get("HTTP_IF_NONE_MATCH")))
+    def parse(cls, if_match: str | None, if_none_match: str | None) -> Precondition | None:
+        """From the two header values; None when neither is given (the write is unconditional)."""
+        found = cls(if_match=_tags(if_match), if_none_match=_tags(if_none_match))
         return found if found.if_match is not None or found.if_none_match is not None else None
+
+    @classmethod
+    def from_headers(cls, meta: dict) -> Precondition | None:
+        """From a WSGI environ / Django ``META``."""
+        return cls.parse(meta.get("HTTP_IF_MATCH"), meta.get("HTTP_IF_NONE_MATCH"))
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> Precondition | None:
         """From a resumable upload's stored metadata (see :meth:`to_metadata`)."""
-        found = cls(if_match=_tags(metadata.get(IF_MATCH_KEY)), if_none_match=_tags(metadata.get(IF_NONE_MATCH_KEY)))
-        return found if found.if_match is not None or found.if_none_match is not None else None
+        return cls.parse(metadata.get(IF_MATCH_KEY), metadata.get(IF_NONE_MATCH_KEY))
 
     def to_metadata(self) -> dict[str, str]:
         """Kept with a resumable upload, for the check at its completion (tags as the header sent them)."""
