@@ -12,8 +12,9 @@ from files.models import Node
 
 def workspaces_for_user(*, user: User) -> QuerySet[Workspace]:
     """The caller's workspaces, annotated with ``role`` and ``root_id``."""
-    roles = Membership.objects.filter(workspace=OuterRef("pk"), user=user).values("role")[:1]
-    roots = Node.objects.filter(workspace=OuterRef("pk"), parent__isnull=True).values("id")[:1]
+    # Unordered subqueries: Membership's default ordering would join two more tables per row.
+    roles = Membership.objects.filter(workspace=OuterRef("pk"), user=user).order_by().values("role")[:1]
+    roots = Node.objects.filter(workspace=OuterRef("pk"), parent__isnull=True).order_by().values("id")[:1]
     return (
         Workspace.objects.filter(memberships__user=user)
         .annotate(role=Subquery(roles), root_id=Subquery(roots))

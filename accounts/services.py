@@ -227,8 +227,12 @@ def token_revoke(*, token: ApiToken) -> None:
 
 
 def token_authenticate(*, raw: str) -> ApiToken | None:
-    token = ApiToken.objects.select_related("user").filter(token_hash=token_digest(raw)).first()
-    if token is None or not token.is_usable or not token.user.is_active:
+    try:
+        # get(), not first(): token_hash is unique, and first() would sort by the default ordering.
+        token = ApiToken.objects.select_related("user").get(token_hash=token_digest(raw))
+    except ApiToken.DoesNotExist:
+        return None
+    if not token.is_usable or not token.user.is_active:
         return None
     now = timezone.now()
     # One write a minute at most per token, not one per request.

@@ -205,7 +205,8 @@ def node_get_for_user(*, user, node_id, need: str = "view", trashed: bool = Fals
     authenticated = getattr(user, "is_authenticated", False)
     if authenticated:
         # The caller's role rides along with the node: one query instead of two on every request.
-        roles = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=user).values("role")[:1]
+        # No ordering: Membership's default one would join the workspace and user tables again.
+        roles = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=user).order_by().values("role")[:1]
         nodes = nodes.annotate(caller_role=Subquery(roles))
     node = nodes.first()
     if node is None:

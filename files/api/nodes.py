@@ -22,7 +22,6 @@ from files.api.serializers import (
     UploadIn,
     UploadOut,
     node_row_out,
-    tags_by_node,
 )
 from files.api.uploads import IF_MATCH_PARAMETERS, multipart_upload
 from files.preconditions import Precondition
@@ -240,7 +239,6 @@ class ChildrenView(APIView):
         paginator = ChildrenPagination()
         rows = paginator.paginate_queryset(children_rows(parent=folder), request, view=self)
         base = node_path_for_user(user=request.user, node=folder).rstrip("/")
-        tags = tags_by_node([row["id"] for row in rows])
         # Every row has the same parent and workspace: their ids are made strings once, not per row.
         shared = {"parent_id": str(folder.pk), "workspace_id": str(folder.workspace_id)}
         return paginator.get_paginated_response(
@@ -248,7 +246,7 @@ class ChildrenView(APIView):
                 node_row_out(
                     row | shared,
                     path=f"{base}/{row['name']}",
-                    tags=tags.get(row["id"], []),
+                    tags=row["tag_names"],
                     permission=folder.permission,
                 )
                 for row in rows
