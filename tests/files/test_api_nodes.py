@@ -321,9 +321,9 @@ def test_listing_shows_each_childs_own_tags(api, owner, root):
     tagged = make_file(owner, root, "a.txt")
     make_file(owner, root, "b.txt")
     folder = make_folder(owner, root, "c")
-    api.patch(url(tagged), {"tags": ["Q4", "finance", "ünïcode, with \"quotes\""]}, format="json")
+    api.patch(url(tagged), {"tags": ["Q4", "finance", 'ünïcode, with "quotes"']}, format="json")
     api.patch(url(folder), {"tags": ["projects"]}, format="json")
     rows = {row["name"]: row for row in api.get(f"/api/v1/nodes/{root.pk}/children/").json()["results"]}
-    assert rows["a.txt"]["tags"] == ["Q4", "finance", "ünïcode, with \"quotes\""]
+    assert rows["a.txt"]["tags"] == ["Q4", "finance", 'ünïcode, with "quotes"']
     assert rows["b.txt"]["tags"] == []
     assert rows["c"]["tags"] == ["projects"]
