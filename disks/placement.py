@@ -26,15 +26,16 @@ def _ranked(disks: list[Disk], category: str) -> list[Disk]:
     return sorted(disks, key=lambda d: (d.category != category, _fullness(d), d.name))
 
 
-def _writable_primaries():
-    # Backup-tier disks are never placed on: they get their copies from chunks_backup only.
-    return Disk.objects.filter(status__in=WRITABLE, role=Disk.Role.PRIMARY)
+def writable_primaries() -> list[Disk]:
+    """The disks a write may go to. Backup-tier disks are never placed on: they get their copies
+    from chunks_backup only."""
+    return list(Disk.objects.filter(status__in=WRITABLE, role=Disk.Role.PRIMARY))
 
 
-def _placement_for(workspace, current: list) -> list[Disk]:
+def _placement_for(workspace, current: list, active: list[Disk] | None = None) -> list[Disk]:
     category = workspace.category
     wanted = replicas_wanted()
-    active = list(_writable_primaries())
+    active = writable_primaries() if active is None else active
     by_id = {d.pk: d for d in active}
     keep = [by_id[d] for d in current if d in by_id]
     in_category = [d for d in active if d.category == category]
@@ -54,17 +55,18 @@ def _current(workspace) -> list:
     return list(Placement.objects.filter(workspace=workspace).order_by("rank").values_list("disk_id", flat=True))
 
 
-def workspace_place(*, workspace) -> list[Disk]:
+def workspace_place(*, workspace, active: list[Disk] | None = None) -> list[Disk]:
     """The workspace's placement disks, in rank order, fixing the placement when a disk left service
     or the plan's category changed: the primary is the least-full active disk of its category, the
     backups preferably in the same category, else any active disk.
 
     Safe under concurrency: when the placement must change, it is recomputed and rewritten under a
-    lock on the workspace row, so two first uploads into one workspace never both insert rank 0."""
+    lock on the workspace row, so two first uploads into one workspace never both insert rank 0.
+    ``active``: the caller's fresh read of :func:`writable_primaries`, if it has one."""
     from accounts.models import Workspace
 
     current = _current(workspace)
-    keep = _placement_for(workspace, current)
+    keep = _placement_for(workspace, current, active)
     if [d.pk for d in keep] == current:
         return keep
     with transaction.atomic():
@@ -81,12 +83,17 @@ def workspace_place(*, workspace) -> list[Disk]:
     return keep
 
 
-def write_candidates(*, workspace, size: int, exclude: set, placement: list[Disk] | None = None) -> list[Disk]:
-    """Active disks with room for ``size`` bytes, best first: the placement, then the category, then any."""
+def write_candidates(
+    *, workspace, size: int, exclude: set, placement: list[Disk] | None = None, active: list[Disk] | None = None
+) -> list[Disk]:
+    """Active disks with room for ``size`` bytes, best first: the placement, then the category, then
+    any. ``active``: the caller's fresh read of :func:`writable_primaries`, if it has one."""
+    if active is None:
+        active = writable_primaries()
     if placement is None:
-        placement = workspace_place(workspace=workspace)
+        placement = workspace_place(workspace=workspace, active=active)
     placed = [d.pk for d in placement]
-    active = [d for d in _writable_primaries() if d.pk not in exclude and d.free_bytes >= size]
+    active = [d for d in active if d.pk not in exclude and d.free_bytes >= size]
     first = sorted((d for d in active if d.pk in placed), key=lambda d: placed.index(d.pk))
     rest = _ranked([d for d in active if d.pk not in placed], workspace.category)
     return first + rest

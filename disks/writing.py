@@ -42,7 +42,15 @@ from disks.chunks import NoRoomError, chunk_store_copies, object_put_all, probe_
 from disks.crypto import OVERHEAD, WorkspaceKeys, workspace_keys
 from disks.errors import SizeLimitExceeded, StorageFullError, StoreError
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
-from disks.placement import READABLE, disk_reserve, disk_unreserve, replicas_wanted, workspace_place, write_candidates
+from disks.placement import (
+    READABLE,
+    disk_reserve,
+    disk_unreserve,
+    replicas_wanted,
+    workspace_place,
+    writable_primaries,
+    write_candidates,
+)
 from disks.pools import pool
 
 logger = logging.getLogger(__name__)
@@ -104,7 +112,13 @@ class ManifestWriter:
             manifest=Manifest.objects.create(workspace=workspace, state=Manifest.State.PENDING),
         )
         self.size_limit = size_limit
-        self.placement = workspace_place(workspace=workspace)
+        # One read of the disk list serves the placement and the first batch's candidates.
+        active = writable_primaries()
+        self.placement = workspace_place(workspace=workspace, active=active)
+        self._disks = write_candidates(
+            workspace=workspace, size=0, exclude=set(), placement=self.placement, active=active
+        )
+        self._disks_at = time.monotonic()
 
     def _setup(self, *, workspace, manifest: Manifest, size: int = 0, offset: int = 0, seq: int = 0) -> None:
         self.workspace = workspace
@@ -334,13 +348,16 @@ class ManifestWriter:
                 if ok < len(batch.disks):
                     short.append((chunk, plaintext, ok))
                 self._unsettled.discard(chunk.digest)
+            # Disks that landed the same chunks (every disk, unless one failed) share one UPDATE.
+            same: dict[tuple, list] = {}
             for disk_id, chunk_ids in landed.items():
-                if not chunk_ids:
-                    continue
+                if chunk_ids:
+                    same.setdefault(tuple(chunk_ids), []).append(disk_id)
+            for chunk_ids, disk_ids in same.items():
                 updated = Replica.objects.filter(
-                    disk_id=disk_id, chunk_id__in=chunk_ids, state__in=(Replica.State.NEW, Replica.State.OK)
+                    disk_id__in=disk_ids, chunk_id__in=chunk_ids, state__in=(Replica.State.NEW, Replica.State.OK)
                 ).update(state=Replica.State.OK, verified_at=now, error="")
-                if updated != len(chunk_ids):
+                if updated != len(chunk_ids) * len(disk_ids):
                     # A copy's row vanished while it was written (dropped by maintenance): the
                     # copies recorded are the truth; never claim one that is not recorded.
                     raise StoreError("a copy being written was dropped meanwhile; try again")

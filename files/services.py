@@ -313,7 +313,9 @@ def _next_version(*, node: Node, user, content: StoredContent, mime_type: str, r
     node.modified_at = timezone.now()
     node.save(update_fields=["version", "current_version", "size", "sha256", "mime_type", "modified_at"])
     content.reservation.settle(version.size)
-    change_record(node=node, kind=Change.Kind.CREATE if number == 1 else Change.Kind.UPDATE, path=node_path(node=node))
+    # Kept on the version for the caller's activity entry and response: one path query, not two.
+    version.node_path = node_path(node=node)
+    change_record(node=node, kind=Change.Kind.CREATE if number == 1 else Change.Kind.UPDATE, path=version.node_path)
     return version
 
 

@@ -25,7 +25,7 @@ from files.api.serializers import NodeOut
 from files.api.uploads import IF_MATCH_PARAMETERS, RawBodyParser, request_body
 from files.models import FileVersion, Node
 from files.preconditions import Precondition
-from files.services import activity_record, file_upload_version, node_path
+from files.services import activity_record, file_upload_version
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -197,7 +197,7 @@ def node_content(request: Request, node_id):
         user=request.user, node=node, stream=stream, size=size, precondition=Precondition.from_headers(request.META)
     )
     written = permission_after_write(node=version.node, through=node)
-    path = node_path(node=written)
+    path = version.node_path
     activity_record(workspace_id=node.workspace_id, actor=request.user, verb="upload", node=written, path=path)
     paths = node_paths_for_user(user=request.user, nodes=[written], member=node.member, full_paths={written.pk: path})
     return Response(NodeOut(written, context={"user": request.user, "paths": paths}).data)

@@ -20,7 +20,7 @@ from files.api.serializers import NodeOut, tags_by_node
 from files.names import name_clean, relative_path_split
 from files.preconditions import Precondition
 from files.selectors import node_paths
-from files.services import activity_record, file_upload, node_path, uploads_commit
+from files.services import activity_record, file_upload, uploads_commit
 
 IF_MATCH_PARAMETERS = [
     OpenApiParameter(
@@ -143,7 +143,7 @@ def child_put(request: Request, node_id, name: str) -> Response:
         precondition=Precondition.from_headers(request.META),
     )
     node = permission_after_write(node=version.node, through=parent)
-    path = node_path(node=node)
+    path = version.node_path
     activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=node, path=path)
     created = version.number == 1  # a file's first version: the node was made by this request, so it has no tags
     context = {

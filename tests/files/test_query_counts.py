@@ -27,7 +27,7 @@ DEEP = 12
 # activity, response) and, the larger part, the quota hold and the chunk store's write of one new
 # chunk with two copies (disks/store.py, files/quota.py); and the change feed's entry (the
 # workspace's row lock, the path, the insert: files/changes.py).
-UPLOAD = 43
+UPLOAD = 40
 SMALL = b"x" * (16 * 1024)
 
 
@@ -108,7 +108,7 @@ def test_multipart_upload_of_one_small_file_is_fixed(api, warm, shallow, deep, d
             format="multipart",
         )
 
-    both(django_assert_max_num_queries, UPLOAD + 4, post(shallow), post(deep))
+    both(django_assert_max_num_queries, UPLOAD + 5, post(shallow), post(deep))
 
 
 def test_listing_page_is_fixed_in_depth_and_width(api, owner, shallow, deep, django_assert_max_num_queries):
