@@ -140,6 +140,9 @@ if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
     DATABASES["default"].setdefault("CONN_MAX_AGE", CONN_MAX_AGE)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = CONN_HEALTH_CHECKS
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's, with the health check skipped on a connection used within the last second.
+        DATABASES["default"]["ENGINE"] = "cloudstorage.postgresql"
 elif not DEBUG and not EMBEDDED:
     raise ImproperlyConfigured("DATABASE_URL must be set when DEBUG is off")
 else:
