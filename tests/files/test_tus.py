@@ -659,3 +659,28 @@ def test_tail_between_patches_is_sealed_in_the_database(settings, api, root):
     assert patch(api, location, data[100_000:], offset=100_000).status_code == 204
     assert content_of(Node.objects.get(name="f.bin")) == data
     assert staged_tails() == []
+
+
+def test_a_tail_staged_before_writer_tokens_is_still_read(settings, api, root, owner_workspace):
+    """Rows and states from before the writer's token (token NULL) resume as they were, on both
+    databases (PostgreSQL reads tails with its own statement)."""
+    from disks.crypto import workspace_keys
+    from disks.resumable import PendingState, _tail_read, _tail_rows, _tail_seal, _tail_store
+
+    settings.CLOUDSTORAGE_CHUNK_AVG = 1024 * 1024
+    first, second = bytes(700_000), os.urandom(300_000)
+    location = create(api, length=1_000_000, root=root)["Location"]
+    assert patch(api, location, first, offset=0).status_code == 204
+    upload = Upload.objects.get()
+    state = PendingState.from_json(upload.store_state)
+    keys = workspace_keys(workspace_id=owner_workspace.pk)
+    staged = _tail_read(keys, state)
+    _tail_rows(state).delete()
+    state.tail_token = None  # as a writer before tokens staged it: no token, sealed without one
+    _tail_store(state, _tail_seal(keys, state, staged))
+    Upload.objects.filter(pk=upload.pk).update(store_state=state.to_json())
+    assert [row.token for row in staged_tails()] == [None, None, None]
+
+    assert patch(api, location, second, offset=700_000).status_code == 204
+    assert content_of(Node.objects.get(name="f.bin")) == first + second
+    assert staged_tails() == []
