@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS cache (
 # Expired rows are read as missing; roughly one write in PURGE_EVERY also deletes them.
 PURGE_EVERY = 1000
 NEVER = 1e18
+BUSY_TIMEOUT = 30  # seconds a statement waits for another connection's lock
 
 
 # Every connection this process opened. SQLite's locks are fcntl locks, which a forked child does not
@@ -72,14 +73,32 @@ class SQLiteCache(BaseCache):
         local = self._local
         connection = getattr(local, "connection", None)
         if connection is None or local.pid != os.getpid() or connection not in _open:
-            connection = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=OFF")
-            connection.execute(_SCHEMA)
+            connection = self._connect()
             with _open_lock:
                 _open.add(connection)
             local.connection, local.pid = connection, os.getpid()
         return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        # Turning a new file to WAL needs its exclusive lock, and SQLite answers "database is
+        # locked" at once, without waiting out the busy timeout, while another connection holds a
+        # write lock on it: processes and threads that start together and race to create the file
+        # (web threads' first requests, the worker, beat) retry here rather than fail a request.
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            connection = sqlite3.connect(
+                self._path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=OFF")
+                connection.execute(_SCHEMA)
+                return connection
+            except sqlite3.OperationalError as exc:
+                connection.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05))
 
     def _expiry(self, timeout) -> float:
         expires = self.get_backend_timeout(timeout)  # an absolute time, None for "never"

@@ -4,8 +4,10 @@ that keeps one number per caller, and connections that outlive a request."""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,29 @@ def test_cache_counts_exactly_across_processes(tmp_path):
         worker.join(60)
         assert worker.exitcode == 0
     assert SQLiteCache(path, {}).get("hits") == 800
+
+
+def test_first_use_waits_for_a_writer_holding_the_new_file(tmp_path):
+    """CI, finding H's test: a fresh server's first requests, threads racing to create the cache
+    file, got a 500 "database is locked". Turning a new file to WAL needs its exclusive lock and
+    SQLite fails at once (no busy wait) while another connection holds the write lock; here one
+    holds it for 0.3 s and the cache's first read waits for it instead of failing."""
+    path = str(tmp_path / "cache.sqlite3")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE unrelated (x)")
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, other.execute, args=("COMMIT",))
+    release.start()
+    try:
+        cache = SQLiteCache(path, {})
+        assert cache.get("anything", "missing") == "missing"
+        cache.set("key", 1)
+        assert cache.get("key") == 1
+    finally:
+        release.join()
+        other.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_user_throttle_lets_a_burst_of_n_through_then_refuses(monkeypatch, owner):
