@@ -11,6 +11,31 @@ from accounts.services import token_create
 from tests.factories import UserFactory, personal_workspace, team_workspace
 
 
+def _serve_one_request_at_a_time():
+    """On SQLite the test database lives in memory in shared-cache mode: each of the live server's
+    request threads opens its own connection to it, and shared-cache connections lock whole tables
+    and fail at once ("database table is locked", no busy wait) when another connection holds
+    one. A browser sends requests in parallel, and a dashboard test failed now and then in CI (a
+    renamed row never showed). On SQLite the live server answers one request at a time, closing each
+    connection (Django's non-threaded server says ``Connection: close``); on PostgreSQL it keeps a
+    thread per connection, as before."""
+    from django.core.servers.basehttp import WSGIServer
+    from django.db import connections
+    from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
+
+    threaded = LiveServerThread._create_server
+
+    def create_server(self, connections_override=None):
+        if connections["default"].vendor != "sqlite":
+            return threaded(self, connections_override=connections_override)
+        return WSGIServer((self.host, self.port), QuietWSGIRequestHandler, allow_reuse_address=False)
+
+    LiveServerThread._create_server = create_server
+
+
+_serve_one_request_at_a_time()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_var(settings, tmp_path):
     """Mail, disks and the cache of one test never leak into another or into var/."""
