@@ -110,8 +110,9 @@ def _tail_seal(keys: WorkspaceKeys, state: PendingState, data: bytes | bytearray
 
 def _tail_store(state: PendingState, sealed: bytes) -> None:
     """One row per PART_BYTES of the sealed tail, one INSERT each (a single multi-row INSERT would be
-    one big message again; on PostgreSQL the INSERTs go in one pipeline, see below). Rows are the writer's own (its token): a stalled request that lost the
-    upload and reaches the same offset as the one that took over never touches the other's rows."""
+    one big message again; on PostgreSQL the INSERTs go in one pipeline, see below). Rows are the
+    writer's own (its token): a stalled request that lost the upload and reaches the same offset as
+    the one that took over never touches the other's rows."""
     _tail_rows(state).delete()
     step = PendingTail.PART_BYTES
     with memoryview(sealed) as view:
