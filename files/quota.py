@@ -162,15 +162,16 @@ class Reservation:
         return Workspace.objects.values_list("used_bytes", flat=True).get(pk=self.workspace.pk)
 
     def _take_hold(self) -> int | None:
-        """Delete the hold row; the bytes it held, or None when there is none (reclaimed, or never made)."""
+        """Delete the hold row; the bytes it held, or None when there is none (reclaimed, or never made).
+
+        One DELETE: only this object changes the row's bytes (``add`` and ``trim`` keep them equal to
+        ``reserved``); the reclaimer only deletes it, under the row's lock, so when both race exactly
+        one of them deletes the row and gives its bytes back."""
         if self.hold_id is None:
             return None
-        hold = QuotaHold.objects.select_for_update().filter(pk=self.hold_id).first()
+        deleted = QuotaHold.objects.filter(pk=self.hold_id).delete()[0]
         self.hold_id = None
-        if hold is None:
-            return None
-        hold.delete()
-        return hold.bytes
+        return self.reserved if deleted else None
 
     def settle(self, size: int) -> None:
         """The upload's bytes become ``size`` bytes of stored content (inside the caller's transaction)."""

@@ -27,7 +27,7 @@ DEEP = 12
 # activity, response) and, the larger part, the quota hold and the chunk store's write of one new
 # chunk with two copies (disks/store.py, files/quota.py); and the change feed's entry (the
 # workspace's row lock, the path, the insert: files/changes.py).
-UPLOAD = 40
+UPLOAD = 39
 SMALL = b"x" * (16 * 1024)
 
 
