@@ -331,7 +331,9 @@ class ManifestWriter:
         now = timezone.now()
         landed: dict = {disk.pk: [] for disk in batch.disks}
         short: list = []
-        with transaction.atomic():
+        # No savepoint when called inside a transaction (the next batch's, the checkpoint's, the
+        # finish's): an error here fails that transaction as a whole, as each caller wants.
+        with transaction.atomic(savepoint=False):
             for chunk, plaintext, future in batch.writes.values():
                 errors = future.result()
                 ok = 0

@@ -83,7 +83,10 @@ def multipart_upload(*, request: Request, parent) -> dict:
         items=[(parts, up.content) for up, parts in zip(uploads, targets, strict=True)],
     )
     nodes = [version.node for version in versions]
-    paths = node_paths(nodes=[*nodes, parent])
+    if len(versions) == 1 and getattr(versions[0], "node_path", None):
+        paths = {nodes[0].pk: versions[0].node_path}  # computed for the change feed: one query fewer
+    else:
+        paths = node_paths(nodes=[*nodes, parent])
     if len(versions) == 1:
         activity_record(
             workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=nodes[0], path=paths[nodes[0].pk]

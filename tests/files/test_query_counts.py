@@ -27,7 +27,7 @@ DEEP = 12
 # activity, response) and, the larger part, the quota hold and the chunk store's write of one new
 # chunk with two copies (disks/store.py, files/quota.py); and the change feed's entry (the
 # workspace's row lock, the path, the insert: files/changes.py).
-UPLOAD = 39
+UPLOAD = 35
 SMALL = b"x" * (16 * 1024)
 
 
@@ -108,7 +108,7 @@ def test_multipart_upload_of_one_small_file_is_fixed(api, warm, shallow, deep, d
             format="multipart",
         )
 
-    both(django_assert_max_num_queries, UPLOAD + 5, post(shallow), post(deep))
+    both(django_assert_max_num_queries, UPLOAD + 4, post(shallow), post(deep))
 
 
 def test_listing_page_is_fixed_in_depth_and_width(api, owner, shallow, deep, django_assert_max_num_queries):
@@ -221,7 +221,7 @@ def _with_permission(node: Node) -> Node:
 # pending manifest, the workspace's key and placement, the staged tail read back, the batch's dedup
 # lookup and records, the tail staged with the copies' records, and the one transaction that saves
 # the state, prunes the tails before it, keeps the manifest and frees the lease.
-TUS_PATCH = 40
+TUS_PATCH = 33
 
 
 def test_tus_patch_is_fixed_in_the_number_of_patches_before_it(api, root, settings, django_assert_max_num_queries):
