@@ -96,7 +96,9 @@ class SQLiteCache(BaseCache):
                 return connection
             except sqlite3.OperationalError as exc:
                 connection.close()
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                # The primary code (the low byte of an extended one): another connection's lock.
+                busy = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() > deadline:
                     raise
                 time.sleep(random.uniform(0.005, 0.05))
 

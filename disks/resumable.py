@@ -143,8 +143,9 @@ def _tail_identifiers() -> tuple[sql.Identifier, dict[str, sql.Identifier]]:
 
 def _tail_store_binary(state: PendingState, parts: list[bytes]) -> None:
     table, c = _tail_identifiers()
+    # The columns in _tail_identifiers' order; the sealed bytes as a binary parameter (%b).
     insert = sql.SQL("INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %b, %s)").format(
-        table, sql.SQL(", ").join(c[name] for name in ("manifest", "received", "token", "part", "sealed", "created_at"))
+        table, sql.SQL(", ").join(c.values())
     )
     now = timezone.now()
     rows = [(state.manifest_id, state.received, state.tail_token, part, data, now) for part, data in enumerate(parts)]
