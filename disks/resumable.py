@@ -28,10 +28,8 @@ import math
 import uuid
 from dataclasses import asdict, dataclass
 
-import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg import sql
 
 from disks import sha_state
 from disks.crypto import CryptoError, WorkspaceKeys
@@ -110,15 +108,17 @@ def _tail_seal(keys: WorkspaceKeys, state: PendingState, data: bytes | bytearray
 
 def _tail_store(state: PendingState, sealed: bytes) -> None:
     """One row per PART_BYTES of the sealed tail, one INSERT each (a single multi-row INSERT would be
-    one big message again; on PostgreSQL the INSERTs go in one pipeline, see below). Rows are the
-    writer's own (its token): a stalled request that lost the upload and reaches the same offset as
-    the one that took over never touches the other's rows."""
+    one big message again; on PostgreSQL the INSERTs go in one pipeline, see disks/tails_pg.py).
+    Rows are the writer's own (its token): a stalled request that lost the upload and reaches the
+    same offset as the one that took over never touches the other's rows."""
     _tail_rows(state).delete()
     step = PendingTail.PART_BYTES
     with memoryview(sealed) as view:
         parts = [bytes(view[start : start + step]) for start in range(0, len(sealed), step)]
     if connection.vendor == "postgresql":
-        _tail_store_binary(state, parts)
+        from disks.tails_pg import tail_parts_store  # psycopg: loaded only where it is used
+
+        tail_parts_store(state, parts)
         return
     for part, data in enumerate(parts):
         PendingTail.objects.create(
@@ -126,51 +126,13 @@ def _tail_store(state: PendingState, sealed: bytes) -> None:
         )
 
 
-# PostgreSQL: the tail's bytes travel as binary parameters and results. Through Django's cursors
-# (client-side binding) bytea goes as hex text, twice the bytes, escaped on the way in and parsed
-# again by the server, and each part was a round trip of its own. Measured with 5 MiB PATCHes (the
-# dashboard's), 512 MiB, one upload at a time, interleaved runs: 57-64 -> 69-72 MB/s, a PATCH's
-# median 78-88 -> 66-72 ms. The statements run on the connection, and in the transaction, of the
-# caller, like the ORM's (errors wrapped as Django's); the table's and columns' names come from the
-# model. Django's query log does not see them: the query-count pins count them on SQLite.
-
-
-def _tail_identifiers() -> tuple[sql.Identifier, dict[str, sql.Identifier]]:
-    names = ("manifest", "received", "token", "part", "sealed", "created_at")
-    columns = {name: sql.Identifier(PendingTail._meta.get_field(name).column) for name in names}
-    return sql.Identifier(PendingTail._meta.db_table), columns
-
-
-def _tail_store_binary(state: PendingState, parts: list[bytes]) -> None:
-    table, c = _tail_identifiers()
-    # The columns in _tail_identifiers' order; the sealed bytes as a binary parameter (%b).
-    insert = sql.SQL("INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %b, %s)").format(
-        table, sql.SQL(", ").join(c.values())
-    )
-    now = timezone.now()
-    rows = [(state.manifest_id, state.received, state.tail_token, part, data, now) for part, data in enumerate(parts)]
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.executemany(insert, rows)  # one pipeline: no round trip per part
-
-
-def _tail_parts_binary(state: PendingState) -> list[tuple[int, bytes]]:
-    table, c = _tail_identifiers()
-    select = sql.SQL(
-        "SELECT {part}, {sealed} FROM {table} WHERE {manifest} = %s AND {received} = %s"
-        " AND {token} IS NOT DISTINCT FROM %s ORDER BY {part}"
-    ).format(table=table, **{name: c[name] for name in ("part", "sealed", "manifest", "received", "token")})
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(select, (state.manifest_id, state.received, state.tail_token), binary=True)
-        return cursor.fetchall()
-
-
 def _tail_read(keys: WorkspaceKeys, state: PendingState) -> bytearray:
     if state.received == state.cut:
         return bytearray()
     if connection.vendor == "postgresql":
-        parts = _tail_parts_binary(state)
+        from disks.tails_pg import tail_parts_read
+
+        parts = tail_parts_read(state)
     else:
         parts = list(_tail_rows(state).order_by("part").values_list("part", "sealed"))
     if not parts:

@@ -89,3 +89,33 @@ def test_an_idle_worker_hands_the_kept_heap_back(tmp_path):
     kept, after = (int(n) for n in last.split())
     assert kept >= 32, f"the freed 48 MiB were not kept ({kept} MiB): the test proves nothing"
     assert after <= 8, f"{after} MiB still resident a second after the last big transfer"
+
+
+NO_PSYCOPG = r"""
+import importlib, pkgutil, sys
+import django
+django.setup()
+from django.test import Client
+from django.urls import get_resolver
+get_resolver().url_patterns  # every view module, as a web worker's first request imports them
+# A request through every middleware and Django REST framework's request path.
+assert Client().get("/api/v1/workspaces/").status_code == 401
+pg_only = ("disks.tails_pg", "cloudstorage.postgresql")  # the PostgreSQL-only modules
+for package in ("cloudstorage", "accounts", "files", "disks", "billing"):
+    for module in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
+        if not module.name.startswith(pg_only) and ".migrations." not in module.name:
+            importlib.import_module(module.name)  # the worker's tasks and beat's schedule too
+print(sorted(name for name in sys.modules if name.split(".")[0] == "psycopg")[:5])
+"""
+
+
+def test_the_embedded_default_never_loads_psycopg(tmp_path):
+    # psycopg is 24 MB of a process's RSS. Django REST framework imports it (through
+    # django.contrib.postgres.fields) whenever it is installed, and the PostgreSQL tail code of tus
+    # uploads did at import; on SQLite neither is of any use.
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="cloudstorage.settings", CLOUDSTORAGE_VAR_DIR=str(tmp_path), DEBUG="0")
+    env["CLOUDSTORAGE_EMBEDDED"] = "1"
+    done = subprocess.run([sys.executable, "-c", NO_PSYCOPG], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
