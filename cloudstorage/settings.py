@@ -168,7 +168,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django REST framework imports django.contrib.postgres.fields, and with it psycopg, whenever
     # psycopg is installed, only to map PostgreSQL's model fields (no model here has one). Nothing
     # else loads psycopg on SQLite: with that one module marked unavailable DRF takes its path for
-    # a site without PostgreSQL, and every web, worker and beat process is 24 MB smaller.
+    # a site without PostgreSQL, and a web worker is ~10 MB smaller (README, Performance: Memory).
     sys.modules.setdefault("django.contrib.postgres.fields", None)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

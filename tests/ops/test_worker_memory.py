@@ -48,11 +48,16 @@ print(f"{faults / mib:.2f}")
 """
 
 
-def test_freed_blocks_are_reused_without_page_faults(tmp_path):
+def _run_embedded(code: str, tmp_path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh process configured as the embedded default (SQLite, var in tmp_path)."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(DJANGO_SETTINGS_MODULE="cloudstorage.settings", CLOUDSTORAGE_VAR_DIR=str(tmp_path), DEBUG="0")
     env["CLOUDSTORAGE_EMBEDDED"] = "1"
-    done = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+
+
+def test_freed_blocks_are_reused_without_page_faults(tmp_path):
+    done = _run_embedded(PROBE, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     last = done.stdout.strip().splitlines()[-1]
     # A block faulted in afresh costs 256 faults per MiB (4 KiB pages); reused heap costs ~none.
@@ -110,12 +115,9 @@ print(sorted(name for name in sys.modules if name.split(".")[0] == "psycopg")[:5
 
 
 def test_the_embedded_default_never_loads_psycopg(tmp_path):
-    # psycopg is 24 MB of a process's RSS. Django REST framework imports it (through
-    # django.contrib.postgres.fields) whenever it is installed, and the PostgreSQL tail code of tus
-    # uploads did at import; on SQLite neither is of any use.
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(DJANGO_SETTINGS_MODULE="cloudstorage.settings", CLOUDSTORAGE_VAR_DIR=str(tmp_path), DEBUG="0")
-    env["CLOUDSTORAGE_EMBEDDED"] = "1"
-    done = subprocess.run([sys.executable, "-c", NO_PSYCOPG], env=env, cwd=ROOT, capture_output=True, text=True)
+    # psycopg added ~10 MB to a web worker's RSS (24 MB to a bare interpreter's). Django REST
+    # framework imports it (through django.contrib.postgres.fields) whenever it is installed, and
+    # the PostgreSQL tail code of tus uploads did at import; on SQLite neither is of any use.
+    done = _run_embedded(NO_PSYCOPG, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
