@@ -19,7 +19,6 @@ from files.access import node_get_for_user, node_paths_for_user, permission_afte
 from files.api.serializers import NodeOut, tags_by_node
 from files.names import name_clean, relative_path_split
 from files.preconditions import Precondition
-from files.selectors import node_paths
 from files.services import activity_record, file_upload, uploads_commit
 
 IF_MATCH_PARAMETERS = [
@@ -83,10 +82,8 @@ def multipart_upload(*, request: Request, parent) -> dict:
         items=[(parts, up.content) for up, parts in zip(uploads, targets, strict=True)],
     )
     nodes = [version.node for version in versions]
-    if len(versions) == 1 and getattr(versions[0], "node_path", None):
-        paths = {nodes[0].pk: versions[0].node_path}  # computed for the change feed: one query fewer
-    else:
-        paths = node_paths(nodes=[*nodes, parent])
+    # Each version carries the path computed for its change-feed entry: no query for them here.
+    paths = {version.node.pk: version.node_path for version in versions}
     if len(versions) == 1:
         activity_record(
             workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=nodes[0], path=paths[nodes[0].pk]
@@ -98,7 +95,6 @@ def multipart_upload(*, request: Request, parent) -> dict:
             verb="upload",
             node=parent,
             details={"files": len(versions)},
-            path=paths[parent.pk],
         )
     for node in nodes:
         permission_after_write(node=node, through=parent)

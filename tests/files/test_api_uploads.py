@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test.client import encode_multipart
 
-from files.models import FileVersion, Node
+from files.models import Activity, FileVersion, Node
 from tests.files.api_helpers import body_of, make_file, make_folder, url
 
 
@@ -43,6 +43,21 @@ def test_multipart_relative_paths_create_the_folder_tree(api, root):
     assert sorted(n["path"] for n in response.json()["nodes"]) == ["/" + p for p in sorted(paths)]
     photos = Node.objects.get(parent=root, name="photos")
     assert sorted(Node.objects.filter(parent=photos).values_list("name", flat=True)) == ["2024", "notes"]
+
+
+def test_multipart_upload_records_one_activity_entry_with_the_right_path(api, owner, root):
+    # One file: the file's path; several: one entry for the folder they went into.
+    folder = make_folder(owner, root, "inbox")
+    one = api.post(url(folder, "children/"), {"file": [upload("a.txt", b"a")]}, format="multipart")
+    two = api.post(
+        url(folder, "children/"), {"file": [upload("b.txt", b"b"), upload("c.txt", b"c")]}, format="multipart"
+    )
+
+    assert one.status_code == 201 and two.status_code == 201, (one.content, two.content)
+    entries = list(Activity.objects.filter(verb="upload").order_by("pk").values_list("path", "details"))
+    assert entries == [("/inbox/a.txt", {}), ("/inbox", {"files": 2})]
+    assert [n["path"] for n in one.json()["nodes"]] == ["/inbox/a.txt"]
+    assert sorted(n["path"] for n in two.json()["nodes"]) == ["/inbox/b.txt", "/inbox/c.txt"]
 
 
 def test_multipart_relative_paths_may_come_before_the_files(api, root):
