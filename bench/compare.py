@@ -54,6 +54,7 @@ MB = 10**6
 MIB = 1024 * 1024
 SMALL_SIZE = 16 * 1024
 LISTING_CHILDREN = 100
+IDLE_TRIM_WAIT = 1.5  # seconds: gunicorn.conf.py's IDLE_TRIM (1 s) and its trim thread's poll
 
 WORKSPACES = """
 import json, sys
@@ -134,6 +135,10 @@ class RssWatch:
         self.server = server
 
     def reset(self) -> None:
+        # A worker keeps a transfer's freed heap for the next one and hands it back once it has
+        # been idle for a second (gunicorn.conf.py): wait for that, so each peak is its own
+        # transfer's and not the previous one's leftover (the download's read the tus upload's).
+        time.sleep(IDLE_TRIM_WAIT)
         pids = self.server.worker_pids()
         # Where the peak starts from: a worker that has served many requests sits higher.
         self.baseline = max((rss_now(pid) for pid in pids), default=0)
