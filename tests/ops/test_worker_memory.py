@@ -168,3 +168,28 @@ def test_a_worker_collects_finished_requests_garbage_promptly(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     worst = int(done.stdout.strip().splitlines()[-1])
     assert worst <= 50, f"up to {worst} finished requests waited for the cyclic collector at once"
+
+
+UNUSED = r"""
+import runpy, sys
+import django
+django.setup()
+conf = runpy.run_path("gunicorn.conf.py")
+conf["post_worker_init"](None)
+from django.test import Client
+client = Client()
+# Through DRF's request path, its JSON and its browsable API (HTML) renderers.
+assert client.get("/api/v1/workspaces/").status_code == 401
+assert client.get("/api/v1/workspaces/", HTTP_ACCEPT="text/html").status_code == 401
+loaded = sorted(name for name in ("requests", "pygments") if name in sys.modules)
+import requests  # still importable by whatever needs it later
+print(loaded, requests.get.__module__)
+"""
+
+
+def test_a_web_worker_leaves_unused_optional_packages_unloaded(tmp_path):
+    # DRF's compat module imports requests and pygments whenever they are installed (~5 MB of a
+    # worker's RSS); a web worker uses neither, and they stay importable.
+    done = _run_embedded(UNUSED, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[] requests.api", done.stdout[-500:]
