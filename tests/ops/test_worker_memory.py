@@ -193,3 +193,49 @@ def test_a_web_worker_leaves_unused_optional_packages_unloaded(tmp_path):
     done = _run_embedded(UNUSED, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[] requests.api", done.stdout[-500:]
+
+
+SQLITE_PAGES = r"""
+import ctypes, threading
+import _sqlite3
+import django
+django.setup()
+from django.db import connection
+sqlite = ctypes.CDLL(_sqlite3.__file__)  # the SQLite library Python's module uses
+sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE pages (id INTEGER PRIMARY KEY, data BLOB)")
+    cursor.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) "
+        "INSERT INTO pages (data) SELECT randomblob(256 * 1024) FROM n"
+    )
+connection.close()
+# Four request threads, each reading 16 MiB of rows through its own connection, which lives on
+# (as a web worker's do between requests) while the memory is measured.
+read, done = threading.Barrier(5), threading.Event()
+
+def request():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT data FROM pages")
+        assert len(cursor.fetchall()) == 64
+    read.wait()
+    done.wait()
+
+threads = [threading.Thread(target=request) for _ in range(4)]
+for thread in threads:
+    thread.start()
+read.wait()
+print(sqlite.sqlite3_memory_used() >> 20)
+done.set()
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_sqlite_connections_share_a_bounded_page_cache(tmp_path):
+    # Each connection kept up to 2 MB of pages, and a worker has one per thread (~10 MB after tus
+    # uploads, whose tails are stored in the database); the process-wide soft limit keeps ~4 MiB.
+    done = _run_embedded(SQLITE_PAGES, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    used = int(done.stdout.strip().splitlines()[-1])
+    assert used <= 5, f"SQLite holds {used} MiB for four connections"
