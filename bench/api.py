@@ -153,7 +153,7 @@ from django.utils import timezone
 from datetime import timedelta
 from accounts.models import Workspace
 from files.models import Node
-from files.services import folder_create
+from files.folders import folder_create
 from accounts.models import User
 workspace = Workspace.objects.get(pk=sys.argv[1])
 root = Node.objects.get(workspace=workspace, parent__isnull=True)

@@ -25,9 +25,12 @@ from django.utils.crypto import salted_hmac
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
 from files.access import permission_at_least
+from files.activity import activity_record, author_of
+from files.content import StoredContent
+from files.folders import child_get
 from files.models import FilesPolicy, FileVersion, Node, PublicLink
 from files.names import name_clean, name_with_suffix
-from files.services import StoredContent, activity_record, author_of, child_get, content_commit
+from files.versions import content_commit
 
 # 24 random bytes: 192 bits, 32 URL-safe characters.
 TOKEN_BYTES = 24

@@ -37,18 +37,13 @@ from disks.resumable import (
 )
 from disks.store import StoreError, manifest_release
 from files.access import _is_uuid, node_get_for_user, node_permission, permission_at_least
+from files.content import SNIFF_BYTES, StoredContent, _store_error
+from files.folders import child_get, folder_ensure
 from files.models import Node, Upload
 from files.names import name_clean, relative_path_split
 from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, quota_release, quota_reserve, writable_check
-from files.services import (
-    SNIFF_BYTES,
-    StoredContent,
-    _store_error,
-    child_get,
-    content_commit,
-    folder_ensure,
-)
+from files.versions import content_commit
 
 logger = logging.getLogger(__name__)
 

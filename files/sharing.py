@@ -19,8 +19,8 @@ from django.urls import reverse
 from accounts.models import Membership, User
 from cloudstorage.errors import ServiceError
 from files.access import node_ancestor_ids, permission_at_least, share_may_change
+from files.activity import activity_record
 from files.models import Node, Share
-from files.services import activity_record
 
 
 def _too_much(permission: str, have: str) -> ServiceError:

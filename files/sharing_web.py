@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import workspaces_for_user
 from cloudstorage.errors import ServiceError
 from files.access import link_get_for_user, workspace_get_for_user
+from files.activity import node_path
 from files.links import link_policy_get, link_policy_update, link_revoke, link_state, links_for_workspace
 from files.models import Activity
-from files.services import node_path
 
 PAGE_ROWS = 200
 

@@ -23,11 +23,12 @@ from django.utils import timezone
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
 from disks.store import manifest_release
+from files.activity import activity_record, author_of, node_path
 from files.changes import change_record
+from files.folders import child_get, folder_ensure
 from files.models import Change, FileVersion, Node
 from files.names import name_key, name_with_suffix
 from files.quota import quota_release
-from files.services import activity_record, author_of, child_get, folder_ensure, node_path
 
 logger = logging.getLogger(__name__)
 

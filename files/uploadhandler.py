@@ -2,7 +2,7 @@
 
 Django's default upload handlers keep a file in memory or spool it to a temporary file before a
 view sees it. Here the multipart parser pushes each file's bytes, as they arrive, into a
-:class:`files.services.ContentSink` (chunked, encrypted, replicated, quota reserved on the way), so a
+:class:`files.content.ContentSink` (chunked, encrypted, replicated, quota reserved on the way), so a
 request of any size needs a few MiB of memory and no temporary file. What the parser hands the view
 is a :class:`StoredUpload` per file: content that is durable but not yet visible anywhere; the view
 commits each one to its place (the ``relative_path`` fields may come before or after the files), and
@@ -36,7 +36,7 @@ from python_multipart.multipart import MultipartParser
 from rest_framework.parsers import BaseParser, DataAndFiles
 
 from cloudstorage.errors import ServiceError
-from files.services import ContentSink, StoredContent
+from files.content import ContentSink, StoredContent
 
 logger = logging.getLogger(__name__)
 

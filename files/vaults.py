@@ -6,8 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from cloudstorage.errors import ServiceError
+from files.activity import activity_record
+from files.folders import folder_create
 from files.models import Node, Vault
-from files.services import activity_record, folder_create
 from files.vault_rules import FORMAT, vault_of, vault_params_clean
 
 

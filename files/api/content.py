@@ -21,11 +21,12 @@ from cloudstorage.csp import USER_CONTENT_POLICY
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import node_get_for_user, node_paths_for_user, permission_after_write
+from files.activity import activity_record
 from files.api.serializers import NodeOut
 from files.api.uploads import IF_MATCH_PARAMETERS, RawBodyParser, request_body
 from files.models import FileVersion, Node
 from files.preconditions import Precondition
-from files.services import activity_record, file_upload_version
+from files.uploads import file_upload_version
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from cloudstorage.api import cursor_page
 from files.access import link_get_for_user, node_get_for_user, workspace_get_for_user
+from files.activity import node_path
 from files.api.activity import NewestFirst
 from files.links import (
     MAX_DOWNLOADS,
@@ -27,7 +28,6 @@ from files.links import (
     links_for_workspace,
 )
 from files.models import PublicLink
-from files.services import node_path
 
 
 class LinkOut(serializers.Serializer):

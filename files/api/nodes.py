@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from cloudstorage.api import cursor_page
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user, node_path_for_user, permission_after_write
+from files.activity import activity_record
 from files.api.serializers import (
     CopyIn,
     FolderCreateIn,
@@ -24,9 +25,10 @@ from files.api.serializers import (
     node_row_out,
 )
 from files.api.uploads import IF_MATCH_PARAMETERS, multipart_upload
+from files.folders import folder_create
+from files.nodes import node_copy, node_update, target_folder_get
 from files.preconditions import Precondition
 from files.selectors import children_rows
-from files.services import activity_record, folder_create, node_copy, node_update, target_folder_get
 from files.uploadhandler import StreamingMultiPartParser
 
 NODE_EXAMPLE = {

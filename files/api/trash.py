@@ -11,9 +11,9 @@ from rest_framework.response import Response
 
 from cloudstorage.api import cursor_page
 from files.access import node_get_for_user, workspace_get_for_user
+from files.activity import node_path
 from files.api.activity import NewestFirst
 from files.models import Node
-from files.services import node_path
 from files.trash import node_purge, trash_empty, trash_list, trash_path, trash_restore, trash_retention
 
 

@@ -16,10 +16,11 @@ from rest_framework.response import Response
 
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user, node_paths_for_user, permission_after_write
+from files.activity import activity_record
 from files.api.serializers import NodeOut, tags_by_node
 from files.names import name_clean, relative_path_split
 from files.preconditions import Precondition
-from files.services import activity_record, file_upload, uploads_commit
+from files.uploads import file_upload, uploads_commit
 
 IF_MATCH_PARAMETERS = [
     OpenApiParameter(

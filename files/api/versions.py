@@ -11,17 +11,11 @@ from rest_framework.response import Response
 
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user, workspace_get_for_user
+from files.activity import activity_record
 from files.api.serializers import NodeOut, VersionOut, VersionPinIn, VersionPolicyIO
 from files.models import FileVersion
 from files.selectors import versions_of
-from files.services import (
-    activity_record,
-    policy_for,
-    version_delete,
-    version_pin,
-    version_policy_set,
-    version_restore,
-)
+from files.versions import policy_for, version_delete, version_pin, version_policy_set, version_restore
 
 VERSION_EXAMPLE = {
     "number": 2,

@@ -31,21 +31,16 @@ from accounts.selectors import workspaces_for_user
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import ROLE_PERMISSION, node_get_for_user
+from files.activity import activity_record
+from files.content import ContentSink
+from files.folders import child_get, folder_create
 from files.models import FileVersion, Node
+from files.nodes import node_copy, node_update
 from files.preconditions import Precondition
 from files.selectors import children_of
-from files.services import (
-    ContentSink,
-    activity_record,
-    child_get,
-    content_commit,
-    file_upload,
-    folder_create,
-    node_copy,
-    node_update,
-    version_commit,
-)
 from files.trash import node_trash
+from files.uploads import file_upload
+from files.versions import content_commit, version_commit
 
 USER_KEY = "cloudstorage.user"
 
@@ -209,7 +204,7 @@ class _NodeResource:
     def _key_of(self, folder: Node, name: str) -> str:
         folder_key = self.key_path.rsplit("/", 1)[0] if folder.pk == self.node.parent_id else None
         if folder_key is None:
-            from files.services import node_path
+            from files.activity import node_path
 
             folder_key = f"/{self.workspace.pk}{node_path(node=folder).rstrip('/')}"
         return f"{folder_key}/{name}"

@@ -86,7 +86,7 @@ def test_a_workspace_left_behind_is_not_offered(owner, outsider):
 
 def test_someone_elses_shared_folder_highlights_shared_with_me(owner, outsider):
     from files.access import node_get_for_user
-    from files.services import folder_create
+    from files.folders import folder_create
     from files.sharing import share_create
 
     root = Node.objects.get(workspace=personal_workspace(owner), parent__isnull=True)
@@ -111,8 +111,8 @@ def test_public_pages_of_a_logged_in_person_have_no_dead_menu_button(owner):
 
 
 def test_a_vault_page_shows_a_managers_sections_like_every_other_page(owner):
+    from files.folders import folder_create
     from files.models import Vault
-    from files.services import folder_create
 
     workspace = personal_workspace(owner)
     root = Node.objects.get(workspace=workspace, parent__isnull=True)

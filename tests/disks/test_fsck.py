@@ -117,7 +117,7 @@ def test_content_without_a_file_is_named_by_its_manifest_id(files):
 
 def test_files_are_named_by_path_when_the_files_app_offers_labels(owner, owner_workspace, three_disks, rng):
     from files.models import Node
-    from files.services import file_upload
+    from files.uploads import file_upload
 
     root = Node.objects.get(workspace=owner_workspace, parent=None)
     file_upload(user=owner, parent=root, name="report-2026.pdf", stream=io.BytesIO(rng.randbytes(4000)))

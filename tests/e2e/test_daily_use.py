@@ -44,7 +44,7 @@ def js_errors(page):
 
 
 def upload(user, name: str, data: bytes, parent=None):
-    from files.services import file_upload
+    from files.uploads import file_upload
 
     return file_upload(user=user, parent=parent or root_of(user), name=name, stream=io.BytesIO(data)).node
 
@@ -108,7 +108,7 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
     mate = UserFactory(email="another.long.address.of.a.teammate@example.com")
     team = team_workspace(user, "Acme Documents and Presentations", members={mate: "member"})
     folder_name = "Documents of the quarterly planning meeting"
-    from files.services import folder_create
+    from files.folders import folder_create
 
     folder = folder_create(user=user, parent=root_of(user), name=folder_name)
     upload(user, "a-very-long-file-name-without-any-spaces-in-it-at-all.txt", b"text", parent=folder)
@@ -197,8 +197,8 @@ def test_no_page_scrolls_sideways(page, live_server, view, js_errors, settings):
 
 def test_every_action_works_on_the_phone(page, live_server, js_errors, tmp_path):
     from files.access import node_get_for_user
+    from files.folders import folder_create
     from files.links import link_create
-    from files.services import folder_create
 
     page.set_viewport_size(VIEWPORTS["phone"])
     user = UserFactory(email="phone@example.com")
@@ -436,7 +436,7 @@ def test_the_other_actions_work_on_the_phone_too(page, live_server, js_errors, s
 
 
 def test_context_menu_and_keyboard(page, live_server, view, js_errors):
-    from files.services import folder_create
+    from files.folders import folder_create
 
     user = UserFactory(email="keys@example.com")
     folder = folder_create(user=user, parent=root_of(user), name="Folder")
@@ -497,8 +497,8 @@ def test_context_menu_and_keyboard(page, live_server, view, js_errors):
 
 
 def test_star_from_the_list_the_grid_the_details_and_the_starred_view(page, live_server, view, js_errors):
+    from files.folders import folder_create
     from files.models import Star
-    from files.services import folder_create
 
     user = UserFactory(email="stars@example.com")
     folder_create(user=user, parent=root_of(user), name="Projects")
@@ -553,7 +553,7 @@ def test_star_from_the_list_the_grid_the_details_and_the_starred_view(page, live
 
 
 def test_undo_a_move_and_a_delete(page, live_server, view, js_errors):
-    from files.services import folder_create
+    from files.folders import folder_create
 
     user = UserFactory(email="undo@example.com")
     folder_create(user=user, parent=root_of(user), name="Box")

@@ -301,7 +301,7 @@ def test_create_rename_copy_move_delete_and_restore_to_original_path(page, live_
 
 @needs_nodes_api
 def test_share_with_second_user_then_revoke(page, second_page, live_server, js_errors):
-    from files.services import folder_create
+    from files.folders import folder_create
 
     owner = UserFactory(email="alice@example.com")
     friend = UserFactory(email="bob@example.com")
@@ -343,7 +343,7 @@ def test_public_link_downloads_logged_out(page, second_page, live_server, js_err
 
     settings.SITE_URL = live_server.url  # links are made absolute with the site's public address
 
-    from files.services import file_upload
+    from files.uploads import file_upload
 
     owner = UserFactory(email="publisher@example.com")
     file_upload(user=owner, parent=root_of(owner), name="report.txt", stream=io.BytesIO(b"quarterly numbers"))
@@ -379,8 +379,9 @@ def test_public_link_downloads_logged_out(page, second_page, live_server, js_err
 def test_trash_restore_recreates_the_original_path_delete_forever_and_empty(page, live_server, js_errors):
     import io
 
-    from files.services import file_upload, folder_create
+    from files.folders import folder_create
     from files.trash import node_trash
+    from files.uploads import file_upload
 
     user = UserFactory(email="tidy@example.com")
     docs = folder_create(user=user, parent=root_of(user), name="Docs")
@@ -441,7 +442,7 @@ def test_details_versions_tags_previews_search_usage_and_phone_layout(page, live
     import io
 
     from files.models import Node
-    from files.services import file_upload
+    from files.uploads import file_upload
 
     user = UserFactory(email="curator@example.com")
     root = root_of(user)
@@ -581,7 +582,8 @@ def test_drag_rows_onto_a_folder_moves_them_and_files_dropped_on_a_folder_land_i
 ):
     import io
 
-    from files.services import file_upload, folder_create
+    from files.folders import folder_create
+    from files.uploads import file_upload
 
     user = UserFactory(email="dragger@example.com")
     root = root_of(user)
@@ -667,7 +669,7 @@ A11Y_PROBLEMS = """() => {
 def test_pages_have_named_controls_headings_and_visible_focus(page, live_server, js_errors):
     import io
 
-    from files.services import file_upload
+    from files.uploads import file_upload
 
     user = UserFactory(email="a11y@example.com")
     workspace = personal_workspace(user)

@@ -8,7 +8,7 @@ from django.test import Client
 
 from files.links import link_create
 from files.models import Node, PublicLink
-from files.services import file_upload
+from files.uploads import file_upload
 from tests.factories import PASSWORD, UserFactory, local_disks, personal_workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
+from files.folders import folder_create
 from files.models import Node
-from files.services import file_upload, folder_create
+from files.uploads import file_upload
 
 
 def url(node, suffix: str = "") -> str:

@@ -8,8 +8,9 @@ from rest_framework.test import APIClient
 
 from accounts.services import token_create
 from disks.store import manifest_open
+from files.folders import folder_ensure
 from files.models import Node
-from files.services import file_upload, folder_ensure
+from files.uploads import file_upload
 
 
 def upload(user, parent: Node, name: str, data: bytes) -> Node:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from files.models import Node
-from files.services import file_upload
+from files.uploads import file_upload
 
 
 def test_a_non_ascii_digit_version_is_a_400(owner, root, api):

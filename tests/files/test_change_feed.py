@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from files.changes import changes_prune
+from files.folders import folder_create
 from files.models import Change
-from files.services import file_upload, folder_create
+from files.uploads import file_upload
 from tests.files.api_helpers import make_file, make_folder, url
 
 

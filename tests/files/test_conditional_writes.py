@@ -11,7 +11,7 @@ import pytest
 from cloudstorage.errors import ServiceError
 from files.models import FileVersion, Node, Upload
 from files.preconditions import Precondition
-from files.services import file_upload_version
+from files.uploads import file_upload_version
 from tests.files.api_helpers import make_file, make_folder, url
 from tests.files.test_tus import create as tus_create
 from tests.files.test_tus import patch as tus_patch

@@ -11,9 +11,12 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from files.content import ContentSink
 from files.models import Node, QuotaHold
+from files.nodes import node_copy
 from files.quota import Reservation, quota_holds_reclaim
-from files.services import ContentSink, content_commit, file_upload, node_copy
+from files.uploads import file_upload
+from files.versions import content_commit
 
 MB = 1024 * 1024
 

@@ -8,9 +8,11 @@ import pytest
 
 from cloudstorage.errors import ServiceError
 from disks.store import manifest_open
+from files.folders import folder_create, folder_ensure
 from files.models import FileVersion, Node
-from files.services import file_upload, file_upload_version, folder_create, folder_ensure, version_restore
 from files.trash import node_trash
+from files.uploads import file_upload, file_upload_version
+from files.versions import version_restore
 
 
 def content_of(node: Node) -> bytes:

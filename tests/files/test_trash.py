@@ -13,9 +13,10 @@ from cloudstorage.errors import ServiceError
 from disks.models import Chunk
 from disks.services import chunks_gc
 from files import tasks
+from files.activity import node_path
 from files.models import Activity, FileVersion, Node
-from files.services import file_upload_version, node_path
 from files.trash import node_purge, node_trash, trash_empty, trash_purge_expired, trash_restore
+from files.uploads import file_upload_version
 from tests.files.sharing_helpers import content, folder, root_of, upload
 
 DAY = timedelta(days=1)

@@ -381,7 +381,7 @@ def test_outsider_cannot_create_an_upload_into_someone_elses_folder(outsider_api
 
 
 def test_a_folder_trashed_during_the_upload_fails_it_and_gives_bytes_back(api, owner, root, owner_workspace):
-    from files.services import folder_create
+    from files.folders import folder_create
     from files.trash import node_trash
 
     folder = folder_create(user=owner, parent=root, name="inbox")
@@ -622,7 +622,7 @@ def test_operators_see_uploads_in_the_admin_and_can_expire_one(client, api, root
 
 
 def test_patch_boundaries_do_not_move_chunk_boundaries_so_content_deduplicates(settings, api, owner, root):
-    from files.services import file_upload
+    from files.uploads import file_upload
 
     settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
     data = os.urandom(1_000_000)

@@ -7,8 +7,9 @@ import io
 import pytest
 from django.test import Client
 
+from files.folders import folder_create
 from files.models import Share
-from files.services import file_upload, folder_create
+from files.uploads import file_upload
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db

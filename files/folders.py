@@ -1,0 +1,98 @@
+"""Folders of the namespace: a child by name, a new folder, a folder path created on the way.
+
+Also the two refusals every write into a folder shares (a name already taken, a parent that is not
+a live folder), used by versions, uploads and nodes. Below them all: imports only files.activity
+among the namespace's write modules.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from cloudstorage.errors import ServiceError
+from files.activity import author_of, node_path
+from files.changes import change_record
+from files.models import Change, Node
+from files.names import name_clean, name_key
+from files.quota import writable_check
+
+
+def _child_create(*, user, parent: Node, name: str, kind: str) -> Node:
+    """A new live child; the caller checked the name and handles the unique-name IntegrityError."""
+    return Node.objects.create(
+        workspace_id=parent.workspace_id,
+        parent=parent,
+        kind=kind,
+        name=name,
+        name_key=name_key(name),
+        created_by=author_of(user),
+    )
+
+
+def _conflict(name: str, *, existing: Node | None = None) -> ServiceError:
+    details = {"name": name}
+    if existing is not None:
+        details["existing_id"] = str(existing.pk)
+    return ServiceError(
+        code="name_conflict",
+        message=f'An item named "{name}" already exists in this folder.',
+        status_code=409,
+        details=details,
+    )
+
+
+def _writable_folder(parent: Node) -> None:
+    if not parent.is_folder:
+        raise ServiceError(code="not_a_folder", message="The parent is not a folder.", status_code=400)
+    if parent.trashed_in_id is not None:
+        raise ServiceError(code="in_trash", message="The folder is in the trash.", status_code=409)
+
+
+def child_get(*, parent: Node, name: str) -> Node | None:
+    """The live child of ``parent`` called ``name`` (case-insensitively), if any."""
+    return Node.objects.filter(parent=parent, name_key=name_key(name), trashed_in__isnull=True).first()
+
+
+def folder_create(*, user, parent: Node, name: str) -> Node:
+    """A new empty folder; 409 when a live sibling already has the name."""
+    name = name_clean(name)
+    _writable_folder(parent)
+    writable_check(workspace=parent.workspace)
+    existing = child_get(parent=parent, name=name)
+    if existing is not None:
+        raise _conflict(name, existing=existing)
+    try:
+        with transaction.atomic():
+            folder = _child_create(user=user, parent=parent, name=name, kind=Node.Kind.FOLDER)
+            change_record(node=folder, kind=Change.Kind.CREATE, path=node_path(node=folder))
+    except IntegrityError:
+        raise _conflict(name, existing=child_get(parent=parent, name=name)) from None
+    return folder
+
+
+def folder_ensure(*, user, parent: Node, names: list[str]) -> Node:
+    """The folder ``parent/names[0]/names[1]/...``, creating what is missing (concurrency-safe)."""
+    current = parent
+    for name in names:
+        name = name_clean(name)
+        for _ in range(3):
+            existing = child_get(parent=current, name=name)
+            if existing is not None:
+                if not existing.is_folder:
+                    raise ServiceError(
+                        code="name_conflict",
+                        message=f'"{name}" is a file, so a folder of that name cannot be created here.',
+                        status_code=409,
+                        details={"name": name, "existing_id": str(existing.pk)},
+                    )
+                current = existing
+                break
+            try:
+                current = folder_create(user=user, parent=current, name=name)
+                break
+            except ServiceError as error:
+                if error.code != "name_conflict":
+                    raise
+        else:
+            raise _conflict(name)
+    return current
