@@ -97,18 +97,50 @@ class _Fetched:
     bad: bool = False  # the disk answered and the copy is missing or not this chunk
 
 
-# A thread keeps its read buffer for the next chunk when it is at most this big: reuse saves a page
-# fault per 4 KiB (~0.5 CPU s/GB of downloads), and the cap keeps what stays resident per thread
-# small (chunks average ~1.25 MiB; a 4 MiB one gets a buffer of its own, freed after it).
+# A read buffer is kept for the next chunk when it is at most this big: reuse saves a page fault per
+# 4 KiB (~0.5 CPU s/GB of downloads); chunks average ~1.25 MiB, a 4 MiB one gets a buffer of its own,
+# freed after it.
 KEEP_BUFFER_BYTES = 2 * 1024 * 1024
-_buffers = threading.local()
+
+
+class _ReadBuffers:
+    """The read buffers kept for reuse, while any reader is open: when the last one closes they go,
+    so a worker between downloads holds none (kept per thread, they stayed resident for good, ~5 MB
+    of every web worker that had served a download)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._free: list[bytearray] = []
+        self._readers = 0
+
+    def reader_opened(self) -> None:
+        with self._lock:
+            self._readers += 1
+
+    def reader_closed(self) -> None:
+        with self._lock:
+            self._readers -= 1
+            if not self._readers:
+                self._free.clear()
+
+    def take(self) -> bytearray:
+        with self._lock:
+            return self._free.pop() if self._free else bytearray()
+
+    def give(self, buffer: bytearray) -> None:
+        if len(buffer) <= KEEP_BUFFER_BYTES:
+            with self._lock:
+                if self._readers:
+                    self._free.append(buffer)
+
+
+_buffers = _ReadBuffers()
 
 
 def _fetch(disk: Disk, key: str, size: int, keys: WorkspaceKeys) -> _Fetched:
     """Read and decrypt one copy. Runs in the pool (or, after a failure, in the consuming thread):
     no database access here."""
-    buffer = getattr(_buffers, "buffer", None) or bytearray()
-    _buffers.buffer = None
+    buffer = _buffers.take()
     try:
         with backend_for(disk).get_into(key, buffer) as blob:
             plaintext = keys.decrypt(blob, object_key=key)
@@ -119,8 +151,7 @@ def _fetch(disk: Disk, key: str, size: int, keys: WorkspaceKeys) -> _Fetched:
     except BackendError as exc:
         return _Fetched(error=str(exc))
     finally:
-        if len(buffer) <= KEEP_BUFFER_BYTES:
-            _buffers.buffer = buffer
+        _buffers.give(buffer)
     if len(plaintext) != size:
         return _Fetched(error=f"corrupt: {len(plaintext)} bytes instead of {size}", bad=True)
     return _Fetched(plaintext=plaintext)
@@ -186,6 +217,7 @@ class ManifestReader:
         self._in_flight_bytes = 0
         self._bad: set = set()  # copies this read found bad (a chunk may appear twice in a manifest)
         self._closed = False
+        _buffers.reader_opened()
 
     def __iter__(self) -> ManifestReader:
         return self
@@ -289,6 +321,7 @@ class ManifestReader:
         for future in futures:
             future.cancel()
         wait(futures)
+        _buffers.reader_closed()
         self._pages.close()
 
     def __del__(self) -> None:

@@ -18,7 +18,9 @@ pending manifest, Chunk rows and ``new`` copies, all of which the GC collects (t
 PendingDelete, which also gives back their reserved bytes); nothing is ever visible half-written.
 
 Memory stays bounded: one batch being written while the next (at most ``BATCH_BYTES``) is cut, and
-the cutting buffer (a maximum chunk and an eighth, plus the block being added).
+the cutting buffer (a maximum chunk and an eighth, plus the block being added). A chunk being
+written is held once: its plaintext goes as soon as it is encrypted (a copy that fails is written
+elsewhere from its ciphertext), so the copies' fsyncs wait with one buffer per chunk, not two.
 """
 
 from __future__ import annotations
@@ -88,14 +90,17 @@ class _Batch:
     """New chunks of one recorded batch whose copies are being written to ``disks``."""
 
     disks: list[Disk]
-    writes: dict = field(default_factory=dict)  # chunk id -> (chunk, plaintext, Future of per-disk errors)
+    writes: dict = field(default_factory=dict)  # chunk id -> (chunk, Future of _encrypt_and_put)
 
 
-def _encrypt_and_put(keys: WorkspaceKeys, plaintext: bytes, key: str, disks: list[Disk]) -> list:
+def _encrypt_and_put(keys: WorkspaceKeys, plaintext: list[bytes], key: str, disks: list[Disk]) -> tuple:
     """Runs in the pool: encrypt once, write every copy at once (each durable when its put
-    returns; their fsyncs overlap). Each disk's error (without its traceback), or None."""
-    blob = keys.encrypt(plaintext, object_key=key)
-    return [None if error is None else error.with_traceback(None) for error in object_put_all(disks, key, blob)]
+    returns; their fsyncs overlap). ``plaintext`` holds the only reference to the chunk's bytes,
+    taken out here so they are freed once encrypted. Returns each disk's error (without its
+    traceback) or None, and the ciphertext when a copy failed (to be written elsewhere)."""
+    blob = keys.encrypt(plaintext.pop(), object_key=key)
+    errors = [None if error is None else error.with_traceback(None) for error in object_put_all(disks, key, blob)]
+    return errors, (blob if any(errors) else None)
 
 
 class ManifestWriter:
@@ -208,7 +213,7 @@ class ManifestWriter:
             self._settle(self._in_flight.popleft())
         with transaction.atomic():
             # Batches whose writes already finished are recorded in this same transaction.
-            while self._in_flight and all(f.done() for _c, _p, f in self._in_flight[0].writes.values()):
+            while self._in_flight and all(f.done() for _c, f in self._in_flight[0].writes.values()):
                 self._settle(self._in_flight.popleft())
             fresh, orphans = self._record(pieces)
             batch = self._reserve(fresh)
@@ -221,8 +226,9 @@ class ManifestWriter:
             return
         workers = pool("write", workers=WORKERS)
         for chunk, plaintext in fresh:
-            future = workers.submit(_encrypt_and_put, self.keys, plaintext, chunk.key, batch.disks)
-            batch.writes[chunk.pk] = (chunk, plaintext, future)
+            # Once this returns, the task holds the only reference to the plaintext.
+            future = workers.submit(_encrypt_and_put, self.keys, [plaintext], chunk.key, batch.disks)
+            batch.writes[chunk.pk] = (chunk, future)
             self._unsettled.add(chunk.digest)
         if batch.writes:
             self._in_flight.append(batch)
@@ -327,15 +333,15 @@ class ManifestWriter:
         """Wait for a batch's writes, then record them: one UPDATE per disk turns the copies that
         landed ``ok``; a copy that failed gives back its bytes, and a chunk left short of its quorum
         gets copies on other disks or fails the upload."""
-        wait([future for _c, _p, future in batch.writes.values()])
+        wait([future for _c, future in batch.writes.values()])
         now = timezone.now()
         landed: dict = {disk.pk: [] for disk in batch.disks}
         short: list = []
         # No savepoint when called inside a transaction (the next batch's, the checkpoint's, the
         # finish's): an error here fails that transaction as a whole, as each caller wants.
         with transaction.atomic(savepoint=False):
-            for chunk, plaintext, future in batch.writes.values():
-                errors = future.result()
+            for chunk, future in batch.writes.values():
+                errors, blob = future.result()
                 ok = 0
                 for disk, error in zip(batch.disks, errors, strict=True):
                     if error is None:
@@ -348,7 +354,7 @@ class ManifestWriter:
                     if Replica.objects.filter(chunk=chunk, disk=disk, state=Replica.State.NEW).delete()[0]:
                         disk_unreserve(disk_id=disk.pk, size=chunk.stored_size)
                 if ok < len(batch.disks):
-                    short.append((chunk, plaintext, ok))
+                    short.append((chunk, blob, ok))
                 self._unsettled.discard(chunk.digest)
             # Disks that landed the same chunks (every disk, unless one failed) share one UPDATE.
             same: dict[tuple, list] = {}
@@ -363,26 +369,34 @@ class ManifestWriter:
                     # A copy's row vanished while it was written (dropped by maintenance): the
                     # copies recorded are the truth; never claim one that is not recorded.
                     raise StoreError("a copy being written was dropped meanwhile; try again")
-        for chunk, plaintext, ok in short:
-            self._store_slow(
-                chunk=chunk, plaintext=plaintext, fresh=False, have=ok, exclude={d.pk for d in batch.disks}
-            )
+        for chunk, blob, ok in short:
+            self._store_slow(chunk=chunk, blob=blob, fresh=False, have=ok, exclude={d.pk for d in batch.disks})
 
     def _wait_written(self) -> None:
         """Until every write started is done (recorded by ``_settle_all``)."""
-        wait([future for batch in self._in_flight for _c, _p, future in batch.writes.values()])
+        wait([future for batch in self._in_flight for _c, future in batch.writes.values()])
 
     def _settle_all(self) -> None:
         while self._in_flight:
             self._settle(self._in_flight.popleft())
 
-    def _store_slow(self, *, chunk: Chunk, plaintext: bytes, fresh: bool, have: int = 0, exclude=frozenset()) -> None:
+    def _store_slow(
+        self,
+        *,
+        chunk: Chunk,
+        fresh: bool,
+        plaintext: bytes | None = None,
+        blob: bytes | bytearray | None = None,
+        have: int = 0,
+        exclude=frozenset(),
+    ) -> None:
         """Chunk by chunk, each copy reserved, written and recorded on its own: for a nearly full
         category, for copies another disk refused, and for a chunk that has no good copy."""
         wanted = replicas_wanted()
         if have >= wanted:
             return
-        blob = self.keys.encrypt(plaintext, object_key=chunk.key)
+        if blob is None:
+            blob = self.keys.encrypt(plaintext, object_key=chunk.key)
         self._disks_at = None
         candidates = [d for d in self._candidates(len(blob)) if d.pk not in exclude]
         # The write quorum: every copy while enough healthy disks have room, never fewer than one. A
@@ -449,7 +463,7 @@ class ManifestWriter:
         object lands after its rows are dropped)."""
         futures = [p.hashing for p in self._pieces]
         for batch in self._in_flight:
-            futures += [future for _c, _p, future in batch.writes.values()]
+            futures += [future for _c, future in batch.writes.values()]
         for future in futures:
             future.cancel()
         wait(futures)

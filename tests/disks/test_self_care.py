@@ -219,7 +219,7 @@ def test_gc_releases_a_dead_writers_upload_and_its_reservations_at_its_next_run(
     writer.write(rng.randbytes(200_000))
     writer._flush()  # a batch recorded (copies "new", bytes reserved) and written ...
     for batch in writer._in_flight:
-        for _chunk, _plain, future in batch.writes.values():
+        for _chunk, future in batch.writes.values():
             future.result()
     # ... and the process killed before it recorded them: nothing more ever happens to its rows.
     assert Replica.objects.filter(state=Replica.State.NEW).exists()
