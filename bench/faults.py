@@ -182,14 +182,14 @@ def writer_kill(server, worker_log: Path) -> dict:
     killed = time.monotonic()
     before = _state(server)
     time.sleep(max(0.0, 21 - (time.monotonic() - killed)))  # past CLOUDSTORAGE_WRITE_GRACE (20 s here)
-    gc = server.python("from disks.services import chunks_gc\nprint(chunks_gc())")
+    gc = server.python("from disks.gc import chunks_gc\nprint(chunks_gc())")
     after = _state(server)
     temporaries = [p for p in (server.var / "disks").rglob("*.tmp") if p.is_file()]
     old = [p for p in temporaries if p.stat().st_mtime < time.time() - 3600]
     # The same half-written files an hour later (the sweep grace): the next GC run removes them.
     for path in temporaries:
         os.utime(path, (time.time() - 3700, time.time() - 3700))
-    later = server.python("from disks.services import chunks_gc\nprint(chunks_gc())")
+    later = server.python("from disks.gc import chunks_gc\nprint(chunks_gc())")
     lost_errors = [line for line in worker_log.read_text().splitlines() if "no good copy left" in line]
     return {
         "mib_sent_before_kill": len(sent),

@@ -11,8 +11,8 @@ IMMEDIATE mode, so a cache write there would queue behind an upload's commit (an
 file's writes take its own lock for microseconds. It is a cache, so it trades durability for speed
 (``synchronous=OFF``): a power cut may forget recent counters, never the main database's data.
 
-``add`` and ``incr`` are single statements, hence atomic across processes (the lock in
-disks.services relies on ``add``; the file cache only approximated that with a check then a write).
+``add`` and ``incr`` are single statements, hence atomic across processes (the repair
+lease in disks.repair relies on ``add``; the file cache only approximated that with a check then a write).
 Integers are stored as SQL integers so ``incr`` happens inside SQLite; other values are pickled.
 """
 

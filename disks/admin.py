@@ -1,6 +1,6 @@
 """The operators' console for disks: attach a disk (probed before it is saved; a primary disk or one
 of the backup tier), watch capacity per category and per disk, the health of the replicas and how
-far the backup tier lags, change a disk's status, start a scrub, a drain or a sweep. Every change goes through disks.services and is written to the admin log."""
+far the backup tier lags, change a disk's status, start a scrub, a drain or a sweep. Every change goes through the disks services (disks.services; scrub, drain and sweep through their tasks) and is written to the admin log."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Copies of chunks on disks: writing, verified reading, marking bad, dropping. Used by the store's
-public interface (disks/store.py) and by the maintenance services (repair, scrub, drain, GC)."""
+"""Copies of chunks on disks: writing, verified reading, marking bad, dropping, and deleting a chunk
+nothing references (chunk_collect: an aborted upload's chunks at once, GC's after their grace). Used
+by the store's public interface (disks/store.py) and by the maintenance services (repair, scrub,
+drain, GC)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from django.utils import timezone
 
 from disks.backends import BackendError, DiskIdentityError, ObjectMissing, backend_for
 from disks.crypto import CryptoError, WorkspaceKeys
-from disks.models import Chunk, Disk, PendingDelete, Replica
+from disks.models import Chunk, Disk, ManifestChunk, PendingDelete, Replica
 from disks.placement import READABLE, disk_reserve, disk_unreserve, write_candidates
 from disks.pools import pool
 
@@ -208,6 +210,26 @@ def replica_drop(*, replica: Replica) -> None:
         else:
             PendingDelete.objects.create(disk_id=replica.disk_id, key=replica.chunk.key, size=size)
     transaction.on_commit(pending_deletes_run)
+
+
+def chunk_collect(*, chunk_id) -> bool:
+    """Delete a chunk if nothing references it (checked under the row lock a writer also takes
+    before referencing it, so a concurrent deduplicating upload either sees it gone or keeps it)."""
+    with transaction.atomic():
+        chunk = Chunk.objects.select_for_update().filter(pk=chunk_id).first()
+        if chunk is None or ManifestChunk.objects.filter(chunk_id=chunk_id).exists():
+            return False
+        for replica in chunk.replicas.select_related("disk"):
+            if replica.disk.status == Disk.Status.FAILED:
+                Disk.objects.filter(pk=replica.disk_id, used_bytes__gte=chunk.stored_size).update(
+                    used_bytes=F("used_bytes") - chunk.stored_size
+                )
+            else:
+                PendingDelete.objects.create(disk_id=replica.disk_id, key=chunk.key, size=chunk.stored_size)
+        chunk.replicas.all().delete()
+        chunk.delete()
+    transaction.on_commit(pending_deletes_run)
+    return True
 
 
 def pending_deletes_run(*, limit: int = 2000) -> int:

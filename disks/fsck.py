@@ -118,7 +118,7 @@ def manifests_fsck(*, workspace=None, repair: bool = False, verify: bool = True)
     ``verify`` reads and authenticates every copy (otherwise the recorded states are trusted);
     ``repair`` brings damaged chunks back to their full number of copies from a verified copy.
     A chunk shared by many files is checked (and repaired) once."""
-    from disks.services import chunk_repair
+    from disks.repair import chunk_repair
 
     manifests = Manifest.objects.filter(state=Manifest.State.READY).order_by("workspace_id", "created_at", "pk")
     if workspace is not None:

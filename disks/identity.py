@@ -4,7 +4,7 @@ every write to a local disk.
 
 A mount point whose disk is unmounted is an empty folder on the root filesystem; without the marker
 a disk there would pass its probes and take writes that vanish when the real disk comes back. A
-missing or foreign marker fails the disk at once (disks.services.disk_probe), undamped: it is not
+missing or foreign marker fails the disk at once (disks.health.disk_probe), undamped: it is not
 a flaky disk but the wrong place.
 
 Disks attached before markers existed (``marked_at`` null) get one on their first probe, but only

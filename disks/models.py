@@ -30,7 +30,7 @@ class Disk(models.Model):
     class Role(models.TextChoices):
         PRIMARY = "primary", "primary: holds the copies placement chooses"
         # The backup tier: one extra copy of every chunk of a finished file, written by a worker
-        # after the upload's quorum (disks.services.chunks_backup). Never chosen by placement, never
+        # after the upload's quorum (disks.repair.chunks_backup). Never chosen by placement, never
         # counted toward a chunk's replicas or a category's capacity; read only when every primary
         # copy is missing or corrupt, and the source that repairs them then.
         BACKUP = "backup", "backup tier: one more copy of every chunk"
@@ -54,7 +54,7 @@ class Disk(models.Model):
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True)
     last_check_error = models.TextField(blank=True)
-    # Failed probes since the disk was last steadily healthy (see services.damped_failures).
+    # Failed probes since the disk was last steadily healthy (see health.damped_failures).
     consecutive_failures = models.PositiveIntegerField(default=0)
     # The last probe results, newest last ("1" ok, "0" failed): lets a flapping disk be damped.
     probe_history = models.CharField(max_length=32, blank=True)

@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from disks import sha_state
+from disks.chunks import chunk_collect
 from disks.crypto import CryptoError, WorkspaceKeys
 from disks.models import Chunk, Manifest, ManifestChunk, PendingTail
 from disks.placement import workspace_place
@@ -312,8 +313,6 @@ class ResumableWriter(ManifestWriter):
         self._quiesce()
         try:
             self._drop_from(self.base.seq)
-            from disks.services import chunk_collect
-
             for chunk_id in self.created:
                 chunk_collect(chunk_id=chunk_id)
             self._staged_drop()

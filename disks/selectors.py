@@ -1,4 +1,5 @@
-"""Reads for disks: capacity and replica health, for the admin, alerts and health checks."""
+"""Reads for disks: capacity and replica health, for the admin, alerts and health checks, and the
+chunks that repair and the backup tier work on (for disks.repair)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from django.utils import timezone
 
 from billing.plans import CATEGORIES
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
+from disks.placement import READABLE, replicas_wanted
 
 IN_SERVICE = (Disk.Status.ACTIVE, Disk.Status.READ_ONLY)
+
+# Disks whose copies count towards a chunk's replicas (a draining disk's copies are on their way out).
+STAYING = (Disk.Status.ACTIVE, Disk.Status.READ_ONLY)
 
 
 def capacity_by_category() -> list[dict]:
@@ -49,9 +54,6 @@ def standby_counts() -> dict[str, int]:
 
 def replica_health() -> dict[str, int]:
     """Counts of copies by state, and of chunks short of their copies (under-replicated) or with none."""
-    from disks.placement import replicas_wanted
-    from disks.services import chunks_needing_repair
-
     wanted = replicas_wanted()
     needing = chunks_needing_repair()
     return {
@@ -73,6 +75,43 @@ def disk_replica_counts() -> dict:
             ok=Count("id", filter=Q(state=Replica.State.OK)), bad=Count("id", filter=Q(state=Replica.State.BAD))
         )
     }
+
+
+def _good_copies(*, statuses, role) -> Count:
+    """Per chunk: its good copies on disks of ``role`` in one of ``statuses``."""
+    return Count(
+        "replicas",
+        filter=Q(replicas__state=Replica.State.OK, replicas__disk__status__in=statuses, replicas__disk__role=role),
+    )
+
+
+def chunks_needing_repair():
+    """Chunks with fewer good copies on in-service primary disks than wanted, or with copies to drop
+    (bad, on a failed or draining disk, the backup tier's included); fewest good copies first, so
+    the most endangered go first."""
+    wanted = replicas_wanted()
+    good = _good_copies(statuses=STAYING, role=Disk.Role.PRIMARY)
+    # Good copies on the backup tier: not replicas, but what a chunk without a primary copy is
+    # read and repaired from.
+    backed = _good_copies(statuses=READABLE, role=Disk.Role.BACKUP)
+    doubtful = Count(
+        "replicas",
+        filter=Q(replicas__state=Replica.State.BAD)
+        | Q(replicas__disk__status__in=(Disk.Status.FAILED, Disk.Status.DRAINING)),
+    )
+    # A chunk with copies still being written belongs to its upload (which settles them or fails)
+    # or, after a crash, to GC: repairing it would only raise false "lost chunk" alarms. So does a
+    # chunk with no good copy that no finished file uses: an upload in progress is writing it (its
+    # row is recorded before its copies), or GC collects it.
+    writing = Replica.objects.filter(chunk=OuterRef("pk"), state=Replica.State.NEW)
+    in_a_file = ManifestChunk.objects.filter(chunk=OuterRef("pk"), manifest__state=Manifest.State.READY)
+    return (
+        Chunk.objects.annotate(good=good, backed=backed, doubtful=doubtful)
+        .filter(Q(good__lt=wanted) | Q(doubtful__gt=0))
+        .filter(~Exists(writing))
+        .filter(Q(good__gt=0) | Exists(in_a_file))
+        .order_by("good", "created_at")
+    )
 
 
 def chunks_needing_backup() -> QuerySet[Chunk]:

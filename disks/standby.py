@@ -9,10 +9,11 @@ import logging
 
 from django.conf import settings
 
+from disks.health import operators_notify
 from disks.identity import disk_identity_check
 from disks.models import Disk
 from disks.selectors import capacity_by_category, standby_counts
-from disks.services import disk_check, operators_notify
+from disks.services import disk_check
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,13 @@
-"""Celery tasks: thin, idempotent wrappers around disks.services (safe to run concurrently)."""
+"""Celery tasks: thin, idempotent wrappers around the disk maintenance services (disks.health,
+repair, scrub, gc, capacity, standby, services), safe to run concurrently. The top of the disks
+layering: the lower disks modules that queue a task import this one inside the function."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
 
-from disks import services, standby
+from disks import capacity, gc, health, repair, scrub, services, standby
 from disks.chunks import backup_pass_started, repair_pass_started
 from disks.models import Disk
 
@@ -13,40 +15,40 @@ from disks.models import Disk
 @shared_task
 def disk_probe_all() -> dict[str, bool]:
     """Probe every disk that is not already failed."""
-    return {disk.name: services.disk_probe(disk=disk) for disk in Disk.objects.exclude(status=Disk.Status.FAILED)}
+    return {disk.name: health.disk_probe(disk=disk) for disk in Disk.objects.exclude(status=Disk.Status.FAILED)}
 
 
 @shared_task
 def disk_probe(disk_id: str) -> bool | None:
     """Probe one disk now (queued when a write found it is not itself; runs on the probe queue)."""
     disk = Disk.objects.filter(pk=disk_id).first()
-    return services.disk_probe(disk=disk) if disk else None
+    return health.disk_probe(disk=disk) if disk else None
 
 
 @shared_task
 def replicas_repair() -> dict[str, int]:
     """Re-replicate under-replicated chunks, fewest copies first, throttled (beat: every minute)."""
-    return services.replicas_repair()
+    return repair.replicas_repair()
 
 
 @shared_task
 def repair_pass() -> dict[str, int]:
     """A repair run asked for by failed reads or a failed disk (coalesced: disks.chunks.repair_soon)."""
     repair_pass_started()
-    return services.replicas_repair()
+    return repair.replicas_repair()
 
 
 @shared_task
 def chunks_backup() -> dict[str, int]:
     """Copy chunks that have no copy on the backup tier there, oldest first, throttled (beat: every minute)."""
-    return services.chunks_backup()
+    return repair.chunks_backup()
 
 
 @shared_task
 def backup_pass() -> dict[str, int]:
     """The next backup-tier run at once, queued by one that found a full batch (coalesced)."""
     backup_pass_started()
-    return services.chunks_backup()
+    return repair.chunks_backup()
 
 
 @shared_task
@@ -63,7 +65,7 @@ def workspace_relocate(workspace_id: str) -> dict[str, int]:
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
         return {}
-    return services.workspace_relocate(workspace=workspace)
+    return repair.workspace_relocate(workspace=workspace)
 
 
 @shared_task
@@ -76,20 +78,20 @@ def workspaces_remap() -> int:
 def disk_drain(disk_id: str) -> dict[str, int]:
     """Start (or continue) draining one disk: the operators' "drain" action."""
     disk = Disk.objects.filter(pk=disk_id).first()
-    return services.disk_drain(disk=disk, limit=settings.CLOUDSTORAGE_REPAIR_BATCH) if disk else {}
+    return repair.disk_drain(disk=disk, limit=settings.CLOUDSTORAGE_REPAIR_BATCH) if disk else {}
 
 
 @shared_task
 def disks_drain() -> dict[str, dict[str, int]]:
     """A throttled slice of work on every draining disk (beat: every minute) until each is empty."""
-    return services.disks_drain()
+    return repair.disks_drain()
 
 
 @shared_task
 def disk_scrub(disk_id: str) -> dict[str, int]:
     """Verify every copy on one disk now (the operators' "scrub" action)."""
     disk = Disk.objects.filter(pk=disk_id).first()
-    return services.replicas_scrub(disk=disk) if disk else {}
+    return scrub.replicas_scrub(disk=disk) if disk else {}
 
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
@@ -97,23 +99,23 @@ def disk_sweep(disk_id: str) -> dict[str, int]:
     """Delete the objects on one disk that no copy references (queued when a failed disk comes back,
     and by the operators' "sweep" action)."""
     disk = Disk.objects.filter(pk=disk_id).first()
-    return services.disk_sweep(disk=disk) if disk else {}
+    return gc.disk_sweep(disk=disk) if disk else {}
 
 
 @shared_task
 def replicas_scrub() -> dict[str, int]:
     """The scheduled scrub: a slice sized so every copy is verified once per CLOUDSTORAGE_SCRUB_PERIOD."""
-    return services.replicas_scrub(limit=services.scrub_batch_size())
+    return scrub.replicas_scrub(limit=scrub.scrub_batch_size())
 
 
 @shared_task
 def chunks_gc() -> dict[str, int]:
-    return services.chunks_gc()
+    return gc.chunks_gc()
 
 
 @shared_task
 def capacity_alert() -> list[str]:
-    return services.capacity_alert()
+    return capacity.capacity_alert()
 
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=3)

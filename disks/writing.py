@@ -40,7 +40,7 @@ from django.utils import timezone
 from pyfastcdc import FastCDC
 
 from disks.backends import DiskIdentityError
-from disks.chunks import NoRoomError, chunk_store_copies, object_put_all, probe_soon, repair_soon
+from disks.chunks import NoRoomError, chunk_collect, chunk_store_copies, object_put_all, probe_soon, repair_soon
 from disks.crypto import OVERHEAD, WorkspaceKeys, workspace_keys
 from disks.errors import SizeLimitExceeded, StorageFullError, StoreError
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
@@ -481,8 +481,6 @@ class ManifestWriter:
         self._quiesce()
         try:
             manifest_release(manifest=self.manifest)
-            from disks.services import chunk_collect
-
             for chunk_id in self.created:
                 chunk_collect(chunk_id=chunk_id)
         except Exception:

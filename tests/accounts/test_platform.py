@@ -11,8 +11,9 @@ from django.core.mail import EmailMessage
 from django.test import Client
 
 from accounts.mail import FileAndConsoleBackend
+from disks.health import disk_probe
 from disks.models import Disk
-from disks.services import disk_create_local, disk_probe
+from disks.services import disk_create_local
 
 ROOT = Path(__file__).resolve().parents[2]
 

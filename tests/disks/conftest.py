@@ -248,7 +248,8 @@ def good_copies(chunk) -> list:
 
 
 def repair_until_done(max_runs: int = 20) -> None:
-    from disks.services import chunks_needing_repair, replicas_repair
+    from disks.repair import replicas_repair
+    from disks.selectors import chunks_needing_repair
 
     for _ in range(max_runs):
         if not chunks_needing_repair().exists():

@@ -12,19 +12,13 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from disks.gc import chunks_gc
+from disks.health import disk_probe
 from disks.models import Chunk, Disk, Placement, Replica
 from disks.placement import write_candidates
+from disks.repair import chunk_repair, chunks_backup, disk_drain, replicas_repair, workspace_relocate
+from disks.scrub import replicas_scrub
 from disks.selectors import backup_lag, capacity_by_category, replica_health
-from disks.services import (
-    chunk_repair,
-    chunks_backup,
-    chunks_gc,
-    disk_drain,
-    disk_probe,
-    replicas_repair,
-    replicas_scrub,
-    workspace_relocate,
-)
 from disks.store import manifest_check, manifest_write
 from tests.conftest import requires_redis
 from tests.disks.conftest import (

@@ -7,8 +7,11 @@ import io
 
 import pytest
 
+from disks.health import disk_probe
 from disks.models import Chunk, Disk, Manifest, Placement, Replica
-from disks.services import chunks_needing_repair, disk_probe, replicas_repair, replicas_scrub
+from disks.repair import replicas_repair
+from disks.scrub import replicas_scrub
+from disks.selectors import chunks_needing_repair
 from disks.store import ChunkLostError, StorageFullError, manifest_check, manifest_open, manifest_write
 from tests.disks.conftest import (
     MB,

@@ -12,8 +12,9 @@ import uuid
 import pytest
 
 from disks.backends import MARKER, ObjectMissing, backend_for
+from disks.health import disk_probe
 from disks.models import Chunk, Disk, Placement, Replica
-from disks.services import disk_attach, disk_probe
+from disks.services import disk_attach
 from tests.disks.conftest import _free_port, good_copies, make_disks, read_all, repair_until_done
 from tests.disks.test_s3 import drain_all, snapshot, write
 

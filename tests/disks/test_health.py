@@ -13,8 +13,9 @@ from django.core import mail
 from django.utils import timezone
 
 from disks import tasks
+from disks.capacity import capacity_alert
+from disks.health import damped_failures, disk_probe
 from disks.models import CapacityAlert, Disk, Placement
-from disks.services import capacity_alert, damped_failures, disk_probe
 from disks.store import manifest_write
 from tests.disks.conftest import read_all
 from tests.factories import UserFactory

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from disks import tasks
 from disks.chunks import readable_replicas
+from disks.gc import chunks_gc
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, PendingDelete, Placement, Replica
-from disks.services import chunks_gc, disk_drain, scrub_batch_size
+from disks.repair import disk_drain
+from disks.scrub import scrub_batch_size
 from disks.store import manifest_release, manifest_write, manifest_writer
 from tests.disks.conftest import good_copies, make_disks, object_delete, object_flip_byte, read_all, stored_keys
 
@@ -158,7 +160,7 @@ def test_remap_job_moves_workspaces_off_disks_out_of_service(owner_workspace, th
 def test_repair_is_throttled_to_the_configured_bytes_per_second(settings, owner_workspace, three_disks, rng):
     import time
 
-    from disks.services import replicas_repair
+    from disks.repair import replicas_repair
 
     manifest_write(workspace=owner_workspace, stream=io.BytesIO(rng.randbytes(12_000)))
     for replica in list(Replica.objects.select_related("disk", "chunk").order_by("pk"))[::2]:

@@ -7,8 +7,10 @@ import io
 
 import pytest
 
+from disks.health import disk_probe
 from disks.models import Chunk, DataKey, Disk, Manifest, ManifestChunk, Placement, Replica
-from disks.services import disk_drain, disk_probe, disk_set_status
+from disks.repair import disk_drain
+from disks.services import disk_set_status
 from disks.store import manifest_check, manifest_write
 from tests.disks.conftest import (
     disk_destroy,

@@ -25,18 +25,14 @@ from django.utils import timezone
 
 from disks import backends
 from disks.backends import MARKER
+from disks.capacity import capacity_alert
+from disks.gc import chunks_gc
+from disks.health import disk_probe
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Placement, Replica
 from disks.placement import workspace_place
-from disks.selectors import replica_health
-from disks.services import (
-    capacity_alert,
-    chunk_repair,
-    chunks_gc,
-    chunks_needing_repair,
-    disk_create_local,
-    disk_probe,
-    replicas_repair,
-)
+from disks.repair import chunk_repair, replicas_repair
+from disks.selectors import chunks_needing_repair, replica_health
+from disks.services import disk_create_local
 from disks.standby import standbys_activate
 from disks.store import manifest_write, manifest_writer
 from tests.disks.conftest import MB, good_copies, make_disks, object_delete, object_files, read_all
@@ -252,10 +248,10 @@ HOLDER = """
 import sys, time
 import django
 django.setup()
-from disks import services
-services._chunk_repair = lambda **kwargs: time.sleep(3600)  # stuck mid-repair until killed
+from disks import repair
+repair._chunk_repair = lambda **kwargs: time.sleep(3600)  # stuck mid-repair until killed
 print("holding", flush=True)
-services.chunk_repair(chunk_id=sys.argv[1])
+repair.chunk_repair(chunk_id=sys.argv[1])
 """
 
 

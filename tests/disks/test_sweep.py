@@ -14,8 +14,10 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 
 from disks.backends import backend_for
+from disks.gc import disk_sweep
 from disks.models import Chunk, Disk, Placement, Replica
-from disks.services import chunk_repair, disk_set_status, disk_sweep
+from disks.repair import chunk_repair
+from disks.services import disk_set_status
 from disks.store import manifest_write
 from tests.disks.conftest import make_s3_disk, object_get, read_all, stored_keys
 from tests.disks.test_admin import run_action

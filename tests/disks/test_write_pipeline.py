@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
-from disks.services import chunks_needing_repair
+from disks.selectors import chunks_needing_repair
 from disks.store import manifest_write, manifest_writer
 from disks.writing import BATCH_CHUNKS
 from tests.disks.conftest import make_disks, random_bytes, read_all

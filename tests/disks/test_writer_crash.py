@@ -38,7 +38,7 @@ print(json.dumps({
 
 GC = """
 from datetime import timedelta
-from disks.services import chunks_gc
+from disks.gc import chunks_gc
 zero = timedelta(0)
 print(chunks_gc(grace=zero, pending_grace=zero, temp_grace=zero))
 """

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from cloudstorage.errors import ServiceError
+from disks.gc import chunks_gc
 from disks.models import Chunk
-from disks.services import chunks_gc
 from files import tasks
 from files.activity import node_path
 from files.models import Activity, FileVersion, Node

@@ -515,7 +515,7 @@ def test_a_patch_while_another_request_writes_the_upload_is_423(api, root):
 
 
 def test_an_upload_whose_stored_part_was_collected_fails_with_410_and_frees_its_quota(api, root, owner_workspace):
-    from disks.services import chunks_gc
+    from disks.gc import chunks_gc
 
     before = used(owner_workspace)
     location = create(api, length=10, root=root)["Location"]
