@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import filetype
@@ -127,13 +128,12 @@ class ContentSink:
             self.reservation.cancel()
             raise
 
-    def write(self, block: bytes) -> None:
+    @contextmanager
+    def _aborting(self) -> Iterator[None]:
+        """Any error drops what was written and gives the reservation back; the store's errors
+        become the API's."""
         try:
-            self.received += len(block)
-            self.reservation.grow(self.received)
-            if len(self.head) < SNIFF_BYTES:
-                self.head += block[: SNIFF_BYTES - len(self.head)]
-            self.writer.write(block)
+            yield
         except StoreError as error:
             self.abort()
             raise _store_error(error) from error
@@ -141,8 +141,16 @@ class ContentSink:
             self.abort()
             raise
 
+    def write(self, block: bytes) -> None:
+        with self._aborting():
+            self.received += len(block)
+            self.reservation.grow(self.received)
+            if len(self.head) < SNIFF_BYTES:
+                self.head += block[: SNIFF_BYTES - len(self.head)]
+            self.writer.write(block)
+
     def finish(self) -> StoredContent:
-        try:
+        with self._aborting():
             if self.size is not None and self.received != self.size:
                 raise ServiceError(
                     code="size_mismatch",
@@ -150,12 +158,6 @@ class ContentSink:
                     status_code=400,
                 )
             manifest = self.writer.finish()
-        except StoreError as error:
-            self.abort()
-            raise _store_error(error) from error
-        except BaseException:
-            self.abort()
-            raise
         self.reservation.trim(self.received)
         return StoredContent(manifest=manifest, reservation=self.reservation, head=bytes(self.head))
 

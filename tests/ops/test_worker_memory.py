@@ -48,18 +48,23 @@ print(f"{faults / mib:.2f}")
 """
 
 
-def _run_embedded(code: str, tmp_path) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh process configured as the embedded default (SQLite, var in tmp_path)."""
+def _last_line(code: str, env: dict | None = None) -> str:
+    """Run ``code`` in a fresh Python process; the last line it printed (it must succeed)."""
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _run_embedded(code: str, tmp_path) -> str:
+    """``_last_line`` of ``code`` in a process configured as the embedded default (SQLite, var in tmp_path)."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(DJANGO_SETTINGS_MODULE="cloudstorage.settings", CLOUDSTORAGE_VAR_DIR=str(tmp_path), DEBUG="0")
     env["CLOUDSTORAGE_EMBEDDED"] = "1"
-    return subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+    return _last_line(code, env)
 
 
 def test_freed_blocks_are_reused_without_page_faults(tmp_path):
-    done = _run_embedded(PROBE, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    last = done.stdout.strip().splitlines()[-1]
+    last = _run_embedded(PROBE, tmp_path)
     # A block faulted in afresh costs 256 faults per MiB (4 KiB pages); reused heap costs ~none.
     assert float(last) < 8, f"{last} minor faults per MiB allocated"
 
@@ -88,9 +93,7 @@ print((kept - base) >> 20, (rss() - base) >> 20)
 
 
 def test_an_idle_worker_hands_the_kept_heap_back(tmp_path):
-    done = subprocess.run([sys.executable, "-c", IDLE], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    last = done.stdout.strip().splitlines()[-1]
+    last = _last_line(IDLE)
     kept, after = (int(n) for n in last.split())
     assert kept >= 32, f"the freed 48 MiB were not kept ({kept} MiB): the test proves nothing"
     assert after <= 8, f"{after} MiB still resident a second after the last big transfer"
@@ -118,9 +121,8 @@ def test_the_embedded_default_never_loads_psycopg(tmp_path):
     # psycopg added ~10 MB to a web worker's RSS (24 MB to a bare interpreter's). Django REST
     # framework imports it (through django.contrib.postgres.fields) whenever it is installed, and
     # the PostgreSQL tail code of tus uploads did at import; on SQLite neither is of any use.
-    done = _run_embedded(NO_PSYCOPG, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
+    loaded = _run_embedded(NO_PSYCOPG, tmp_path)
+    assert loaded == "[]", loaded
 
 
 GARBAGE = r"""
@@ -164,9 +166,7 @@ print(worst)
 def test_a_worker_collects_finished_requests_garbage_promptly(tmp_path):
     # With CPython's defaults a worker holding ~120,000 objects let ~170 finished requests pile up
     # (and a listing load left it 12-15 MB larger for good); frozen and collected more often, ~20.
-    done = _run_embedded(GARBAGE, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    worst = int(done.stdout.strip().splitlines()[-1])
+    worst = int(_run_embedded(GARBAGE, tmp_path))
     assert worst <= 50, f"up to {worst} finished requests waited for the cyclic collector at once"
 
 
@@ -190,9 +190,8 @@ print(loaded, requests.get.__module__)
 def test_a_web_worker_leaves_unused_optional_packages_unloaded(tmp_path):
     # DRF's compat module imports requests and pygments whenever they are installed (~5 MB of a
     # worker's RSS); a web worker uses neither, and they stay importable.
-    done = _run_embedded(UNUSED, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "[] requests.api", done.stdout[-500:]
+    loaded = _run_embedded(UNUSED, tmp_path)
+    assert loaded == "[] requests.api", loaded
 
 
 SQLITE_PAGES = r"""
@@ -235,7 +234,5 @@ for thread in threads:
 def test_sqlite_connections_share_a_bounded_page_cache(tmp_path):
     # Each connection kept up to 2 MB of pages, and a worker has one per thread (~10 MB after tus
     # uploads, whose tails are stored in the database); the process-wide soft limit keeps ~4 MiB.
-    done = _run_embedded(SQLITE_PAGES, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    used = int(done.stdout.strip().splitlines()[-1])
+    used = int(_run_embedded(SQLITE_PAGES, tmp_path))
     assert used <= 5, f"SQLite holds {used} MiB for four connections"
