@@ -1,6 +1,7 @@
 """tus 1.0.0 resumable uploads: ``/api/v1/uploads/`` (core, creation, creation-with-upload,
 creation-defer-length, termination, checksum, expiration). The protocol lives here; the rules in
-files/resumable.py. Bodies are read in blocks straight from the request, never buffered whole.
+files/resumable.py and (PATCH) files/upload_writing.py. Bodies are read in blocks straight from the
+request, never buffered whole.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from cloudstorage.errors import ServiceError
 from files.models import Upload
 from files.preconditions import Precondition
 from files.resumable import (
-    CHECKSUM_ALGORITHMS,
-    checksum_parse,
     free_bytes,
     personal_workspace_of,
     upload_create,
@@ -30,8 +29,8 @@ from files.resumable import (
     upload_get_for_user,
     upload_is_expired,
     upload_terminate,
-    upload_write,
 )
+from files.upload_writing import CHECKSUM_ALGORITHMS, checksum_parse, upload_write
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration"

@@ -546,7 +546,8 @@ def test_x_http_method_override_turns_a_post_into_a_patch(api, root):
 def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_upload_intact(settings, owner, root):
     import uuid
 
-    from files.resumable import upload_create, upload_write
+    from files.resumable import upload_create
+    from files.upload_writing import upload_write
 
     settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
     settings.CLOUDSTORAGE_UPLOAD_LEASE = 0  # check the lease on every block
@@ -573,7 +574,8 @@ def test_a_stalled_request_whose_lease_was_taken_over_stops_and_leaves_the_uploa
 
 def test_a_request_that_stalls_in_its_checkpoint_leaves_what_the_takeover_committed(settings, owner, root, monkeypatch):
     from disks.resumable import ResumableWriter
-    from files.resumable import upload_create, upload_write
+    from files.resumable import upload_create
+    from files.upload_writing import upload_write
 
     settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
     data = os.urandom(300_000)
