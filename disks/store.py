@@ -15,7 +15,7 @@ from disks.errors import ChunkLostError, SizeLimitExceeded, StorageFullError, St
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
 from disks.placement import READABLE, replicas_wanted
 from disks.reading import manifest_open
-from disks.writing import ManifestWriter, manifest_release, manifest_write, manifest_writer
+from disks.writing import READ_BLOCK, ManifestWriter, manifest_release, manifest_write, manifest_writer, stream_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ __all__ = [
     "ChunkLostError",
     "Manifest",
     "ManifestWriter",
+    "READ_BLOCK",
     "SizeLimitExceeded",
     "StorageFullError",
     "StoreError",
@@ -32,6 +33,7 @@ __all__ = [
     "manifest_release",
     "manifest_write",
     "manifest_writer",
+    "stream_blocks",
 ]
 
 

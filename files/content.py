@@ -25,16 +25,13 @@ from disks.store import (
     StoreError,
     manifest_release,
     manifest_writer,
+    stream_blocks,
 )
 from files.quota import Reservation, writable_check
 
 logger = logging.getLogger(__name__)
 
 
-# Bytes asked of a stream at a time. For a request body that is gunicorn's largest recv(): it hands
-# back what was asked for and re-buffers the rest, so asking for less (256 KiB) made it copy its
-# whole buffer again on every call, ~7 copies of each byte; 1 MiB costs 2.
-READ_BLOCK = 1024 * 1024
 SNIFF_BYTES = 8192
 
 
@@ -55,18 +52,6 @@ def mime_type_guess(*, name: str, head: bytes) -> str:
             if error.start >= len(head[:SNIFF_BYTES]) - 4:
                 return "text/plain"
     return "application/octet-stream"
-
-
-def _blocks(stream) -> Iterator[bytes]:
-    read = getattr(stream, "read", None)
-    if read is None:
-        yield from stream
-        return
-    while True:
-        block = read(READ_BLOCK)
-        if not block:
-            return
-        yield block
 
 
 @dataclass
@@ -172,7 +157,7 @@ def content_store(*, workspace: Workspace, stream: object | Iterable[bytes], siz
     ``size`` is known, so an upload that cannot fit is refused before a byte is stored)."""
     sink = ContentSink(workspace=workspace, size=size)
     try:
-        for block in _blocks(stream):
+        for block in stream_blocks(stream):
             sink.write(block)
     except BaseException:
         sink.abort()

@@ -18,7 +18,7 @@ from django.db.models import F
 
 from cloudstorage.errors import ServiceError
 from disks.resumable import PendingGone, PendingState, pending_resume, pending_state_saved
-from disks.store import StoreError
+from disks.store import READ_BLOCK, StoreError
 from files.content import SNIFF_BYTES, _store_error
 from files.models import Upload
 from files.quota import quota_release, quota_reserve
@@ -27,7 +27,6 @@ from files.upload_lease import LeaseLost, _Lease, _taken_over
 
 logger = logging.getLogger(__name__)
 
-READ_BLOCK = 1024 * 1024
 CHECKSUM_ALGORITHMS = ("sha1", "md5", "sha256")
 
 
