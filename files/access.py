@@ -199,7 +199,7 @@ def node_get_for_user(*, user, node_id, need: str = "view", trashed: bool = Fals
     caller's business; 403 when they may see it but not do ``need``. ``trashed=True`` returns only
     trashed roots (the trash routes) and requires a membership: shares do not reach the trash.
     """
-    if not _is_uuid(node_id):
+    if not is_uuid(node_id):
         raise Http404
     nodes = Node.objects.select_related("workspace").filter(pk=node_id)
     authenticated = getattr(user, "is_authenticated", False)
@@ -248,7 +248,7 @@ def vault_get_for_user(*, user, vault_id, need: str = "view") -> Vault:
 
 def workspace_get_for_user(*, user, workspace_id, need: str = "view") -> Workspace:
     """A workspace the caller is a member of with at least ``need``; 404 otherwise (403 if too weak)."""
-    if not _is_uuid(workspace_id):
+    if not is_uuid(workspace_id):
         raise Http404
     permission = workspace_permission(user=user, workspace_id=workspace_id)
     if permission is None:
@@ -275,7 +275,7 @@ def share_get_for_user(*, user, share_id) -> Share:
     The grantee may only remove their own share (``.actor_permission`` is then ``None``). 404 for
     everyone else and when the node is in the trash.
     """
-    share = Share.objects.select_related("node", "user").filter(pk=share_id).first() if _is_uuid(share_id) else None
+    share = Share.objects.select_related("node", "user").filter(pk=share_id).first() if is_uuid(share_id) else None
     if share is None or share.node.trashed_in_id is not None:
         raise Http404
     permission = node_permission(user=user, node=share.node)
@@ -293,7 +293,7 @@ def link_get_for_user(*, user, link_id) -> PublicLink:
     its node is in the trash, so no link is ever out of their reach), else whoever may ``edit`` its
     live node. 404 otherwise."""
     link = (
-        PublicLink.objects.select_related("node", "workspace").filter(pk=link_id).first() if _is_uuid(link_id) else None
+        PublicLink.objects.select_related("node", "workspace").filter(pk=link_id).first() if is_uuid(link_id) else None
     )
     if link is None:
         raise Http404
@@ -351,7 +351,7 @@ def link_node_get(*, link: PublicLink, node_id) -> Node:
         node = link.node
         node.link_trail = [(node.pk, node.parent_id, node.name)]
         return node
-    node = Node.objects.filter(pk=node_id, workspace_id=link.workspace_id).first() if _is_uuid(node_id) else None
+    node = Node.objects.filter(pk=node_id, workspace_id=link.workspace_id).first() if is_uuid(node_id) else None
     if node is None or node.trashed_in_id is not None:
         raise Http404
     chain = [(node.pk, node.parent_id, node.name)]
@@ -364,7 +364,7 @@ def link_node_get(*, link: PublicLink, node_id) -> Node:
     return node
 
 
-def _is_uuid(value) -> bool:
+def is_uuid(value) -> bool:
     import uuid
 
     if isinstance(value, uuid.UUID):

@@ -70,7 +70,7 @@ class StoredContent:
             logger.exception("could not release manifest %s (GC will)", self.manifest.pk)
 
 
-def _store_error(error: StoreError) -> ServiceError:
+def store_error(error: StoreError) -> ServiceError:
     if isinstance(error, StorageFullError):
         return ServiceError(
             code="storage_full",
@@ -108,7 +108,7 @@ class ContentSink:
             self.writer = manifest_writer(workspace=workspace)
         except StoreError as error:
             self.reservation.cancel()
-            raise _store_error(error) from error
+            raise store_error(error) from error
         except BaseException:
             self.reservation.cancel()
             raise
@@ -121,7 +121,7 @@ class ContentSink:
             yield
         except StoreError as error:
             self.abort()
-            raise _store_error(error) from error
+            raise store_error(error) from error
         except BaseException:
             self.abort()
             raise

@@ -17,7 +17,7 @@ from files.names import name_clean, name_key
 from files.quota import writable_check
 
 
-def _child_create(*, user, parent: Node, name: str, kind: str) -> Node:
+def child_create(*, user, parent: Node, name: str, kind: str) -> Node:
     """A new live child; the caller checked the name and handles the unique-name IntegrityError."""
     return Node.objects.create(
         workspace_id=parent.workspace_id,
@@ -29,7 +29,7 @@ def _child_create(*, user, parent: Node, name: str, kind: str) -> Node:
     )
 
 
-def _conflict(name: str, *, existing: Node | None = None) -> ServiceError:
+def name_conflict(name: str, *, existing: Node | None = None) -> ServiceError:
     details = {"name": name}
     if existing is not None:
         details["existing_id"] = str(existing.pk)
@@ -41,7 +41,7 @@ def _conflict(name: str, *, existing: Node | None = None) -> ServiceError:
     )
 
 
-def _writable_folder(parent: Node) -> None:
+def folder_writable_check(parent: Node) -> None:
     if not parent.is_folder:
         raise ServiceError(code="not_a_folder", message="The parent is not a folder.", status_code=400)
     if parent.trashed_in_id is not None:
@@ -56,17 +56,17 @@ def child_get(*, parent: Node, name: str) -> Node | None:
 def folder_create(*, user, parent: Node, name: str) -> Node:
     """A new empty folder; 409 when a live sibling already has the name."""
     name = name_clean(name)
-    _writable_folder(parent)
+    folder_writable_check(parent)
     writable_check(workspace=parent.workspace)
     existing = child_get(parent=parent, name=name)
     if existing is not None:
-        raise _conflict(name, existing=existing)
+        raise name_conflict(name, existing=existing)
     try:
         with transaction.atomic():
-            folder = _child_create(user=user, parent=parent, name=name, kind=Node.Kind.FOLDER)
+            folder = child_create(user=user, parent=parent, name=name, kind=Node.Kind.FOLDER)
             change_record(node=folder, kind=Change.Kind.CREATE, path=node_path(node=folder))
     except IntegrityError:
-        raise _conflict(name, existing=child_get(parent=parent, name=name)) from None
+        raise name_conflict(name, existing=child_get(parent=parent, name=name)) from None
     return folder
 
 
@@ -94,5 +94,5 @@ def folder_ensure(*, user, parent: Node, names: list[str]) -> Node:
                 if error.code != "name_conflict":
                     raise
         else:
-            raise _conflict(name)
+            raise name_conflict(name)
     return current

@@ -12,7 +12,7 @@ from django.utils import timezone
 from cloudstorage.errors import ServiceError
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record, changes_record_created
-from files.folders import _conflict, _writable_folder, child_get
+from files.folders import child_get, folder_writable_check, name_conflict
 from files.models import FileVersion, Node
 from files.names import name_clean, name_key, name_with_suffix
 from files.preconditions import Precondition, precondition_check
@@ -126,7 +126,7 @@ def node_update(
             .first()
         )
         if existing is not None:
-            raise _conflict(final_name, existing=existing)
+            raise name_conflict(final_name, existing=existing)
     old_path = node_path(node=node) if changes else ""
     try:
         with transaction.atomic():
@@ -159,7 +159,7 @@ def node_update(
                     path=new_path,
                 )
     except IntegrityError:
-        raise _conflict(final_name) from None
+        raise name_conflict(final_name) from None
     return node
 
 
@@ -181,7 +181,7 @@ def _copy_name(*, parent: Node, name: str) -> str:
         if child_get(parent=parent, name=candidate) is None:
             return candidate
         candidate = name_with_suffix(name, " (copy)" if n == 1 else f" (copy {n})")
-    raise _conflict(name)
+    raise name_conflict(name)
 
 
 def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Node:
@@ -193,7 +193,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
     """
     from disks.store import manifest_clone
 
-    _writable_folder(parent)
+    folder_writable_check(parent)
     writable_check(workspace=parent.workspace)
     _refuse_into_itself(node=node, target=parent, verb="copied")
     vault_boundary_check(node=node, target=parent, verb="copied")
@@ -201,7 +201,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
         name = name_clean(name)
         existing = child_get(parent=parent, name=name)
         if existing is not None:
-            raise _conflict(name, existing=existing)
+            raise name_conflict(name, existing=existing)
     else:
         name = _copy_name(parent=parent, name=node.name)
     ids = subtree_ids(node=node) if node.is_folder else [node.pk]
@@ -277,7 +277,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
             reservation.settle(total)
     except IntegrityError:
         reservation.cancel()
-        raise _conflict(name) from None
+        raise name_conflict(name) from None
     except BaseException:
         reservation.cancel()
         raise

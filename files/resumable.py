@@ -27,14 +27,14 @@ from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
 from disks.resumable import PendingGone, PendingState, pending_create, pending_discard, pending_resume
 from disks.store import StoreError, manifest_release
-from files.access import _is_uuid, node_get_for_user, node_permission, permission_at_least
-from files.content import StoredContent, _store_error
+from files.access import is_uuid, node_get_for_user, node_permission, permission_at_least
+from files.content import StoredContent, store_error
 from files.folders import child_get, folder_ensure
 from files.models import Node, Upload
 from files.names import name_clean, relative_path_split
 from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, quota_release, quota_reserve, writable_check
-from files.upload_lease import _Lease, _lease
+from files.upload_lease import UploadLease, lease_duration
 from files.versions import content_commit
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def free_bytes(*, workspace: Workspace | None) -> int | None:
 
 def upload_get_for_user(*, user, upload_id) -> Upload:
     """The upload if the caller created it; 404 for anyone else (its existence is not revealed)."""
-    if not getattr(user, "is_authenticated", False) or not _is_uuid(upload_id):
+    if not getattr(user, "is_authenticated", False) or not is_uuid(upload_id):
         raise Http404
     upload = Upload.objects.select_related("workspace").filter(pk=upload_id, user=user).first()
     if upload is None:
@@ -146,7 +146,7 @@ def upload_create(
             expires_at=expires_at,
         )
     if length == 0:
-        with _Lease(upload):
+        with UploadLease(upload):
             upload_complete(upload=upload)
         upload.refresh_from_db()
     return upload
@@ -170,9 +170,9 @@ def upload_complete(*, upload: Upload) -> Upload:
             writer = pending_resume(workspace=upload.workspace, state=state)
         manifest = writer.finish()
     except PendingGone:
-        _lost(upload)
+        upload_fail_lost(upload)
     except StoreError as error:
-        raise _store_error(error) from error
+        raise store_error(error) from error
     try:
         parent = Node.objects.select_related("workspace").filter(pk=upload.parent_id).first()
         if parent is None or parent.trashed_in_id is not None:
@@ -221,7 +221,7 @@ def upload_complete(*, upload: Upload) -> Upload:
     return upload
 
 
-def _lost(upload: Upload) -> NoReturn:
+def upload_fail_lost(upload: Upload) -> NoReturn:
     """The stored part of the upload is gone (collected by an operator's GC run): it cannot go on."""
     logger.warning("upload %s lost its pending manifest; failing it", upload.pk)
     with transaction.atomic():
@@ -264,14 +264,14 @@ def upload_terminate(*, upload: Upload) -> None:
     if upload.state != Upload.State.ACTIVE:
         Upload.objects.filter(pk=upload.pk).delete()
         return
-    with _Lease(upload):
+    with UploadLease(upload):
         _reclaim(upload=upload, new_state=None)
 
 
 def upload_expire(*, upload: Upload) -> bool:
     """Reclaim an active upload past its expiry (a later request gets 410); False when it is being
     written right now or was not active."""
-    lease = _Lease(upload)
+    lease = UploadLease(upload)
     if not lease.acquire():
         return False
     try:
@@ -286,10 +286,10 @@ def uploads_expire(*, limit: int = 1000) -> dict:
     now = timezone.now()
     completed = 0
     stuck = Upload.objects.select_related("workspace", "user").filter(
-        state=Upload.State.ACTIVE, length=F("offset"), expires_at__gt=now, created_at__lt=now - _lease()
+        state=Upload.State.ACTIVE, length=F("offset"), expires_at__gt=now, created_at__lt=now - lease_duration()
     )
     for upload in stuck[:limit]:
-        lease = _Lease(upload)
+        lease = UploadLease(upload)
         if not lease.acquire():
             continue
         try:

@@ -16,7 +16,7 @@ from cloudstorage.errors import ServiceError
 from files.models import Upload
 
 
-def _lease() -> timedelta:
+def lease_duration() -> timedelta:
     """How long a PATCH holds its upload without renewing: also how soon an upload whose writer
     died (a web node killed mid-PATCH) can be resumed. Renewed every quarter of it."""
     return timedelta(seconds=settings.CLOUDSTORAGE_UPLOAD_LEASE)
@@ -30,7 +30,7 @@ def _locked() -> ServiceError:
     )
 
 
-def _taken_over() -> LeaseLost:
+def lease_taken_over() -> LeaseLost:
     return LeaseLost(
         code="upload_locked", message="This request stalled and another one took the upload over.", status_code=409
     )
@@ -40,7 +40,7 @@ class LeaseLost(ServiceError):
     """The lease lapsed under a stalled request: it must stop without touching the upload."""
 
 
-class _Lease:
+class UploadLease:
     """One request at a time writes an upload. A lease (not a row lock held for the whole PATCH,
     which would block every writer of an SQLite database) that a crashed request lets lapse."""
 
@@ -55,7 +55,7 @@ class _Lease:
         taken = (
             Upload.objects.filter(pk=self.upload.pk)
             .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-            .update(locked_until=now + _lease(), lock_token=self.token)
+            .update(locked_until=now + lease_duration(), lock_token=self.token)
         )
         self.renewed = now
         return bool(taken)
@@ -64,10 +64,12 @@ class _Lease:
         """Extend the lease; LeaseLost when it lapsed and another request took the upload over
         (this one was stalled longer than the lease, e.g. on a connection that went silent)."""
         now = timezone.now()
-        if now - self.renewed >= _lease() / 4:
-            held = Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(locked_until=now + _lease())
+        if now - self.renewed >= lease_duration() / 4:
+            held = Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(
+                locked_until=now + lease_duration()
+            )
             if not held:
-                raise _taken_over()
+                raise lease_taken_over()
             self.renewed = now
 
     def release(self) -> None:
@@ -75,7 +77,7 @@ class _Lease:
             return
         Upload.objects.filter(pk=self.upload.pk, lock_token=self.token).update(locked_until=None, lock_token=None)
 
-    def __enter__(self) -> _Lease:
+    def __enter__(self) -> UploadLease:
         if not self.acquire():
             raise _locked()
         return self

@@ -19,11 +19,11 @@ from django.db.models import F
 from cloudstorage.errors import ServiceError
 from disks.resumable import PendingGone, PendingState, pending_resume, pending_state_saved
 from disks.store import READ_BLOCK, StoreError
-from files.content import SNIFF_BYTES, _store_error
+from files.content import SNIFF_BYTES, store_error
 from files.models import Upload
 from files.quota import quota_release, quota_reserve
-from files.resumable import _lost, upload_complete, upload_expire, upload_is_expired
-from files.upload_lease import LeaseLost, _Lease, _taken_over
+from files.resumable import upload_complete, upload_expire, upload_fail_lost, upload_is_expired
+from files.upload_lease import LeaseLost, UploadLease, lease_taken_over
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def upload_write(
         raise _gone()
     if upload.state == Upload.State.FAILED:
         raise _gone()
-    with _Lease(upload) as lease:
+    with UploadLease(upload) as lease:
         upload.refresh_from_db()
         if upload.state != Upload.State.ACTIVE and upload.state != Upload.State.COMPLETE:
             raise _gone()
@@ -135,14 +135,14 @@ def upload_write(
     return upload
 
 
-def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, room) -> None:
+def _write_body(upload: Upload, lease: UploadLease, read, content_length, checksum, room) -> None:
     state = PendingState.from_json(upload.store_state)
     try:
         writer = pending_resume(workspace=upload.workspace, state=state)
     except PendingGone:
-        _lost(upload)
+        upload_fail_lost(upload)
     except StoreError as error:
-        raise _store_error(error) from error
+        raise store_error(error) from error
     hasher = hashlib.new(checksum[0]) if checksum else None
     head = bytearray(upload.head) if len(upload.head) < SNIFF_BYTES else None
     received = 0
@@ -201,7 +201,7 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
                     # Another request took the upload over while this one stalled past its lease
                     # (in the checkpoint: renew() had not been due): what the other committed is
                     # not this writer's to roll back.
-                    raise _taken_over()
+                    raise lease_taken_over()
                 raise _gone()
             pending_state_saved(state=new_state, keep_until=upload.expires_at)
         if not last:
@@ -213,7 +213,7 @@ def _write_body(upload: Upload, lease: _Lease, read, content_length, checksum, r
         raise
     except StoreError as error:
         writer.abort()
-        raise _store_error(error) from error
+        raise store_error(error) from error
     except BaseException:
         writer.abort()
         raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cloudstorage.errors import ServiceError
 from files.content import StoredContent, content_store
-from files.folders import _conflict, _writable_folder, child_get, folder_ensure
+from files.folders import child_get, folder_ensure, folder_writable_check, name_conflict
 from files.models import FileVersion, Node
 from files.names import name_clean, name_key
 from files.preconditions import Precondition, precondition_check
@@ -23,11 +23,11 @@ def file_upload(
     """Upload ``stream`` as ``parent/name``: a new file, or a new version of the file of that name.
     A failing ``precondition`` is refused before the body is read, and again at the commit."""
     name = name_clean(name)
-    _writable_folder(parent)
+    folder_writable_check(parent)
     existing = child_get(parent=parent, name=name)
     precondition_check(precondition, existing)
     if existing is not None and existing.is_folder:
-        raise _conflict(name, existing=existing)
+        raise name_conflict(name, existing=existing)
     content = content_store(workspace=parent.workspace, stream=stream, size=size)
     return content_commit(user=user, parent=parent, name=name, content=content, precondition=precondition)
 
@@ -56,7 +56,7 @@ def _upload_plan_check(*, parent: Node, targets: list[list[str]]) -> None:
             kind = Node.Kind.FILE if depth == len(keys) else Node.Kind.FOLDER
             seen = planned.setdefault(keys[:depth], (kind, parts[depth - 1]))
             if seen[0] != kind:
-                raise _conflict(parts[depth - 1])
+                raise name_conflict(parts[depth - 1])
     existing: dict[tuple, object] = {(): parent.pk}
     for depth in range(1, max((len(key) for key in planned), default=0) + 1):
         by_parent: dict = {}
@@ -68,7 +68,7 @@ def _upload_plan_check(*, parent: Node, targets: list[list[str]]) -> None:
             for pk, key_name, kind in rows.values_list("pk", "name_key", "kind"):
                 key = keys[key_name]
                 if kind != planned[key][0]:
-                    raise _conflict(planned[key][1], existing=Node(pk=pk))
+                    raise name_conflict(planned[key][1], existing=Node(pk=pk))
                 if kind == Node.Kind.FOLDER:
                     existing[key] = pk
 
@@ -80,7 +80,7 @@ def uploads_commit(*, user, parent: Node, items: list[tuple[list[str], StoredCon
     versions: list[FileVersion] = []
     handed = 0
     try:
-        _writable_folder(parent)
+        folder_writable_check(parent)
         _upload_plan_check(parent=parent, targets=[parts for parts, _ in items])
         folders: dict[tuple, Node] = {}
         for parts, content in items:

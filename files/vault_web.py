@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 
 from files.access import node_get_for_user, vault_get_for_user, workspace_permission
 from files.vault_rules import vault_of
-from files.web import _app_context
+from files.web import app_context
 
 
 def _workspace_if_member(request: HttpRequest, node):
@@ -35,7 +35,7 @@ def vault_page(request: HttpRequest, vault_id) -> HttpResponse:
     return render(
         request,
         "files/vault.html",
-        _app_context(
+        app_context(
             request,
             _workspace_if_member(request, folder),
             nav="files",
@@ -58,5 +58,5 @@ def vault_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "files/vault_new.html",
-        _app_context(request, _workspace_if_member(request, parent), nav="files", parent=parent),
+        app_context(request, _workspace_if_member(request, parent), nav="files", parent=parent),
     )

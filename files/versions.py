@@ -19,7 +19,7 @@ from disks.store import manifest_release
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record
 from files.content import StoredContent, mime_type_guess
-from files.folders import _child_create, _conflict, _writable_folder
+from files.folders import child_create, folder_writable_check, name_conflict
 from files.models import Change, FilesPolicy, FileVersion, Node
 from files.names import name_clean, name_key
 from files.preconditions import Precondition, precondition_check
@@ -70,7 +70,7 @@ def content_commit(
     ``precondition`` fails on what is there now (checked under the row lock)."""
     try:
         name = name_clean(name)
-        _writable_folder(parent)
+        folder_writable_check(parent)
         for _ in range(3):
             try:
                 with transaction.atomic():
@@ -82,10 +82,10 @@ def content_commit(
                     precondition_check(precondition, existing)
                     if existing is not None:
                         if existing.is_folder or not replace:
-                            raise _conflict(name, existing=existing)
+                            raise name_conflict(name, existing=existing)
                         node = existing
                     else:
-                        node = _child_create(user=user, parent=parent, name=name, kind=Node.Kind.FILE)
+                        node = child_create(user=user, parent=parent, name=name, kind=Node.Kind.FILE)
                     version = _next_version(
                         node=node, user=user, content=content, mime_type=mime_type_guess(name=name, head=content.head)
                     )
@@ -94,7 +94,7 @@ def content_commit(
                 # A concurrent upload created the same name first: become a version of it.
                 continue
         else:
-            raise _conflict(name)
+            raise name_conflict(name)
     except BaseException:
         content.discard()
         raise

@@ -30,7 +30,7 @@ from files.trash import trash_retention
 from files.vault_rules import vault_of
 
 
-def _app_context(request: HttpRequest, workspace, **extra) -> dict:
+def app_context(request: HttpRequest, workspace, **extra) -> dict:
     """What every app page needs: the current workspace (for the switcher and the side menu)."""
     return {"workspace": workspace, "my_workspaces": workspaces_for_user(user=request.user), **extra}
 
@@ -95,7 +95,7 @@ def folder_page(request: HttpRequest, workspace_id, folder_id) -> HttpResponse:
     return render(
         request,
         "files/browser.html",
-        _app_context(
+        app_context(
             request,
             folder.workspace if is_member else None,
             nav="files" if is_member else "shared",  # someone else's folder, reached through a share
@@ -125,7 +125,7 @@ def node_open(request: HttpRequest, node_id) -> HttpResponse:
 
 @login_required
 def shared_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "files/shared.html", _app_context(request, None, nav="shared"))
+    return render(request, "files/shared.html", app_context(request, None, nav="shared"))
 
 
 @login_required
@@ -134,7 +134,7 @@ def trash_page(request: HttpRequest, workspace_id) -> HttpResponse:
     return render(
         request,
         "files/trash.html",
-        _app_context(
+        app_context(
             request,
             workspace,
             nav="trash",
@@ -149,27 +149,27 @@ def trash_page(request: HttpRequest, workspace_id) -> HttpResponse:
 def search_page(request: HttpRequest, workspace_id) -> HttpResponse:
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
     return render(
-        request, "files/search.html", _app_context(request, workspace, nav="search", q=request.GET.get("q", ""))
+        request, "files/search.html", app_context(request, workspace, nav="search", q=request.GET.get("q", ""))
     )
 
 
 @login_required
 def starred_page(request: HttpRequest) -> HttpResponse:
     """The caller's starred files and folders, in every workspace."""
-    return render(request, "files/starred.html", _app_context(request, None, nav="starred"))
+    return render(request, "files/starred.html", app_context(request, None, nav="starred"))
 
 
 @login_required
 def recent_page(request: HttpRequest, workspace_id) -> HttpResponse:
     """The files changed most recently, newest first (the search API, ordered by time)."""
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
-    return render(request, "files/recent.html", _app_context(request, workspace, nav="recent"))
+    return render(request, "files/recent.html", app_context(request, workspace, nav="recent"))
 
 
 @login_required
 def usage_page(request: HttpRequest, workspace_id) -> HttpResponse:
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
-    return render(request, "files/usage.html", _app_context(request, workspace, nav="usage"))
+    return render(request, "files/usage.html", app_context(request, workspace, nav="usage"))
 
 
 @login_required
@@ -177,7 +177,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     from accounts.models import ApiToken
     from accounts.second_factor import user_has_second_factor
 
-    context = _app_context(request, None, nav="settings")
+    context = app_context(request, None, nav="settings")
     context["two_factor_on"] = user_has_second_factor(user=request.user)
     # Every live token with its last use, so a token nobody recognises can be revoked from here.
     context["tokens"] = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True).order_by("-created_at")
