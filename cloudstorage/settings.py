@@ -176,7 +176,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django REST framework imports django.contrib.postgres.fields, and with it psycopg, whenever
     # psycopg is installed, only to map PostgreSQL's model fields (no model here has one). Nothing
     # else loads psycopg on SQLite: with that one module marked unavailable DRF takes its path for
-    # a site without PostgreSQL, and a web worker is ~10 MB smaller (README, Performance: Memory).
+    # a site without PostgreSQL, and a web worker is ~10 MB smaller (docs/performance.md, Memory).
     sys.modules.setdefault("django.contrib.postgres.fields", None)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
