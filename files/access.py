@@ -365,6 +365,7 @@ def link_node_get(*, link: PublicLink, node_id) -> Node:
 
 
 def is_uuid(value) -> bool:
+    """Whether ``value`` is a UUID or its text (an id from a URL or tus metadata, before a lookup)."""
     import uuid
 
     if isinstance(value, uuid.UUID):

@@ -71,6 +71,7 @@ class StoredContent:
 
 
 def store_error(error: StoreError) -> ServiceError:
+    """The API's answer to the chunk store refusing an upload: 507 when full, else 503."""
     if isinstance(error, StorageFullError):
         return ServiceError(
             code="storage_full",

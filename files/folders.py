@@ -30,6 +30,7 @@ def child_create(*, user, parent: Node, name: str, kind: str) -> Node:
 
 
 def name_conflict(name: str, *, existing: Node | None = None) -> ServiceError:
+    """The 409 for a name a live sibling already has (with its id, when known)."""
     details = {"name": name}
     if existing is not None:
         details["existing_id"] = str(existing.pk)
@@ -42,6 +43,7 @@ def name_conflict(name: str, *, existing: Node | None = None) -> ServiceError:
 
 
 def folder_writable_check(parent: Node) -> None:
+    """Refuse (400 / 409) writing into ``parent`` unless it is a live folder."""
     if not parent.is_folder:
         raise ServiceError(code="not_a_folder", message="The parent is not a folder.", status_code=400)
     if parent.trashed_in_id is not None:

@@ -31,6 +31,7 @@ def _locked() -> ServiceError:
 
 
 def lease_taken_over() -> LeaseLost:
+    """The 409 for a request whose lease lapsed and was taken by another request of the same upload."""
     return LeaseLost(
         code="upload_locked", message="This request stalled and another one took the upload over.", status_code=409
     )
