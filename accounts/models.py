@@ -9,7 +9,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.plans import FREE_GB, GB, category_for_gb
+from billing.plans import FREE_GB, GB
+from disks.categories import category_for_gb
 
 
 class UserManager(BaseUserManager["User"]):

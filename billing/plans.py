@@ -1,4 +1,4 @@
-"""Plan sizes and the disk category each size belongs to."""
+"""Plan sizes and their prices (the disk category of a size is disks.categories's to say)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,6 @@ GB = 1024**3  # a plan "GB" is a binary gigabyte, as the dashboard shows it
 FREE_GB = 1
 MIN_PAID_GB = 10
 MAX_PAID_GB = 100
-
-# (lowest plan size in GB, category); the first row whose bound the size reaches wins.
-_CATEGORIES = ((75, "E"), (50, "D"), (25, "C"), (10, "B"), (0, "A"))
-CATEGORIES = ("A", "B", "C", "D", "E")
-
-
-def category_for_gb(gb: int) -> str:
-    """A = free 1 GB, B = 10–24, C = 25–49, D = 50–74, E = 75–100."""
-    for low, category in _CATEGORIES:
-        if gb >= low:
-            return category
-    return "A"
 
 
 def is_valid_plan_gb(gb: int) -> bool:

@@ -7,8 +7,9 @@ from django.db.models import QuerySet
 
 from accounts.models import Workspace
 from billing.models import Invoice, Provider, Subscription
-from billing.plans import CATEGORY_RANGES, FREE_GB, MAX_PAID_GB, MIN_PAID_GB, category_for_gb, price_cents_for_gb
+from billing.plans import CATEGORY_RANGES, FREE_GB, MAX_PAID_GB, MIN_PAID_GB, price_cents_for_gb
 from billing.providers import LocalProvider, StripeProvider, configured_mode, provider_for
+from disks.categories import category_for_gb
 
 
 def subscription_for(*, workspace: Workspace) -> Subscription:

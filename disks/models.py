@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from billing.plans import CATEGORIES
+from disks.categories import CATEGORIES
 from disks.fields import SealedTextField
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from billing.plans import CATEGORIES
+from disks.categories import CATEGORIES
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
 from disks.placement import READABLE, replicas_wanted
 

@@ -58,7 +58,7 @@ django.setup()
 from allauth.account.models import EmailAddress
 from accounts.models import User, Workspace
 from accounts.services import token_create
-from billing.plans import category_for_gb
+from disks.categories import category_for_gb
 from disks.models import Disk
 from disks.services import disk_attach
 from files.models import Node

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from accounts.models import User
-from billing.plans import CATEGORIES
+from disks.categories import CATEGORIES
 from disks.models import Disk
 from disks.services import disk_create_local
 
