@@ -11,7 +11,7 @@ cannot be repaired stays exactly as it was (and reads fail loudly) until its byt
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -21,6 +21,7 @@ from disks.chunks import chunk_verify_blob
 from disks.crypto import CryptoError, WorkspaceKeys, workspace_keys
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
 from disks.placement import READABLE, replicas_wanted
+from disks.repair import chunk_repair
 
 logger = logging.getLogger(__name__)
 
@@ -99,27 +100,20 @@ def _coverage_problem(manifest: Manifest) -> str | None:
     return None
 
 
-def manifest_labels(manifest_ids: list) -> dict:
-    """What to call each content in the report: the owning file's path when the files app offers
-    ``files.selectors.manifest_labels`` (ids → text), else nothing (the caller prints the id)."""
-    try:
-        from files.selectors import manifest_labels as files_labels
-    except ImportError:
-        return {}
-    try:
-        return dict(files_labels(manifest_ids=manifest_ids))
-    except TypeError:
-        return dict(files_labels(manifest_ids))
-
-
-def manifests_fsck(*, workspace=None, repair: bool = False, verify: bool = True) -> Iterator[FileReport]:
+def manifests_fsck(
+    *,
+    workspace=None,
+    repair: bool = False,
+    verify: bool = True,
+    labels_for: Callable[[list], dict] | None = None,
+) -> Iterator[FileReport]:
     """Check every complete content (of one workspace, or all), one report per file.
 
     ``verify`` reads and authenticates every copy (otherwise the recorded states are trusted);
     ``repair`` brings damaged chunks back to their full number of copies from a verified copy.
-    A chunk shared by many files is checked (and repaired) once."""
-    from disks.repair import chunk_repair
-
+    A chunk shared by many files is checked (and repaired) once. ``labels_for`` names the contents in
+    the report (manifest ids -> text, such as the owning file's path; the files app knows those, this
+    layer does not); a content it does not name is called by its manifest id."""
     manifests = Manifest.objects.filter(state=Manifest.State.READY).order_by("workspace_id", "created_at", "pk")
     if workspace is not None:
         manifests = manifests.filter(workspace=workspace)
@@ -136,7 +130,7 @@ def manifests_fsck(*, workspace=None, repair: bool = False, verify: bool = True)
     for start in range(0, len(ids), LABEL_BATCH):
         found = Manifest.objects.in_bulk(ids[start : start + LABEL_BATCH])
         batch = [found[pk] for pk in ids[start : start + LABEL_BATCH] if pk in found]
-        labels = manifest_labels([m.pk for m in batch])
+        labels = labels_for([m.pk for m in batch]) if labels_for is not None else {}
         for manifest in batch:
             chunks = list(Chunk.objects.filter(references__manifest=manifest).distinct().order_by("pk"))
             report = FileReport(

@@ -123,3 +123,17 @@ def test_files_are_named_by_path_when_the_files_app_offers_labels(owner, owner_w
     file_upload(user=owner, parent=root, name="report-2026.pdf", stream=io.BytesIO(rng.randbytes(4000)))
     output, error = fsck()
     assert error is None and "report-2026.pdf" in output
+
+
+def test_a_file_is_reported_by_its_path_and_version(owner, owner_workspace, three_disks):
+    from tests.files.sharing_helpers import folder, root_of, upload
+
+    docs = folder(owner, root_of(owner_workspace), "docs")
+    upload(owner, docs, "report.txt", b"first")
+    upload(owner, docs, "report.txt", b"second")
+    output, error = fsck()
+    assert error is None
+    lines = [line for line in output.splitlines() if line.startswith("ok")]
+    assert len(lines) == 2
+    assert any("/docs/report.txt (v1)" in line for line in lines)
+    assert any("/docs/report.txt (v2)" in line for line in lines)

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from disks.fsck import DEGRADED, LOST, OK, manifests_fsck
+from files.selectors import manifest_labels
 
 
 class Command(BaseCommand):
@@ -40,7 +41,12 @@ class Command(BaseCommand):
         counts = {OK: 0, DEGRADED: 0, LOST: 0}
         repaired = 0
         styles = {OK: self.style.SUCCESS, DEGRADED: self.style.WARNING, LOST: self.style.ERROR}
-        for report in manifests_fsck(workspace=scope, repair=repair, verify=verify):
+        for report in manifests_fsck(
+            workspace=scope,
+            repair=repair,
+            verify=verify,
+            labels_for=lambda ids: manifest_labels(manifest_ids=ids),
+        ):
             counts[report.status] += 1
             if report.damaged_chunks and report.status == OK:
                 repaired += 1
