@@ -7,13 +7,16 @@ builds on files.activity and files.folders only, so neither imports the other ba
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from cloudstorage.errors import ServiceError
+from disks.store import manifest_clone
+from files.access import node_ancestor_ids, node_get_for_user
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record, changes_record_created
 from files.folders import child_get, folder_writable_check, name_conflict
-from files.models import FileVersion, Node
+from files.models import FileVersion, Node, Tag
 from files.names import name_clean, name_key, name_with_suffix
 from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, writable_check
@@ -54,10 +57,6 @@ def _invalid_parent(message: str = "The target folder does not exist or is not y
 
 def target_folder_get(*, user, node: Node, parent_id) -> Node:
     """The live folder ``parent_id`` the caller may write into, in ``node``'s workspace (400 otherwise)."""
-    from django.http import Http404
-
-    from files.access import node_get_for_user
-
     try:
         target = node_get_for_user(user=user, node_id=parent_id, need="edit")
     except Http404:
@@ -70,8 +69,6 @@ def target_folder_get(*, user, node: Node, parent_id) -> Node:
 
 
 def _refuse_into_itself(*, node: Node, target: Node, verb: str) -> None:
-    from files.access import node_ancestor_ids
-
     if node.is_folder and node.pk in node_ancestor_ids(node=target):
         raise ServiceError(
             code="invalid_move",
@@ -164,8 +161,6 @@ def node_update(
 
 
 def _tags_set(*, node: Node, tags: list[str]) -> None:
-    from files.models import Tag
-
     current = {tag.name: tag for tag in Tag.objects.filter(node=node)}
     wanted = set(tags)
     Tag.objects.filter(node=node).exclude(name__in=wanted).delete()
@@ -191,8 +186,6 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
     logical bytes are reserved against the quota first (all at once, refused whole). Without an
     explicit ``name`` a clash gets a `` (copy)`` suffix; with one it is a 409.
     """
-    from disks.store import manifest_clone
-
     folder_writable_check(parent)
     writable_check(workspace=parent.workspace)
     _refuse_into_itself(node=node, target=parent, verb="copied")
@@ -264,8 +257,6 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
                         paths[child.pk] = created[-1][1]
                         following.append(child.pk)
                 level = following
-            from files.models import Tag
-
             tags = Tag.objects.filter(node_id__in=list(copies)).values_list("node_id", "name")
             Tag.objects.bulk_create(
                 [Tag(workspace_id=parent.workspace_id, node=copies[node_id], name=tag) for node_id, tag in tags]

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
-from disks.store import manifest_release
+from disks.store import manifest_clone, manifest_release
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record
 from files.content import StoredContent, mime_type_guess
@@ -181,8 +181,6 @@ def _versions_thin_later(node_id) -> None:
 
 def version_restore(*, user, node: Node, number: int) -> FileVersion:
     """Rollback: a new version with the content of version ``number`` (history is never rewritten)."""
-    from disks.store import manifest_clone
-
     old = FileVersion.objects.filter(node=node, number=number).select_related("manifest").first()
     if old is None:
         raise ServiceError(code="not_found", message=f"This file has no version {number}.", status_code=404)
