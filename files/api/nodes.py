@@ -29,6 +29,7 @@ from files.folders import folder_create
 from files.nodes import node_copy, node_update, target_folder_get
 from files.preconditions import Precondition
 from files.selectors import children_rows
+from files.trash import node_trash
 from files.uploadhandler import StreamingMultiPartParser
 
 NODE_EXAMPLE = {
@@ -107,8 +108,6 @@ def node_detail(request: Request, node_id) -> Response:
         return Response(node_out(node, user=request.user))
     node = node_get_for_user(user=request.user, node_id=node_id, need="edit")
     if request.method == "DELETE":
-        from files.trash import node_trash
-
         node_trash(user=request.user, node=node)
         return Response(status=status.HTTP_204_NO_CONTENT)
     data = NodeUpdateIn(data=request.data)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from files.models import FileVersion, Node
+from files.access import node_path_for_user
+from files.models import FileVersion, Node, Tag
 from files.selectors import LISTING_FIELDS
 
 
@@ -45,8 +46,6 @@ class NodeOut(serializers.Serializer):
         if paths is not None and node.pk in paths:
             path = paths[node.pk]
         else:
-            from files.access import node_path_for_user
-
             # Whose path: a grantee sees it from their share down, never the folders above it.
             path = node_path_for_user(user=context["user"], node=node)
         tags = context.get("tags")
@@ -88,8 +87,6 @@ def _iso(value) -> str:
 
 def tags_by_node(node_ids: list) -> dict:
     """``{node id: [tag names]}`` in one query (cheaper than prefetch_related for a page)."""
-    from files.models import Tag
-
     result: dict = {}
     for node_id, name in Tag.objects.filter(node_id__in=node_ids).values_list("node_id", "name"):
         result.setdefault(node_id, []).append(name)

@@ -31,7 +31,7 @@ from accounts.selectors import workspaces_for_user
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import ROLE_PERMISSION, node_get_for_user
-from files.activity import activity_record
+from files.activity import activity_record, node_path
 from files.content import ContentSink
 from files.folders import child_get, folder_create
 from files.models import FileVersion, Node
@@ -204,8 +204,6 @@ class _NodeResource:
     def _key_of(self, folder: Node, name: str) -> str:
         folder_key = self.key_path.rsplit("/", 1)[0] if folder.pk == self.node.parent_id else None
         if folder_key is None:
-            from files.activity import node_path
-
             folder_key = f"/{self.workspace.pk}{node_path(node=folder).rstrip('/')}"
         return f"{folder_key}/{name}"
 
