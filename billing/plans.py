@@ -1,4 +1,4 @@
-"""Plan sizes and their prices (the disk category of a size is disks.categories's to say)."""
+"""Plan sizes and their prices. Which disk category a size belongs to is disks.categories' rule."""
 
 from __future__ import annotations
 
