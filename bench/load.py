@@ -5,18 +5,48 @@ the bottleneck: callers say so)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.transfer import connect
 
 
-def requests_per_second(url: str, token: str, *, connections: int = 16, seconds: int = 10) -> float:
-    """Checks one request answers 200 first; fails on any non-2xx answer or connect/timeout error."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (and their threads), from /proc; a process that
+    ended meanwhile counts as 0."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def processes_named(name: str) -> list[int]:
+    """Pids of this machine's processes whose command is ``name`` (e.g. every PostgreSQL backend)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def requests_per_second(url: str, token: str, *, connections: int = 16, seconds: int = 10) -> tuple[float, int]:
+    """(requests/s, requests served). Checks one request answers 200 first; fails on any non-2xx
+    answer or connect/timeout error."""
     conn = connect(url)
     conn.request("GET", urlsplit(url).path, headers={"Authorization": f"Bearer {token}"})
     response = conn.getresponse()
@@ -42,7 +72,8 @@ def requests_per_second(url: str, token: str, *, connections: int = 16, seconds:
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if errors and (int(errors.group(1)) or int(errors.group(4))):
         raise RuntimeError(f"wrk {url}: socket errors:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), requests
 
 
 def _load_worker(url: str, token: str, seconds: float, start_at: float, counts) -> None:
@@ -65,7 +96,7 @@ def _load_worker(url: str, token: str, seconds: float, start_at: float, counts) 
     counts.put(done)
 
 
-def python_load(url: str, token: str, connections: int, seconds: float) -> float:
+def python_load(url: str, token: str, connections: int, seconds: float) -> tuple[float, int]:
     """wrk's stand-in: one process per connection, each a keep-alive loop of GETs."""
     counts = multiprocessing.Queue()
     start_at = time.time() + 1.0
@@ -77,7 +108,7 @@ def python_load(url: str, token: str, connections: int, seconds: float) -> float
         for proc in procs:
             proc.start()
         total = sum(counts.get(timeout=seconds + 60) for _ in procs)
-        return total / seconds
+        return total / seconds, total
     finally:
         for proc in procs:
             proc.join(timeout=5)
