@@ -46,12 +46,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import Client, make_source, rss_now, rss_peak, rss_peak_reset  # noqa: E402
 from bench.harness import bench_database, instance  # noqa: E402
-from bench.load import cpu_seconds, processes_named, requests_per_second  # noqa: E402
+from bench.load import cpu_by_pid, cpu_since, processes_named, requests_per_second  # noqa: E402
 from bench.store import plain_copy  # noqa: E402
 from bench.transfer import get_discard, get_sha256, put_file, put_many, rclone_webdav, tus_upload  # noqa: E402
 
@@ -258,14 +259,20 @@ def bench_ours(server, roots: dict, run: int, source: Path, sha: str, blobs: lis
     page = client.json("GET", listing, fresh=True)["results"]
     if len(page) != LISTING_CHILDREN:
         raise RuntimeError(f"the listed folder has {len(page)} children on its first page, not {LISTING_CHILDREN}")
-    # Where a listing request's CPU goes: the web workers, and PostgreSQL's processes (on SQLite the
-    # database runs inside the workers). wrk's own share is left out, so the cap is generous.
+    # Where a listing request's CPU goes: the web workers, and the PostgreSQL backends serving the
+    # bench's database (on SQLite the database runs inside the workers). wrk's share and
+    # PostgreSQL's background writers are left out, so the cap is generous.
     web = server.worker_pids()
-    database = processes_named("postgres") if "DATABASE_URL" in server.env else []
-    before_web, before_db = cpu_seconds(web), cpu_seconds(database)
+    database_url = server.env.get("DATABASE_URL")
+    database = (
+        processes_named("postgres", title_contains=f" {urlsplit(database_url).path.lstrip('/')} ")
+        if database_url
+        else []
+    )
+    before_web, before_db = cpu_by_pid(web), cpu_by_pid(database)
     rate, requests = requests_per_second(server.url + listing, server.token, **load)
-    web_ms = (cpu_seconds(web) - before_web) * 1000 / requests
-    db_ms = (cpu_seconds(database) - before_db) * 1000 / requests
+    web_ms = cpu_since(before_web, web) * 1000 / requests
+    db_ms = cpu_since(before_db, database) * 1000 / requests
     record("listing", rate)
     record("listing_web_ms", web_ms)
     if database:

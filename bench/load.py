@@ -19,28 +19,44 @@ from bench.transfer import connect
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of these processes (and their threads), from /proc; a process that
-    ended meanwhile counts as 0."""
+    has ended counts as 0 (see cpu_since for a difference that stays right when one ends)."""
+    return sum(cpu_by_pid(pids).values())
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """{pid: user + system CPU seconds} of those of these processes that are still running."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    seconds = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
 
 
-def processes_named(name: str) -> list[int]:
-    """Pids of this machine's processes whose command is ``name`` (e.g. every PostgreSQL backend)."""
+def cpu_since(before: dict[int, float], pids: list[int]) -> float:
+    """CPU seconds these processes used since ``before`` (a cpu_by_pid); one that started meanwhile
+    counts whole, one that ended meanwhile is left out (its time cannot be read any more)."""
+    now = cpu_by_pid(pids)
+    return sum(value - before.get(pid, 0.0) for pid, value in now.items())
+
+
+def processes_named(name: str, *, title_contains: str = "") -> list[int]:
+    """Pids of this machine's processes whose command is ``name`` and whose title (command line)
+    contains ``title_contains``: e.g. the PostgreSQL backends serving one database."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == name:
-                    pids.append(int(entry.name))
+                if (entry / "comm").read_text().strip() != name:
+                    continue
+                if title_contains and title_contains not in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    continue
             except OSError:
                 continue
+            pids.append(int(entry.name))
     return pids
 
 
