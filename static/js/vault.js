@@ -39,6 +39,7 @@ function setupCreate(form) {
       button.textContent = "Create vault";
     }
   });
+  form.querySelector("button[type=submit]").disabled = false; // the page ships it disabled until now
 }
 
 // --- Open vault -----------------------------------------------------------------------------------
@@ -77,6 +78,7 @@ function setupVault(root) {
       button.textContent = "Unlock";
     }
   });
+  unlockForm.querySelector("button").disabled = false; // the page ships it disabled until now
 
   // The folders from the vault down to `id` (the vault itself when `id` is not inside it).
   async function trailTo(id) {

@@ -13,6 +13,7 @@ import zlib
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from accounts.services import token_create
 from clients.vault import crypto
@@ -70,6 +71,50 @@ def unlock(page, passphrase=PASSPHRASE, *, opens: bool = True) -> None:
     if opens:
         # PBKDF2 with 600,000 iterations: a moment on a laptop, longer on a busy test machine.
         page.locator("#vault-listing[aria-busy='false']").wait_for(timeout=60_000)
+
+
+def test_vault_forms_cannot_be_sent_before_their_script_handles_them(page, live_server):
+    """Clicked before vault.js had loaded, "Create vault" (and "Unlock") submitted the form the
+    browser's own way: a GET to the same page that dropped what was typed (seen in CI under load).
+    Each button is disabled until the script has taken the form over."""
+    page.set_viewport_size(PHONE)
+    owner = UserFactory(email="early@example.com")
+    login(page, live_server, owner)
+    held: list = []
+    script = {"released": False}
+
+    def hold(route) -> None:
+        if script["released"]:
+            route.continue_()
+        else:
+            held.append(route)
+
+    def release() -> None:
+        script["released"] = True
+        while held:
+            held.pop().continue_()
+
+    page.route(lambda url: "/js/vault" in url, hold)
+    page.goto(f"/app/vaults/new/?parent={root_of(owner).pk}", wait_until="commit")
+    create = page.get_by_role("button", name="Create vault")
+    create.wait_for()
+    expect(create).to_be_disabled()
+    release()
+    expect(create).to_be_enabled()
+
+    page.get_by_label("Name").fill("Early")
+    page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
+    page.get_by_label("Passphrase again").fill(PASSPHRASE)
+    create.click()
+    page.wait_for_url("**/app/vaults/*/", timeout=60_000)  # PBKDF2 first: slower on a busy machine
+    script["released"] = False
+    page.goto(page.url, wait_until="commit")
+    unlock_button = page.get_by_role("button", name="Unlock")
+    unlock_button.wait_for()
+    expect(unlock_button).to_be_disabled()
+    release()
+    expect(unlock_button).to_be_enabled()
+    unlock(page)
 
 
 def row(page, name):
