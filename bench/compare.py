@@ -132,7 +132,7 @@ def two_copies_small(blobs: list[bytes], work: Path) -> float:
     with ThreadPoolExecutor(len(folders)) as copies:
         started = time.perf_counter()
         for n, blob in enumerate(blobs):
-            list(copies.map(lambda folder: durable_new_file(folder, f"f{n:04d}", blob), folders))  # noqa: B023
+            list(copies.map(durable_new_file, folders, [f"f{n:04d}"] * len(folders), [blob] * len(folders)))
         elapsed = time.perf_counter() - started
     for folder in folders:
         shutil.rmtree(folder)
