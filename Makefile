@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Tests run on every core (pytest-xdist); override with e.g. PYTEST_ARGS="-n 0 -x".
 PYTEST_ARGS ?= -n auto
 
-.PHONY: run test install migrate lint chromium nginx davclients
+.PHONY: run test install migrate lint chromium nginx davclients strace
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +35,15 @@ chromium:
 nginx:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { apt-get update -q && apt-get install -y -q nginx; }
 
+# tests/disks/test_commit_durability.py traces a live worker's syscalls (fsync before the answer).
+strace:
+	@command -v strace >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q strace; }
+
 # The WebDAV tests drive the real clients (tests/files/test_webdav.py).
 davclients:
 	@command -v litmus >/dev/null 2>&1 && command -v rclone >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q litmus rclone; }
 
-test: install chromium nginx davclients
+test: install chromium nginx davclients strace
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

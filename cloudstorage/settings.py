@@ -158,12 +158,15 @@ else:
             # connection would keep a page cache of up to 2 MB (a web worker's threads filled theirs
             # with the tus tails' pages, ~10 MB per worker); the process-wide soft limit lets SQLite
             # evict pages to stay near 4 MiB in all, and a page evicted is read back from the OS's
-            # cache (listing requests/s unchanged).
+            # cache (listing requests/s unchanged). synchronous=FULL: every commit syncs the WAL
+            # before it returns. With NORMAL (WAL mode's usual pairing) the WAL was synced only at
+            # checkpoints, so a power cut after a 201 could roll back the file it acknowledged, or a
+            # repair's new copy after the old one was deleted (tests/disks/test_commit_durability.py).
             "OPTIONS": {
                 "timeout": 30,
                 "transaction_mode": "IMMEDIATE",
                 "init_command": (
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                     f"PRAGMA soft_heap_limit={SQLITE_SOFT_HEAP_LIMIT};"
                 ),
             },
