@@ -115,10 +115,10 @@ class ManifestWriter:
     """
 
     def __init__(self, *, workspace, size_limit: int | None = None):
-        self._setup(
-            workspace=workspace,
-            manifest=Manifest.objects.create(workspace=workspace, state=Manifest.State.PENDING),
-        )
+        # The pending manifest is inserted with the first batch's records (or by finish, for an
+        # empty content): one commit fewer per upload, and no row at all for one refused early.
+        self._setup(workspace=workspace, manifest=Manifest(workspace=workspace, state=Manifest.State.PENDING))
+        self._manifest_saved = False
         self.size_limit = size_limit
         # One read of the disk list serves the placement and the first batch's candidates.
         active = writable_primaries()
@@ -141,6 +141,7 @@ class ManifestWriter:
         self.seq = seq
         self.created: list = []  # chunks this writer created, collected at once on abort
         self.closed = False
+        self._manifest_saved = True
         self.placement = None
         self._disks: list = []
         self._disks_at: float | None = None
@@ -218,6 +219,7 @@ class ManifestWriter:
             # Batches whose writes already finished are recorded in this same transaction.
             while self._in_flight and all(f.done() for _c, f in self._in_flight[0].writes.values()):
                 self._settle(self._in_flight.popleft())
+            self._manifest_save()
             fresh, orphans = self._record(pieces)
             batch = self._reserve(fresh)
         for chunk, plaintext in orphans:
@@ -235,6 +237,12 @@ class ManifestWriter:
             self._unsettled.add(chunk.digest)
         if batch.writes:
             self._in_flight.append(batch)
+
+    def _manifest_save(self) -> None:
+        """In the caller's transaction: insert the pending manifest before anything refers to it."""
+        if not self._manifest_saved:
+            self.manifest.save(force_insert=True)
+            self._manifest_saved = True
 
     def _record(self, pieces: list[_Piece]) -> tuple[list, list]:
         """In the caller's transaction: dedup by digest, create the new chunks, reference every
@@ -453,7 +461,10 @@ class ManifestWriter:
                 self.manifest.size = self.size
                 self.manifest.sha256 = self.sha.hexdigest()
                 self.manifest.touched_at = timezone.now()
-                self.manifest.save(update_fields=["state", "size", "sha256", "touched_at"])
+                if self._manifest_saved:
+                    self.manifest.save(update_fields=["state", "size", "sha256", "touched_at"])
+                else:  # an empty content: no batch was ever recorded
+                    self._manifest_save()
         except BaseException:
             self.abort()
             raise
@@ -483,7 +494,8 @@ class ManifestWriter:
         self.closed = True
         self._quiesce()
         try:
-            manifest_release(manifest=self.manifest)
+            if self._manifest_saved:
+                manifest_release(manifest=self.manifest)
             for chunk_id in self.created:
                 chunk_collect(chunk_id=chunk_id)
         except Exception:

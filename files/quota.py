@@ -24,6 +24,12 @@ from files.models import QuotaHold
 
 # Streams of unknown length reserve ahead in steps of this size, then trim.
 RESERVE_STEP = 64 * 1024 * 1024
+# An upload of at most this many bytes, declared up front, holds no quota while it is stored: its
+# bytes are checked against the quota before, and taken by the same conditional UPDATE in the
+# transaction that makes it visible (Reservation.settle), so concurrent uploads still cannot
+# overshoot. A hold of its own would cost a transaction and two rows per small file; what a refused
+# one leaves on the disks (at most this much) is collected with its pending manifest.
+TAKE_AT_COMMIT = 1024 * 1024
 
 
 def _human(nbytes: int) -> str:
@@ -94,7 +100,12 @@ class Reservation:
         self.hold_id: int | None = None
         self.external = False  # the bytes are tracked elsewhere (a resumable upload's own row)
         self._touched = time.monotonic()
-        if expected is not None:
+        if expected is not None and expected <= TAKE_AT_COMMIT:
+            # Taken by settle(); refused now if it cannot fit (the usage read with the workspace).
+            writable_check(workspace=workspace)
+            if workspace.used_bytes + expected > workspace.quota_bytes:
+                raise quota_error(workspace=workspace, nbytes=expected)
+        elif expected is not None:
             self.add(expected)
 
     @classmethod
@@ -139,13 +150,16 @@ class Reservation:
         self.reserved = to
 
     def grow(self, received: int) -> None:
+        if self.expected is not None:
+            if received > self.expected:
+                raise ServiceError(
+                    code="size_mismatch", message="More bytes arrived than the declared size.", status_code=400
+                )
+            self._touch()
+            return
         if received <= self.reserved:
             self._touch()
             return
-        if self.expected is not None:
-            raise ServiceError(
-                code="size_mismatch", message="More bytes arrived than the declared size.", status_code=400
-            )
         step = max(RESERVE_STEP, received - self.reserved)
         free = self.workspace.quota_bytes - self._used()
         # Near the limit, reserve exactly what is needed rather than refusing a step that would not fit.

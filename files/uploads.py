@@ -18,10 +18,18 @@ from files.versions import content_commit, version_commit
 
 
 def file_upload(
-    *, user, parent: Node, name: str, stream, size: int | None = None, precondition: Precondition | None = None
+    *,
+    user,
+    parent: Node,
+    name: str,
+    stream,
+    size: int | None = None,
+    precondition: Precondition | None = None,
+    activity_verb: str | None = None,
 ) -> FileVersion:
     """Upload ``stream`` as ``parent/name``: a new file, or a new version of the file of that name.
-    A failing ``precondition`` is refused before the body is read, and again at the commit."""
+    A failing ``precondition`` is refused before the body is read, and again at the commit.
+    ``activity_verb``: the activity entry recorded with the commit."""
     name = name_clean(name)
     folder_writable_check(parent)
     existing = child_get(parent=parent, name=name)
@@ -29,18 +37,27 @@ def file_upload(
     if existing is not None and existing.is_folder:
         raise name_conflict(name, existing=existing)
     content = content_store(workspace=parent.workspace, stream=stream, size=size)
-    return content_commit(user=user, parent=parent, name=name, content=content, precondition=precondition)
+    return content_commit(
+        user=user, parent=parent, name=name, content=content, precondition=precondition, activity_verb=activity_verb
+    )
 
 
 def file_upload_version(
-    *, user, node: Node, stream, size: int | None = None, precondition: Precondition | None = None
+    *,
+    user,
+    node: Node,
+    stream,
+    size: int | None = None,
+    precondition: Precondition | None = None,
+    activity_verb: str | None = None,
 ) -> FileVersion:
-    """Upload ``stream`` as a new version of the file ``node`` (if ``precondition`` holds, before and after)."""
+    """Upload ``stream`` as a new version of the file ``node`` (if ``precondition`` holds, before and
+    after); ``activity_verb``: the activity entry recorded with the commit."""
     if not node.is_file:
         raise ServiceError(code="not_a_file", message="Only a file has versions.", status_code=400)
     precondition_check(precondition, node)
     content = content_store(workspace=node.workspace, stream=stream, size=size)
-    return version_commit(user=user, node=node, content=content, precondition=precondition)
+    return version_commit(user=user, node=node, content=content, precondition=precondition, activity_verb=activity_verb)
 
 
 # --- Multipart uploads: commit many stored contents to their relative paths -------------------------

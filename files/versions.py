@@ -28,8 +28,17 @@ from files.quota import Reservation, quota_release, writable_check
 logger = logging.getLogger(__name__)
 
 
-def _next_version(*, node: Node, user, content: StoredContent, mime_type: str, restored_from: int | None = None):
-    """Attach ``content`` to the locked ``node`` as its next version (inside a transaction)."""
+def _next_version(
+    *,
+    node: Node,
+    user,
+    content: StoredContent,
+    mime_type: str,
+    restored_from: int | None = None,
+    activity_verb: str | None = None,
+):
+    """Attach ``content`` to the locked ``node`` as its next version (inside a transaction), and
+    record the activity entry ``activity_verb`` if given (in the same commit: one fewer)."""
     number = node.version + 1
     version = FileVersion.objects.create(
         workspace_id=node.workspace_id,
@@ -53,6 +62,10 @@ def _next_version(*, node: Node, user, content: StoredContent, mime_type: str, r
     # Kept on the version for the caller's activity entry and response: one path query, not two.
     version.node_path = node_path(node=node)
     change_record(node=node, kind=Change.Kind.CREATE if number == 1 else Change.Kind.UPDATE, path=version.node_path)
+    if activity_verb is not None:
+        activity_record(
+            workspace_id=node.workspace_id, actor=user, verb=activity_verb, node=node, path=version.node_path
+        )
     return version
 
 
@@ -64,10 +77,12 @@ def content_commit(
     content: StoredContent,
     replace: bool = True,
     precondition: Precondition | None = None,
+    activity_verb: str | None = None,
 ) -> FileVersion:
     """Make stored content visible as ``parent/name``: a new file, or a new version of the file of
     that name (``replace``); refused (and the content discarded) when a folder has the name or the
-    ``precondition`` fails on what is there now (checked under the row lock)."""
+    ``precondition`` fails on what is there now (checked under the row lock). ``activity_verb``:
+    the activity entry to record in the same transaction."""
     try:
         name = name_clean(name)
         folder_writable_check(parent)
@@ -87,7 +102,11 @@ def content_commit(
                     else:
                         node = child_create(user=user, parent=parent, name=name, kind=Node.Kind.FILE)
                     version = _next_version(
-                        node=node, user=user, content=content, mime_type=mime_type_guess(name=name, head=content.head)
+                        node=node,
+                        user=user,
+                        content=content,
+                        mime_type=mime_type_guess(name=name, head=content.head),
+                        activity_verb=activity_verb,
                     )
                 break
             except IntegrityError:
@@ -111,8 +130,10 @@ def version_commit(
     content: StoredContent,
     restored_from: int | None = None,
     precondition: Precondition | None = None,
+    activity_verb: str | None = None,
 ) -> FileVersion:
-    """Make stored content the next version of the file ``node`` (if ``precondition`` still holds)."""
+    """Make stored content the next version of the file ``node`` (if ``precondition`` still holds);
+    ``activity_verb``: the activity entry to record in the same transaction."""
     try:
         with transaction.atomic():
             locked = Node.objects.select_for_update().get(pk=node.pk)
@@ -129,6 +150,7 @@ def version_commit(
                 if content.head or not restored_from
                 else locked.mime_type,
                 restored_from=restored_from,
+                activity_verb=activity_verb,
             )
     except BaseException:
         content.discard()

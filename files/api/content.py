@@ -21,7 +21,6 @@ from cloudstorage.csp import USER_CONTENT_POLICY
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import node_get_for_user, node_paths_for_user, permission_after_write
-from files.activity import activity_record
 from files.api.serializers import NodeOut
 from files.api.uploads import IF_MATCH_PARAMETERS, RawBodyParser, request_body
 from files.models import FileVersion, Node
@@ -195,10 +194,14 @@ def node_content(request: Request, node_id):
         raise ServiceError(code="not_a_file", message="Only a file gets new content.", status_code=400)
     stream, size = request_body(request)
     version = file_upload_version(
-        user=request.user, node=node, stream=stream, size=size, precondition=Precondition.from_headers(request.META)
+        user=request.user,
+        node=node,
+        stream=stream,
+        size=size,
+        precondition=Precondition.from_headers(request.META),
+        activity_verb="upload",
     )
     written = permission_after_write(node=version.node, through=node)
     path = version.node_path
-    activity_record(workspace_id=node.workspace_id, actor=request.user, verb="upload", node=written, path=path)
     paths = node_paths_for_user(user=request.user, nodes=[written], member=node.member, full_paths={written.pk: path})
     return Response(NodeOut(written, context={"user": request.user, "paths": paths}).data)

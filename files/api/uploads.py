@@ -141,10 +141,10 @@ def child_put(request: Request, node_id, name: str) -> Response:
         stream=stream,
         size=size,
         precondition=Precondition.from_headers(request.META),
+        activity_verb="upload",
     )
     node = permission_after_write(node=version.node, through=parent)
     path = version.node_path
-    activity_record(workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=node, path=path)
     created = version.number == 1  # a file's first version: the node was made by this request, so it has no tags
     context = {
         "user": request.user,

@@ -372,9 +372,10 @@ class FileResource(_BodyWrites, _NodeResource, DAVNonCollection):
         return self.writable.workspace
 
     def _commit(self, content, precondition) -> None:
-        version = version_commit(user=self.user, node=self.writable, content=content, precondition=precondition)
+        version = version_commit(
+            user=self.user, node=self.writable, content=content, precondition=precondition, activity_verb="upload"
+        )
         self.node = version.node
-        activity_record(workspace_id=self.node.workspace_id, actor=self.user, verb="upload", node=self.node)
 
 
 class NewFileResource(_BodyWrites, DAVNonCollection):
@@ -408,10 +409,14 @@ class NewFileResource(_BodyWrites, DAVNonCollection):
     def _commit(self, content, precondition) -> None:
         user = self.environ[USER_KEY]
         version = content_commit(
-            user=user, parent=self.parent, name=self.name, content=content, precondition=precondition
+            user=user,
+            parent=self.parent,
+            name=self.name,
+            content=content,
+            precondition=precondition,
+            activity_verb="upload",
         )
         self.node = version.node
-        activity_record(workspace_id=self.node.workspace_id, actor=user, verb="upload", node=self.node)
 
 
 class WorkspaceProvider(DAVProvider):

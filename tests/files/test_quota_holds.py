@@ -11,10 +11,12 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from files.content import ContentSink
+from cloudstorage.errors import ServiceError
+from disks.models import Chunk, Manifest
+from files.content import ContentSink, content_store
 from files.models import Node, QuotaHold
 from files.nodes import node_copy
-from files.quota import Reservation, quota_holds_reclaim
+from files.quota import TAKE_AT_COMMIT, Reservation, quota_holds_reclaim
 from files.uploads import file_upload
 from files.versions import content_commit
 
@@ -71,7 +73,6 @@ def test_a_growing_upload_whose_hold_was_reclaimed_is_refused_clearly(owner_work
     sink = ContentSink(workspace=owner_workspace)
     sink.write(b"z" * 10)
     quota_holds_reclaim(now=stale())
-    from cloudstorage.errors import ServiceError
 
     with pytest.raises(ServiceError) as caught:
         sink.write(b"z" * (65 * MB))  # needs a further step of quota
@@ -81,8 +82,10 @@ def test_a_growing_upload_whose_hold_was_reclaimed_is_refused_clearly(owner_work
 
 def test_a_cancelled_reservation_gives_everything_back_once(owner_workspace):
     before = used(owner_workspace)
-    reservation = Reservation(workspace=owner_workspace, expected=5000)
-    assert used(owner_workspace) == before + 5000
+    size = TAKE_AT_COMMIT + 5000  # held while it is stored (a smaller one is taken at its commit)
+    reservation = Reservation(workspace=owner_workspace, expected=size)
+    assert used(owner_workspace) == before + size
+    assert QuotaHold.objects.count() == 1
     reservation.cancel()
     reservation.cancel()
     assert used(owner_workspace) == before
@@ -104,3 +107,42 @@ def test_the_reclaim_job_is_scheduled():
     from files.tasks import quota_holds_reclaim as task
 
     assert task.delay().get() == 0
+
+
+def test_a_small_declared_upload_holds_nothing_while_stored_and_takes_its_quota_at_commit(owner, root, owner_workspace):
+    before = used(owner_workspace)
+    content = content_store(workspace=owner_workspace, stream=io.BytesIO(b"s" * 3000), size=3000)
+    # Stored and durable, but no hold row and no usage yet: a crash here leaks no quota.
+    assert not QuotaHold.objects.exists()
+    assert used(owner_workspace) == before
+
+    content_commit(user=owner, parent=root, name="small.bin", content=content)
+
+    assert used(owner_workspace) == before + 3000
+    assert not QuotaHold.objects.exists()
+
+
+def test_a_small_upload_that_no_longer_fits_at_its_commit_is_refused_and_leaves_nothing(owner, root, owner_workspace):
+    content = content_store(workspace=owner_workspace, stream=io.BytesIO(b"t" * 3000), size=3000)
+    # Meanwhile another upload filled the workspace up to 1,000 bytes below its quota.
+    owner_workspace.refresh_from_db()
+    owner_workspace.used_bytes = owner_workspace.quota_bytes - 1000
+    owner_workspace.save(update_fields=["used_bytes"])
+
+    with pytest.raises(ServiceError) as caught:
+        content_commit(user=owner, parent=root, name="late.bin", content=content)
+
+    assert caught.value.code == "quota_exceeded" and caught.value.status_code == 413
+    assert used(owner_workspace) == owner_workspace.quota_bytes - 1000
+    assert not Node.objects.filter(name="late.bin").exists()
+    assert not Manifest.objects.filter(pk=content.manifest.pk).exists()  # released for GC
+
+
+def test_a_small_declared_upload_that_cannot_fit_is_refused_before_a_chunk_is_stored(owner, root, owner_workspace):
+    owner_workspace.used_bytes = owner_workspace.quota_bytes - 10
+    owner_workspace.save(update_fields=["used_bytes"])
+    chunks = Chunk.objects.count()
+    with pytest.raises(ServiceError) as caught:
+        file_upload(user=owner, parent=root, name="x.bin", stream=io.BytesIO(b"x" * 11), size=11)
+    assert caught.value.code == "quota_exceeded"
+    assert Chunk.objects.count() == chunks and not Manifest.objects.filter(state="pending").exists()
