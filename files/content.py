@@ -89,8 +89,10 @@ class ContentSink:
     What an upload handler needs (Django's multipart parser pushes data at us). Quota is reserved
     as bytes arrive: all of ``size`` up front when the exact size is known; else ``size_bound`` (an
     upper bound such as the rest of the request body) when it fits, so concurrent uploads cannot
-    each grab a big step near the limit; else in steps. ``finish`` trims the reservation to the exact
-    size, so a multi-file request never holds more than it will keep.
+    each grab a big step near the limit; else in steps. An upload that cannot bring more than
+    ``files.quota.TAKE_AT_COMMIT`` bytes holds nothing: its quota is taken when it is committed.
+    ``finish`` trims the reservation to the exact size, so a multi-file request never holds more
+    than it will keep.
     """
 
     def __init__(self, *, workspace: Workspace, size: int | None = None, size_bound: int | None = None):
@@ -98,13 +100,7 @@ class ContentSink:
         self.size = size
         self.received = 0
         self.head = bytearray()
-        self.reservation = Reservation(workspace=workspace, expected=size)
-        if size is None and size_bound:
-            try:
-                self.reservation.add(size_bound)
-            except ServiceError as error:
-                if error.code != "quota_exceeded":
-                    raise
+        self.reservation = Reservation(workspace=workspace, expected=size, bound=size_bound)
         try:
             self.writer = manifest_writer(workspace=workspace)
         except StoreError as error:

@@ -24,11 +24,12 @@ from files.models import QuotaHold
 
 # Streams of unknown length reserve ahead in steps of this size, then trim.
 RESERVE_STEP = 64 * 1024 * 1024
-# An upload of at most this many bytes, declared up front, holds no quota while it is stored: its
-# bytes are checked against the quota before, and taken by the same conditional UPDATE in the
-# transaction that makes it visible (Reservation.settle), so concurrent uploads still cannot
-# overshoot. A hold of its own would cost a transaction and two rows per small file; what a refused
-# one leaves on the disks (at most this much) is collected with its pending manifest.
+# An upload that cannot bring more than this many bytes (its declared size, or the rest of a small
+# multipart body) holds no quota while it is stored: its bytes are taken by the conditional UPDATE
+# in the transaction that makes it visible (Reservation.settle), so concurrent uploads still cannot
+# overshoot, and a declared size is also checked before a byte is stored. A hold of its own would
+# cost a transaction and two rows per small file; what a refused one leaves on the disks (at most
+# this much) is collected with its pending manifest.
 TAKE_AT_COMMIT = 1024 * 1024
 
 
@@ -93,20 +94,32 @@ class Reservation:
 
     TOUCH_EVERY = 60.0
 
-    def __init__(self, *, workspace: Workspace, expected: int | None = None):
+    def __init__(self, *, workspace: Workspace, expected: int | None = None, bound: int | None = None):
+        """``expected``: the exact size, when declared; ``bound``: else the most bytes the upload
+        can bring (the rest of a request body), if known."""
         self.workspace = workspace
         self.reserved = 0
         self.expected = expected
         self.hold_id: int | None = None
         self.external = False  # the bytes are tracked elsewhere (a resumable upload's own row)
         self._touched = time.monotonic()
-        if expected is not None and expected <= TAKE_AT_COMMIT:
-            # Taken by settle(); refused now if it cannot fit (the usage read with the workspace).
+        most = expected if expected is not None else bound
+        # Up to this many bytes are taken by settle(), none held before (see TAKE_AT_COMMIT).
+        self.take_at_commit = most if most is not None and most <= TAKE_AT_COMMIT else None
+        if self.take_at_commit is not None:
             writable_check(workspace=workspace)
-            if workspace.used_bytes + expected > workspace.quota_bytes:
+            # A declared size that cannot fit is refused now (the usage read with the workspace).
+            if expected is not None and workspace.used_bytes + expected > workspace.quota_bytes:
                 raise quota_error(workspace=workspace, nbytes=expected)
         elif expected is not None:
             self.add(expected)
+        elif bound:
+            # Near the limit a bound that does not fit is no refusal: the file may be smaller.
+            try:
+                self.add(bound)
+            except ServiceError as error:
+                if error.code != "quota_exceeded":
+                    raise
 
     @classmethod
     def adopt(cls, *, workspace: Workspace, reserved: int) -> Reservation:
@@ -139,6 +152,14 @@ class Reservation:
         self.reserved += nbytes
         self._touched = time.monotonic()
 
+    def hold_now(self, size: int) -> None:
+        """Hold the ``size`` bytes of a stored content that would take its quota at its commit: for
+        a batch of contents committed one transaction each, which must be refused before the first
+        commits if they do not all fit."""
+        if self.take_at_commit is not None:
+            self.take_at_commit = None
+            self.add(size)
+
     def trim(self, to: int) -> None:
         """Give back what is reserved beyond ``to`` bytes."""
         extra = self.reserved - to
@@ -150,6 +171,12 @@ class Reservation:
         self.reserved = to
 
     def grow(self, received: int) -> None:
+        if self.take_at_commit is not None:
+            if received <= self.take_at_commit:
+                return
+            if self.expected is None:
+                # More than the bound said (it came from a header): held from here on, as any other.
+                self.take_at_commit = None
         if self.expected is not None:
             if received > self.expected:
                 raise ServiceError(

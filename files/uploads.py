@@ -9,6 +9,7 @@ imported by content, versions or folders.
 from __future__ import annotations
 
 from cloudstorage.errors import ServiceError
+from files.activity import activity_record
 from files.content import StoredContent, content_store
 from files.folders import child_get, folder_ensure, folder_writable_check, name_conflict
 from files.models import FileVersion, Node
@@ -90,15 +91,24 @@ def _upload_plan_check(*, parent: Node, targets: list[list[str]]) -> None:
                     existing[key] = pk
 
 
-def uploads_commit(*, user, parent: Node, items: list[tuple[list[str], StoredContent]]) -> list[FileVersion]:
+def uploads_commit(
+    *, user, parent: Node, items: list[tuple[list[str], StoredContent]], activity_verb: str | None = None
+) -> list[FileVersion]:
     """Make uploaded contents visible at their relative paths under ``parent`` (folders created on the
     way; an existing file of the name gets a new version). Every path is checked first, so a bad batch
-    changes nothing. Takes ownership of the contents: each is committed or discarded when this returns."""
+    changes nothing. Takes ownership of the contents: each is committed or discarded when this returns.
+    ``activity_verb``: one activity entry, on the file (recorded in its commit) or, for several
+    files, on ``parent`` with their number."""
     versions: list[FileVersion] = []
     handed = 0
     try:
         folder_writable_check(parent)
         _upload_plan_check(parent=parent, targets=[parts for parts, _ in items])
+        if len(items) > 1:
+            # All or nothing: each file commits in a transaction of its own, so what small files
+            # would take at their commit is held before the first one commits.
+            for _, content in items:
+                content.reservation.hold_now(content.manifest.size)
         folders: dict[tuple, Node] = {}
         for parts, content in items:
             folder_key = tuple(name_key(part) for part in parts[:-1])
@@ -107,9 +117,20 @@ def uploads_commit(*, user, parent: Node, items: list[tuple[list[str], StoredCon
                 folder = folder_ensure(user=user, parent=parent, names=parts[:-1]) if parts[:-1] else parent
                 folders[folder_key] = folder
             handed += 1  # content_commit discards the content itself if it fails
-            versions.append(content_commit(user=user, parent=folder, name=parts[-1], content=content))
+            verb = activity_verb if len(items) == 1 else None
+            versions.append(
+                content_commit(user=user, parent=folder, name=parts[-1], content=content, activity_verb=verb)
+            )
     except BaseException:
         for _, content in items[handed:]:
             content.discard()
         raise
+    if activity_verb is not None and len(versions) > 1:
+        activity_record(
+            workspace_id=parent.workspace_id,
+            actor=user,
+            verb=activity_verb,
+            node=parent,
+            details={"files": len(versions)},
+        )
     return versions

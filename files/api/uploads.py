@@ -16,7 +16,6 @@ from rest_framework.response import Response
 
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user, node_paths_for_user, permission_after_write
-from files.activity import activity_record
 from files.api.serializers import NodeOut, tags_by_node
 from files.names import name_clean, relative_path_split
 from files.preconditions import Precondition
@@ -81,22 +80,11 @@ def multipart_upload(*, request: Request, parent) -> dict:
         user=request.user,
         parent=parent,
         items=[(parts, up.content) for up, parts in zip(uploads, targets, strict=True)],
+        activity_verb="upload",
     )
     nodes = [version.node for version in versions]
     # Each version carries the path computed for its change-feed entry: no query for them here.
     paths = {version.node.pk: version.node_path for version in versions}
-    if len(versions) == 1:
-        activity_record(
-            workspace_id=parent.workspace_id, actor=request.user, verb="upload", node=nodes[0], path=paths[nodes[0].pk]
-        )
-    else:
-        activity_record(
-            workspace_id=parent.workspace_id,
-            actor=request.user,
-            verb="upload",
-            node=parent,
-            details={"files": len(versions)},
-        )
     for node in nodes:
         permission_after_write(node=node, through=parent)
     # Only a file that existed before (a new version) can carry tags.

@@ -146,3 +146,31 @@ def test_a_small_declared_upload_that_cannot_fit_is_refused_before_a_chunk_is_st
         file_upload(user=owner, parent=root, name="x.bin", stream=io.BytesIO(b"x" * 11), size=11)
     assert caught.value.code == "quota_exceeded"
     assert Chunk.objects.count() == chunks and not Manifest.objects.filter(state="pending").exists()
+
+
+def test_a_body_that_brings_more_than_its_bound_said_is_held_from_then_on(owner_workspace):
+    # The bound comes from a header (the rest of the request body); more bytes than it said fall
+    # back to a hold of their own, as an upload of unknown size.
+    before = used(owner_workspace)
+    reservation = Reservation(workspace=owner_workspace, bound=1000)
+    reservation.grow(800)
+    assert not QuotaHold.objects.exists() and used(owner_workspace) == before
+    reservation.grow(5000)
+    assert QuotaHold.objects.get().bytes >= 5000
+    assert used(owner_workspace) >= before + 5000
+    reservation.cancel()
+    assert used(owner_workspace) == before and not QuotaHold.objects.exists()
+
+
+def test_a_batch_of_small_files_holds_their_quota_before_the_first_commits(api, root, owner_workspace):
+    # Each file commits in a transaction of its own: if the second did not fit at its commit, the
+    # first would already be visible. So the batch is held whole first, and refused whole.
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    owner_workspace.used_bytes = owner_workspace.quota_bytes - 1500
+    owner_workspace.save(update_fields=["used_bytes"])
+    files = [SimpleUploadedFile("a.bin", b"a" * 1000), SimpleUploadedFile("b.bin", b"b" * 1000)]
+    response = api.post(f"/api/v1/nodes/{root.pk}/children/", {"file": files}, format="multipart")
+    assert response.status_code == 413, response.content
+    assert used(owner_workspace) == owner_workspace.quota_bytes - 1500
+    assert not Node.objects.filter(parent=root).exists() and not QuotaHold.objects.exists()
