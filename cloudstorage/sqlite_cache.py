@@ -9,7 +9,10 @@ indexed SELECT and a write one UPSERT on a connection the thread keeps open.
 Why its own file and not a table in the main database: the main database runs transactions in
 IMMEDIATE mode, so a cache write there would queue behind an upload's commit (and the reverse). This
 file's writes take its own lock for microseconds. It is a cache, so it trades durability for speed
-(``synchronous=OFF``): a power cut may forget recent counters, never the main database's data.
+(``synchronous=NORMAL`` in WAL mode: no commit waits for the disk, only checkpoints sync): a power
+cut may forget recent counters, never the main database's data. Not ``OFF``: that skips the
+checkpoints' syncs too, and a power cut could leave the file corrupt, every later request's throttle
+check failing on it until an operator deleted it.
 
 ``add`` and ``incr`` are single statements, hence atomic across processes (the repair
 lease in disks.repair relies on ``add``; the file cache only approximated that with a check then a write).
@@ -91,7 +94,7 @@ class SQLiteCache(BaseCache):
             )
             try:
                 connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=OFF")
+                connection.execute("PRAGMA synchronous=NORMAL")
                 connection.execute(_SCHEMA)
                 return connection
             except sqlite3.OperationalError as exc:

@@ -117,3 +117,11 @@ def test_embedded_default_keeps_connections_and_uses_the_sqlite_cache(tmp_path):
     env = {"CLOUDSTORAGE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "cloudstorage.settings", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == ('["django.db.backends.sqlite3", 60, true, "cloudstorage.sqlite_cache.SQLiteCache"]')
+
+
+def test_cache_syncs_at_checkpoints_so_a_power_cut_cannot_corrupt_it(sqlite_cache):
+    # synchronous=OFF would skip the checkpoints' syncs too: after a power cut the file could be
+    # corrupt and every throttle check would fail on it. NORMAL only forgets recent writes.
+    sqlite_cache.set("n", 1)
+    assert sqlite_cache._db().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert sqlite_cache._db().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
