@@ -289,6 +289,11 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
                     {"link": link, "token": token, "error": "Choose a file."},
                     status=400,
                 )
+            if len(batch.uploads) > 1:
+                # Each file commits on its own: what small files would take at their commit is held
+                # first, so files that do not all fit are refused before any is kept (as before).
+                for upload in batch.uploads:
+                    upload.content.reservation.hold_now(upload.content.manifest.size)
             for upload in batch.uploads:
                 upload.committed = True  # link_upload commits it or discards it
                 link_upload(link=link, name=upload.name, content=upload.content)

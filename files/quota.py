@@ -83,7 +83,8 @@ def quota_release(*, workspace: Workspace, nbytes: int) -> None:
 
 
 class Reservation:
-    """Quota for one upload: reserved up front when the size is known, else ahead in steps.
+    """Quota for one upload: reserved up front when the size is known, else ahead in steps; or, for
+    an upload that cannot bring more than TAKE_AT_COMMIT bytes, taken only by ``settle``.
 
     What is reserved lives in a :class:`QuotaHold` row (the database is the truth, not this object),
     so a process that dies mid-upload leaks nothing: ``quota_holds_reclaim`` gives back holds left

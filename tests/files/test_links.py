@@ -208,6 +208,21 @@ def test_upload_link_respects_the_quota(owner, owner_workspace, api, client, alb
     assert not Node.objects.filter(name="big.bin").exists()
 
 
+def test_upload_link_refuses_files_that_do_not_all_fit_and_keeps_none(owner, owner_workspace, api, client, album):
+    # Small files take their quota at their commit; several are held first, so a batch that runs
+    # over is refused before the first one is kept.
+    token = token_of(make_link(api, album, permission="upload"))
+    owner_workspace.refresh_from_db()
+    owner_workspace.used_bytes = owner_workspace.quota_bytes - 1500
+    owner_workspace.save(update_fields=["used_bytes"])
+    files = [SimpleUploadedFile("one.bin", b"1" * 1000), SimpleUploadedFile("two.bin", b"2" * 1000)]
+    response = client.post(f"/s/{token}/upload", {"file": files})
+    assert response.status_code == 413
+    assert not Node.objects.filter(parent=album, name__in=["one.bin", "two.bin"]).exists()
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == owner_workspace.quota_bytes - 1500
+
+
 def test_upload_link_streams_into_the_store_and_checks_csrf(owner, owner_workspace, api, album, settings):
     # Django's default handlers would keep this in memory or spool it to a temporary file; the
     # streaming handler stores it as it arrives, so quota is reserved and settled exactly.
