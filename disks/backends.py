@@ -141,6 +141,15 @@ class Backend:
 _marker_seen: dict[tuple[str, str], float] = {}
 
 
+def _folder_sync(folder: Path) -> None:
+    """fsync a directory: what makes the names of the entries made in it durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class LocalBackend(Backend):
     """A folder; objects are files written to a temporary name, fsync'd, then renamed into place.
 
@@ -185,7 +194,7 @@ class LocalBackend(Backend):
         tmp = self.root / TEMP_DIR / f"{path.name}.{secrets.token_hex(4)}.tmp"
         try:
             tmp.parent.mkdir(exist_ok=True)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders_make(path.parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 view = memoryview(data)
@@ -196,14 +205,25 @@ class LocalBackend(Backend):
             finally:
                 os.close(fd)
             os.replace(tmp, path)
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _folder_sync(path.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise BackendError(f"{self.root}: {exc}") from exc
+
+    def _folders_make(self, folder: Path) -> None:
+        """Create ``folder`` and what is missing above it (below the root), each new folder's name
+        made durable by syncing its parent: POSIX keeps a new directory's entry only through its
+        parent's fsync, and a copy is acknowledged as durable. A folder another thread created
+        meanwhile has its parent synced here too, so no copy is answered for before its path is."""
+        if folder.is_dir():
+            return
+        missing = []
+        while folder != self.root and not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for new in reversed(missing):
+            new.mkdir(exist_ok=True)
+            _folder_sync(new.parent)
 
     def _missing(self, key: str) -> BackendError:
         """A file not found is a missing copy only when the disk itself is there: a web node that

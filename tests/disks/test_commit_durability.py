@@ -18,7 +18,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -96,3 +98,45 @@ def test_a_write_is_answered_only_after_its_commit_reached_the_disk(tmp_path):
         late, answers = _unsynced_answers(log.read_text())
         assert answers == 3, log.read_text()[-3000:]
         assert late == [], "\n".join(late)
+
+
+NEW_FOLDERS = r"""
+import sys
+from disks.backends import LocalBackend
+LocalBackend(sys.argv[1]).put("ws/0f/1e2d/abc", b"chunk")
+"""
+
+
+def _folders_left_unsynced(trace: str) -> tuple[list[str], list[str]]:
+    """(folders created, those whose parent was not synced after their creation), in trace order."""
+    created, pending = [], {}
+    for line in trace.splitlines():
+        made = re.search(r"mkdir(?:at)?\((?:AT_FDCWD<[^>]*>, )?\"([^\"]+)\", [^)]*\) = 0", line)
+        if made and "/.tmp" not in made.group(1):  # temporaries need no durable name
+            created.append(made.group(1))
+            pending[made.group(1)] = str(Path(made.group(1)).parent)
+        synced = re.search(r"f(?:data)?sync\(\d+<([^>]+)>\) = 0", line)
+        if synced:
+            pending = {folder: parent for folder, parent in pending.items() if parent != synced.group(1)}
+    return created, sorted(pending)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (Debian package strace)")
+def test_a_copy_in_new_folders_is_stored_only_once_their_names_are_synced_too(tmp_path):
+    # A copy's file and its folder's entry were synced, but a folder the write had to create is an
+    # entry in its own parent, which POSIX makes durable only through the parent's fsync: without it
+    # a power cut could lose a new folder of acknowledged copies (a journal such as ext4's happens to
+    # commit it with the file; XFS or btrfs need not).
+    root = tmp_path / "disk"
+    root.mkdir()
+    log = tmp_path / "strace.log"
+    subprocess.run(
+        ["strace", "-f", "-y", "-e", "trace=mkdir,mkdirat,fsync,fdatasync", "-o", str(log)]
+        + [sys.executable, "-c", "import django; django.setup()\n" + NEW_FOLDERS, str(root)],
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    trace = log.read_text()
+    created, unsynced = _folders_left_unsynced(trace)
+    assert {str(root / "ws"), str(root / "ws/0f"), str(root / "ws/0f/1e2d")} <= set(created), trace
+    assert unsynced == [], trace
