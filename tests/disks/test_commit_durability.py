@@ -105,14 +105,25 @@ import sys
 from disks.backends import LocalBackend
 LocalBackend(sys.argv[1]).put("ws/0f/1e2d/abc", b"chunk")
 """
+# Folders made by someone else (another thread, a process that died before syncing them): this
+# process cannot know they are durable, so its first write into them syncs them as well.
+OLD_FOLDERS = r"""
+import os, sys
+from disks.backends import LocalBackend
+os.makedirs(os.path.join(sys.argv[1], "ws/0f/1e2d"))
+LocalBackend(sys.argv[1]).put("ws/0f/1e2d/abc", b"chunk")
+LocalBackend(sys.argv[1]).put("ws/0f/1e2d/def", b"chunk")
+"""
 
 
-def _folders_left_unsynced(trace: str) -> tuple[list[str], list[str]]:
-    """(folders created, those whose parent was not synced after their creation), in trace order."""
+def _folders_left_unsynced(trace: str, root: Path) -> tuple[list[str], list[str]]:
+    """(folders of the disk made or looked at with mkdir, those whose parent was not synced after
+    that), in trace order."""
     created, pending = [], {}
     for line in trace.splitlines():
-        made = re.search(r"mkdir(?:at)?\((?:AT_FDCWD<[^>]*>, )?\"([^\"]+)\", [^)]*\) = 0", line)
-        if made and "/.tmp" not in made.group(1):  # temporaries need no durable name
+        made = re.search(r"mkdir(?:at)?\((?:AT_FDCWD<[^>]*>, )?\"([^\"]+)\", [^)]*\) = (?:0|-1 EEXIST)", line)
+        if made and made.group(1).startswith(f"{root}/") and "/.tmp" not in made.group(1):
+            # (temporaries need no durable name)
             created.append(made.group(1))
             pending[made.group(1)] = str(Path(made.group(1)).parent)
         synced = re.search(r"f(?:data)?sync\(\d+<([^>]+)>\) = 0", line)
@@ -121,22 +132,36 @@ def _folders_left_unsynced(trace: str) -> tuple[list[str], list[str]]:
     return created, sorted(pending)
 
 
+def _trace_folders(tmp_path, code: str) -> tuple[Path, list[str], list[str], str]:
+    root = tmp_path / "disk"
+    root.mkdir()
+    log = tmp_path / "strace.log"
+    subprocess.run(
+        ["strace", "-f", "-y", "-e", "trace=mkdir,mkdirat,fsync,fdatasync", "-o", str(log)]
+        + [sys.executable, "-c", "import django; django.setup()\n" + code, str(root)],
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    trace = log.read_text()
+    created, unsynced = _folders_left_unsynced(trace, root)
+    return root, created, unsynced, trace
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (Debian package strace)")
+def test_a_copy_in_folders_made_by_someone_else_syncs_them_before_it_is_stored(tmp_path):
+    root, created, unsynced, trace = _trace_folders(tmp_path, OLD_FOLDERS)
+    assert str(root / "ws/0f/1e2d") in created, trace  # looked at (EEXIST), then synced in its parent
+    assert unsynced == [], trace
+    # Once per process, not per write: the second copy finds the folder known.
+    assert len(re.findall(rf"fsync\(\d+<{re.escape(str(root))}/ws/0f>\)", trace)) == 1, trace
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (Debian package strace)")
 def test_a_copy_in_new_folders_is_stored_only_once_their_names_are_synced_too(tmp_path):
     # A copy's file and its folder's entry were synced, but a folder the write had to create is an
     # entry in its own parent, which POSIX makes durable only through the parent's fsync: without it
     # a power cut could lose a new folder of acknowledged copies (a journal such as ext4's happens to
     # commit it with the file; XFS or btrfs need not).
-    root = tmp_path / "disk"
-    root.mkdir()
-    log = tmp_path / "strace.log"
-    subprocess.run(
-        ["strace", "-f", "-y", "-e", "trace=mkdir,mkdirat,fsync,fdatasync", "-o", str(log)]
-        + [sys.executable, "-c", "import django; django.setup()\n" + NEW_FOLDERS, str(root)],
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    trace = log.read_text()
-    created, unsynced = _folders_left_unsynced(trace)
+    root, created, unsynced, trace = _trace_folders(tmp_path, NEW_FOLDERS)
     assert {str(root / "ws"), str(root / "ws/0f"), str(root / "ws/0f/1e2d")} <= set(created), trace
     assert unsynced == [], trace
