@@ -63,16 +63,15 @@ def workspace_place(*, workspace, active: list[Disk] | None = None) -> list[Disk
     Safe under concurrency: when the placement must change, it is recomputed and rewritten under a
     lock on the workspace row, so two first uploads into one workspace never both insert rank 0.
     ``active``: the caller's fresh read of :func:`writable_primaries`, if it has one."""
-    from accounts.models import Workspace
+    from accounts.locks import workspace_lock
 
     current = _current(workspace)
     keep = _placement_for(workspace, current, active)
     if [d.pk for d in keep] == current:
         return keep
     with transaction.atomic():
-        # Serialises placement changes of this workspace (PostgreSQL row lock; SQLite's IMMEDIATE
-        # transactions already serialise writers). Whoever comes second sees the first one's rows.
-        Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk", flat=True).first()
+        # Serialises placement changes of this workspace. Whoever comes second sees the first one's rows.
+        workspace_lock(workspace.pk)
         current = _current(workspace)
         keep = _placement_for(workspace, current)
         if [d.pk for d in keep] != current:

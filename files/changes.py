@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.locks import workspace_lock
 from cloudstorage.errors import ServiceError
 from files.models import Change, ChangeFeedFloor, Node
 
@@ -30,17 +30,9 @@ MAX_WAIT = 60
 BACKOFF_SECONDS = 5
 
 
-def _workspace_lock(workspace_id) -> None:
-    """The lock that orders concurrent writers of one workspace, so ids follow commit order (see
-    above). SQLite has no row locks (and needs none: its write transactions take the whole database,
-    IMMEDIATE, before their first statement), so the query is not sent there."""
-    if connection.features.has_select_for_update:
-        Workspace.objects.select_for_update().filter(pk=workspace_id).order_by().values_list("pk", flat=True).first()
-
-
 def change_record(*, node: Node, kind: str, path: str, from_path: str = "") -> Change:
     """Append ``kind`` for ``node`` to its workspace's feed; call inside the change's transaction."""
-    _workspace_lock(node.workspace_id)
+    workspace_lock(node.workspace_id)  # so ids follow commit order (see above)
     return Change.objects.create(
         workspace_id=node.workspace_id,
         kind=kind,
@@ -60,7 +52,7 @@ def changes_record_created(*, nodes_with_paths: list[tuple[Node, str]]) -> None:
     """A ``create`` for each new node (a copied tree), parents before children; inside the transaction."""
     if not nodes_with_paths:
         return
-    _workspace_lock(nodes_with_paths[0][0].workspace_id)
+    workspace_lock(nodes_with_paths[0][0].workspace_id)
     Change.objects.bulk_create(
         [
             Change(
@@ -156,7 +148,7 @@ def changes_prune(*, now: datetime | None = None) -> int:
     workspace_ids = Change.objects.filter(created_at__lt=cutoff).values_list("workspace_id", flat=True).distinct()
     for workspace_id in list(workspace_ids):
         with transaction.atomic():
-            _workspace_lock(workspace_id)
+            workspace_lock(workspace_id)
             old = Change.objects.filter(workspace_id=workspace_id, created_at__lt=cutoff)
             through = old.order_by("-id").values_list("id", flat=True).first()
             if through is None:

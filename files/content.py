@@ -70,6 +70,15 @@ class StoredContent:
             logger.exception("could not release manifest %s (GC will)", self.manifest.pk)
 
 
+def contents_hold(contents: list[StoredContent]) -> None:
+    """For a batch of contents committed one transaction each: hold now what small ones would take
+    at their commit (files.quota.TAKE_AT_COMMIT), so a batch that does not fit is refused before the
+    first is kept. A single content takes its quota at its own commit."""
+    if len(contents) > 1:
+        for content in contents:
+            content.reservation.hold_now(content.manifest.size)
+
+
 def store_error(error: StoreError) -> ServiceError:
     """The API's answer to the chunk store refusing an upload: 507 when full, else 503."""
     if isinstance(error, StorageFullError):

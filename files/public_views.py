@@ -24,6 +24,7 @@ from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import LinkGone, link_get_for_token, link_node_get
 from files.api.content import RangeNotSatisfiable, byte_range, content_disposition
+from files.content import contents_hold
 from files.links import (
     link_count_download,
     link_folder_listing,
@@ -289,11 +290,7 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
                     {"link": link, "token": token, "error": "Choose a file."},
                     status=400,
                 )
-            if len(batch.uploads) > 1:
-                # Each file commits on its own: what small files would take at their commit is held
-                # first, so files that do not all fit are refused before any is kept (as before).
-                for upload in batch.uploads:
-                    upload.content.reservation.hold_now(upload.content.manifest.size)
+            contents_hold([upload.content for upload in batch.uploads])  # none kept unless all fit
             for upload in batch.uploads:
                 upload.committed = True  # link_upload commits it or discards it
                 link_upload(link=link, name=upload.name, content=upload.content)

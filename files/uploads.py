@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cloudstorage.errors import ServiceError
 from files.activity import activity_record
-from files.content import StoredContent, content_store
+from files.content import StoredContent, content_store, contents_hold
 from files.folders import child_get, folder_ensure, folder_writable_check, name_conflict
 from files.models import FileVersion, Node
 from files.names import name_clean, name_key
@@ -104,11 +104,7 @@ def uploads_commit(
     try:
         folder_writable_check(parent)
         _upload_plan_check(parent=parent, targets=[parts for parts, _ in items])
-        if len(items) > 1:
-            # All or nothing: each file commits in a transaction of its own, so what small files
-            # would take at their commit is held before the first one commits.
-            for _, content in items:
-                content.reservation.hold_now(content.manifest.size)
+        contents_hold([content for _, content in items])  # all or nothing
         folders: dict[tuple, Node] = {}
         for parts, content in items:
             folder_key = tuple(name_key(part) for part in parts[:-1])
