@@ -26,6 +26,7 @@ import hashlib
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from django.db import connection, transaction
@@ -204,14 +205,20 @@ class ResumableWriter(ManifestWriter):
     ``write`` as usual; then either ``checkpoint`` (make the bytes durable, get the new state for
     the caller to commit, then ``committed``), ``finish`` (complete the manifest), or ``abort``
     (undo everything since the last committed state; the pending manifest itself stays).
+
+    ``owns`` says whether the caller still holds the upload (its lease): ``abort`` rolls back only
+    then, inside the transaction that deletes. A request that stalled past its lease may find that
+    another one has taken the upload over and committed entries from this writer's base on (an
+    acknowledged offset): those are not this writer's to roll back.
     """
 
-    def __init__(self, *, workspace, state: PendingState):  # noqa: D107 - no super(): it creates a manifest
+    def __init__(self, *, workspace, state: PendingState, owns: Callable[[], bool] | None = None):  # noqa: D107 - no super(): it creates a manifest
         manifest = Manifest.objects.filter(pk=state.manifest_id, workspace=workspace).first()
         if manifest is None:
             raise PendingGone(f"upload manifest {state.manifest_id} is gone")
         self._setup(workspace=workspace, manifest=manifest, size=state.received, offset=state.cut, seq=state.seq)
         self.base = state
+        self.owns = owns
         # Never let the base class touch the manifest "now": checkpoints keep it until the upload's
         # expiry (pending_keep_until), and an earlier date would hand it to the GC too soon.
         self._touched = math.inf
@@ -222,7 +229,8 @@ class ResumableWriter(ManifestWriter):
             self.sha = _NoHash()
             return
         self.placement = workspace_place(workspace=workspace)
-        self._drop_from(state.seq)  # entries of a request whose state was never committed
+        # Entries of a request whose state was never committed (the caller has just taken the upload).
+        self._drop_from(state.seq, check_owner=False)
         self.buffer = _tail_read(self.keys, state)
         self.sha = (sha_state.sha_load(state.sha) if state.sha and SHA_STATE_SUPPORTED else None) or _NoHash()
 
@@ -230,13 +238,18 @@ class ResumableWriter(ManifestWriter):
     def ready(self) -> bool:
         return self.manifest.state == Manifest.State.READY
 
-    def _drop_from(self, seq: int) -> None:
+    def _drop_from(self, seq: int, *, check_owner: bool = True) -> bool:
+        """Drop the entries from ``seq`` on; False (nothing dropped) when the caller no longer holds
+        the upload."""
         with transaction.atomic():
+            if check_owner and self.owns is not None and not self.owns():
+                return False
             entries = ManifestChunk.objects.filter(manifest=self.manifest, seq__gte=seq)
             chunk_ids = list(entries.values_list("chunk_id", flat=True))
             if chunk_ids:
                 Chunk.objects.filter(pk__in=chunk_ids).update(released_at=timezone.now())
                 entries.delete()
+        return True
 
     def checkpoint(self) -> PendingState:
         """Store what can be cut, stage the rest durably; the state for the caller to commit."""
@@ -312,7 +325,10 @@ class ResumableWriter(ManifestWriter):
         self.closed = True
         self._quiesce()
         try:
-            self._drop_from(self.base.seq)
+            if not self._drop_from(self.base.seq):
+                # Taken over: the other request dropped what this one left when it resumed.
+                self._staged_drop()
+                return
             for chunk_id in self.created:
                 chunk_collect(chunk_id=chunk_id)
             self._staged_drop()
@@ -321,6 +337,7 @@ class ResumableWriter(ManifestWriter):
             logger.exception("could not roll back a resumable write (manifest %s)", self.manifest.pk)
 
 
-def pending_resume(*, workspace, state: PendingState) -> ResumableWriter:
-    """A writer that continues the pending manifest from the committed ``state``."""
-    return ResumableWriter(workspace=workspace, state=state)
+def pending_resume(*, workspace, state: PendingState, owns: Callable[[], bool] | None = None) -> ResumableWriter:
+    """A writer that continues the pending manifest from the committed ``state`` (``owns``: see
+    :class:`ResumableWriter`)."""
+    return ResumableWriter(workspace=workspace, state=state, owns=owns)

@@ -73,6 +73,12 @@ class UploadLease:
                 raise lease_taken_over()
             self.renewed = now
 
+    def held(self) -> bool:
+        """Whether this request still holds the upload. Called inside a transaction: the row stays
+        locked until it ends (on SQLite its write transaction serialises writers), so no other
+        request takes the upload over between this answer and what the caller does with it."""
+        return Upload.objects.select_for_update().filter(pk=self.upload.pk, lock_token=self.token).exists()
+
     def release(self) -> None:
         if self.released:
             return

@@ -138,7 +138,9 @@ def upload_write(
 def _write_body(upload: Upload, lease: UploadLease, read, content_length, checksum, room) -> None:
     state = PendingState.from_json(upload.store_state)
     try:
-        writer = pending_resume(workspace=upload.workspace, state=state)
+        # A roll-back (abort) happens only while this request still holds the upload: one that
+        # stalled past its lease must not drop what the request that took over has committed.
+        writer = pending_resume(workspace=upload.workspace, state=state, owns=lease.held)
     except PendingGone:
         upload_fail_lost(upload)
     except StoreError as error:

@@ -608,6 +608,56 @@ def test_a_request_that_stalls_in_its_checkpoint_leaves_what_the_takeover_commit
     assert content_of(Node.objects.get(name="t.bin")) == data
 
 
+def _takeover_commits(data, *, start, stop):
+    """A retry of the PATCH takes the upload over (the stalled request's lease lapsed), writes
+    [start, stop) and has that offset acknowledged."""
+    from files.upload_writing import upload_write
+
+    Upload.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    upload_write(
+        upload=Upload.objects.get(), offset=start, read=io.BytesIO(data[start:stop]).read, content_length=stop - start
+    )
+    assert Upload.objects.get().offset == stop
+
+
+@pytest.mark.parametrize("ending", ["no bytes", "connection reset with a checksum"])
+def test_a_stalled_request_that_fails_after_a_takeover_keeps_what_the_takeover_committed(settings, owner, root, ending):
+    """A request that stalled past its lease and then fails (its body ended empty, or was cut short
+    under an Upload-Checksum) rolls back nothing: the entries from its base on are the ones the
+    request that took over has committed, under an offset already acknowledged."""
+    from files.resumable import upload_create
+    from files.upload_writing import upload_write
+
+    settings.CLOUDSTORAGE_CHUNK_AVG = 16 * 1024
+    data = os.urandom(300_000)
+    upload = upload_create(user=owner, filename="t.bin", parent_id=root.pk, length=len(data))
+    upload_write(upload=upload, offset=0, read=io.BytesIO(data[:100_000]).read, content_length=100_000)
+    upload.refresh_from_db()
+    body = [] if ending == "no bytes" else [data[100_000:120_000]]
+
+    def read(size):
+        if body:
+            return body.pop()
+        _takeover_commits(data, start=100_000, stop=200_000)
+        if ending == "no bytes":
+            return b""  # the silent connection is closed at last
+        raise OSError("connection reset")
+
+    checksum = None if ending == "no bytes" else ("sha256", hashlib.sha256(data[100_000:200_000]).digest())
+    try:
+        upload_write(upload=upload, offset=100_000, read=read, content_length=100_000, checksum=checksum)
+    except ServiceError as error:
+        assert error.status_code == 460
+    else:
+        assert ending == "no bytes"
+
+    upload.refresh_from_db()
+    assert upload.offset == 200_000
+    upload_write(upload=upload, offset=200_000, read=io.BytesIO(data[200_000:]).read, content_length=100_000)
+    node = Node.objects.get(name="t.bin")
+    assert content_of(node) == data
+
+
 def test_operators_see_uploads_in_the_admin_and_can_expire_one(client, api, root, owner_workspace):
     from tests.factories import UserFactory
 
