@@ -217,6 +217,7 @@ class ManifestReader:
         self._in_flight_bytes = 0
         self._bad: set = set()  # copies this read found bad (a chunk may appear twice in a manifest)
         self._closed = False
+        self._position = start  # where the next chunk must begin: entries tile the range, no gap
         _buffers.reader_opened()
 
     def __iter__(self) -> ManifestReader:
@@ -229,9 +230,16 @@ class ManifestReader:
             self._fill()
             if not self.in_flight:
                 self.close()
+                if self._position < self.end:
+                    raise ChunkLostError(f"this content's entries end at byte {self._position} of {self.end}")
                 raise StopIteration
             pending = self.in_flight.popleft()
             entry = pending.entry
+            if entry.offset > self._position:
+                # A manifest with a hole (entries lost to a bug, or a row deleted by hand): the bytes
+                # around it would make a short body under the full size's ETag. Never produce one.
+                raise ChunkLostError(f"this content has no entry for bytes {self._position}-{entry.offset}")
+            self._position = entry.offset + entry.chunk.size
             self._in_flight_bytes -= entry.chunk.size
             fetched = pending.future.result() if pending.future is not None else None
             plaintext = fetched.plaintext if fetched is not None else None

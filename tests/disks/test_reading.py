@@ -139,6 +139,27 @@ def test_both_copies_bad_raises_chunk_lost_mid_stream_after_only_correct_bytes(
         manifest_open(manifest=manifest)
 
 
+@pytest.mark.parametrize("missing", ["middle", "last"])
+def test_a_manifest_with_a_missing_entry_raises_instead_of_a_short_body(
+    owner_workspace, three_disks, rng, small_pages, missing
+):
+    """A hole in a manifest's entries (lost to a bug; a tus roll-back once dropped a takeover's
+    committed entries) is never read as a shorter body under the full size."""
+    data = rng.randbytes(40_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    entries = _entries(manifest)
+    gone = entries[12] if missing == "middle" else entries[-1]
+    gone.delete()
+    received = []
+    with pytest.raises(ChunkLostError):
+        for block in manifest_open(manifest=manifest):
+            received.append(block)
+    assert b"".join(received) == data[: gone.offset]
+    with pytest.raises(ChunkLostError):  # a range that starts past the hole
+        list(manifest_open(manifest=manifest, start=gone.offset + gone.chunk.size - 1))
+    assert read_all(manifest, start=0, end=gone.offset) == data[: gone.offset]  # before it: whole
+
+
 @pytest.mark.parametrize("size", [10_000, 210_000])
 def test_a_download_runs_the_same_few_queries_whatever_its_chunk_count(
     owner_workspace, three_disks, rng, size, django_assert_max_num_queries
