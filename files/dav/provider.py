@@ -464,4 +464,15 @@ class WorkspaceProvider(DAVProvider):
                 context_info="PROPFIND with Depth: infinity is refused; ask with Depth: 0 or 1.",
                 err_condition=PRECONDITION_CODE_PropfindFiniteDepth,
             )
+        # A lock exists to keep others from writing (RFC 4918 §6), and PROPPATCH writes dead
+        # properties every member sees: both are writes, though WsgiDAV asks only its lock and
+        # property managers. A viewer who could LOCK the workspace's root would shut every WebDAV
+        # writer out of it for weeks. (A LOCK of an unmapped URL creates a file: that path checks.)
+        if environ["REQUEST_METHOD"] in ("LOCK", "PROPPATCH"):
+            resource = self.get_resource_inst(environ["PATH_INFO"], environ)
+            if isinstance(resource, _NodeResource):
+                try:
+                    resource._editable(resource.node)
+                except (ServiceError, Http404) as error:
+                    raise dav_error(error) from error
         return default_handler(environ, start_response)

@@ -118,6 +118,40 @@ def test_a_viewer_may_read_but_not_write(server, dav):
     assert dav("GET", "/Personal (2)/team.txt")[2] == b"team"
 
 
+LOCK_BODY = (
+    b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+    b"<D:locktype><D:write/></D:locktype><D:owner>viewer</D:owner></D:lockinfo>"
+)
+
+
+def test_a_viewer_may_not_lock_nor_write_properties(server, dav):
+    """A lock keeps others from writing, so it is a write: a viewer's exclusive depth-infinity LOCK
+    of the workspace's root would have shut every WebDAV writer out of it for weeks (423 Locked),
+    and only the viewer held the token. Nor may a viewer set dead properties every member sees."""
+    viewer = Dav(server, "viewer@example.com", server.extra["viewer"])
+    assert dav("PUT", "/Personal (2)/locked.txt", b"team")[0] == 201
+    for path in ("/Personal (2)/", "/Personal (2)/locked.txt"):
+        status, _, body = viewer(
+            "LOCK", path, LOCK_BODY, Content_Type="application/xml", Depth="infinity", Timeout="Infinite"
+        )
+        assert status == 403 and b"permission" in body, (path, status)
+    status, _, body = viewer(
+        "PROPPATCH",
+        "/Personal (2)/locked.txt",
+        b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop>'
+        b"<Z:note>a viewer's</Z:note></D:prop></D:set></D:propertyupdate>",
+        Content_Type="application/xml",
+    )
+    assert status == 403
+    _, _, props = dav("PROPFIND", "/Personal (2)/locked.txt", Depth="0")
+    assert b"a viewer's" not in props
+    # The owner still writes, and may lock.
+    assert dav("PUT", "/Personal (2)/locked.txt", b"two")[0] == 204
+    status, headers, _ = dav("LOCK", "/Personal (2)/locked.txt", LOCK_BODY, Content_Type="application/xml")
+    assert status == 200
+    assert dav("UNLOCK", "/Personal (2)/locked.txt", Lock_Token=headers["Lock-Token"])[0] == 204
+
+
 def test_overwrite_is_a_new_version_and_delete_moves_to_the_trash(server, dav):
     assert dav("PUT", "/Personal/v.txt", b"one")[0] == 201
     status, headers, _ = dav("PUT", "/Personal/v.txt", b"two")
