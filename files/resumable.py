@@ -61,7 +61,7 @@ def upload_get_for_user(*, user, upload_id) -> Upload:
     """The upload if the caller created it; 404 for anyone else (its existence is not revealed)."""
     if not getattr(user, "is_authenticated", False) or not is_uuid(upload_id):
         raise Http404
-    upload = Upload.objects.select_related("workspace").filter(pk=upload_id, user=user).first()
+    upload = Upload.objects.select_related("workspace", "user").filter(pk=upload_id, user=user).first()
     if upload is None:
         raise Http404
     return upload
@@ -221,18 +221,53 @@ def upload_complete(*, upload: Upload) -> Upload:
     return upload
 
 
-def upload_fail_lost(upload: Upload) -> NoReturn:
-    """The stored part of the upload is gone (collected by an operator's GC run): it cannot go on."""
-    logger.warning("upload %s lost its pending manifest; failing it", upload.pk)
+def upload_fail(upload: Upload, *, error: ServiceError) -> NoReturn:
+    """The upload cannot go on: it fails (later requests get 410 with ``error``'s message), its
+    quota and stored part are given back, and ``error`` is raised."""
     with transaction.atomic():
         if Upload.objects.filter(pk=upload.pk, state=Upload.State.ACTIVE).update(
-            state=Upload.State.FAILED, error="The stored part was lost.", reserved_bytes=0, manifest=None
+            state=Upload.State.FAILED, error=error.message[:300], reserved_bytes=0, manifest=None
         ):
             quota_release(workspace=upload.workspace, nbytes=upload.reserved_bytes)
     if upload.store_state:
         pending_discard(state=PendingState.from_json(upload.store_state))
-    raise ServiceError(
-        code="upload_lost", message="The stored part of this upload was lost; start a new one.", status_code=410
+    raise error
+
+
+def upload_fail_lost(upload: Upload) -> NoReturn:
+    """The stored part of the upload is gone (collected by an operator's GC run): it cannot go on."""
+    logger.warning("upload %s lost its pending manifest; failing it", upload.pk)
+    upload_fail(
+        upload,
+        error=ServiceError(
+            code="upload_lost", message="The stored part of this upload was lost; start a new one.", status_code=410
+        ),
+    )
+
+
+def upload_fail_unless_writable(upload: Upload, *, user) -> None:
+    """Each PATCH asks again whether the creator may still write into the upload's folder: a share
+    revoked or a membership ended since the upload was created must stop its bytes, and the quota
+    they take, at once, not at the completion. If not, the upload fails (403). A folder in the
+    trash is left to the completion: it may be restored before the last byte. ``user`` is the
+    upload's creator."""
+    if upload.parent_id is None:
+        return  # purged: the completion refuses it (parent_gone)
+    try:
+        node_get_for_user(user=user, node_id=upload.parent_id, need="edit")
+        return
+    except Http404:
+        if Node.objects.filter(pk=upload.parent_id, trashed_in__isnull=False).exists():
+            return
+    except ServiceError:
+        pass  # may see the folder, no longer write into it
+    upload_fail(
+        upload,
+        error=ServiceError(
+            code="permission_denied",
+            message="You can no longer upload into this folder; the upload was cancelled.",
+            status_code=403,
+        ),
     )
 
 

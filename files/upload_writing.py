@@ -22,7 +22,13 @@ from disks.store import READ_BLOCK, StoreError
 from files.content import SNIFF_BYTES, store_error
 from files.models import Upload
 from files.quota import quota_release, quota_reserve
-from files.resumable import upload_complete, upload_expire, upload_fail_lost, upload_is_expired
+from files.resumable import (
+    upload_complete,
+    upload_expire,
+    upload_fail_lost,
+    upload_fail_unless_writable,
+    upload_is_expired,
+)
 from files.upload_lease import LeaseLost, UploadLease, lease_taken_over
 
 logger = logging.getLogger(__name__)
@@ -102,6 +108,7 @@ def upload_write(
         raise _gone()
     if upload.state == Upload.State.FAILED:
         raise _gone()
+    creator = upload.user  # read with the upload by the view (refresh_from_db forgets it)
     with UploadLease(upload) as lease:
         upload.refresh_from_db()
         if upload.state != Upload.State.ACTIVE and upload.state != Upload.State.COMPLETE:
@@ -117,6 +124,7 @@ def upload_write(
             if content_length:
                 raise ServiceError(code="upload_complete", message="This upload is already complete.")
             return upload
+        upload_fail_unless_writable(upload, user=creator)
         if length is not None:
             _length_declare(upload, length)
         room = None if upload.length is None else upload.length - upload.offset

@@ -223,10 +223,10 @@ def _with_permission(node: Node) -> Node:
 
 # A tus PATCH that does not complete its upload, savepoints counted (in production each outermost one
 # is a transaction: 4 that write): the token, the upload (before and after its lease), the lease, the
-# pending manifest, the workspace's key and placement, the staged tail read back, the batch's dedup
+# creator's right to write into its folder (asked again on every PATCH), the pending manifest, the workspace's key and placement, the staged tail read back, the batch's dedup
 # lookup and records, the tail staged with the copies' records, and the one transaction that saves
 # the state, prunes the tails before it, keeps the manifest and frees the lease.
-TUS_PATCH = 33
+TUS_PATCH = 34
 
 
 def test_tus_patch_is_fixed_in_the_number_of_patches_before_it(api, root, settings, django_assert_max_num_queries):

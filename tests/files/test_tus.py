@@ -658,6 +658,64 @@ def test_a_stalled_request_that_fails_after_a_takeover_keeps_what_the_takeover_c
     assert content_of(node) == data
 
 
+@pytest.mark.parametrize("lost", ["share revoked", "membership ended", "role lowered to viewer"])
+def test_a_patch_after_the_creator_lost_write_access_fails_the_upload_and_gives_its_quota_back(db, lost):
+    """Access is asked again on every PATCH, not only at the creation and the completion: a grantee
+    whose share was revoked, or a member removed or made a viewer, kept streaming bytes into the
+    workspace and (with a deferred length) taking its quota for the upload's 7 days."""
+    from accounts.models import Membership
+    from files.access import node_get_for_user
+    from files.models import Share
+    from files.sharing import share_create
+    from tests.factories import UserFactory, team_workspace
+    from tests.files.sharing_helpers import client_for, folder, root_of
+
+    alice, gus = UserFactory(email="alice@example.com"), UserFactory(email="gus@example.com")
+    team = team_workspace(alice, "Alice's team", members={} if lost == "share revoked" else {gus: "member"})
+    inbox = folder(alice, root_of(team), "inbox")
+    if lost == "share revoked":
+        share_create(
+            actor=alice, node=node_get_for_user(user=alice, node_id=inbox.pk), email=gus.email, permission="edit"
+        )
+    gus_api = client_for(gus)
+    location = gus_api.post(
+        URL, **TUS, HTTP_UPLOAD_DEFER_LENGTH="1", HTTP_UPLOAD_METADATA=meta(filename="blob.bin", parent=inbox.pk)
+    )["Location"]
+    assert patch(gus_api, location, b"x" * 100_000, offset=0).status_code == 204
+    before = used(team)
+    assert before >= 100_000
+
+    if lost == "share revoked":
+        Share.objects.filter(node=inbox, user=gus).delete()
+    elif lost == "membership ended":
+        Membership.objects.filter(workspace=team, user=gus).delete()
+    else:
+        Membership.objects.filter(workspace=team, user=gus).update(role=Membership.Role.VIEWER)
+    response = patch(gus_api, location, b"y" * 300_000, offset=100_000)
+
+    assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+    assert used(team) == before - 100_000  # what it held is given back, nothing more taken
+    upload = Upload.objects.get()
+    assert upload.state == Upload.State.FAILED and upload.offset == 100_000
+    assert not Manifest.objects.exists()  # its stored part went too...
+    assert not Chunk.objects.filter(released_at__isnull=True).exists()  # ...its chunks handed to GC
+    assert patch(gus_api, location, b"y", offset=100_000).status_code == 410
+    assert not Node.objects.filter(name="blob.bin").exists()
+
+
+def test_a_patch_into_a_folder_in_the_trash_goes_on_and_the_completion_decides(api, owner, root):
+    from files.trash import node_trash, trash_restore
+    from tests.files.sharing_helpers import folder
+
+    inbox = folder(owner, root, "inbox")
+    location = create(api, length=6, root=inbox, filename="later.txt")["Location"]
+    node_trash(user=owner, node=inbox)
+    assert patch(api, location, b"abc", offset=0).status_code == 204  # it may be restored before the end
+    trash_restore(user=owner, node=Node.objects.get(pk=inbox.pk))
+    assert patch(api, location, b"def", offset=3).status_code == 204
+    assert content_of(Node.objects.get(name="later.txt")) == b"abcdef"
+
+
 def test_operators_see_uploads_in_the_admin_and_can_expire_one(client, api, root, owner_workspace):
     from tests.factories import UserFactory
 
