@@ -6,7 +6,10 @@ drain, GC)."""
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -14,6 +17,7 @@ from django.utils import timezone
 
 from disks.backends import BackendError, DiskIdentityError, ObjectMissing, backend_for
 from disks.crypto import CryptoError, WorkspaceKeys
+from disks.errors import StoreError
 from disks.models import Chunk, Disk, ManifestChunk, PendingDelete, Replica
 from disks.placement import READABLE, disk_reserve, disk_unreserve, write_candidates
 from disks.pools import pool
@@ -145,6 +149,44 @@ def object_put_all(disks: list[Disk], key: str, blob: bytes) -> list[BackendErro
     return list(pool("put", workers=8).map(put, disks))
 
 
+class RepairLease:
+    """A chunk's lease (CLOUDSTORAGE_REPAIR_LEASE seconds) in the shared cache, renewed while its
+    holder works: a worker killed mid-work holds the chunk for at most one lease, not until a long
+    timeout. Released only by its holder (a random token).
+
+    Held by whoever writes more copies of an existing chunk (a repair, an upload topping up a
+    deduplicated chunk) and by whoever deletes an object of a live chunk (a pending delete of a
+    dropped copy, the sweep). A copy's object has the same key on every disk and is written before
+    its row is recorded, so without it a delete that checked "no copy recorded here" could remove
+    the bytes of a copy being written to that disk again, leaving an ``ok`` row with nothing behind it.
+    """
+
+    WAIT = 10.0  # seconds a writer waits for the holder (one chunk's repair takes well under one)
+
+    def __init__(self, chunk_id):
+        self.key = f"disks:chunk-repair:{chunk_id}"
+        self.token = secrets.token_hex(8)
+
+    def acquire(self) -> bool:
+        return cache.add(self.key, self.token, timeout=settings.CLOUDSTORAGE_REPAIR_LEASE)
+
+    def acquire_waiting(self) -> None:
+        """Acquire, waiting up to WAIT seconds for the holder; StoreError if it does not let go."""
+        deadline = time.monotonic() + self.WAIT
+        while not self.acquire():
+            if time.monotonic() > deadline:
+                raise StoreError("this chunk is being repaired right now; try again later")
+            time.sleep(0.05)
+
+    def renew(self) -> None:
+        if cache.get(self.key) == self.token:
+            cache.touch(self.key, timeout=settings.CLOUDSTORAGE_REPAIR_LEASE)
+
+    def release(self) -> None:
+        if cache.get(self.key) == self.token:
+            cache.delete(self.key)
+
+
 def _replica_record(*, chunk: Chunk, disk: Disk, size: int, fresh: bool) -> None:
     """Record a copy just written (its ``size`` bytes already reserved on the disk)."""
     now = timezone.now()
@@ -166,12 +208,35 @@ def _replica_record(*, chunk: Chunk, disk: Disk, size: int, fresh: bool) -> None
 
 
 def chunk_store_copies(
-    *, chunk: Chunk, blob: bytes, workspace, want: int, exclude: set, placement=None, candidates=None, fresh=False
+    *,
+    chunk: Chunk,
+    blob: bytes,
+    workspace,
+    want: int,
+    exclude: set,
+    placement=None,
+    candidates=None,
+    fresh=False,
+    lease: RepairLease | None = None,
 ) -> list[Disk]:
     """Write ``blob`` (the chunk's ciphertext) to up to ``want`` more disks not in ``exclude``; each
     copy is durable (fsync'd / confirmed) and recorded before this returns. The copies are written
     in parallel; a disk that refuses is replaced by the next candidate. NoRoomError when no writable
-    disk had room at all."""
+    disk had room at all.
+
+    An existing chunk (not ``fresh``) is written under its :class:`RepairLease`: the caller's
+    ``lease``, or one taken here (waiting for a repair that holds it)."""
+    if fresh or lease is not None:
+        return _copies_store(chunk, blob, workspace, want, exclude, placement, candidates, fresh)
+    lease = RepairLease(chunk.pk)
+    lease.acquire_waiting()
+    try:
+        return _copies_store(chunk, blob, workspace, want, exclude, placement, candidates, fresh)
+    finally:
+        lease.release()
+
+
+def _copies_store(chunk, blob, workspace, want, exclude, placement, candidates, fresh) -> list[Disk]:
     size = len(blob)
     if candidates is None:
         candidates = write_candidates(workspace=workspace, size=size, exclude=exclude, placement=placement)
@@ -200,7 +265,9 @@ def chunk_store_copies(
 def replica_drop(*, replica: Replica) -> None:
     """Forget a copy; its object is deleted from the disk after the commit (or by a later run)."""
     with transaction.atomic():
-        deleted, _ = Replica.objects.filter(pk=replica.pk).delete()
+        # Only as the caller saw it: a copy read as bad or stale that a writer has since rewritten
+        # and recorded ok stays.
+        deleted, _ = Replica.objects.filter(pk=replica.pk, state=replica.state).delete()
         if not deleted:
             return
         size = replica.chunk.stored_size
@@ -235,24 +302,34 @@ def chunk_collect(*, chunk_id) -> bool:
 def pending_deletes_run(*, limit: int = 2000) -> int:
     """Delete recorded objects from their disks; what fails stays recorded for the next run."""
     done = 0
-    for item in PendingDelete.objects.select_related("disk").order_by("created_at")[:limit]:
+    items = list(PendingDelete.objects.select_related("disk").order_by("created_at")[:limit])
+    # A collected chunk's id is never used again, so nobody writes its key any more; a live chunk's
+    # (a dropped copy) may be being written to this disk again, under the chunk's lease.
+    live = set(Chunk.objects.filter(pk__in={chunk_id_of(item.key) for item in items}).values_list("pk", flat=True))
+    for item in items:
         if item.disk.status == Disk.Status.FAILED:
             PendingDelete.objects.filter(pk=item.pk).delete()
             continue
-        # A chunk re-created after GC gets a new id, so no live copy ever shares this key; still, make
-        # sure no replica row points at it before deleting.
-        if Replica.objects.filter(disk_id=item.disk_id, chunk__id=chunk_id_of(item.key)).exists():
-            PendingDelete.objects.filter(pk=item.pk).delete()
-            continue
+        chunk_id = chunk_id_of(item.key)
+        lease = RepairLease(chunk_id) if chunk_id in live else None
+        if lease is not None and not lease.acquire():
+            continue  # being repaired or topped up right now: the next run
         try:
-            backend_for(item.disk).delete(item.key)
-        except BackendError:
-            logger.exception("could not delete %s from disk %s; will retry", item.key, item.disk.name)
-            continue
-        with transaction.atomic():
-            if PendingDelete.objects.filter(pk=item.pk).delete()[0]:
-                disk_unreserve(disk_id=item.disk_id, size=item.size)
-        done += 1
+            if Replica.objects.filter(disk_id=item.disk_id, chunk__id=chunk_id).exists():
+                PendingDelete.objects.filter(pk=item.pk).delete()  # written here again since
+                continue
+            try:
+                backend_for(item.disk).delete(item.key)
+            except BackendError:
+                logger.exception("could not delete %s from disk %s; will retry", item.key, item.disk.name)
+                continue
+            with transaction.atomic():
+                if PendingDelete.objects.filter(pk=item.pk).delete()[0]:
+                    disk_unreserve(disk_id=item.disk_id, size=item.size)
+            done += 1
+        finally:
+            if lease is not None:
+                lease.release()
     return done
 
 

@@ -14,9 +14,15 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from disks.backends import BackendError, backend_for
-from disks.chunks import chunk_collect, chunk_id_of, pending_deletes_run, replica_drop, replica_mark_bad
+from disks.chunks import (
+    RepairLease,
+    chunk_collect,
+    chunk_id_of,
+    pending_deletes_run,
+    replica_drop,
+    replica_mark_bad,
+)
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
-from disks.repair import RepairLease
 from disks.writing import manifest_release
 
 logger = logging.getLogger(__name__)

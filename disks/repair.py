@@ -7,14 +7,13 @@ build on it."""
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 
 from disks.chunks import (
     NoRoomError,
+    RepairLease,
     backup_soon,
     chunk_store_copies,
     pending_deletes_run,
@@ -49,27 +48,6 @@ def chunk_repair(*, chunk_id, relocate: bool = False) -> str:
         return _chunk_repair(chunk_id=chunk_id, relocate=relocate, lease=lease)
     finally:
         lease.release()
-
-
-class RepairLease:
-    """A chunk's repair lock as a short lease (CLOUDSTORAGE_REPAIR_LEASE seconds) in the shared
-    cache, renewed while its holder works: a worker killed mid-repair holds the chunk for at most
-    one lease, not until a long timeout. Released only by its holder (a random token)."""
-
-    def __init__(self, chunk_id):
-        self.key = f"disks:chunk-repair:{chunk_id}"
-        self.token = secrets.token_hex(8)
-
-    def acquire(self) -> bool:
-        return cache.add(self.key, self.token, timeout=settings.CLOUDSTORAGE_REPAIR_LEASE)
-
-    def renew(self) -> None:
-        if cache.get(self.key) == self.token:
-            cache.touch(self.key, timeout=settings.CLOUDSTORAGE_REPAIR_LEASE)
-
-    def release(self) -> None:
-        if cache.get(self.key) == self.token:
-            cache.delete(self.key)
 
 
 def _chunk_repair(*, chunk_id, relocate: bool, lease: RepairLease) -> str:
@@ -113,12 +91,20 @@ def _chunk_repair(*, chunk_id, relocate: bool, lease: RepairLease) -> str:
         if blob is not None:
             lease.renew()  # the copies are written under a fresh lease
             if missing > 0:
-                changed |= bool(_copies_add(chunk=chunk, blob=blob, want=missing, kept=kept, relocate=relocate))
+                changed |= bool(
+                    _copies_add(chunk=chunk, blob=blob, want=missing, kept=kept, relocate=relocate, lease=lease)
+                )
             if backup_to:
                 # The same stored object (ciphertext under the same key) as every other copy.
                 changed |= bool(
                     chunk_store_copies(
-                        chunk=chunk, blob=blob, workspace=workspace, want=1, exclude=set(), candidates=backup_to
+                        chunk=chunk,
+                        blob=blob,
+                        workspace=workspace,
+                        want=1,
+                        exclude=set(),
+                        candidates=backup_to,
+                        lease=lease,
                     )
                 )
             replicas = list(chunk.replicas.select_related("disk"))
@@ -141,7 +127,7 @@ def _chunk_repair(*, chunk_id, relocate: bool, lease: RepairLease) -> str:
     return "repaired" if changed else "ok"
 
 
-def _copies_add(*, chunk: Chunk, blob: bytes, want: int, kept: list, relocate: bool) -> list[Disk]:
+def _copies_add(*, chunk: Chunk, blob: bytes, want: int, kept: list, relocate: bool, lease: RepairLease) -> list[Disk]:
     """Write ``want`` more primary copies of a chunk (inside its workspace's category when
     ``relocate``); the disks written, possibly fewer (no room)."""
     workspace = chunk.workspace
@@ -156,7 +142,7 @@ def _copies_add(*, chunk: Chunk, blob: bytes, want: int, kept: list, relocate: b
         ]
     try:
         return chunk_store_copies(
-            chunk=chunk, blob=blob, workspace=workspace, want=want, exclude=holding, candidates=candidates
+            chunk=chunk, blob=blob, workspace=workspace, want=want, exclude=holding, candidates=candidates, lease=lease
         )
     except NoRoomError:
         return []
