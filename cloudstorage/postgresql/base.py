@@ -1,5 +1,5 @@
 """Django's PostgreSQL backend, with the per-request health check skipped on a connection that
-has just been used.
+has just been used, and timestamps parsed by psycopg's C loader.
 
 With CONN_HEALTH_CHECKS Django sends ``SELECT 1`` before each request's first query, so that a
 connection the server dropped while it sat idle (a restart, an idle timeout in between) is replaced
@@ -14,14 +14,55 @@ check at all); the error is noticed when that request ends and the connection is
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
+import psycopg
 from django.db.backends.postgresql import base
+from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+from psycopg import adapt
+from psycopg.pq import Format
 
 FRESH = 1.0  # seconds
+TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid
+
+
+@lru_cache
+def _adapters_with_fast_timestamps(template: adapt.AdaptersMap, tz) -> adapt.AdaptersMap:
+    """Django's adapters with its timestamptz loader parsing through psycopg's C loader.
+
+    Django loads every timestamptz with a subclass of psycopg's pure-Python loader (to set the
+    time zone it wants), so the C implementation psycopg[binary] brings is never used for them: a
+    listing page of 100 rows parsed 200 timestamps in Python, ~5 % of its CPU on PostgreSQL (cProfile,
+    2026-12-07). This one is the same class as far as Django can tell (``timezone``, the same
+    ``replace``), with the parsing done by the loader psycopg registers by default (its C one when
+    installed)."""
+    parser = psycopg.adapters.get_loader(TIMESTAMPTZ, Format.TEXT)
+
+    class FastTzLoader(BaseTzLoader):
+        timezone = tz
+
+        def __init__(self, oid, context=None):
+            super().__init__(oid, context)
+            self._parse = parser(oid, context).load
+
+        def load(self, data):
+            value = self._parse(data)
+            # In a UTC session (Django's with USE_TZ) it already is; replace() costs more than the parse.
+            return value if value.tzinfo is tz else value.replace(tzinfo=tz)
+
+    adapters = adapt.AdaptersMap(template)
+    adapters.register_loader(TIMESTAMPTZ, FastTzLoader)
+    return adapters
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     used_at = float("-inf")
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        if "context" in params:
+            params["context"] = _adapters_with_fast_timestamps(params["context"], self.timezone)
+        return params
 
     def create_cursor(self, name=None):
         self.used_at = time.monotonic()
