@@ -19,3 +19,7 @@ class ChunkLostError(StoreError):
 
 class SizeLimitExceeded(StoreError):
     """More bytes arrived than the caller's size limit allows."""
+
+
+class ManifestGone(StoreError):
+    """The manifest was released meanwhile (a version dropped while it was being copied or restored)."""

@@ -11,7 +11,7 @@ import logging
 from django.db import transaction
 from django.db.models import Count, Q
 
-from disks.errors import ChunkLostError, SizeLimitExceeded, StorageFullError, StoreError
+from disks.errors import ChunkLostError, ManifestGone, SizeLimitExceeded, StorageFullError, StoreError
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
 from disks.placement import READABLE, replicas_wanted
 from disks.reading import manifest_open
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ChunkLostError",
     "Manifest",
+    "ManifestGone",
     "ManifestWriter",
     "READ_BLOCK",
     "SizeLimitExceeded",
@@ -65,8 +66,15 @@ def manifest_check(*, manifest: Manifest) -> str:
 
 
 def manifest_clone(*, manifest: Manifest) -> Manifest:
-    """A new ready manifest with the same content, sharing the chunks (no bytes copied)."""
+    """A new ready manifest with the same content, sharing the chunks (no bytes copied).
+
+    ManifestGone when the source was released meanwhile: a caller holding it from an earlier read
+    (a version restore, a copy) races the version policy or a version delete, and cloning a
+    manifest whose entries are gone would make an acknowledged file of no bytes. The source is
+    locked while its entries are copied, so a release either went first or waits for the clone."""
     with transaction.atomic():
+        if not Manifest.objects.select_for_update().filter(pk=manifest.pk, state=Manifest.State.READY).exists():
+            raise ManifestGone(f"manifest {manifest.pk} was released")
         clone = Manifest.objects.create(
             workspace_id=manifest.workspace_id,
             state=Manifest.State.READY,

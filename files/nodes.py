@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from cloudstorage.errors import ServiceError
-from disks.store import manifest_clone
+from disks.store import ManifestGone, manifest_clone
 from files.access import node_ancestor_ids, node_get_for_user
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record, changes_record_created
@@ -269,6 +269,12 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
     except IntegrityError:
         reservation.cancel()
         raise name_conflict(name) from None
+    except ManifestGone:
+        # A version it read was dropped meanwhile (a new version thinned it): nothing was copied.
+        reservation.cancel()
+        raise ServiceError(
+            code="changed_meanwhile", message="A file changed while it was being copied; try again.", status_code=409
+        ) from None
     except BaseException:
         reservation.cancel()
         raise

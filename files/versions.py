@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
-from disks.store import manifest_clone, manifest_release
+from disks.store import ManifestGone, manifest_clone, manifest_release
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record
 from files.content import StoredContent, mime_type_guess
@@ -210,6 +210,9 @@ def version_restore(*, user, node: Node, number: int) -> FileVersion:
     reservation = Reservation(workspace=node.workspace, expected=old.size)
     try:
         manifest = manifest_clone(manifest=old.manifest)
+    except ManifestGone:
+        reservation.cancel()  # dropped since it was read (the version policy, a delete)
+        raise ServiceError(code="not_found", message=f"This file has no version {number}.", status_code=404) from None
     except BaseException:
         reservation.cancel()
         raise
