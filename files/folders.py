@@ -50,6 +50,17 @@ def folder_writable_check(parent: Node) -> None:
         raise ServiceError(code="in_trash", message="The folder is in the trash.", status_code=409)
 
 
+def folder_lock_live(parent: Node) -> None:
+    """Inside the caller's transaction: lock the folder about to get a child and check again that it
+    is live (409 in_trash otherwise). The caller's copy may have been read before another request
+    trashed it, and a child created under a trashed folder would be deleted by its purge with its
+    bytes still counted. :func:`files.trash.node_trash` locks each level it trashes, so either it
+    waits for this write and takes the new child along, or this write waits and sees the folder
+    trashed (SQLite's write transactions run one at a time: the check alone suffices there)."""
+    if not Node.objects.select_for_update().filter(pk=parent.pk, trashed_in__isnull=True).exists():
+        raise ServiceError(code="in_trash", message="The folder is in the trash.", status_code=409)
+
+
 def child_get(*, parent: Node, name: str) -> Node | None:
     """The live child of ``parent`` called ``name`` (case-insensitively), if any."""
     return Node.objects.filter(parent=parent, name_key=name_key(name), trashed_in__isnull=True).first()
@@ -65,6 +76,7 @@ def folder_create(*, user, parent: Node, name: str) -> Node:
         raise name_conflict(name, existing=existing)
     try:
         with transaction.atomic():
+            folder_lock_live(parent)
             folder = child_create(user=user, parent=parent, name=name, kind=Node.Kind.FOLDER)
             change_record(node=folder, kind=Change.Kind.CREATE, path=node_path(node=folder))
     except IntegrityError:

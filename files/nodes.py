@@ -15,7 +15,7 @@ from disks.store import ManifestGone, manifest_clone
 from files.access import node_ancestor_ids, node_get_for_user
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record, changes_record_created
-from files.folders import child_get, folder_writable_check, name_conflict
+from files.folders import child_get, folder_lock_live, folder_writable_check, name_conflict
 from files.models import FileVersion, Node, Tag
 from files.names import name_clean, name_key, name_with_suffix
 from files.preconditions import Precondition, precondition_check
@@ -130,6 +130,8 @@ def node_update(
             if precondition is not None:
                 locked = Node.objects.select_for_update().filter(pk=node.pk, trashed_in__isnull=True).first()
                 precondition_check(precondition, locked)
+            if "parent_id" in changes:
+                folder_lock_live(parent)
             if changes:
                 changes["modified_at"] = timezone.now()
                 updated = Node.objects.filter(pk=node.pk, trashed_in__isnull=True).update(**changes)
@@ -208,6 +210,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
     author = author_of(user)
     try:
         with transaction.atomic():
+            folder_lock_live(parent)
             by_parent: dict = {}
             for source in sources:
                 by_parent.setdefault(source.parent_id, []).append(source)

@@ -35,12 +35,14 @@ logger = logging.getLogger(__name__)
 RESTORED_SUFFIX = " (restored)"
 
 
-def subtree_ids(*, node: Node, trashed_in=None) -> list:
-    """The ids of ``node`` and all its descendants, one query per level of depth."""
+def subtree_ids(*, node: Node, trashed_in=None, lock: bool = False) -> list:
+    """The ids of ``node`` and all its descendants, one query per level of depth; with ``lock``,
+    each level's rows are locked as they are read (inside the caller's transaction)."""
     ids = [node.pk]
     level = [node.pk]
     while level:
-        level = list(Node.objects.filter(parent_id__in=level, trashed_in=trashed_in).values_list("pk", flat=True))
+        rows = Node.objects.filter(parent_id__in=level, trashed_in=trashed_in)
+        level = list((rows.select_for_update() if lock else rows).values_list("pk", flat=True))
         ids.extend(level)
     return ids
 
@@ -64,7 +66,10 @@ def node_trash(*, user, node: Node) -> Node:
         if locked.trashed_in_id is not None:
             raise ServiceError(code="in_trash", message="This item is already in the trash.", status_code=409)
         original = node_path(node=Node.objects.get(pk=locked.parent_id))
-        ids = subtree_ids(node=locked)
+        # Level by level under row locks: a request creating or moving a child into one of these
+        # folders (it locks its folder, files.folders.folder_lock_live) either finished first, and
+        # its child is found at the next level, or waits and finds its folder trashed.
+        ids = subtree_ids(node=locked, lock=True)
         Node.objects.filter(pk__in=ids).update(trashed_in=locked)
         locked.trashed_in = locked
         locked.deleted_at = timezone.now()
@@ -98,7 +103,7 @@ def trash_list(*, workspace: Workspace) -> QuerySet[Node]:
 def _restore_parent(*, user, node: Node) -> Node:
     """The folder a trash entry goes back to: its original parent while that is live, else the
     original path, re-creating the folders that are missing."""
-    parent = Node.objects.filter(pk=node.parent_id).first()
+    parent = Node.objects.select_for_update().filter(pk=node.parent_id).first()  # as folder_lock_live
     # A purge of a folder moves the entries deleted earlier from inside it under the root (their
     # original parent is gone); the original path says where they really were.
     moved_to_root = parent is not None and parent.parent_id is None and node.original_path not in ("", "/")
@@ -187,6 +192,13 @@ def node_purge(*, user=None, node: Node, older_than: datetime | None = None) -> 
         if locked is None:
             return False
         members = list(Node.objects.filter(trashed_in=locked).values_list("pk", flat=True))
+        # A live item under a trashed folder (left by a write that raced the trash before folders
+        # were locked) would go with the folder by cascade, its versions' bytes counted for ever:
+        # it goes as a member.
+        level = members
+        while level:
+            level = list(Node.objects.filter(parent_id__in=level, trashed_in__isnull=True).values_list("pk", flat=True))
+            members.extend(level)
         # Items deleted earlier from inside this subtree are trash entries of their own, with their
         # own retention: keep them (under the root; they remember their original path).
         root_id = Node.objects.filter(workspace_id=locked.workspace_id, parent__isnull=True).values_list(

@@ -19,7 +19,7 @@ from disks.store import ManifestGone, manifest_clone, manifest_release
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record
 from files.content import StoredContent, mime_type_guess
-from files.folders import child_create, folder_writable_check, name_conflict
+from files.folders import child_create, folder_lock_live, folder_writable_check, name_conflict
 from files.models import Change, FilesPolicy, FileVersion, Node
 from files.names import name_clean, name_key
 from files.preconditions import Precondition, precondition_check
@@ -89,6 +89,7 @@ def content_commit(
         for _ in range(3):
             try:
                 with transaction.atomic():
+                    folder_lock_live(parent)
                     existing = (
                         Node.objects.select_for_update()
                         .filter(parent=parent, name_key=name_key(name), trashed_in__isnull=True)

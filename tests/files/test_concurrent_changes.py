@@ -5,15 +5,21 @@ the quota equals what the workspace really holds."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.db.models import Sum
 
 from cloudstorage.errors import ServiceError
+from disks.models import Manifest
 from disks.store import manifest_open
 from files import nodes as nodes_module
 from files import versions as versions_module
+from files.folders import folder_create
 from files.models import FilesPolicy, FileVersion, Node, QuotaHold
-from files.nodes import node_copy
+from files.nodes import node_copy, node_update
+from files.trash import node_purge, node_trash
+from files.uploads import file_upload
 from files.versions import version_delete, version_restore, versions_thin
 from tests.files.sharing_helpers import folder, upload
 
@@ -80,3 +86,75 @@ def test_copying_a_file_whose_version_is_thinned_meanwhile_is_a_409_and_changes_
     monkeypatch.undo()
     copy = node_copy(user=owner, node=Node.objects.get(pk=source.pk), parent=dest)  # the retry
     assert readable(copy) == readable(source)
+
+
+class _TrashingBody(io.BytesIO):
+    """A request body during whose streaming another request trashes ``folder``."""
+
+    def __init__(self, data: bytes, *, user, folder: Node):
+        super().__init__(data)
+        self.user, self.folder, self.done = user, folder, False
+
+    def read(self, size=-1):
+        if not self.done:
+            self.done = True
+            node_trash(user=self.user, node=Node.objects.get(pk=self.folder.pk))
+        return super().read(size)
+
+
+def _nothing_lost_nor_leaked(workspace) -> None:
+    assert used(workspace) == held(workspace)
+    referenced = set(FileVersion.objects.values_list("manifest_id", flat=True))
+    assert not Manifest.objects.filter(workspace=workspace, state=Manifest.State.READY).exclude(pk__in=referenced)
+
+
+@pytest.mark.parametrize("depth", ["the folder itself", "a folder above it"])
+def test_an_upload_into_a_folder_trashed_while_it_streams_is_a_409_and_leaves_nothing(
+    owner, root, owner_workspace, depth
+):
+    docs = folder(owner, root, "docs")
+    inner = folder(owner, docs, "inner")
+    parent = Node.objects.get(pk=(docs if depth == "the folder itself" else inner).pk)  # read by the view
+    with pytest.raises(ServiceError) as refused:
+        file_upload(
+            user=owner, parent=parent, name="late.txt", stream=_TrashingBody(b"L" * 5000, user=owner, folder=docs)
+        )
+    assert refused.value.status_code == 409 and refused.value.code == "in_trash"
+    assert not Node.objects.filter(name="late.txt").exists()
+    _nothing_lost_nor_leaked(owner_workspace)
+    assert node_purge(user=owner, node=Node(pk=docs.pk))
+    _nothing_lost_nor_leaked(owner_workspace)
+
+
+def test_a_move_or_a_copy_into_a_folder_trashed_meanwhile_is_a_409(owner, root, owner_workspace):
+    docs = folder(owner, root, "docs")
+    report = upload(owner, root, "report.txt", b"r" * 7000)
+    target = Node.objects.get(pk=docs.pk)  # read by the view...
+    node_trash(user=owner, node=Node.objects.get(pk=docs.pk))  # ...then another request trashes it
+    for move_or_copy in (
+        lambda: node_update(user=owner, node=Node.objects.get(pk=report.pk), parent=target),
+        lambda: node_copy(user=owner, node=Node.objects.get(pk=report.pk), parent=target),
+        lambda: folder_create(user=owner, parent=target, name="new"),
+    ):
+        with pytest.raises(ServiceError) as refused:
+            move_or_copy()
+        assert refused.value.code == "in_trash"
+    report.refresh_from_db()
+    assert report.parent_id == root.pk and report.trashed_in_id is None
+    assert node_purge(user=owner, node=Node(pk=docs.pk))
+    _nothing_lost_nor_leaked(owner_workspace)
+    assert readable(report) == b"r" * 7000
+
+
+def test_a_live_item_left_under_a_trashed_folder_is_purged_with_it_and_its_bytes_given_back(
+    owner, root, owner_workspace
+):
+    """What a write that raced the trash left before folders were locked: the purge takes it as a
+    member (its versions released, its bytes out of the quota) rather than by cascade."""
+    docs = folder(owner, root, "docs")
+    stray = upload(owner, docs, "stray.txt", b"s" * 3000)
+    node_trash(user=owner, node=Node.objects.get(pk=docs.pk))
+    Node.objects.filter(pk=stray.pk).update(trashed_in=None)
+    assert node_purge(user=owner, node=Node(pk=docs.pk))
+    assert not Node.objects.filter(pk=stray.pk).exists()
+    _nothing_lost_nor_leaked(owner_workspace)
