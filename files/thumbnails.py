@@ -3,8 +3,9 @@ and public folder links.
 
 A worker makes one per new version (queued on commit by a signal, so every way a version comes to
 be is covered) and stores it through the chunk store as derived data: in no quota, and released
-with its version. Pillow decodes images (its decompression-bomb limit stays on); pypdfium2 renders
-PDF pages.
+with its version. Pillow decodes images, none of more than MAX_SOURCE_PIXELS (refused from the
+header; Pillow's own decompression-bomb limit stays on too); pypdfium2 renders a PDF's first page
+straight at thumbnail size.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ SIZE = 320  # the longest side, in pixels: sharp in a 150 px tile on a 2x screen
 QUALITY = 80
 # Bigger sources are not read for a thumbnail (the worker would hold minutes of decoding).
 MAX_SOURCE_BYTES = 64 * 1024 * 1024
+# An image is refused from its header above this many pixels. Pillow holds a decoded pixel in up to
+# 4 bytes, and a few hundred KiB of PNG can declare 13,000 x 13,000 (1.3 GB to decode; Pillow only
+# warns below 179 M pixels, and a worker killed for memory gets the task back). At 64 M pixels one
+# thumbnail costs a worker ~250 MiB at worst (measured: an 8000 x 8000 PNG, RSS 68 -> 317 MiB), and
+# today's cameras and phones still get theirs: 24 MP (6000 x 4000), 45-50 MP (8256 x 5504,
+# 8160 x 6120), 61 MP (9504 x 6336).
+MAX_SOURCE_PIXELS = 64_000_000
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
 PDF_TYPE = "application/pdf"
 
@@ -33,6 +41,10 @@ PDF_TYPE = "application/pdf"
 def thumbnail_wanted(*, mime_type: str, size: int) -> bool:
     mime = (mime_type or "").split(";")[0].strip().lower()
     return (mime in IMAGE_TYPES or mime == PDF_TYPE) and 0 < size <= MAX_SOURCE_BYTES
+
+
+class SourceTooLarge(Exception):
+    """The image declares more than MAX_SOURCE_PIXELS: refused before anything is decoded."""
 
 
 def _render(source, mime: str):
@@ -45,14 +57,20 @@ def _render(source, mime: str):
         try:
             page = pdf[0]
             width, height = page.get_size()
+            # The page is rendered straight at thumbnail size (its longest side SIZE pixels,
+            # whatever its declared size), so no bitmap of the whole page is ever allocated.
             image = page.render(scale=SIZE / max(width, height, 1)).to_pil()
         finally:
             pdf.close()
     else:
-        image = Image.open(source)
+        image = Image.open(source)  # reads the header only
+        width, height = image.size
+        if width * height > MAX_SOURCE_PIXELS:
+            raise SourceTooLarge(f"{width} x {height} pixels")
         image.draft("RGB", (SIZE, SIZE))  # JPEG decodes at a reduced scale: much less memory
-        image = ImageOps.exif_transpose(image)
     image.thumbnail((SIZE, SIZE))
+    # Turned upright only once small: exif_transpose copies the image it is given.
+    image = ImageOps.exif_transpose(image)
     if image.mode != "RGB":
         # Transparent areas become white, as a page would show them.
         background = Image.new("RGB", image.size, "white")
@@ -66,7 +84,7 @@ def _render(source, mime: str):
 
 def thumbnail_make(*, version_id) -> Thumbnail | None:
     """Make the version's thumbnail unless it has one; None when its type has none, or when the
-    content cannot be decoded (a broken image is not an error worth retrying)."""
+    content cannot be decoded or has too many pixels (neither is an error worth retrying)."""
     version = FileVersion.objects.select_related("manifest", "workspace").filter(pk=version_id).first()
     if version is None or not thumbnail_wanted(mime_type=version.mime_type, size=version.size):
         return None
@@ -80,6 +98,9 @@ def thumbnail_make(*, version_id) -> Thumbnail | None:
         source.seek(0)
         try:
             jpeg, (width, height) = _render(source, mime)
+        except SourceTooLarge as exc:
+            logger.info("no thumbnail for version %s: %s is over the budget", version.pk, exc)
+            return None
         except Exception:
             logger.info("no thumbnail for version %s: its content could not be decoded", version.pk, exc_info=True)
             return None

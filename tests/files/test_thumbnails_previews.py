@@ -4,15 +4,18 @@ quota, released with their file) and the preview responses of the dashboard and 
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 from django.test import Client
-from PIL import Image
+from PIL import Image, ImageFile
 
 from disks.store import Manifest
 from files.access import node_get_for_user
 from files.links import link_create
 from files.models import Thumbnail
+from files.thumbnails import MAX_SOURCE_PIXELS
 from files.trash import node_purge, node_trash
 from tests.files.api_helpers import body_of, make_file
 
@@ -64,6 +67,62 @@ def test_pdf_first_page_gets_a_thumbnail(owner, upload):
     node = upload("report.pdf", _pdf())
     thumbnail = Thumbnail.objects.get(version=node.current_version)
     assert (thumbnail.width, thumbnail.height) == (240, 320)
+
+
+def _blank_png_streamed(width: int, height: int) -> bytes:
+    """A transparent RGBA PNG built row by row, so the test never holds it decoded: 13,000 x 13,000
+    pixels compress to ~640 KiB."""
+    row = b"\x00" * (1 + width * 4)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+class DecodedInFull(Exception):
+    pass
+
+
+@pytest.fixture
+def big_decodes(monkeypatch):
+    """Every image over the pixel budget that Pillow starts to decode, stopped right there (so the
+    test does not itself need the 1.3 GB)."""
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(self):
+        if self.size[0] * self.size[1] > MAX_SOURCE_PIXELS:
+            decoded.append(self.size)
+            raise DecodedInFull(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    return decoded
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's, at open: expected
+def test_a_decompression_bomb_png_is_refused_from_its_header_not_decoded(owner, upload, big_decodes):
+    # 169 M pixels: under the 179 M where Pillow raises, so Pillow alone only warns.
+    data = _blank_png_streamed(13_000, 13_000)
+    assert len(data) < 700 * 1024
+    node = upload("bomb.png", data)
+    assert big_decodes == []
+    assert not Thumbnail.objects.filter(version=node.current_version).exists()
+    assert _browser(owner).get(f"/app/thumbnail/{node.pk}/").status_code == 404
+
+
+def test_a_24_megapixel_camera_photo_gets_its_thumbnail_upright(upload, big_decodes):
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: shot with the camera on its side, shown turned 90 degrees
+    Image.new("RGB", (6000, 4000), (90, 140, 60)).save(out, "JPEG", exif=exif)
+    node = upload("IMG_0001.jpg", out.getvalue())
+    thumbnail = Thumbnail.objects.get(version=node.current_version)
+    assert (thumbnail.width, thumbnail.height) == (213, 320)
 
 
 def test_a_broken_image_or_other_type_gets_none_and_the_grid_gets_404(owner, upload):
