@@ -505,6 +505,11 @@ if not REDIS_URL:
 
 # --- Files: trash, sharing and public links (files/) --------------------------------------------
 # Days an item stays in the trash before the nightly job deletes it forever.
+# Levels of folders below a workspace's root: every walk up or down the tree, and every path in a
+# listing, stays bounded (an unbounded chain let a move make a cycle and a page weigh 100s of MB).
+CLOUDSTORAGE_MAX_FOLDER_DEPTH = env.int("CLOUDSTORAGE_MAX_FOLDER_DEPTH", default=256)
+if not 1 <= CLOUDSTORAGE_MAX_FOLDER_DEPTH <= 5_000:
+    raise ImproperlyConfigured("CLOUDSTORAGE_MAX_FOLDER_DEPTH must be between 1 and 5000")
 CLOUDSTORAGE_TRASH_DAYS = env.int("CLOUDSTORAGE_TRASH_DAYS", default=30)
 if CLOUDSTORAGE_TRASH_DAYS < 1:
     raise ImproperlyConfigured("CLOUDSTORAGE_TRASH_DAYS must be at least 1")

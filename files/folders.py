@@ -7,6 +7,7 @@ among the namespace's write modules.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from cloudstorage.errors import ServiceError
@@ -15,6 +16,7 @@ from files.changes import change_record
 from files.models import Change, Node
 from files.names import name_clean, name_key
 from files.quota import writable_check
+from files.tree import ancestor_chain
 
 
 def child_create(*, user, parent: Node, name: str, kind: str) -> Node:
@@ -50,6 +52,39 @@ def folder_writable_check(parent: Node) -> None:
         raise ServiceError(code="in_trash", message="The folder is in the trash.", status_code=409)
 
 
+def depth_check(*, parent: Node, height: int = 1) -> None:
+    """Refuse (400 too_deep) putting ``height`` levels of folders under ``parent`` when the deepest
+    would sit more than CLOUDSTORAGE_MAX_FOLDER_DEPTH levels below the root. Fails closed: a parent
+    whose walk up does not reach the root (deeper than the walk goes, or a broken chain) is too deep,
+    so a folder can never be moved into its own descendant unseen."""
+    limit = settings.CLOUDSTORAGE_MAX_FOLDER_DEPTH
+    chain = ancestor_chain(node_id=parent.pk)
+    reaches_root = bool(chain) and chain[-1][1] is None
+    if not reaches_root or len(chain) - 1 + height > limit:
+        raise ServiceError(
+            code="too_deep",
+            message=f"Folders nest at most {limit} levels deep.",
+            status_code=400,
+            details={"limit": limit},
+        )
+
+
+def folder_height(*, node: Node) -> int:
+    """Levels of live folders from ``node`` (a folder: 1) down to its deepest; stops counting past
+    the limit (one query per level)."""
+    height, level = 1, [node.pk]
+    while height <= settings.CLOUDSTORAGE_MAX_FOLDER_DEPTH:
+        level = list(
+            Node.objects.filter(parent_id__in=level, kind=Node.Kind.FOLDER, trashed_in__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+        if not level:
+            break
+        height += 1
+    return height
+
+
 def folder_lock_live(parent: Node) -> None:
     """Inside the caller's transaction: lock the folder about to get a child and check again that it
     is live (409 in_trash otherwise). The caller's copy may have been read before another request
@@ -74,6 +109,7 @@ def folder_create(*, user, parent: Node, name: str) -> Node:
     existing = child_get(parent=parent, name=name)
     if existing is not None:
         raise name_conflict(name, existing=existing)
+    depth_check(parent=parent)
     try:
         with transaction.atomic():
             folder_lock_live(parent)

@@ -15,7 +15,14 @@ from disks.store import ManifestGone, manifest_clone
 from files.access import node_ancestor_ids, node_get_for_user
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record, changes_record_created
-from files.folders import child_get, folder_lock_live, folder_writable_check, name_conflict
+from files.folders import (
+    child_get,
+    depth_check,
+    folder_height,
+    folder_lock_live,
+    folder_writable_check,
+    name_conflict,
+)
 from files.models import FileVersion, Node, Tag
 from files.names import name_clean, name_key, name_with_suffix
 from files.preconditions import Precondition, precondition_check
@@ -69,12 +76,17 @@ def target_folder_get(*, user, node: Node, parent_id) -> Node:
 
 
 def _refuse_into_itself(*, node: Node, target: Node, verb: str) -> None:
-    if node.is_folder and node.pk in node_ancestor_ids(node=target):
+    """A folder goes neither into itself or a subfolder (a cycle cut off from the root) nor deeper
+    than the depth limit, whose check also refuses a target whose walk up does not reach the root."""
+    if not node.is_folder:
+        return
+    if node.pk in node_ancestor_ids(node=target):
         raise ServiceError(
             code="invalid_move",
             message=f"A folder cannot be {verb} into itself or one of its subfolders.",
             status_code=400,
         )
+    depth_check(parent=target, height=folder_height(node=node))
 
 
 def node_update(

@@ -39,10 +39,15 @@ def subtree_ids(*, node: Node, trashed_in=None, lock: bool = False) -> list:
     """The ids of ``node`` and all its descendants, one query per level of depth; with ``lock``,
     each level's rows are locked as they are read (inside the caller's transaction)."""
     ids = [node.pk]
+    seen = {node.pk}
     level = [node.pk]
     while level:
         rows = Node.objects.filter(parent_id__in=level, trashed_in=trashed_in)
-        level = list((rows.select_for_update() if lock else rows).values_list("pk", flat=True))
+        # An id seen before would be a cycle in the parent pointers: the walk would never end.
+        level = [
+            pk for pk in (rows.select_for_update() if lock else rows).values_list("pk", flat=True) if pk not in seen
+        ]
+        seen.update(level)
         ids.extend(level)
     return ids
 
