@@ -62,6 +62,20 @@ def _owner_count(workspace: Workspace) -> int:
     return Membership.objects.filter(workspace=workspace, role=Role.OWNER).count()
 
 
+def _may_grant(*, inviter_role: str | None, role: str) -> bool:
+    """Owners give any seat, admins any but owner; ``None`` is someone who is no longer a member."""
+    return inviter_role == Role.OWNER or (inviter_role == Role.ADMIN and role != Role.OWNER)
+
+
+def _invitations_withdraw(*, workspace: Workspace, inviter_id, inviter_role: str | None) -> None:
+    """Delete the open invitations a member sent that their role (``None``: gone) can no longer
+    give, so a removed or demoted manager leaves no link behind to walk back in with."""
+    beyond = [role for role in Role.values if not _may_grant(inviter_role=inviter_role, role=role)]
+    Invitation.objects.filter(
+        workspace=workspace, invited_by_id=inviter_id, accepted_at__isnull=True, role__in=beyond
+    ).delete()
+
+
 @dataclass(frozen=True)
 class IssuedInvitation:
     invitation: Invitation
@@ -144,6 +158,22 @@ def invitation_accept(*, token: str, user: User) -> Membership:
             )
         if Membership.objects.filter(workspace=invitation.workspace, user=user).exists():
             raise _refuse("conflict", "You are already a member of this workspace.", 409)
+        # The inviter's role was checked when the link was made; a link sent before they were
+        # removed or demoted must not give a seat they can no longer give. A plain read, not
+        # select_for_update: membership_change_role updates the inviter's row and then deletes
+        # their invitations, so locking that row after this invitation could deadlock with it.
+        inviter_role = (
+            Membership.objects.filter(workspace=invitation.workspace, user_id=invitation.invited_by_id)
+            .values_list("role", flat=True)
+            .first()
+        )
+        if not _may_grant(inviter_role=inviter_role, role=invitation.role):
+            raise _refuse(
+                "invalid_invitation",
+                "This invitation is no longer valid: the person who sent it can no longer invite with this "
+                "role. Ask an owner or admin of the workspace for a new one.",
+                404,
+            )
         membership = Membership.objects.create(workspace=invitation.workspace, user=user, role=invitation.role)
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
@@ -169,6 +199,7 @@ def membership_change_role(*, membership: Membership, actor: User, actor_role: s
             raise _refuse("last_owner", "A workspace needs at least one owner; make someone else owner first.", 409)
         membership.role = role
         membership.save(update_fields=["role"])
+        _invitations_withdraw(workspace=membership.workspace, inviter_id=membership.user_id, inviter_role=role)
     return membership
 
 
@@ -183,6 +214,7 @@ def membership_remove(*, membership: Membership, actor: User, actor_role: str) -
         if membership.role == Role.OWNER and _owner_count(membership.workspace) <= 1:
             raise _refuse("last_owner", "The last owner cannot be removed.", 409)
         membership.delete()
+        _invitations_withdraw(workspace=membership.workspace, inviter_id=membership.user_id, inviter_role=None)
 
 
 def membership_leave(*, membership: Membership) -> None:
@@ -192,6 +224,7 @@ def membership_leave(*, membership: Membership) -> None:
         if membership.role == Role.OWNER and _owner_count(membership.workspace) <= 1:
             raise _refuse("last_owner", "You are the last owner; make someone else owner before you leave.", 409)
         membership.delete()
+        _invitations_withdraw(workspace=membership.workspace, inviter_id=membership.user_id, inviter_role=None)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Workspace
+from tests.conftest import _client_for
 from tests.factories import UserFactory, personal_workspace
 
 
@@ -197,3 +198,77 @@ def test_workspace_page_form_errors(owner):
     assert response.status_code == 400
     assert response.context["invite_form"].errors["email"]
     assert not Invitation.objects.exists()
+
+
+def _admins_invitation_to_their_second_address(teammate, team, capture) -> tuple[Membership, str]:
+    """The teammate, made admin, invites another address of their own as admin."""
+    membership = Membership.objects.get(workspace=team, user=teammate)
+    membership.role = "admin"
+    membership.save(update_fields=["role"])
+    with capture(execute=True):
+        assert _invite(_client_for(teammate), team, "teammate.alt@example.com", role="admin").status_code == 201
+    return membership, _token_from_mail()
+
+
+@pytest.mark.parametrize("change", [{"method": "delete"}, {"method": "patch", "role": "viewer"}])
+def test_removed_or_demoted_admin_cannot_walk_back_in_with_their_invitation(
+    api, team, teammate, django_capture_on_commit_callbacks, change
+):
+    membership, token = _admins_invitation_to_their_second_address(teammate, team, django_capture_on_commit_callbacks)
+    url = f"/api/v1/workspaces/{team.pk}/members/{membership.pk}/"
+    if change["method"] == "delete":
+        assert api.delete(url).status_code == 204
+    else:
+        assert api.patch(url, {"role": change["role"]}, format="json").status_code == 200
+    # Their open invitations went with the role.
+    assert not Invitation.objects.filter(workspace=team, accepted_at__isnull=True).exists()
+
+    alt = UserFactory(email="teammate.alt@example.com")
+    response = _client_for(alt).post("/api/v1/invitations/accept/", {"token": token}, format="json")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "invalid_invitation"
+    assert not Membership.objects.filter(workspace=team, user=alt).exists()
+
+
+@pytest.mark.parametrize("inviter_now, role", [(None, "member"), ("viewer", "admin"), ("admin", "owner")])
+def test_acceptance_asks_whether_the_inviter_may_still_give_the_role(
+    api, team, teammate, django_capture_on_commit_callbacks, inviter_now, role
+):
+    # An invitation left open by a change made without the services (or before they withdrew
+    # invitations) is refused at acceptance, with a message, and gives no seat.
+    Membership.objects.filter(workspace=team, user=teammate).update(role="owner")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _invite(_client_for(teammate), team, "teammate.alt@example.com", role=role).status_code == 201
+    token = _token_from_mail()
+    if inviter_now is None:
+        Membership.objects.filter(workspace=team, user=teammate).delete()
+    else:
+        Membership.objects.filter(workspace=team, user=teammate).update(role=inviter_now)
+
+    alt = UserFactory(email="teammate.alt@example.com")
+    response = _client_for(alt).post("/api/v1/invitations/accept/", {"token": token}, format="json")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "invalid_invitation"
+    assert "no longer invite" in response.json()["error"]["message"]
+    assert not Membership.objects.filter(workspace=team, user=alt).exists()
+    assert Invitation.objects.get(email="teammate.alt@example.com").accepted_at is None
+
+
+def test_demoted_owner_keeps_the_invitations_an_admin_may_still_give(
+    api, team, teammate, owner, django_capture_on_commit_callbacks
+):
+    Membership.objects.filter(workspace=team, user=teammate).update(role="owner")
+    teammate_as_owner = _client_for(teammate)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _invite(teammate_as_owner, team, "co.owner@example.com", role="owner").status_code == 201
+        assert _invite(teammate_as_owner, team, "helper@example.com", role="admin").status_code == 201
+    helper_token = _token_from_mail()
+    mine = Membership.objects.get(workspace=team, user=teammate)
+    url = f"/api/v1/workspaces/{team.pk}/members/{mine.pk}/"
+    assert api.patch(url, {"role": "admin"}, format="json").status_code == 200
+
+    assert list(Invitation.objects.filter(workspace=team).values_list("email", flat=True)) == ["helper@example.com"]
+    helper = UserFactory(email="helper@example.com")
+    response = _client_for(helper).post("/api/v1/invitations/accept/", {"token": helper_token}, format="json")
+    assert response.status_code == 201
+    assert Membership.objects.get(workspace=team, user=helper).role == "admin"
