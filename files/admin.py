@@ -83,7 +83,7 @@ class PublicLinkAdmin(admin.ModelAdmin):
     def downloads(self, link: PublicLink) -> str:
         return f"{link.download_count} / {link.max_downloads}" if link.max_downloads else str(link.download_count)
 
-    @admin.action(description="Revoke the selected links")
+    @admin.action(description="Revoke the selected links", permissions=["change"])
     def revoke(self, request, queryset: QuerySet[PublicLink]) -> None:
         count = 0
         for link in queryset.filter(revoked_at__isnull=True).select_related("node"):
@@ -152,7 +152,7 @@ class UploadAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Expire now: give back the quota and the stored bytes")
+    @admin.action(description="Expire now: give back the quota and the stored bytes", permissions=["change"])
     def reclaim(self, request, queryset: QuerySet) -> None:
         from files.resumable import upload_expire
 
