@@ -454,6 +454,23 @@ def _fetch(event: dict) -> _Fetched:
     return _Fetched(skip="ignored: not handled")
 
 
+def _still_owed(subscription: Subscription, state: SubscriptionState | None) -> bool:
+    """Whether the workspace's subscription is still past_due or unpaid at Stripe.
+
+    A paid invoice settles a failed payment only when nothing else is owed: Stripe delivers
+    events out of order (a failed delivery is retried for days) and a customer may pay any open
+    invoice, so "this invoice is paid" does not mean "the one that failed is". Stripe's own
+    subscription status, fetched just now, does: it stays past_due/unpaid until the failed
+    invoice is paid. A state of another (older) subscription says nothing about the current one,
+    so then the status last recorded for the current one decides.
+    """
+    if state is not None and state.subscription_id == subscription.stripe_subscription_id:
+        status = state.status
+    else:
+        status = subscription.status
+    return status in (Status.PAST_DUE, Status.UNPAID)
+
+
 def _fetched_apply(kind: str, fetched: _Fetched, now: datetime) -> tuple[str, object]:
     if fetched.skip:
         return fetched.skip, None
@@ -466,7 +483,10 @@ def _fetched_apply(kind: str, fetched: _Fetched, now: datetime) -> tuple[str, ob
         _invoice_record(workspace=workspace, state=invoice, provider=Provider.STRIPE)
         parts.append(f"invoice {invoice.status}")
         if invoice.status == Invoice.Status.PAID:
-            _payment_settled(subscription, workspace)
+            if _still_owed(subscription, fetched.state):
+                parts.append("another invoice still owed")
+            else:
+                _payment_settled(subscription, workspace)
         elif kind == "invoice.payment_failed" and invoice.status in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
             _payment_failed(subscription, workspace, now)
             parts.append("grace period running")

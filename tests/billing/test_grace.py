@@ -110,6 +110,55 @@ def test_payment_failed_arriving_after_the_invoice_was_paid_starts_no_grace(
     assert Invoice.objects.get(stripe_invoice_id=invoice["id"]).status == "paid"
 
 
+def test_a_late_paid_event_of_another_invoice_keeps_the_failed_payment_and_the_lock(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    ws = owner_workspace
+    subscription = buy(api, ws, fake_stripe, webhook, capture, 10)
+    # Invoice A is paid at Stripe, but its invoice.paid delivery is delayed (Stripe retries for days).
+    paid_earlier = fake_stripe.invoice_create(subscription.stripe_subscription_id, status="paid")
+    # The renewal fails and its grace period runs out: read-only.
+    _fail_payment(fake_stripe, webhook, capture, subscription)
+    subscription.refresh_from_db()
+    with capture(execute=True):
+        assert billing_grace_enforce(now=subscription.grace_until + timedelta(minutes=1))["read_only"] == 1
+    failed_at = subscription.payment_failed_at
+
+    # A's delivery arrives now, while Stripe still says the subscription is past_due.
+    with capture(execute=True):
+        assert webhook("invoice.paid", paid_earlier).status_code == 200
+
+    subscription.refresh_from_db()
+    ws.refresh_from_db()
+    assert subscription.status == "past_due"
+    assert subscription.payment_failed_at == failed_at
+    assert ws.read_only is True
+    assert subscription.billing_read_only is True
+
+
+def test_a_paid_invoice_of_another_subscription_does_not_settle_the_current_one(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    ws = owner_workspace
+    # A checkout finished in a second tab made a second subscription, since cancelled at Stripe.
+    response = api.put(f"/api/v1/workspaces/{ws.pk}/plan/", {"gb": 20}, format="json")
+    other = fake_stripe.checkout_complete(response.json()["checkout_session_id"])["subscription"]
+    subscription = buy(api, ws, fake_stripe, webhook, capture, 10)
+    fake_stripe.subscriptions[other]["status"] = "canceled"
+    _fail_payment(fake_stripe, webhook, capture, subscription)
+    subscription.refresh_from_db()
+    failed_at = subscription.payment_failed_at
+
+    with capture(execute=True):
+        assert webhook("invoice.paid", fake_stripe.invoice_create(other, status="paid")).status_code == 200
+
+    subscription.refresh_from_db()
+    assert subscription.stripe_subscription_id != other
+    assert subscription.payment_failed_at == failed_at
+
+
 def test_read_only_workspace_reduced_to_the_free_plan_it_fits_is_writable_at_once(
     api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
 ):
