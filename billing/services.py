@@ -283,7 +283,10 @@ def plan_change(*, workspace: Workspace, actor_role: str | None, gb, now: dateti
     with transaction.atomic():
         workspace, subscription = _locked(workspace.pk)
         provider = provider_for(subscription)
-        if gb < workspace.plan_gb:
+        # A purchase from the free plan must fit too: a workspace back on it (a cancelled paid plan
+        # keeps its files) may store far more than 1 GB, so "smaller than the current plan" is
+        # not the only way to pick a plan below the usage.
+        if gb < workspace.plan_gb or (gb != FREE_GB and not subscription.is_paid_plan):
             _fit_or_refuse(workspace, gb)
         if gb == FREE_GB:
             if subscription.is_paid_plan:

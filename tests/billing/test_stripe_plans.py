@@ -174,6 +174,33 @@ def test_buying_again_after_cancellation_starts_a_new_checkout(
     assert fake_stripe.requests_to("POST", "/v1/checkout/sessions")[-1].params["line_items[0][quantity]"] == "50"
 
 
+def test_buying_again_after_cancellation_is_refused_below_the_data_stored(
+    api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
+):
+    ws = owner_workspace
+    subscription = buy(api, ws, fake_stripe, webhook, django_capture_on_commit_callbacks, 50)
+    ws.used_bytes = 40 * GB
+    ws.save(update_fields=["used_bytes"])
+    sub = fake_stripe.subscriptions[subscription.stripe_subscription_id]
+    sub["status"] = "canceled"
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook("customer.subscription.deleted", sub)
+    ws.refresh_from_db()
+    assert ws.plan_gb == 1  # back on the free plan, with its 40 GB of files
+    checkouts = len(fake_stripe.requests_to("POST", "/v1/checkout/sessions"))
+
+    response = api.put(f"/api/v1/workspaces/{ws.pk}/plan/", {"gb": 10}, format="json")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "plan_too_small"
+    assert error["details"]["bytes_to_free"] == 30 * GB
+    assert len(fake_stripe.requests_to("POST", "/v1/checkout/sessions")) == checkouts, "no checkout to pay"
+    ws.refresh_from_db()
+    assert ws.plan_gb == 1
+    assert "checkout_url" in api.put(f"/api/v1/workspaces/{ws.pk}/plan/", {"gb": 40}, format="json").json()
+
+
 def test_portal_link_comes_from_stripe_for_the_workspace_customer(
     api, owner_workspace, fake_stripe, webhook, django_capture_on_commit_callbacks
 ):
