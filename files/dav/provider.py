@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import quote
 
+from django.db import transaction
 from django.http import Http404
 from wsgidav import util
 from wsgidav.dav_error import (
@@ -176,9 +177,10 @@ class _NodeResource:
         folder, name, existing = self._target(dest_path)
         node = self._editable(self.node)
         parent = self._editable(folder)
-        if existing is not None:
-            node_trash(user=self.user, node=self._editable(existing.node))
-        node_update(user=self.user, node=node, name=name, parent=parent)
+        with transaction.atomic():  # a refused move leaves the destination where it was
+            if existing is not None:
+                node_trash(user=self.user, node=self._editable(existing.node))
+            node_update(user=self.user, node=node, name=name, parent=parent)
         if self.provider.prop_manager:
             self.provider.prop_manager.move_properties(
                 self.get_ref_url(), quote(self._key_of(folder, name)), with_children=True, environ=self.environ
@@ -189,12 +191,13 @@ class _NodeResource:
     def handle_copy(self, dest_path, *, depth_infinity):
         folder, name, existing = self._target(dest_path)
         parent = self._editable(folder)
-        if existing is not None:
-            node_trash(user=self.user, node=self._editable(existing.node))
-        if self.is_collection and not depth_infinity:
-            folder_create(user=self.user, parent=parent, name=name)
-        else:
-            node_copy(user=self.user, node=self.node, parent=parent, name=name)
+        with transaction.atomic():  # a refused copy (507: it does not fit) leaves the destination
+            if existing is not None:
+                node_trash(user=self.user, node=self._editable(existing.node))
+            if self.is_collection and not depth_infinity:
+                folder_create(user=self.user, parent=parent, name=name)
+            else:
+                node_copy(user=self.user, node=self.node, parent=parent, name=name)
         if self.provider.prop_manager:
             self.provider.prop_manager.copy_properties(
                 self.get_ref_url(), quote(self._key_of(folder, name)), environ=self.environ

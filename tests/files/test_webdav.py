@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -150,6 +151,37 @@ def test_a_viewer_may_not_lock_nor_write_properties(server, dav):
     status, headers, _ = dav("LOCK", "/Personal (2)/locked.txt", LOCK_BODY, Content_Type="application/xml")
     assert status == 200
     assert dav("UNLOCK", "/Personal (2)/locked.txt", Lock_Token=headers["Lock-Token"])[0] == 204
+
+
+def test_a_refused_copy_or_move_with_overwrite_leaves_the_destination_in_place(server, dav):
+    """Overwrite: T trashes the destination first; when the copy is then refused (507: it does not
+    fit), the destination must still be where it was, as after any refused request."""
+    assert dav("PUT", "/Personal/src.bin", os.urandom(200_000))[0] == 201
+    assert dav("PUT", "/Personal/dest.txt", b"precious destination")[0] == 201
+    usage = api(server, "GET", f"/api/v1/workspaces/{server.workspace}/usage/")
+    holder = urllib.request.Request(  # a resumable upload holds all but 100 kB of the quota
+        server.url + "/api/v1/uploads/",
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {server.token}",
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(usage["free_bytes"] - 100_000),
+            "Upload-Metadata": "filename " + base64.b64encode(b"big.iso").decode(),
+        },
+    )
+    with urllib.request.urlopen(holder, timeout=30) as response:  # noqa: S310 - the local server
+        location = response.headers["Location"]
+    try:
+        copy = dav("COPY", "/Personal/src.bin", Destination=f"{server.url}/dav/Personal/dest.txt", Overwrite="T")
+        assert copy[0] == 507
+        assert dav("GET", "/Personal/dest.txt")[2] == b"precious destination"
+    finally:
+        end = urllib.request.Request(
+            urllib.parse.urljoin(server.url, location),
+            method="DELETE",
+            headers={"Authorization": f"Bearer {server.token}", "Tus-Resumable": "1.0.0"},
+        )
+        urllib.request.urlopen(end, timeout=30).close()  # noqa: S310 - the local server
 
 
 def test_overwrite_is_a_new_version_and_delete_moves_to_the_trash(server, dav):
