@@ -27,10 +27,12 @@ DEEP = 12
 # activity, response) and, the larger part, the chunk store's write of one new chunk with two copies
 # (disks/store.py); its quota taken in the commit (files/quota.py, TAKE_AT_COMMIT); and the change
 # feed's entry (the workspace's row lock on PostgreSQL, the path, the insert: files/changes.py).
-# 3 transactions that write: the chunk's records, its copies turned ok, the file made visible.
+# 3 transactions that write: the chunk's records, its copies turned ok, the file made visible, in
+# which the folder written into is locked and checked live again (files.folders.folder_lock_live).
 # 35 before the small upload's quota hold, the manifest's own commit and the activity's own commit
-# were folded into the others; one fewer on SQLite, which takes no row lock.
-UPLOAD = 31
+# were folded into the others (31 before the folder's lock); one fewer on SQLite, which takes no
+# row lock on the workspace.
+UPLOAD = 32
 SMALL = b"x" * (16 * 1024)
 
 
