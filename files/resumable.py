@@ -257,7 +257,8 @@ def upload_fail_unless_writable(upload: Upload, *, user) -> None:
         node_get_for_user(user=user, node_id=upload.parent_id, need="edit")
         return
     except Http404:
-        if Node.objects.filter(pk=upload.parent_id, trashed_in__isnull=False).exists():
+        trashed = Node.objects.filter(pk=upload.parent_id, trashed_in__isnull=False).first()
+        if trashed is not None and permission_at_least(node_permission(user=user, node=trashed), "edit"):
             return
     except ServiceError:
         pass  # may see the folder, no longer write into it

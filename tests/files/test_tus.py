@@ -658,7 +658,9 @@ def test_a_stalled_request_that_fails_after_a_takeover_keeps_what_the_takeover_c
     assert content_of(node) == data
 
 
-@pytest.mark.parametrize("lost", ["share revoked", "membership ended", "role lowered to viewer"])
+@pytest.mark.parametrize(
+    "lost", ["share revoked", "share revoked, folder in the trash", "membership ended", "role lowered to viewer"]
+)
 def test_a_patch_after_the_creator_lost_write_access_fails_the_upload_and_gives_its_quota_back(db, lost):
     """Access is asked again on every PATCH, not only at the creation and the completion: a grantee
     whose share was revoked, or a member removed or made a viewer, kept streaming bytes into the
@@ -667,13 +669,15 @@ def test_a_patch_after_the_creator_lost_write_access_fails_the_upload_and_gives_
     from files.access import node_get_for_user
     from files.models import Share
     from files.sharing import share_create
+    from files.trash import node_trash
     from tests.factories import UserFactory, team_workspace
     from tests.files.sharing_helpers import client_for, folder, root_of
 
     alice, gus = UserFactory(email="alice@example.com"), UserFactory(email="gus@example.com")
-    team = team_workspace(alice, "Alice's team", members={} if lost == "share revoked" else {gus: "member"})
+    shared = lost.startswith("share revoked")
+    team = team_workspace(alice, "Alice's team", members={} if shared else {gus: "member"})
     inbox = folder(alice, root_of(team), "inbox")
-    if lost == "share revoked":
+    if shared:
         share_create(
             actor=alice, node=node_get_for_user(user=alice, node_id=inbox.pk), email=gus.email, permission="edit"
         )
@@ -685,8 +689,10 @@ def test_a_patch_after_the_creator_lost_write_access_fails_the_upload_and_gives_
     before = used(team)
     assert before >= 100_000
 
-    if lost == "share revoked":
+    if shared:
         Share.objects.filter(node=inbox, user=gus).delete()
+        if lost.endswith("in the trash"):
+            node_trash(user=alice, node=Node.objects.get(pk=inbox.pk))
     elif lost == "membership ended":
         Membership.objects.filter(workspace=team, user=gus).delete()
     else:
