@@ -118,7 +118,10 @@ def _chunk_repair(*, chunk_id, relocate: bool, lease: RepairLease) -> str:
     for replica in replicas:
         if replica.pk in kept_ids or replica.state == Replica.State.NEW:
             continue  # kept, or still being written by an upload (which owns it)
-        hopeless = replica.state == Replica.State.BAD or replica.disk.status == Disk.Status.FAILED
+        # A bad copy is nothing; a copy on a failed disk may well be intact (a disk failed by probes
+        # that timed out, or unplugged): its record is what lets it be read again, and what keeps
+        # the sweep off it, if the disk comes back. It goes once enough copies exist elsewhere.
+        hopeless = replica.state == Replica.State.BAD or (enough and replica.disk.status == Disk.Status.FAILED)
         if hopeless or (enough and (backup_done or not replica.disk.is_backup)):
             replica_drop(replica=replica)
             changed = True

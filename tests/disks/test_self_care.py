@@ -23,7 +23,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from disks import backends
+from disks import backends, health
 from disks.backends import MARKER
 from disks.capacity import capacity_alert
 from disks.gc import chunks_gc
@@ -32,10 +32,10 @@ from disks.models import Chunk, Disk, Manifest, ManifestChunk, Placement, Replic
 from disks.placement import workspace_place
 from disks.repair import chunk_repair, replicas_repair
 from disks.selectors import chunks_needing_repair, replica_health
-from disks.services import disk_create_local
+from disks.services import disk_create_local, disk_set_status
 from disks.standby import standbys_activate
 from disks.store import manifest_write, manifest_writer
-from tests.disks.conftest import MB, good_copies, make_disks, object_delete, object_files, read_all
+from tests.disks.conftest import MB, disk_destroy, good_copies, make_disks, object_delete, object_files, read_all
 from tests.factories import UserFactory, personal_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -356,4 +356,43 @@ def test_a_failed_disk_whose_data_is_re_replicated_is_degraded_not_503(owner_wor
     body = response.json()
     assert body["status"] == "degraded"
     assert body["checks"]["disks"]["disks"][three_disks[0].name]["status"] == "failed"
+    assert read_all(manifest) == data
+
+
+def test_a_disk_failed_by_probes_that_timed_out_keeps_its_copies_until_they_exist_elsewhere(
+    settings, owner_workspace, rng, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Two disks, two copies. A only answers slowly: its probes time out and it is failed. The
+    repair finds no disk for a new copy, and must not forget A's copies for that: B then dies, and
+    when the operator brings A back (it holds the only good copy of every chunk), the file reads
+    and the sweep queued on its return deletes nothing. Before, the repair dropped A's records and
+    the sweep deleted every object on it."""
+    a, b = make_disks(settings, 2)
+    data = rng.randbytes(20_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    real_check = health.disk_check
+    monkeypatch.setattr(health, "disk_check", lambda *, disk: "timed out" if disk.pk == a.pk else real_check(disk=disk))
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(settings.CLOUDSTORAGE_DISK_PROBE_FAILURES):
+            health.disk_probe(disk=a)
+    a.refresh_from_db()
+    assert a.status == Disk.Status.FAILED
+    with django_capture_on_commit_callbacks(execute=True):
+        replicas_repair()  # no room anywhere for a new copy
+    assert Replica.objects.filter(disk=a).count() == len(object_files(a))
+
+    disk_destroy(b)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(settings.CLOUDSTORAGE_DISK_PROBE_FAILURES):
+            health.disk_probe(disk=b)
+    monkeypatch.setattr(health, "disk_check", real_check)
+    hours_ago = time.time() - 3 * 3600  # A was away for hours: the sweep's grace does not protect it
+    for path in object_files(a):
+        os.utime(path, (hours_ago, hours_ago))
+    a_objects = object_files(a)
+    with django_capture_on_commit_callbacks(execute=True):
+        disk_set_status(disk=a, status=Disk.Status.ACTIVE)  # the sweep runs on its return
+    with django_capture_on_commit_callbacks(execute=True):
+        replicas_repair()
+    assert all(path.exists() for path in a_objects)
     assert read_all(manifest) == data
