@@ -17,7 +17,13 @@ BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_t
 
 
 def burner(seconds: float, then: str = "") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", BURN.format(seconds=seconds, then=then)])
+    return subprocess.Popen([sys.executable, "-c", BURN.format(seconds=seconds, then=then)], stdout=subprocess.PIPE)
+
+
+def burnt(process: subprocess.Popen) -> None:
+    """Wait until the burner has used its CPU and gone to sleep (on a loaded machine its 0.4 s of
+    CPU may take far longer than 0.4 s of wall time)."""
+    assert process.stdout.readline() == b"burnt\n"
 
 
 def test_a_process_that_ends_meanwhile_is_left_out_not_subtracted():
@@ -40,9 +46,9 @@ def test_a_process_that_starts_meanwhile_counts_whole():
 
 
 def test_a_running_process_counts_only_what_it_used_since():
-    running = burner(0.4, then="import time; time.sleep(5)")
+    running = burner(0.4, then="import time; print('burnt', flush=True); time.sleep(5)")
     try:
-        time.sleep(0.7)
+        burnt(running)
         before = cpu_by_pid([running.pid])
         time.sleep(0.2)  # asleep now: no CPU since
         assert before[running.pid] > 0.2
