@@ -27,8 +27,8 @@ def burnt(process: subprocess.Popen) -> None:
 
 
 def test_a_process_that_ends_meanwhile_is_left_out_not_subtracted():
-    ending = burner(0.3)
-    time.sleep(0.5)  # it has used its CPU by now; read before it is reaped
+    ending = burner(0.3, then="print('burnt', flush=True)")
+    burnt(ending)  # it has used its CPU by now; read before it is reaped
     before = cpu_by_pid([ending.pid])
     assert before[ending.pid] > 0.1
     ending.wait()
@@ -36,9 +36,9 @@ def test_a_process_that_ends_meanwhile_is_left_out_not_subtracted():
 
 
 def test_a_process_that_starts_meanwhile_counts_whole():
-    started = burner(0.3, then="import time; time.sleep(5)")
+    started = burner(0.3, then="import time; print('burnt', flush=True); time.sleep(5)")
     try:
-        time.sleep(0.6)
+        burnt(started)
         assert cpu_since({}, [started.pid]) > 0.2
     finally:
         started.kill()
