@@ -10,7 +10,8 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from disks.backends import BackendError, backend_for
@@ -18,11 +19,14 @@ from disks.chunks import (
     RepairLease,
     chunk_collect,
     chunk_id_of,
+    chunk_verify_blob,
     pending_deletes_run,
     replica_drop,
     replica_mark_bad,
 )
-from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
+from disks.crypto import CryptoError, workspace_keys
+from disks.models import Chunk, Disk, Manifest, ManifestChunk, PendingDelete, Replica
+from disks.placement import READABLE, replicas_wanted
 from disks.writing import manifest_release
 
 logger = logging.getLogger(__name__)
@@ -112,17 +116,21 @@ SWEEP_GRACE_SECONDS = 3600
 SWEEP_BATCH = 1000
 
 
-def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
-    """Delete the chunk objects on ``disk`` that no Replica row on that disk references: the copies
-    dropped while it was failed (nothing is deleted from a failed disk) and the leftovers of writes
-    that crashed before their row was saved. Idempotent; returns counts.
+def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS, delete: bool = True) -> dict[str, int]:
+    """Reconcile ``disk`` with the database: a chunk object no Replica row on that disk references
+    is recorded as a copy when it is a verified copy of a chunk that still exists and lacks good
+    copies elsewhere (a row lost with a database restored from an older backup: it may be the last
+    good copy), and deleted otherwise (with ``delete``): the objects of chunks that are gone, extra
+    copies, and leftovers that are not exactly their chunk. Without ``delete`` (reconciling after a
+    restore, when the restored rows may name copies that no longer exist) every verified copy of a
+    known chunk is recorded and nothing is deleted. Idempotent; returns counts.
 
     Only objects under ``ws/`` named by a chunk id are considered (probe objects and anything else
     are left alone), and only when last written more than ``grace_seconds`` ago, so a copy being
     written right now, whose row is not committed yet, is never touched. An object whose chunk still
-    exists is deleted under that chunk's repair lock and only if it was not rewritten meanwhile; if a
-    row for it appears anyway, that copy is marked bad so repair writes it again."""
-    counts = {"scanned": 0, "referenced": 0, "recent": 0, "busy": 0, "deleted": 0, "errors": 0}
+    exists is handled under that chunk's repair lock and only if it was not rewritten meanwhile; if a
+    row for a deleted one appears anyway, that copy is marked bad so repair writes it again."""
+    counts = {"scanned": 0, "referenced": 0, "recent": 0, "busy": 0, "adopted": 0, "deleted": 0, "errors": 0}
     if Disk.objects.filter(pk=disk.pk, status=Disk.Status.FAILED).exists():
         return counts  # failed again: nothing is read from or deleted on a failed disk
     backend = backend_for(disk)
@@ -154,6 +162,14 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[
                     if current is None or current > cutoff:
                         counts["recent"] += 1
                         continue
+                    # Kept when the chunk lacks good copies elsewhere (or when only reconciling): an
+                    # extra copy of a chunk that has its copies is only wasted room.
+                    short = not delete or _good_copies(chunk_id) < replicas_wanted()
+                    if short and _copy_adopt(disk=disk, backend=backend, key=key, chunk_id=chunk_id):
+                        counts["adopted"] += 1
+                        continue
+                if not delete:
+                    continue
                 backend.delete(key)
                 counts["deleted"] += 1
                 late = Replica.objects.filter(disk=disk, chunk_id=chunk_id, state=Replica.State.OK).first()
@@ -180,4 +196,45 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[
         sweep(batch)
     if counts["deleted"]:
         logger.warning("swept %s unreferenced object(s) from disk %s", counts["deleted"], disk.name)
+    if counts["adopted"]:
+        logger.warning("recorded %s verified copies no row knew on disk %s", counts["adopted"], disk.name)
     return counts
+
+
+def _good_copies(chunk_id) -> int:
+    return Replica.objects.filter(chunk_id=chunk_id, state=Replica.State.OK, disk__status__in=READABLE).count()
+
+
+def _copy_adopt(*, disk: Disk, backend, key: str, chunk_id) -> bool:
+    """Record the object ``key`` as a copy of its chunk on ``disk`` if it decrypts and hashes to
+    exactly that chunk; False otherwise (it is then no copy: the caller may delete it). Called under
+    the chunk's lease, so no pending delete of the same key runs meanwhile."""
+    chunk = Chunk.objects.filter(pk=chunk_id).first()
+    if chunk is None:
+        return False
+    try:
+        chunk_verify_blob(chunk=chunk, blob=backend.get(key), keys=workspace_keys(workspace_id=chunk.workspace_id))
+    except CryptoError:
+        return False
+    with transaction.atomic():
+        _, created = Replica.objects.get_or_create(
+            chunk=chunk, disk=disk, defaults={"state": Replica.State.OK, "verified_at": timezone.now()}
+        )
+        # A dropped copy waiting for deletion still counts on the disk: it is kept instead.
+        if created and not PendingDelete.objects.filter(disk=disk, key=key).delete()[0]:
+            Disk.objects.filter(pk=disk.pk).update(used_bytes=F("used_bytes") + chunk.stored_size)
+    return True
+
+
+def disks_reconcile() -> dict[str, dict[str, int]]:
+    """After the database was restored from a backup: record every verified copy of a known chunk
+    that no row knows, on every disk that is not failed, deleting nothing (objects of chunks the
+    restored database does not know belong to files it lost; the next sweep collects them)."""
+    results = {}
+    for disk in Disk.objects.exclude(status=Disk.Status.FAILED):
+        try:
+            results[disk.name] = disk_sweep(disk=disk, grace_seconds=0, delete=False)
+        except BackendError as error:
+            logger.error("reconcile: disk %s could not be listed: %s", disk.name, error)
+            results[disk.name] = {"errors": 1}
+    return results

@@ -13,13 +13,14 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.test import Client
 
+from accounts.models import Workspace
 from disks.backends import backend_for
 from disks.gc import disk_sweep
-from disks.models import Chunk, Disk, Placement, Replica
+from disks.models import Chunk, Disk, PendingDelete, Placement, Replica
 from disks.repair import chunk_repair
 from disks.services import disk_set_status
 from disks.store import manifest_write
-from tests.disks.conftest import make_s3_disk, object_get, read_all, stored_keys
+from tests.disks.conftest import make_disks, make_s3_disk, object_get, object_put, read_all, stored_keys
 from tests.disks.test_admin import run_action
 from tests.factories import UserFactory
 
@@ -144,3 +145,80 @@ def test_s3_disk_back_from_failed_is_swept_of_unreferenced_objects(
     assert set(stored_keys(disk)) == kept
     assert {key: object_get(disk, key) for key in kept} == before
     assert read_all(manifest) == data
+
+
+def _bookkeeping() -> dict:
+    """What a database backup holds of the chunk store's bookkeeping (the rows the scenario below
+    changes; a pg_dump or SQLite backup copies every row)."""
+    return {
+        "replicas": list(Replica.objects.values()),
+        "pending": list(PendingDelete.objects.values()),
+        "placements": list(Placement.objects.values()),
+        "disks": list(Disk.objects.values("pk", "used_bytes", "status")),
+        "workspaces": list(Workspace.objects.values("pk", "plan_gb")),
+    }
+
+
+def _restore(snapshot: dict) -> None:
+    """The database replaced by the backup (manage.py restore): those rows as they were then."""
+    Replica.objects.all().delete()
+    PendingDelete.objects.all().delete()
+    Placement.objects.all().delete()
+    Replica.objects.bulk_create([Replica(**row) for row in snapshot["replicas"]])
+    PendingDelete.objects.bulk_create([PendingDelete(**row) for row in snapshot["pending"]])
+    Placement.objects.bulk_create([Placement(**row) for row in snapshot["placements"]])
+    for row in snapshot["disks"]:
+        Disk.objects.filter(pk=row["pk"]).update(used_bytes=row["used_bytes"], status=row["status"])
+    for row in snapshot["workspaces"]:
+        Workspace.objects.filter(pk=row["pk"]).update(plan_gb=row["plan_gb"])
+
+
+def test_copies_moved_after_the_backup_are_recorded_at_restore_and_no_sweep_deletes_them(
+    settings, owner_workspace, rng, django_capture_on_commit_callbacks
+):
+    """A file on the category A disks; the nightly backup; a plan change moves both copies to the B
+    disks and deletes the A objects; the database is lost and restored from the backup, whose rows
+    name the A copies only. Every byte is still on B: the restore's reconciliation records those
+    copies, and the sweeps and repairs after it keep them (before: the file was unreadable, and
+    any sweep of B deleted the last copies as unknown objects)."""
+    from billing.services import _plan_set
+    from disks.gc import disks_reconcile
+
+    a1, a2 = make_disks(settings, 2, category="A", prefix="a")
+    b1, b2 = make_disks(settings, 2, category="B", prefix="b")
+    data = rng.randbytes(20_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    snapshot = _bookkeeping()  # manage.py backup
+    with django_capture_on_commit_callbacks(execute=True):
+        _plan_set(owner_workspace, 10)  # relocated to category B on commit
+    moved = set(stored_keys(b1)) | set(stored_keys(b2))
+    assert moved and not stored_keys(a1) and not stored_keys(a2)
+
+    _restore(snapshot)
+    counts = disks_reconcile()  # what manage.py restore runs before the service starts
+    assert counts["b1"]["adopted"] + counts["b2"]["adopted"] == len(stored_keys(b1)) + len(stored_keys(b2))
+    for disk in (b1, b2):
+        age_all(disk, TWO_HOURS)
+    with django_capture_on_commit_callbacks(execute=True):
+        for disk in (a1, a2, b1, b2):
+            disk_sweep(disk=Disk.objects.get(pk=disk.pk))
+    assert set(stored_keys(b1)) | set(stored_keys(b2)) == moved
+    assert read_all(manifest) == data
+
+
+def test_a_sweep_keeps_a_verified_copy_whose_row_was_lost_when_the_chunk_lacks_copies(
+    owner_workspace, three_disks, rng
+):
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(rng.randbytes(5000)))
+    chunk = Chunk.objects.filter(references__manifest=manifest).first()
+    lost = Replica.objects.filter(chunk=chunk).select_related("disk").first()
+    Replica.objects.filter(pk=lost.pk).delete()  # the row is gone, the object is not
+    age_all(lost.disk, TWO_HOURS)
+    counts = disk_sweep(disk=lost.disk)
+    assert counts["adopted"] == 1 and counts["deleted"] == 0
+    assert Replica.objects.filter(chunk=chunk, disk=lost.disk, state=Replica.State.OK).exists()
+    # A stray that is not exactly its chunk is no copy: it still goes.
+    object_put(lost.disk, chunk.key, b"not this chunk")
+    Replica.objects.filter(chunk=chunk, disk=lost.disk).delete()
+    age_all(lost.disk, TWO_HOURS)
+    assert disk_sweep(disk=lost.disk)["deleted"] == 1

@@ -11,6 +11,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 
 from disks.backends import BackendError, LocalBackend, backend_for
+from disks.gc import disks_reconcile
 from disks.metadata_backup import BackupError, backup_list, backup_restore
 from disks.models import Disk
 
@@ -41,6 +42,13 @@ class Command(BaseCommand):
         except (BackupError, BackendError) as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"restored the database from {key}")
+        # Copies moved since the backup (a relocation, a drain, a repair) are on disks the restored
+        # rows do not name: record them now, before the service starts and anything sweeps them.
+        for name, counts in disks_reconcile().items():
+            self.stdout.write(
+                f"disk {name}: {counts.get('adopted', 0)} copies recorded that the backup did not know, "
+                f"{counts.get('errors', 0)} errors"
+            )
 
     def _backend(self, options):
         if options["disk_path"]:
