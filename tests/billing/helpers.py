@@ -12,3 +12,12 @@ def buy(api, workspace, fake_stripe, webhook, capture, gb: int):
         assert webhook("checkout.session.completed", session).status_code == 200
     workspace.refresh_from_db()
     return Subscription.objects.get(workspace=workspace)
+
+
+def stripe_cancels(fake_stripe, webhook, capture, subscription):
+    """Stripe ends the subscription (at its period's end, or giving up on an unpaid invoice) and
+    tells us: the customer.subscription.deleted webhook's response."""
+    sub = fake_stripe.subscriptions[subscription.stripe_subscription_id]
+    sub["status"] = "canceled"
+    with capture(execute=True):
+        return webhook("customer.subscription.deleted", sub)

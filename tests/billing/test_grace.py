@@ -12,7 +12,7 @@ from billing.models import Invoice, Subscription
 from billing.plans import GB
 from billing.services import billing_grace_enforce
 from billing.tasks import billing_grace_enforce as grace_task
-from tests.billing.helpers import buy
+from tests.billing.helpers import buy, stripe_cancels
 
 
 def _fail_payment(fake_stripe, webhook, capture, subscription):
@@ -195,10 +195,7 @@ def test_read_only_workspace_over_the_free_plan_stays_read_only_until_its_files_
     ws.save(update_fields=["used_bytes"])
 
     # Stripe gives up on the invoice and cancels: the workspace is on the free plan but holds 3 GB.
-    sub = fake_stripe.subscriptions[subscription.stripe_subscription_id]
-    sub["status"] = "canceled"
-    with django_capture_on_commit_callbacks(execute=True):
-        webhook("customer.subscription.deleted", sub)
+    stripe_cancels(fake_stripe, webhook, django_capture_on_commit_callbacks, subscription)
     ws.refresh_from_db()
     assert (ws.plan_gb, ws.read_only) == (1, True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from billing.models import Subscription
 from billing.plans import GB
 from tests.billing.conftest import PRICE_ID
-from tests.billing.helpers import buy
+from tests.billing.helpers import buy, stripe_cancels
 
 
 def test_buy_10_gb_checkout_then_webhook_gives_10_gb_category_b(
@@ -133,10 +133,7 @@ def test_cancel_keeps_the_plan_until_the_period_ends_then_returns_to_free(
 
     # At the period's end Stripe deletes the subscription and tells us so.
     relocations.clear()
-    sub = fake_stripe.subscriptions[subscription.stripe_subscription_id]
-    sub["status"] = "canceled"
-    with django_capture_on_commit_callbacks(execute=True):
-        assert webhook("customer.subscription.deleted", sub).status_code == 200
+    assert stripe_cancels(fake_stripe, webhook, django_capture_on_commit_callbacks, subscription).status_code == 200
     ws.refresh_from_db()
     assert (ws.plan_gb, ws.category) == (1, "A")
     assert relocations == [{"workspace_id": str(ws.pk)}]
@@ -162,10 +159,7 @@ def test_buying_again_after_cancellation_starts_a_new_checkout(
 ):
     ws = owner_workspace
     subscription = buy(api, ws, fake_stripe, webhook, django_capture_on_commit_callbacks, 10)
-    sub = fake_stripe.subscriptions[subscription.stripe_subscription_id]
-    sub["status"] = "canceled"
-    with django_capture_on_commit_callbacks(execute=True):
-        webhook("customer.subscription.deleted", sub)
+    stripe_cancels(fake_stripe, webhook, django_capture_on_commit_callbacks, subscription)
 
     response = api.put(f"/api/v1/workspaces/{ws.pk}/plan/", {"gb": 50}, format="json")
 
@@ -181,10 +175,7 @@ def test_buying_again_after_cancellation_is_refused_below_the_data_stored(
     subscription = buy(api, ws, fake_stripe, webhook, django_capture_on_commit_callbacks, 50)
     ws.used_bytes = 40 * GB
     ws.save(update_fields=["used_bytes"])
-    sub = fake_stripe.subscriptions[subscription.stripe_subscription_id]
-    sub["status"] = "canceled"
-    with django_capture_on_commit_callbacks(execute=True):
-        webhook("customer.subscription.deleted", sub)
+    stripe_cancels(fake_stripe, webhook, django_capture_on_commit_callbacks, subscription)
     ws.refresh_from_db()
     assert ws.plan_gb == 1  # back on the free plan, with its 40 GB of files
     checkouts = len(fake_stripe.requests_to("POST", "/v1/checkout/sessions"))

@@ -8,6 +8,7 @@ the disk actions do.
 
 from __future__ import annotations
 
+import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
@@ -42,47 +43,35 @@ def _offered_actions(listing) -> list[str]:
     return [] if form is None else [name for name, _ in form.fields["action"].choices]
 
 
-def test_operator_who_may_only_view_links_cannot_revoke_them(owner, owner_workspace):
-    link = _link(owner, owner_workspace)
-    admin = _operator("view_publiclink")
-    listing = admin.get("/admin/files/publiclink/")
+# What each action ends, and how to tell it was ended.
+ACTIONS = {
+    "publiclink": ("revoke", _link, lambda link: link.revoked_at is not None),
+    "upload": ("reclaim", _upload, lambda upload: upload.state == Upload.State.EXPIRED),
+}
+
+
+@pytest.mark.parametrize("model", ACTIONS)
+def test_operator_who_may_only_view_cannot_run_the_action(owner, owner_workspace, model):
+    action, make, ended = ACTIONS[model]
+    target = make(owner, owner_workspace)
+    admin = _operator(f"view_{model}")
+    listing = admin.get(f"/admin/files/{model}/")
     assert listing.status_code == 200  # may look
-    assert "revoke" not in _offered_actions(listing)
+    assert action not in _offered_actions(listing)
 
-    admin.post("/admin/files/publiclink/", {"action": "revoke", "_selected_action": [str(link.pk)], "index": 0})
+    admin.post(f"/admin/files/{model}/", {"action": action, "_selected_action": [str(target.pk)], "index": 0})
 
-    link.refresh_from_db()
-    assert link.revoked_at is None
-
-
-def test_operator_who_may_only_view_uploads_cannot_end_them(owner, owner_workspace):
-    started = _upload(owner, owner_workspace)
-    admin = _operator("view_upload")
-    listing = admin.get("/admin/files/upload/")
-    assert listing.status_code == 200  # may look
-    assert "reclaim" not in _offered_actions(listing)
-
-    admin.post("/admin/files/upload/", {"action": "reclaim", "_selected_action": [str(started.pk)], "index": 0})
-
-    started.refresh_from_db()
-    assert started.state == Upload.State.ACTIVE
+    target.refresh_from_db()
+    assert not ended(target)
 
 
-def test_operator_who_may_change_links_still_revokes_them(owner, owner_workspace):
-    link = _link(owner, owner_workspace)
-    admin = _operator("view_publiclink", "change_publiclink")
+@pytest.mark.parametrize("model", ACTIONS)
+def test_operator_who_may_change_still_runs_the_action(owner, owner_workspace, model):
+    action, make, ended = ACTIONS[model]
+    target = make(owner, owner_workspace)
+    admin = _operator(f"view_{model}", f"change_{model}")
 
-    admin.post("/admin/files/publiclink/", {"action": "revoke", "_selected_action": [str(link.pk)], "index": 0})
+    admin.post(f"/admin/files/{model}/", {"action": action, "_selected_action": [str(target.pk)], "index": 0})
 
-    link.refresh_from_db()
-    assert link.revoked_at is not None
-
-
-def test_operator_who_may_change_uploads_still_ends_them(owner, owner_workspace):
-    started = _upload(owner, owner_workspace)
-    admin = _operator("view_upload", "change_upload")
-
-    admin.post("/admin/files/upload/", {"action": "reclaim", "_selected_action": [str(started.pk)], "index": 0})
-
-    started.refresh_from_db()
-    assert started.state == Upload.State.EXPIRED
+    target.refresh_from_db()
+    assert ended(target)
