@@ -1,16 +1,19 @@
 from django import forms
 
 from accounts.models import Membership
+from accounts.services import workspace_name_clean
+from cloudstorage.errors import ServiceError
 
 
 class WorkspaceForm(forms.Form):
     name = forms.CharField(max_length=100, label="Workspace name")
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("A workspace needs a name.")
-        return name
+        # The service's rule, so the page shows the refusal next to the field.
+        try:
+            return workspace_name_clean(self.cleaned_data["name"])
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 class InviteForm(forms.Form):

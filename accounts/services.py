@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, Invitation, Membership, User, Workspace, token_digest
 from cloudstorage.errors import ServiceError
+from cloudstorage.text import has_control_characters, mail_subject
 from files.models import Node
 
 Role = Membership.Role
@@ -37,12 +38,23 @@ def workspace_create_personal(*, user: User) -> Workspace:
     return _workspace_create(owner=user, name="Personal", kind=Workspace.Kind.PERSONAL)
 
 
-def workspace_create_team(*, owner: User, name: str) -> Workspace:
+def workspace_name_clean(name: str) -> str:
+    """The name without surrounding spaces, or a ServiceError saying what is wrong with it.
+
+    Workspace names go into e-mail Subjects (invitations, billing), where a control character or a
+    line separator would start a header line of its own."""
     name = (name or "").strip()
     if not name:
         raise _refuse("invalid", "A workspace needs a name.")
     if len(name) > 100:
         raise _refuse("invalid", "A workspace name has at most 100 characters.")
+    if has_control_characters(name, line_separators=True):
+        raise _refuse("invalid", "A workspace name may not contain line breaks, tabs or other control characters.")
+    return name
+
+
+def workspace_create_team(*, owner: User, name: str) -> Workspace:
+    name = workspace_name_clean(name)
     with transaction.atomic():
         return _workspace_create(owner=owner, name=name, kind=Workspace.Kind.TEAM)
 
@@ -50,10 +62,7 @@ def workspace_create_team(*, owner: User, name: str) -> Workspace:
 def workspace_rename(*, workspace: Workspace, actor_role: str, name: str) -> Workspace:
     if actor_role not in MANAGER_ROLES:
         raise _refuse("forbidden", "Only owners and admins can rename a workspace.", 403)
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise _refuse("invalid", "A workspace name has 1 to 100 characters.")
-    workspace.name = name
+    workspace.name = workspace_name_clean(name)
     workspace.save(update_fields=["name"])
     return workspace
 
@@ -121,7 +130,9 @@ def invitation_create(
         context = {"invitation": invitation, "link": link, "inviter": inviter, "workspace": workspace}
         transaction.on_commit(
             lambda: send_mail(
-                subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{inviter.email} invited you to {workspace.name}",
+                subject=mail_subject(
+                    f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{inviter.email} invited you to {workspace.name}"
+                ),
                 message=render_to_string("emails/invitation.txt", context),
                 from_email=None,
                 recipient_list=[email],

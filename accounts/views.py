@@ -54,16 +54,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_POST
 def workspace_create(request: HttpRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST)
-    if not form.is_valid():
-        return render(
-            request,
-            "accounts/dashboard.html",
-            {"workspaces": workspaces_for_user(user=request.user), "form": form},
-            status=400,
-        )
-    workspace = workspace_create_team(owner=request.user, name=form.cleaned_data["name"])
-    messages.success(request, f"Workspace “{workspace.name}” created.")
-    return redirect("workspace_detail", workspace_id=workspace.pk)
+    if form.is_valid():
+        try:
+            workspace = workspace_create_team(owner=request.user, name=form.cleaned_data["name"])
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Workspace “{workspace.name}” created.")
+            return redirect("workspace_detail", workspace_id=workspace.pk)
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {"workspaces": workspaces_for_user(user=request.user), "form": form},
+        status=400,
+    )
 
 
 def _workspace_page(request, workspace, *, invite_form=None, status=200) -> HttpResponse:

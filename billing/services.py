@@ -31,6 +31,7 @@ from billing.providers import (
     provider_for,
 )
 from cloudstorage.errors import ServiceError
+from cloudstorage.text import mail_subject
 from disks import tasks as disk_tasks
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def _mail(workspace: Workspace, *, subject: str, template: str, context: dict) -
     if not recipients:
         return
     body = render_to_string(template, {"workspace": workspace, "plan_url": plan_page_url(workspace), **context})
-    full_subject = f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}"
+    full_subject = mail_subject(f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}")
     transaction.on_commit(
         lambda: send_mail(subject=full_subject, message=body, from_email=None, recipient_list=recipients)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from cloudstorage.errors import ServiceError
+from cloudstorage.text import has_control_characters
 
 MAX_NAME_BYTES = 255
 
@@ -24,7 +25,9 @@ def name_clean(name: object) -> str:
         raise _bad(f'"{name}" is not allowed as a name.')
     if "/" in name or "\\" in name:
         raise _bad("A name may not contain / or \\.")
-    if any(unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\u200d" for ch in name):
+    # U+2028/U+2029 stay allowed, as before: desktop systems allow them in file names, and a Subject
+    # quoting a node name encodes them (RFC 2047) rather than breaking the line there.
+    if has_control_characters(name, line_separators=False):
         raise _bad("A name may not contain NUL or other control characters.")
     if name != name.strip():
         raise _bad("A name may not start or end with a space.")

@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from accounts.models import Membership, User
 from cloudstorage.errors import ServiceError
+from cloudstorage.text import mail_subject
 from files.access import node_ancestor_ids, permission_at_least, share_may_change
 from files.activity import activity_record
 from files.models import Node, Share
@@ -58,7 +59,7 @@ def _notify(*, share: Share, actor) -> None:
         "link": settings.SITE_URL + reverse("files_shared"),
         "kind": "folder" if node.is_folder else "file",
     }
-    subject = f'{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{actor.email} shared "{node.name}" with you'
+    subject = mail_subject(f'{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{actor.email} shared "{node.name}" with you')
     email = share.user.email
     transaction.on_commit(
         lambda: send_mail(
