@@ -75,7 +75,9 @@ def _snapshot() -> bytes:
         if _vendor() == "postgresql":
             _pg_run("pg_dump", "--format=custom", "-f", str(path))
         elif _vendor() == "sqlite":
-            source = sqlite3.connect(settings.DATABASES["default"]["NAME"])
+            # uri=True, as Django opens it: a "file:…" name (the tests' shared in-memory database)
+            # is then the same database here, not a new empty file of that name.
+            source = sqlite3.connect(settings.DATABASES["default"]["NAME"], uri=True)
             target = sqlite3.connect(path)
             try:
                 source.backup(target)

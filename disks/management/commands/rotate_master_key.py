@@ -7,7 +7,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from disks.backends import BackendError
 from disks.crypto import CryptoError, data_keys_rewrap, disk_secrets_reseal, master_key_id
+from disks.metadata_backup import BackupError, backup_create
+from disks.models import Disk
 
 
 class Command(BaseCommand):
@@ -15,7 +18,8 @@ class Command(BaseCommand):
         "Re-wrap every workspace's data key and re-seal every disk secret under the current "
         "CLOUDSTORAGE_MASTER_KEY; chunks are not "
         "rewritten. The old key comes from CLOUDSTORAGE_PREVIOUS_MASTER_KEYS, --old-key-env or "
-        "--old-key-file (never from the command line, where other users could see it). Safe to re-run."
+        "--old-key-file (never from the command line, where other users could see it). Then, with "
+        "CLOUDSTORAGE_BACKUP_DISK set, the database is backed up under the new key. Safe to re-run."
     )
 
     def add_arguments(self, parser):
@@ -63,6 +67,40 @@ class Command(BaseCommand):
                 "pass it with --old-key-file or --old-key-env and run again"
             )
         if not dry_run:
+            self._backup_under_the_new_key()
+
+    def _backup_under_the_new_key(self) -> None:
+        """Every database backup made so far is sealed under the old key and holds the data keys it
+        wrapped: with the old key gone, none of them restores. So a backup is taken now, and the
+        old key is declared removable only once it exists."""
+        from django.conf import settings
+
+        name = settings.CLOUDSTORAGE_BACKUP_DISK
+        if not name:
             self.stdout.write(
-                self.style.SUCCESS("Done. The old key can be removed from CLOUDSTORAGE_PREVIOUS_MASTER_KEYS.")
+                self.style.WARNING(
+                    "Done. No backup disk is configured (CLOUDSTORAGE_BACKUP_DISK), so no database backup was made "
+                    "under the new key. Any database backup made before now (manage.py backup, or your own dumps) "
+                    "restores only with the old key: keep the old key until every such backup has aged out, then "
+                    "remove it from CLOUDSTORAGE_PREVIOUS_MASTER_KEYS."
+                )
             )
+            return
+        keep_old = (
+            "The data keys are re-wrapped, but keep the old key: every existing database backup needs it. "
+            "Run manage.py backup, then remove the old key."
+        )
+        disk = Disk.objects.filter(name=name).first()
+        if disk is None:
+            raise CommandError(f"CLOUDSTORAGE_BACKUP_DISK names no disk ({name!r}). {keep_old}")
+        try:
+            key = backup_create(disk=disk, keep=settings.CLOUDSTORAGE_BACKUP_KEEP)
+        except (BackupError, BackendError) as exc:
+            raise CommandError(f"The database backup under the new key failed: {exc}. {keep_old}") from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Done. Backed the database up under the new key to {key} on disk {name}. The old key can be removed "
+                "from CLOUDSTORAGE_PREVIOUS_MASTER_KEYS; the older backups on that disk restore only with it, so "
+                "keep a copy of it apart from them until they have aged out."
+            )
+        )
