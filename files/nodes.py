@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.locks import workspace_lock
 from cloudstorage.errors import ServiceError
 from disks.store import ManifestGone, manifest_clone
 from files.access import node_ancestor_ids, node_get_for_user
@@ -136,7 +137,6 @@ def node_update(
         )
         if existing is not None:
             raise name_conflict(final_name, existing=existing)
-    old_path = node_path(node=node) if changes else ""
     try:
         with transaction.atomic():
             if precondition is not None:
@@ -145,6 +145,11 @@ def node_update(
             if "parent_id" in changes:
                 folder_lock_live(parent)
             if changes:
+                # The paths go into the change feed: read them under the workspace's lock (as the
+                # feed's entry is written), or a folder above renamed by another request between
+                # this read and this commit would leave an entry with a path that never existed.
+                workspace_lock(node.workspace_id)
+                old_path = node_path(node=node)
                 changes["modified_at"] = timezone.now()
                 updated = Node.objects.filter(pk=node.pk, trashed_in__isnull=True).update(**changes)
                 if not updated:

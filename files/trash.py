@@ -20,6 +20,7 @@ from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.locks import workspace_lock
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
 from disks.store import manifest_release
@@ -70,12 +71,15 @@ def node_trash(*, user, node: Node) -> Node:
         locked = Node.objects.select_for_update().get(pk=node.pk)
         if locked.trashed_in_id is not None:
             raise ServiceError(code="in_trash", message="This item is already in the trash.", status_code=409)
-        original = node_path(node=Node.objects.get(pk=locked.parent_id))
         # Level by level under row locks: a request creating or moving a child into one of these
         # folders (it locks its folder, files.folders.folder_lock_live) either finished first, and
         # its child is found at the next level, or waits and finds its folder trashed.
         ids = subtree_ids(node=locked, lock=True)
         Node.objects.filter(pk__in=ids).update(trashed_in=locked)
+        # Where it was, for the feed and the restore: read under the workspace's lock (taken after
+        # the folders', as a write into one of them takes it), so no rename above it slips between.
+        workspace_lock(locked.workspace_id)
+        original = node_path(node=Node.objects.get(pk=locked.parent_id))
         locked.trashed_in = locked
         locked.deleted_at = timezone.now()
         locked.deleted_by = author_of(user)
