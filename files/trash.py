@@ -29,6 +29,7 @@ from files.changes import change_record
 from files.folders import child_get, folder_ensure
 from files.models import Change, FileVersion, Node
 from files.names import name_key, name_with_suffix
+from files.preconditions import Precondition, precondition_check
 from files.quota import quota_release
 
 logger = logging.getLogger(__name__)
@@ -63,14 +64,17 @@ def trash_retention() -> timedelta:
     return timedelta(days=settings.CLOUDSTORAGE_TRASH_DAYS)
 
 
-def node_trash(*, user, node: Node) -> Node:
-    """Move ``node`` and its subtree to the trash; its bytes stay counted until purged."""
+def node_trash(*, user, node: Node, precondition: Precondition | None = None) -> Node:
+    """Move ``node`` and its subtree to the trash; its bytes stay counted until purged. With a
+    ``precondition`` (If-Match / If-None-Match), only if it holds on the locked row (412 otherwise):
+    a sync client's delete of the version it saw must not trash a newer one."""
     if node.parent_id is None:
         raise ServiceError(code="root_folder", message="The root folder cannot be deleted.", status_code=400)
     with transaction.atomic():
         locked = Node.objects.select_for_update().get(pk=node.pk)
         if locked.trashed_in_id is not None:
             raise ServiceError(code="in_trash", message="This item is already in the trash.", status_code=409)
+        precondition_check(precondition, locked)
         # Level by level under row locks: a request creating or moving a child into one of these
         # folders (it locks its folder, files.folders.folder_lock_live) either finished first, and
         # its child is found at the next level, or waits and finds its folder trashed.

@@ -100,7 +100,15 @@ def node_out(node, *, user, **context) -> dict:
         ),
     ],
 )
-@extend_schema(methods=["DELETE"], request=None, responses={204: None}, summary="Move to the trash")
+@extend_schema(
+    methods=["DELETE"],
+    request=None,
+    parameters=IF_MATCH_PARAMETERS,
+    responses={204: None},
+    summary="Move to the trash",
+    description='`If-Match: "<sha256>"`: only while the file still has that content (412 precondition_failed), '
+    "so a sync client's delete of the version it saw never trashes a newer one.",
+)
 @api_view(["GET", "PATCH", "DELETE"])
 def node_detail(request: Request, node_id) -> Response:
     if request.method == "GET":
@@ -108,7 +116,7 @@ def node_detail(request: Request, node_id) -> Response:
         return Response(node_out(node, user=request.user))
     node = node_get_for_user(user=request.user, node_id=node_id, need="edit")
     if request.method == "DELETE":
-        node_trash(user=request.user, node=node)
+        node_trash(user=request.user, node=node, precondition=Precondition.from_headers(request.META))
         return Response(status=status.HTTP_204_NO_CONTENT)
     data = NodeUpdateIn(data=request.data)
     data.is_valid(raise_exception=True)

@@ -124,6 +124,19 @@ def test_patch_if_match_on_a_folder_matches_only_star(api, owner, root):
     assert api.patch(url(folder), {"name": "d2"}, format="json", HTTP_IF_MATCH="*").status_code == 200
 
 
+def test_delete_with_a_stale_etag_is_412_and_trashes_nothing(api, owner, root):
+    """A sync client deleting the version it saw must not trash the newer one another client wrote."""
+    node = make_file(owner, root, "a.txt", b"one")
+    file_upload_version(user=owner, node=node, stream=io.BytesIO(b"two by someone else"))
+    stale = api.delete(url(node), HTTP_IF_MATCH=etag(b"one"))
+    assert stale.status_code == 412 and stale.json()["error"]["code"] == "precondition_failed"
+    node.refresh_from_db()
+    assert node.trashed_in_id is None
+    assert api.delete(url(node), HTTP_IF_MATCH=etag(b"two by someone else")).status_code == 204
+    node.refresh_from_db()
+    assert node.trashed_in_id == node.pk
+
+
 def test_unconditional_writes_still_work(api, owner, root):
     node = make_file(owner, root, "a.txt", b"one")
     assert api.put(url(node, "content"), b"two", content_type="text/plain").status_code == 200
