@@ -62,6 +62,10 @@ FOLDER_EXAMPLE = NODE_EXAMPLE | {
 }
 
 
+# What If-Match means on a node's PATCH and DELETE (the API schema's descriptions).
+IF_MATCH_NOTE = '`If-Match: "<sha256>"`: only while the file still has that content (412 precondition_failed)'
+
+
 def node_out(node, *, user, **context) -> dict:
     return NodeOut(node, context={"user": user, **context}).data
 
@@ -81,7 +85,8 @@ def node_out(node, *, user, **context) -> dict:
     description="Any subset of the fields. A move goes into another folder of the same workspace; a folder "
     "cannot move into itself or a subfolder. Names are unique among live siblings (case-insensitively): "
     "409 name_conflict. Bad names: 400 invalid_name. Unknown or foreign parent: 400 invalid_parent. "
-    '`If-Match: "<sha256>"`: only while the file still has that content (412 precondition_failed).',
+    + IF_MATCH_NOTE
+    + ".",
     examples=[
         OpenApiExample("rename", value={"name": "final report.pdf"}, request_only=True),
         OpenApiExample("move", value={"parent": "9a1e2b44-7d1f-4f0a-8c55-0e1b2c3d4e5f"}, request_only=True),
@@ -106,8 +111,7 @@ def node_out(node, *, user, **context) -> dict:
     parameters=IF_MATCH_PARAMETERS,
     responses={204: None},
     summary="Move to the trash",
-    description='`If-Match: "<sha256>"`: only while the file still has that content (412 precondition_failed), '
-    "so a sync client's delete of the version it saw never trashes a newer one.",
+    description=IF_MATCH_NOTE + ", so a sync client's delete of the version it saw never trashes a newer one.",
 )
 @api_view(["GET", "PATCH", "DELETE"])
 def node_detail(request: Request, node_id) -> Response:
