@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiToken, Invitation, Membership, User, Workspace, token_digest
+from cloudstorage.compiled import CompiledQuery
 from cloudstorage.errors import ServiceError
 from cloudstorage.text import has_control_characters, mail_subject
 from files.models import Node
@@ -270,11 +271,17 @@ def token_revoke(*, token: ApiToken) -> None:
         token.save(update_fields=["revoked_at"])
 
 
+# Every API request runs this query: compiled once per process (cloudstorage/compiled.py). No
+# ordering: token_hash is unique, and the default ordering would add a sort.
+_TOKEN = CompiledQuery(
+    lambda *, token_hash: ApiToken.objects.select_related("user").filter(token_hash=token_hash).order_by()[:1],
+    token_hash=ApiToken._meta.get_field("token_hash"),
+)
+
+
 def token_authenticate(*, raw: str) -> ApiToken | None:
-    try:
-        # get(), not first(): token_hash is unique, and first() would sort by the default ordering.
-        token = ApiToken.objects.select_related("user").get(token_hash=token_digest(raw))
-    except ApiToken.DoesNotExist:
+    token = _TOKEN.first(token_hash=token_digest(raw))
+    if token is None:
         return None
     if not token.is_usable or not token.user.is_active:
         return None

@@ -18,11 +18,12 @@ never revealed.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Membership, Workspace
+from cloudstorage.compiled import CompiledQuery
 from cloudstorage.errors import ServiceError
 from files.models import Node, PublicLink, Share, Vault
 from files.tree import ancestor_chain, folders_up, path_from
@@ -192,6 +193,17 @@ def _refuse(need: str) -> ServiceError:
     )
 
 
+def _node_with_role(*, node_id, user) -> QuerySet:
+    # The caller's role rides along with the node: one query instead of two on every request.
+    # No ordering: Membership's default one would join the workspace and user tables again.
+    roles = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=user).order_by().values("role")[:1]
+    return Node.objects.select_related("workspace").filter(pk=node_id).annotate(caller_role=Subquery(roles))[:1]
+
+
+# Every request about a node runs this query: compiled once per process (cloudstorage/compiled.py).
+_NODE_WITH_ROLE = CompiledQuery(_node_with_role, node_id=Node._meta.pk, user=Membership._meta.get_field("user"))
+
+
 def node_get_for_user(*, user, node_id, need: str = "view", trashed: bool = False) -> Node:
     """The node with ``.permission`` set, if the caller may ``need`` it.
 
@@ -201,14 +213,11 @@ def node_get_for_user(*, user, node_id, need: str = "view", trashed: bool = Fals
     """
     if not is_uuid(node_id):
         raise Http404
-    nodes = Node.objects.select_related("workspace").filter(pk=node_id)
     authenticated = getattr(user, "is_authenticated", False)
     if authenticated:
-        # The caller's role rides along with the node: one query instead of two on every request.
-        # No ordering: Membership's default one would join the workspace and user tables again.
-        roles = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=user).order_by().values("role")[:1]
-        nodes = nodes.annotate(caller_role=Subquery(roles))
-    node = nodes.first()
+        node = _NODE_WITH_ROLE.first(node_id=node_id, user=user)
+    else:
+        node = Node.objects.select_related("workspace").filter(pk=node_id).first()
     if node is None:
         raise Http404
     membership = ROLE_PERMISSION.get(node.caller_role) if authenticated and node.caller_role else None

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import unicodedata
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Aggregate, Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from accounts.models import Workspace
+from cloudstorage.compiled import CompiledQuery
 from files.models import FileVersion, Node, Tag
 from files.tree import folders_up, path_from
 
@@ -118,6 +120,69 @@ def children_rows(*, parent: Node) -> QuerySet:
     listing indexes are (parent, trashed_in, name_key / size / modified_at))."""
     fields = [field for field in LISTING_FIELDS if field not in ("parent_id", "workspace_id")]
     return Node.objects.filter(parent=parent, trashed_in__isnull=True).values(*fields, tag_names=_tag_names())
+
+
+def _children_page(ordering: tuple, after: tuple | None, page: slice):
+    def build(*, parent, position=None) -> QuerySet:
+        rows = children_rows(parent=parent).order_by(*ordering)
+        if after is not None:
+            rows = rows.filter(**{f"{after[0]}__{after[1]}": position})
+        return rows[page]
+
+    return build
+
+
+class InvalidPosition(ValueError):
+    """A cursor's position that is no value of the column it orders by."""
+
+
+class ChildrenSource:
+    """A folder's live children for Django REST framework's CursorPagination, which orders them,
+    filters by its cursor's position and slices a page: the same rows as
+    :func:`children_rows` ordered, filtered and sliced, run as a query compiled once per shape
+    (ordering, cursor direction, offset, page size; cloudstorage/compiled.py). The shapes kept are
+    bounded; others are built by the ORM each time."""
+
+    SHAPES_KEPT = 256
+    _compiled: dict = {}
+
+    def __init__(self, parent: Node, ordering: tuple = (), position: tuple | None = None):
+        self.parent = parent
+        self.ordering = ordering
+        self.position = position
+
+    def order_by(self, *ordering: str) -> ChildrenSource:
+        return ChildrenSource(self.parent, tuple(ordering), self.position)
+
+    def filter(self, **lookup) -> ChildrenSource:
+        ((key, value),) = lookup.items()
+        attr, _, op = key.rpartition("__")
+        if op not in ("gt", "lt") or self.position is not None:
+            raise ValueError(f"ChildrenSource filters by one position, not {key}")
+        try:
+            # A cursor's position is text the client sent back: one that is no value of the column
+            # (a size of "abc") is refused here, not by the database driver.
+            Node._meta.get_field(attr).get_prep_value(value)
+        except (TypeError, ValueError, ValidationError) as error:
+            raise InvalidPosition(f"{value!r} is no {attr}") from error
+        return ChildrenSource(self.parent, self.ordering, (attr, op, value))
+
+    def __getitem__(self, page: slice) -> list:
+        position = self.position[2] if self.position is not None else None
+        after = self.position[:2] if self.position is not None else None
+        shape = (self.ordering, after, page.start, page.stop)
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            if len(self._compiled) >= self.SHAPES_KEPT:
+                return list(_children_page(self.ordering, after, page)(parent=self.parent, position=position))
+            fields = {"parent": Node._meta.get_field("parent")}
+            if after is not None:
+                fields["position"] = Node._meta.get_field(after[0])
+            compiled = CompiledQuery(_children_page(self.ordering, after, page), **fields)
+            self._compiled[shape] = compiled
+        if self.position is None:
+            return compiled.all(parent=self.parent)
+        return compiled.all(parent=self.parent, position=position)
 
 
 def node_paths(*, nodes: list[Node]) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -28,7 +29,7 @@ from files.api.uploads import IF_MATCH_PARAMETERS, multipart_upload
 from files.folders import folder_create
 from files.nodes import node_copy, node_update, target_folder_get
 from files.preconditions import Precondition
-from files.selectors import children_rows
+from files.selectors import ChildrenSource, InvalidPosition
 from files.trash import node_trash
 from files.uploadhandler import StreamingMultiPartParser
 
@@ -177,6 +178,13 @@ class ChildrenPagination(CursorPagination):
         "-modified": ("-modified_at", "-name_key"),
     }
 
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except InvalidPosition:
+            # As Django REST framework answers any other cursor it cannot read.
+            raise NotFound(self.invalid_cursor_message) from None
+
     def get_ordering(self, request, queryset, view):
         key = request.query_params.get("ordering") or "name"
         if key not in self.ORDERINGS:
@@ -250,7 +258,7 @@ class ChildrenView(APIView):
         if not folder.is_folder:
             raise ServiceError(code="not_a_folder", message="Only a folder has children.", status_code=400)
         paginator = ChildrenPagination()
-        rows = paginator.paginate_queryset(children_rows(parent=folder), request, view=self)
+        rows = paginator.paginate_queryset(ChildrenSource(folder), request, view=self)
         base = node_path_for_user(user=request.user, node=folder).rstrip("/")
         # Every row has the same parent and workspace: their ids are made strings once, not per row.
         shared = {"parent_id": str(folder.pk), "workspace_id": str(folder.workspace_id)}

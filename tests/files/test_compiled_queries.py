@@ -1,0 +1,110 @@
+"""The queries compiled once per process (cloudstorage/compiled.py): the token, the node with the
+caller's role, and a listing page return what the ORM returns, with each run's own values, in one
+query; a shape whose SQL depends on its values is refused when it is built."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import ApiToken, Membership, token_digest
+from accounts.services import _TOKEN, token_create
+from cloudstorage.compiled import CompiledQuery
+from files.access import _NODE_WITH_ROLE
+from files.models import Node
+from files.selectors import LISTING_FIELDS, children_rows
+from tests.files.api_helpers import make_file, make_folder, url
+
+
+def test_the_token_query_returns_the_token_and_its_user(owner, outsider):
+    issued = {user: token_create(user=user, name="t").raw for user in (owner, outsider)}
+    for user, raw in issued.items():
+        with CaptureQueriesContext(connection) as captured:
+            token = _TOKEN.first(token_hash=token_digest(raw))
+        assert len(captured) == 1  # the user comes in the same query
+        expected = ApiToken.objects.select_related("user").get(token_hash=token_digest(raw))
+        assert token.pk == expected.pk and token.user == user
+        assert token.user.email == user.email and token.prefix == expected.prefix
+    assert _TOKEN.first(token_hash=token_digest("cst_unknown")) is None
+
+
+def test_the_node_query_carries_each_callers_role(owner, teammate, outsider, root):
+    Membership.objects.create(workspace=root.workspace, user=teammate, role=Membership.Role.VIEWER)
+    child = make_folder(owner, root, "child")
+    for node in (root, child):
+        for user, role in ((owner, Membership.Role.OWNER), (teammate, Membership.Role.VIEWER), (outsider, None)):
+            with CaptureQueriesContext(connection) as captured:
+                found = _NODE_WITH_ROLE.first(node_id=node.pk, user=user)
+            assert len(captured) == 1
+            assert (found.pk, found.name, found.parent_id) == (node.pk, node.name, node.parent_id)
+            assert found.workspace == node.workspace and found.workspace.name == node.workspace.name
+            assert found.caller_role == role
+
+
+def test_a_shape_whose_sql_depends_on_its_values_is_refused(db):
+    twice = CompiledQuery(
+        lambda *, name: Node.objects.filter(name=name) | Node.objects.filter(name_key=name),
+        name=Node._meta.get_field("name"),
+    )
+    with pytest.raises(ValueError, match="is not one parameter"):
+        twice.first(name="a")
+    unused = CompiledQuery(lambda *, name: Node.objects.all(), name=Node._meta.get_field("name"))
+    with pytest.raises(ValueError, match="is not one parameter"):
+        unused.first(name="a")
+
+
+def _walk(api, start: str, key: str) -> list:
+    names, next_url = [], start
+    while next_url:
+        page = api.get(next_url).json()
+        names += [item["name"] for item in page["results"]]
+        next_url = page[key]
+    return names
+
+
+# Walking back through sizes with ties skips an item: Django REST framework's cursor keeps only the
+# first ordering field's value and an offset, and its reversed pages miscount the offset among equal
+# sizes. The same with the ORM's querysets (found while testing this file; not changed here).
+BACK_THROUGH_TIES = pytest.mark.xfail(strict=True, reason="DRF's reversed cursor among equal sizes")
+
+
+@pytest.mark.parametrize(
+    "ordering", ["name", "-name", "size", pytest.param("-size", marks=BACK_THROUGH_TIES), "modified", "-modified"]
+)
+def test_listing_pages_forward_and_back_match_the_orm(api, owner, root, ordering):
+    for n in range(7):
+        make_file(owner, root, f"f{n}.txt", b"x" * (n * 3 % 5))
+    make_folder(owner, root, "folder")
+    fields = {"name": ("name_key",), "size": ("size", "name_key"), "modified": ("modified_at", "name_key")}
+    order = fields[ordering.lstrip("-")]
+    order = tuple("-" + field for field in order) if ordering.startswith("-") else order
+    expected = [row["name"] for row in children_rows(parent=root).order_by(*order)]
+    forward = _walk(api, url(root, f"children/?ordering={ordering}&page_size=3"), "next")
+    assert forward == expected
+    # The last page's previous links walk back through the reversed, position-filtered shapes.
+    last = url(root, f"children/?ordering={ordering}&page_size=3")
+    while (following := api.get(last).json()["next"]) is not None:
+        last = following
+    backward = _walk(api, last, "previous")
+    pages = [expected[i : i + 3] for i in range(0, len(expected), 3)]
+    assert backward == [name for page in reversed(pages) for name in page]
+
+
+def test_a_listing_page_reads_its_rows_with_the_orms_values(api, owner, root):
+    node = make_file(owner, root, "a.txt", b"hello")
+    row = api.get(url(root, "children/")).json()["results"][0]
+    expected = Node.objects.values(*LISTING_FIELDS).get(pk=node.pk)
+    assert row["id"] == str(expected["id"]) and row["size"] == 5 and row["sha256"] == expected["sha256"]
+    assert row["modified_at"] == expected["modified_at"].isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(("ordering", "position"), [("size", "abc"), ("modified", "not-a-time"), ("-size", "1e999")])
+def test_a_cursor_whose_position_is_no_value_is_a_404_not_a_500(api, owner, root, ordering, position):
+    make_file(owner, root, "a.txt")
+    cursor = base64.b64encode(f"o=0&r=0&p={position}".encode()).decode()
+    response = api.get(url(root, f"children/?ordering={ordering}&cursor={cursor}"))
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Invalid cursor"
