@@ -337,6 +337,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's own JSON, written by orjson (cloudstorage/renderers.py); the browsable API as before.
+    "DEFAULT_RENDERER_CLASSES": [
+        "cloudstorage.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "EXCEPTION_HANDLER": "cloudstorage.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "cloudstorage.throttling.AnonThrottle",

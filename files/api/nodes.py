@@ -260,8 +260,7 @@ class ChildrenView(APIView):
         paginator = ChildrenPagination()
         rows = paginator.paginate_queryset(ChildrenSource(folder), request, view=self)
         base = node_path_for_user(user=request.user, node=folder).rstrip("/")
-        # Every row has the same parent and workspace: their ids are made strings once, not per row.
-        shared = {"parent_id": str(folder.pk), "workspace_id": str(folder.workspace_id)}
+        shared = {"parent_id": folder.pk, "workspace_id": folder.workspace_id}
         return paginator.get_paginated_response(
             [
                 node_row_out(

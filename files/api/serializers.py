@@ -58,31 +58,27 @@ class NodeOut(serializers.Serializer):
 
 def node_row_out(row: dict, *, path: str, tags: list, permission: str | None) -> dict:
     """The shape of :class:`NodeOut` from a row of :data:`files.selectors.LISTING_FIELDS` (a
-    listing page's rows are fetched as dicts: building 100 model instances cost more than the query)."""
-    parent_id = row["parent_id"]
+    listing page's rows are fetched as dicts: building 100 model instances cost more than the query).
+
+    Ids and times stay UUIDs and datetimes: the renderer writes them as DRF's fields would (a UUID's
+    text, ISO 8601 with a "Z"), in C (cloudstorage/renderers.py)."""
     return {
-        "id": str(row["id"]),
+        "id": row["id"],
         "type": row["kind"],
         "name": row["name"],
-        "parent": str(parent_id) if parent_id else None,
-        "workspace": str(row["workspace_id"]),
+        "parent": row["parent_id"],
+        "workspace": row["workspace_id"],
         "path": path,
         "size": row["size"],
         "mime_type": row["mime_type"],
         "sha256": row["sha256"],
         "version": row["version"],
-        "created_at": _iso(row["created_at"]),
-        "modified_at": _iso(row["modified_at"]),
+        "created_at": row["created_at"],
+        "modified_at": row["modified_at"],
         "tags": sorted(tags),
         "description": row["description"],
         "permission": permission,
     }
-
-
-def _iso(value) -> str:
-    # DRF's DateTimeField output: ISO 8601 in UTC with a "Z".
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def tags_by_node(node_ids: list) -> dict:
