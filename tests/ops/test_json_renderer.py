@@ -21,7 +21,7 @@ def both(data, media_type="application/json"):
 def test_a_listing_page_is_the_same_bytes():
     row = {
         "id": uuid.uuid4(),
-        "name": "naïve – 日本語 \u2028 \u2029 \"quoted\" \\ \x7f.txt",
+        "name": 'naïve – 日本語 \u2028 \u2029 "quoted" \\ \x7f.txt',
         "parent": None,
         "size": 2**62,
         "created_at": MOMENT,
