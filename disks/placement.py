@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from cloudstorage.compiled import CompiledQuery
 from disks.models import Disk, Placement
 
 # Where copies may be read from, and where new copies may be written.
@@ -26,10 +27,20 @@ def _ranked(disks: list[Disk], category: str) -> list[Disk]:
     return sorted(disks, key=lambda d: (d.category != category, _fullness(d), d.name))
 
 
+# Every write asks these two: compiled once per process (cloudstorage/compiled.py).
+_WRITABLE_PRIMARIES = CompiledQuery(lambda: Disk.objects.filter(status__in=WRITABLE, role=Disk.Role.PRIMARY))
+_PLACEMENT = CompiledQuery(
+    lambda *, workspace: (
+        Placement.objects.filter(workspace=workspace).order_by("rank").values_list("disk_id", flat=True)
+    ),
+    workspace=Placement._meta.get_field("workspace"),
+)
+
+
 def writable_primaries() -> list[Disk]:
     """The disks a write may go to. Backup-tier disks are never placed on: they get their copies
     from chunks_backup only."""
-    return list(Disk.objects.filter(status__in=WRITABLE, role=Disk.Role.PRIMARY))
+    return _WRITABLE_PRIMARIES.all()
 
 
 def _placement_for(workspace, current: list, active: list[Disk] | None = None) -> list[Disk]:
@@ -52,7 +63,7 @@ def _placement_for(workspace, current: list, active: list[Disk] | None = None) -
 
 
 def _current(workspace) -> list:
-    return list(Placement.objects.filter(workspace=workspace).order_by("rank").values_list("disk_id", flat=True))
+    return _PLACEMENT.all(workspace=workspace)
 
 
 def workspace_place(*, workspace, active: list[Disk] | None = None) -> list[Disk]:

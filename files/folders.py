@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from cloudstorage.compiled import CompiledQuery
 from cloudstorage.errors import ServiceError
 from files.activity import author_of, node_path
 from files.changes import change_record
@@ -96,9 +97,17 @@ def folder_lock_live(parent: Node) -> None:
         raise ServiceError(code="in_trash", message="The folder is in the trash.", status_code=409)
 
 
+# Every upload and folder creation asks this: compiled once per process (cloudstorage/compiled.py).
+_CHILD = CompiledQuery(
+    lambda *, parent, key: Node.objects.filter(parent=parent, name_key=key, trashed_in__isnull=True).order_by("pk")[:1],
+    parent=Node._meta.get_field("parent"),
+    key=Node._meta.get_field("name_key"),
+)
+
+
 def child_get(*, parent: Node, name: str) -> Node | None:
     """The live child of ``parent`` called ``name`` (case-insensitively), if any."""
-    return Node.objects.filter(parent=parent, name_key=name_key(name), trashed_in__isnull=True).first()
+    return _CHILD.first(parent=parent, key=name_key(name))
 
 
 def folder_create(*, user, parent: Node, name: str) -> Node:
