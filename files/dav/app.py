@@ -4,6 +4,13 @@ gunicorn processes as the site (cloudstorage/wsgi.py hands it every ``/dav/`` re
 Authentication is HTTP Basic with the account's e-mail and a personal access token, never the
 password (so accounts with two-factor sign-in work the same, and a token can be revoked alone).
 PROPFIND with Depth infinity is refused (403 propfind-finite-depth, as RFC 4918 allows).
+
+Nothing served here is a page of the site: ``/dav/`` runs before Django's middleware, on the site's
+origin, and a browser follows a link with Basic credentials in its userinfo
+(``https://mail%40x:TOKEN@drive/dav/...``), so an uploaded HTML or SVG file served inline would run
+its script with the visitor's session cookie. Every answer gets the sandbox policy API downloads
+send and ``nosniff`` (:class:`DavDispatcher`), and a file's bytes come as an attachment
+(:meth:`files.dav.provider.FileResource.finalize_headers`).
 """
 
 from __future__ import annotations
@@ -13,11 +20,15 @@ from wsgidav.dc.base_dc import BaseDomainController
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from accounts.services import token_authenticate
+from cloudstorage.csp import USER_CONTENT_POLICY
 from files.dav.provider import USER_KEY, WorkspaceProvider
 from files.dav.storage import DbLockStorage, DbPropertyManager
 
 MOUNT = "/dav"
 REALM = "cloudstorage"
+# Added to every WebDAV answer (see the module's docstring); Django's SecurityMiddleware and CSP
+# middleware, which add them to the rest of the site, never see these requests.
+USER_CONTENT_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", USER_CONTENT_POLICY)]
 
 
 class TokenDomainController(BaseDomainController):
@@ -63,7 +74,8 @@ def dav_app_create():
 
 class DavDispatcher:
     """Sends ``/dav`` and everything below it to WsgiDAV, the rest to Django; WsgiDAV's requests get
-    Django's per-request database hygiene (stale connections closed before and after)."""
+    Django's per-request database hygiene (stale connections closed before and after) and the
+    headers that keep users' bytes from running in the site's origin."""
 
     def __init__(self, django_app):
         self.django_app = django_app
@@ -79,8 +91,14 @@ class DavDispatcher:
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + MOUNT
         environ["PATH_INFO"] = path[len(MOUNT) :] or "/"
         close_old_connections()
+
+        def start_dav_response(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            extra = [(name, value) for name, value in USER_CONTENT_HEADERS if name.lower() not in present]
+            return start_response(status, [*headers, *extra], exc_info)
+
         try:
-            body = self.dav_app(environ, start_response)
+            body = self.dav_app(environ, start_dav_response)
             # WsgiDAV answers lazily: the request runs (and start_response is called) when the first
             # block is asked for. Asking now keeps the body read inside BodyReadTimeout's limit and
             # gives it the status it waits for, like a Django response.

@@ -33,6 +33,7 @@ from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import ROLE_PERMISSION, node_get_for_user
 from files.activity import activity_record, node_path
+from files.api.content import content_disposition
 from files.content import ContentSink
 from files.folders import child_get, folder_create
 from files.models import FileVersion, Node
@@ -362,6 +363,11 @@ class FileResource(_BodyWrites, _NodeResource, DAVNonCollection):
 
     def support_ranges(self):
         return True
+
+    def finalize_headers(self, environ, response_headers):
+        # GET and HEAD: a download, never a page of the site (files/dav/app.py says why), as the
+        # REST API's downloads. WebDAV clients ignore the header; PROPFIND keeps the real type.
+        response_headers.append(("Content-Disposition", content_disposition(self.node.name)))
 
     @mapped
     def get_content(self):
