@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -191,7 +192,12 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
 ISSUED_TOKEN_KEY = "accounts.issued_token"
 
 
+# A token outlives the session and a password reset, so a session alone (stolen, or a laptop left
+# unlocked) must not turn into lasting API and WebDAV access: creating one asks for the password
+# (or a 2FA code) again unless it was given in the last ACCOUNT_REAUTHENTICATION_TIMEOUT seconds,
+# as POST /api/v1/auth/token/ asks for them. allauth keeps the POST and replays it once confirmed.
 @login_required
+@reauthentication_required(allow_get=True)
 def tokens(request: HttpRequest) -> HttpResponse:
     """Create a token by POST, then redirect (a reload must not create a second one); the raw
     token rides in the session to the next GET, which shows it once and forgets it."""

@@ -92,9 +92,16 @@ def test_user_cannot_revoke_someone_elses_token(outsider_api, owner):
     assert issued.token.revoked_at is None
 
 
-def test_tokens_page_shows_a_new_token_once_and_revokes(owner):
+def _confirmed_session(user) -> Client:
+    """A browser session that has just confirmed the password (the token page asks for it)."""
     browser = Client()
-    browser.force_login(owner)
+    browser.force_login(user)
+    assert browser.post("/accounts/reauthenticate/", {"password": PASSWORD}).status_code == 302
+    return browser
+
+
+def test_tokens_page_shows_a_new_token_once_and_revokes(owner):
+    browser = _confirmed_session(owner)
     created = browser.post("/app/tokens/", {"name": "ci", "expires_in_days": "30"})
     assert created.status_code == 302  # post/redirect/get: a reload creates nothing
     page = browser.get(created["Location"])
@@ -109,8 +116,7 @@ def test_tokens_page_shows_a_new_token_once_and_revokes(owner):
 
 
 def test_tokens_page_rejects_bad_expiry(owner):
-    browser = Client()
-    browser.force_login(owner)
+    browser = _confirmed_session(owner)
     page = browser.post("/app/tokens/", {"name": "ci", "expires_in_days": "-3"})
     assert page.status_code == 400
     assert page.context["form"].errors["expires_in_days"]

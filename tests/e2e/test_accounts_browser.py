@@ -53,6 +53,10 @@ def test_team_invite_and_api_token(page, live_server):
     page.get_by_role("link", name="API tokens").click()
     page.get_by_label("Token name").fill("laptop")
     page.get_by_role("button", name="Create token").click()
+    # A token outlives the session: allauth asks for the password again, then makes it.
+    page.wait_for_url(re.compile("/accounts/reauthenticate/"))
+    page.get_by_label("Password").fill(FACTORY_PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
     token = page.locator("#new-token").inner_text().strip()
     response = Client().get("/api/v1/workspaces/", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200

@@ -14,7 +14,7 @@ from django.test import Client
 
 from tests.e2e.conftest import ARTIFACTS, wait_until
 from tests.e2e.test_files_browser import login, node_at, root_of, row
-from tests.factories import UserFactory, local_disks, personal_workspace, team_workspace
+from tests.factories import PASSWORD, UserFactory, local_disks, personal_workspace, team_workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -287,10 +287,13 @@ def test_every_action_works_on_the_phone(page, live_server, js_errors, tmp_path)
     page.locator("#trash").get_by_text("The trash is empty.").wait_for()
     assert node_at(user, "/photo-notes.txt") is not None
 
-    # API tokens: create (a reload creates no second one), copy, revoke.
+    # API tokens: create after confirming the password (a reload creates no second one), copy, revoke.
     page.goto("/app/tokens/")
     page.get_by_label("Name").fill("phone")
     page.get_by_role("button", name="Create token").click()
+    page.wait_for_url(re.compile("/accounts/reauthenticate/"))
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
     page.locator("#new-token").wait_for()
     page.reload()
     from accounts.models import ApiToken
