@@ -40,6 +40,12 @@ from files.uploadhandler import UploadBatch, multipart_parse, request_length
 from files.vault_rules import plaintext_size, vault_of
 from files.zips import folder_zip
 
+# Refusals about the owner's account (free space, payment state, disks): a stranger sending files
+# through a file request learns only that the folder cannot take them now; the owner sees why in
+# the dashboard. Other refusals are about the sender's own files (a bad name, a broken form).
+OWNER_SIDE_REFUSALS = {"quota_exceeded", "workspace_read_only", "storage_full", "storage_unavailable"}
+CANNOT_TAKE_FILES = "This folder cannot take these files right now. Let the person who sent you this link know."
+
 GONE_MESSAGES = {
     "revoked": "The owner has switched this link off.",
     "expired": "This link has expired.",
@@ -296,10 +302,11 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
                 link_upload(link=link, name=upload.name, content=upload.content)
                 received += 1
         except ServiceError as error:
+            message = CANNOT_TAKE_FILES if error.code in OWNER_SIDE_REFUSALS else error.message
             return render(
                 request,
                 "files/public/upload.html",
-                {"link": link, "token": token, "error": error.message, "received": received},
+                {"link": link, "token": token, "error": message, "received": received},
                 status=error.status_code,
             )
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import timedelta
 
@@ -205,6 +206,33 @@ def test_upload_link_respects_the_quota(owner, owner_workspace, api, client, alb
     owner_workspace.save(update_fields=["used_bytes"])
     response = client.post(f"/s/{token}/upload", {"file": SimpleUploadedFile("big.bin", b"0123456789")})
     assert response.status_code == 413
+    assert not Node.objects.filter(name="big.bin").exists()
+
+
+@pytest.mark.parametrize(
+    ("situation", "size", "status"),
+    [("small file over quota", 1000, 413), ("streamed file over quota", 2 * 1024 * 1024, 413), ("read-only", 10, 403)],
+)
+def test_upload_link_refusal_tells_the_sender_nothing_of_the_owners_account(
+    owner_workspace, api, client, album, situation, size, status
+):
+    # The owner's free space, plan and payment state are the owner's business; a stranger with a
+    # file request learns only that the folder cannot take the files now (audit 2).
+    token = token_of(make_link(api, album, permission="upload"))
+    owner_workspace.refresh_from_db()
+    owner_workspace.used_bytes = owner_workspace.quota_bytes - 700
+    owner_workspace.read_only = situation == "read-only"
+    owner_workspace.save(update_fields=["used_bytes", "read_only"])
+
+    response = client.post(f"/s/{token}/upload", {"file": SimpleUploadedFile("big.bin", b"x" * size)})
+
+    assert response.status_code == status
+    page = response.content.decode()
+    assert "700 bytes" not in page
+    alert = re.search(r'role="alert">(.*?)</p>', page, re.S).group(1)
+    assert alert.startswith("This folder cannot take these files right now."), alert
+    for owners_business in ("free", "plan", "payment", "read-only", "quota", "space"):
+        assert owners_business not in alert.lower(), alert
     assert not Node.objects.filter(name="big.bin").exists()
 
 
