@@ -350,6 +350,12 @@ def link_get_for_token(*, token: str, now=None) -> PublicLink:
     return link
 
 
+def link_shows_content(*, link: PublicLink) -> bool:
+    """Whether a view link may give its files' bytes outside a counted download (previews, folder
+    thumbnails): not with a download limit, since every byte it gives counts as a download."""
+    return link.max_downloads is None
+
+
 def link_node_get(*, link: PublicLink, node_id) -> Node:
     """A live node inside the link's subtree (the link's node itself when ``node_id`` is empty);
     404 for anything outside it, so a folder link never reaches a sibling.

@@ -22,7 +22,7 @@ from cloudstorage.client_address import client_address
 from cloudstorage.csp import USER_CONTENT_POLICY
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
-from files.access import LinkGone, link_get_for_token, link_node_get
+from files.access import LinkGone, link_get_for_token, link_node_get, link_shows_content
 from files.api.content import RangeNotSatisfiable, byte_range, content_disposition
 from files.content import contents_hold
 from files.links import (
@@ -124,11 +124,15 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "files/public/upload.html", context)
     node = link_node_get(link=link, node_id=folder_id)
     context["node"] = node
-    if node.is_file and node.current_version_id and link.max_downloads is None:
+    if node.is_file and node.current_version_id and link_shows_content(link=link):
         context["preview"] = preview_kind(node.mime_type)  # the node's copy: no query for the version
     if node.is_folder:
         context["listing"] = link_folder_listing(link=link, folder=node)
-        with_thumbnail = thumbnail_node_ids(node_ids=[child.pk for child in context["listing"]])
+        with_thumbnail = (
+            thumbnail_node_ids(node_ids=[child.pk for child in context["listing"]])
+            if link_shows_content(link=link)
+            else set()
+        )
         for child in context["listing"]:
             child.has_thumbnail = child.pk in with_thumbnail
         context["breadcrumbs"] = _breadcrumbs(link=link, node=node)
@@ -205,7 +209,7 @@ def link_preview(request: HttpRequest, token: str) -> HttpResponse:
     node = _link_file(request, token)
     if isinstance(node, HttpResponse):
         return node
-    if node.link.max_downloads is not None:
+    if not link_shows_content(link=node.link):
         raise Http404
     return preview_response(request, node)
 
@@ -213,10 +217,12 @@ def link_preview(request: HttpRequest, token: str) -> HttpResponse:
 @public_page
 @require_http_methods(["GET"])
 def link_thumbnail(request: HttpRequest, token: str) -> HttpResponse:
-    """A file's thumbnail in a folder link's listing."""
+    """A file's thumbnail in a folder link's listing (none with a download limit, as previews)."""
     node = _link_file(request, token)
     if isinstance(node, HttpResponse):
         return node
+    if not link_shows_content(link=node.link):
+        raise Http404
     return thumbnail_response(node)
 
 

@@ -184,6 +184,21 @@ def test_a_link_with_a_download_limit_shows_no_preview(owner, root, upload):
     assert link.download_count == 0
 
 
+def test_a_folder_link_with_a_download_limit_serves_no_thumbnail(owner, root, upload):
+    # A thumbnail is the picture in small: a link whose every byte counts as a download gives none
+    # outside its counted downloads, as it gives no preview.
+    node = upload("photo.png", _png())
+    link = link_create(actor=owner, node=node_get_for_user(user=owner, node_id=root.pk), max_downloads=1)
+    anon = Client()
+
+    page = anon.get(f"/s/{link.token}")
+    assert page.status_code == 200 and b"photo.png" in page.content
+    assert b"/thumbnail" not in page.content
+    assert anon.get(f"/s/{link.token}/thumbnail", {"node": str(node.pk)}).status_code == 404
+    link.refresh_from_db()
+    assert link.download_count == 0
+
+
 def test_unknown_link_gets_the_site_404_page_even_with_debug(settings):
     settings.DEBUG = True
     for path in ("/s/no-such-token", "/s/no-such-token/download", "/s/no-such-token/preview"):
