@@ -321,23 +321,24 @@ class LinkGone(Exception):
         self.reason = reason
 
 
-def link_get_for_token(*, token: str, now=None) -> PublicLink:
+def link_get_for_token(*, token: str, now=None, lock: bool = False) -> PublicLink:
     """The working public link with this token, for anyone who holds it (no login).
 
     Http404 for an unknown token or while the node is in the trash (the link comes back on
     restore); LinkGone for a revoked, expired or exhausted link. The password is checked by the
-    caller (files.links.link_password_check) because it needs the request.
+    caller (files.links.link_password_check) because it needs the request. ``lock``: inside the
+    caller's transaction, the link's row stays locked (a revoke waits for the caller's commit).
     """
     if not token or len(token) > 64:
         raise Http404
     # has_vaults rides along so that the link pages of the (many) workspaces without vaults ask
     # nothing more to know that no file of theirs is ciphertext.
-    link = (
+    links = (
         PublicLink.objects.select_related("node", "workspace")
         .annotate(has_vaults=Exists(Vault.objects.filter(workspace_id=OuterRef("workspace_id"))))
         .filter(token=token)
-        .first()
     )
+    link = (links.select_for_update(of=("self",)) if lock else links).first()
     if link is None or link.node.trashed_in_id is not None:
         raise Http404
     now = now or timezone.now()

@@ -24,7 +24,7 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
-from files.access import permission_at_least
+from files.access import link_get_for_token, permission_at_least
 from files.activity import activity_record, author_of
 from files.content import StoredContent
 from files.folders import child_get
@@ -355,7 +355,11 @@ def _free_upload_name(*, folder: Node, name: str) -> str:
 def link_upload(*, link: PublicLink, name: str, content: StoredContent) -> FileVersion:
     """Commit one file stored through an upload link into the link's folder (the content is
     discarded on refusal). Never touches an existing file (the sender cannot see the folder): a
-    taken name gets `` (2)``, `` (3)``… appended."""
+    taken name gets `` (2)``, `` (3)``… appended.
+
+    ``link`` was read when the request began, and the body may have taken minutes since: the link
+    is read again, its row locked, in the transaction that makes the file visible, so one revoked
+    or expired meanwhile takes nothing (files.access.LinkGone)."""
     try:
         if link.permission != PublicLink.Permission.UPLOAD:
             raise ServiceError(code="permission_denied", message="This link does not take uploads.", status_code=403)
@@ -365,7 +369,12 @@ def link_upload(*, link: PublicLink, name: str, content: StoredContent) -> FileV
         content.discard()
         raise
     version = content_commit(
-        user=None, parent=folder, name=_free_upload_name(folder=folder, name=name), content=content, replace=False
+        user=None,
+        parent=folder,
+        name=_free_upload_name(folder=folder, name=name),
+        content=content,
+        replace=False,
+        guard=lambda: link_get_for_token(token=link.token, lock=True),
     )
     PublicLink.objects.filter(pk=link.pk).update(last_accessed_at=timezone.now())
     activity_record(

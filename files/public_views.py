@@ -307,6 +307,8 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
                 upload.committed = True  # link_upload commits it or discards it
                 link_upload(link=link, name=upload.name, content=upload.content)
                 received += 1
+        except LinkGone as gone:  # revoked or expired while the body arrived: nothing more is kept
+            return _gone(request, gone.reason)
         except ServiceError as error:
             message = CANNOT_TAKE_FILES if error.code in OWNER_SIDE_REFUSALS else error.message
             return render(

@@ -9,6 +9,7 @@ Imports files.activity, files.folders and files.content; files.uploads builds on
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -78,11 +79,14 @@ def content_commit(
     replace: bool = True,
     precondition: Precondition | None = None,
     activity_verb: str | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> FileVersion:
     """Make stored content visible as ``parent/name``: a new file, or a new version of the file of
     that name (``replace``); refused (and the content discarded) when a folder has the name or the
     ``precondition`` fails on what is there now (checked under the row lock). ``activity_verb``:
-    the activity entry to record in the same transaction."""
+    the activity entry to record in the same transaction. ``guard``: called in that transaction
+    once the folder is locked; whatever it raises refuses the commit (a right read before a long
+    body is read again where the file becomes visible)."""
     try:
         name = name_clean(name)
         folder_writable_check(parent)
@@ -90,6 +94,8 @@ def content_commit(
             try:
                 with transaction.atomic():
                     folder_lock_live(parent)
+                    if guard is not None:
+                        guard()
                     existing = (
                         Node.objects.select_for_update()
                         .filter(parent=parent, name_key=name_key(name), trashed_in__isnull=True)

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from django.test.client import encode_multipart
+from django.test.client import FakePayload, encode_multipart
 from django.utils import timezone
 
-from files.links import link_create
+from files.links import link_create, link_revoke
 from files.models import Activity, Node, PublicLink
 from files.trash import node_trash, trash_restore
 from tests.factories import UserFactory
@@ -301,6 +301,55 @@ def test_upload_link_refuses_a_body_cut_short_and_keeps_nothing_of_it(owner_work
     assert not Node.objects.filter(name="one.bin").exists()
     owner_workspace.refresh_from_db()
     assert owner_workspace.used_bytes == before
+
+
+class _BodyOutlivingItsLink(FakePayload):
+    """A request body during whose sending the owner acts on the link: ``change`` runs once, when
+    half of the body has been read (a big upload takes minutes on a slow line)."""
+
+    def __init__(self, data: bytes, change):
+        super().__init__(data)
+        self.change, self.half, self.sent = change, len(data) // 2, 0
+
+    def read(self, size=-1, /):
+        block = super().read(size)
+        self.sent += len(block)
+        if self.change and self.sent >= self.half:
+            self.change, change = None, self.change
+            change()
+        return block
+
+
+@pytest.mark.parametrize("change", ["revoked", "expired"])
+def test_upload_link_switched_off_during_the_body_keeps_nothing(owner, owner_workspace, api, client, album, change):
+    token = token_of(make_link(api, album, permission="upload"))
+    link = PublicLink.objects.get(token=token)
+    owner_workspace.refresh_from_db()
+    before = owner_workspace.used_bytes
+
+    def switch_off():
+        if change == "revoked":
+            link_revoke(actor=owner, link=link)
+        else:
+            PublicLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    # Big enough to reserve quota while it streams (files.quota.TAKE_AT_COMMIT), which must be given back.
+    whole = encode_multipart("LaTe", {"file": [SimpleUploadedFile("late.bin", b"L" * (2 * 1024 * 1024))]})
+    response = client.generic(
+        "POST",
+        f"/s/{token}/upload",
+        **{
+            "wsgi.input": _BodyOutlivingItsLink(whole, switch_off),
+            "CONTENT_LENGTH": str(len(whole)),
+            "CONTENT_TYPE": "multipart/form-data; boundary=LaTe",
+        },
+    )
+
+    assert response.status_code == 410, response.content.decode()[:300]
+    assert not Node.objects.filter(name="late.bin").exists()
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == before
+    assert not Activity.objects.filter(verb="link_upload").exists()
 
 
 def test_only_editors_create_links(owner, api, report):
