@@ -8,7 +8,10 @@ with at least ``view`` may reshare, never granting more than they have. Anyone e
 never a 403, so the existence of a node is not revealed.
 
 Shares and public links stop working while their node (or an ancestor) is in the trash, because
-every lookup here refuses trashed nodes; they work again after a restore.
+every lookup here refuses trashed nodes; they work again after a restore. A public link also works
+only while its creator may still ``edit`` its node (what making it took): it is their access lent
+to anyone with the token, so revoking their share, removing or demoting them, or deactivating or
+deleting their account switches it off at once, decided each time the link is used.
 
 Paths follow the same line (:func:`node_paths_for_user`): a member sees a node's path from the
 workspace root; someone with only a share sees it from the highest node shared with them, which
@@ -18,7 +21,7 @@ never revealed.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -26,7 +29,7 @@ from accounts.models import Membership, Workspace
 from cloudstorage.compiled import CompiledQuery
 from cloudstorage.errors import ServiceError
 from files.models import Node, PublicLink, Share, Vault
-from files.tree import ancestor_chain, folders_up, path_from
+from files.tree import ancestor_chain, folders_up, path_from, share_on_chain
 
 LEVELS = {"view": 1, "edit": 2, "manage": 3}
 ROLE_PERMISSION = {
@@ -299,11 +302,10 @@ def share_get_for_user(*, user, share_id) -> Share:
 
 def link_get_for_user(*, user, link_id) -> PublicLink:
     """A public link the caller may see and revoke: the managers of its workspace always (even while
-    its node is in the trash, so no link is ever out of their reach), else whoever may ``edit`` its
-    live node. 404 otherwise."""
-    link = (
-        PublicLink.objects.select_related("node", "workspace").filter(pk=link_id).first() if is_uuid(link_id) else None
-    )
+    its node is in the trash or its creator lost access, so no link is ever out of their reach),
+    else whoever may ``edit`` its live node. 404 otherwise."""
+    links = links_with_creator(PublicLink.objects.select_related("node", "workspace", "created_by"))
+    link = links.filter(pk=link_id).first() if is_uuid(link_id) else None
     if link is None:
         raise Http404
     if workspace_permission(user=user, workspace_id=link.workspace_id) == "manage":
@@ -334,7 +336,7 @@ def link_get_for_token(*, token: str, now=None, lock: bool = False) -> PublicLin
     # has_vaults rides along so that the link pages of the (many) workspaces without vaults ask
     # nothing more to know that no file of theirs is ciphertext.
     links = (
-        PublicLink.objects.select_related("node", "workspace")
+        links_with_creator(PublicLink.objects.select_related("node", "workspace"))
         .annotate(has_vaults=Exists(Vault.objects.filter(workspace_id=OuterRef("workspace_id"))))
         .filter(token=token)
     )
@@ -348,6 +350,8 @@ def link_get_for_token(*, token: str, now=None, lock: bool = False) -> PublicLin
         raise LinkGone("expired")
     if link.max_downloads is not None and link.download_count >= link.max_downloads:
         raise LinkGone("exhausted")
+    if not link_creator_may_edit(link=link):
+        raise LinkGone("creator_lost_access")
     return link
 
 
@@ -355,6 +359,70 @@ def link_shows_content(*, link: PublicLink) -> bool:
     """Whether a view link may give its files' bytes outside a counted download (previews, folder
     thumbnails): not with a download limit, since every byte it gives counts as a download."""
     return link.max_downloads is None
+
+
+def links_with_creator(links: QuerySet) -> QuerySet:
+    """``links`` with what :func:`link_creator_may_edit` needs riding along in the same query: the
+    creator's role in the link's workspace (by the membership's unique index) and whether their
+    account is active."""
+    # No ordering: Membership's default one would join the workspace and user tables again.
+    role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=OuterRef("created_by_id")).order_by()
+    return links.annotate(creator_role=Subquery(role.values("role")[:1]), creator_active=F("created_by__is_active"))
+
+
+def link_creator_may_edit(*, link: PublicLink) -> bool:
+    """Whether the link's creator may still ``edit`` its node, as :func:`node_permission` decides
+    it: their membership if they have one (a viewer's hides their shares), else an edit share of
+    the node or an ancestor. False once their account is deleted or deactivated.
+
+    ``link`` comes from :func:`links_with_creator`: a link made by a member costs no query, one
+    made by a grantee one. Lists mark many links at once with :func:`links_mark_creator_access`."""
+    marked = getattr(link, "creator_may_edit", None)
+    if marked is not None:
+        return marked
+    if not hasattr(link, "creator_role"):
+        link = links_with_creator(PublicLink.objects.filter(pk=link.pk)).select_related("node").get()
+    if link.created_by_id is None or not link.creator_active:
+        return False
+    if link.creator_role:
+        return permission_at_least(ROLE_PERMISSION.get(link.creator_role), "edit")
+    return share_on_chain(
+        node_id=link.node_id,
+        user_id=link.created_by_id,
+        workspace_id=link.workspace_id,
+        permissions=[Share.Permission.EDIT],
+    )
+
+
+def links_mark_creator_access(*, links: list[PublicLink]) -> list[PublicLink]:
+    """Set ``.creator_may_edit`` on each of ``links`` (from :func:`links_with_creator`) for a list
+    of them (an inventory page): two queries for all the grantees' links, none for members'."""
+    pending = []
+    for link in links:
+        if link.created_by_id is None or not link.creator_active:
+            link.creator_may_edit = False
+        elif link.creator_role:
+            link.creator_may_edit = permission_at_least(ROLE_PERMISSION.get(link.creator_role), "edit")
+        else:
+            pending.append(link)
+    if pending:
+        known = folders_up(start_ids=[link.node_id for link in pending])
+        edit_shares = set(
+            Share.objects.filter(
+                user_id__in={link.created_by_id for link in pending},
+                workspace_id__in={link.workspace_id for link in pending},
+                permission=Share.Permission.EDIT,
+            ).values_list("user_id", "node_id")
+        )
+        for link in pending:
+            link.creator_may_edit = False
+            current, steps = link.node_id, 0
+            while current is not None and steps <= len(known):
+                if (link.created_by_id, current) in edit_shares:
+                    link.creator_may_edit = True
+                    break
+                current, steps = known.get(current, (None, None))[0], steps + 1
+    return links
 
 
 def link_node_get(*, link: PublicLink, node_id) -> Node:

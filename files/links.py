@@ -24,7 +24,7 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
-from files.access import link_get_for_token, permission_at_least
+from files.access import link_creator_may_edit, link_get_for_token, links_with_creator, permission_at_least
 from files.activity import activity_record, author_of
 from files.content import StoredContent
 from files.folders import child_get
@@ -206,6 +206,7 @@ def link_create(
             created_by=author_of(actor),
             created_at=now,
         )
+        link.creator_may_edit = True  # checked above
         activity_record(
             workspace_id=node.workspace_id,
             actor=actor,
@@ -239,7 +240,8 @@ def link_revoke(*, actor, link: PublicLink) -> PublicLink:
 
 
 def link_state(*, link: PublicLink, now: datetime | None = None) -> str:
-    """active, revoked, expired, exhausted, or in_trash (works again after a restore)."""
+    """active, revoked, expired, exhausted, in_trash (works again after a restore), or
+    creator_lost_access (its creator may no longer edit its node; works again if they may)."""
     now = now or timezone.now()
     if link.revoked_at is not None:
         return "revoked"
@@ -249,16 +251,20 @@ def link_state(*, link: PublicLink, now: datetime | None = None) -> str:
         return "exhausted"
     if link.node.trashed_in_id is not None:
         return "in_trash"
+    if not link_creator_may_edit(link=link):
+        return "creator_lost_access"
     return "active"
 
 
 def links_for_node(*, node: Node) -> QuerySet[PublicLink]:
-    return PublicLink.objects.filter(node=node).select_related("node", "created_by").order_by("-created_at", "-pk")
+    links = PublicLink.objects.filter(node=node).select_related("node", "created_by")
+    return links_with_creator(links).order_by("-created_at", "-pk")
 
 
 def links_for_workspace(*, workspace: Workspace, include_revoked: bool = False) -> QuerySet[PublicLink]:
-    """The inventory: every link of the workspace (revoked ones on request), trashed nodes included."""
-    links = PublicLink.objects.filter(workspace=workspace).select_related("node", "created_by")
+    """The inventory: every link of the workspace (revoked ones on request), trashed nodes included,
+    and links whose creator lost access (so its managers can still see and revoke them)."""
+    links = links_with_creator(PublicLink.objects.filter(workspace=workspace).select_related("node", "created_by"))
     if not include_revoked:
         links = links.filter(revoked_at__isnull=True)
     return links.order_by("-created_at", "-pk")

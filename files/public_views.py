@@ -1,8 +1,9 @@
 """The public link pages (no login): /s/{token}, /s/{token}/download and /s/{token}/upload.
 
 Plain Django views. The token is resolved by files.access.link_get_for_token (404 unknown or in the
-trash, 410 revoked, expired or out of downloads); a password-protected link is unlocked for the
-browser session by the password form; bytes stream from the chunk store, never whole in memory.
+trash, 410 revoked, expired, out of downloads or made by someone who lost access to its item); a
+password-protected link is unlocked for the browser session by the password form; bytes stream from
+the chunk store, never whole in memory.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ GONE_MESSAGES = {
     "revoked": "The owner has switched this link off.",
     "expired": "This link has expired.",
     "exhausted": "This link has reached its download limit.",
+    "creator_lost_access": "The person who shared this link no longer has access to it.",
 }
 
 

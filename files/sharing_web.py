@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import workspaces_for_user
 from cloudstorage.errors import ServiceError
-from files.access import link_get_for_user, workspace_get_for_user
+from files.access import link_get_for_user, links_mark_creator_access, workspace_get_for_user
 from files.activity import node_path
 from files.links import link_policy_get, link_policy_update, link_revoke, link_state, links_for_workspace
 from files.models import Activity
@@ -41,7 +41,9 @@ def _days(raw: str) -> int | None:
 def workspace_links_page(request: HttpRequest, workspace_id) -> HttpResponse:
     workspace = _managed(request, workspace_id)
     show_revoked = request.GET.get("revoked") == "1"
-    links = list(links_for_workspace(workspace=workspace, include_revoked=show_revoked)[:PAGE_ROWS])
+    links = links_mark_creator_access(
+        links=list(links_for_workspace(workspace=workspace, include_revoked=show_revoked)[:PAGE_ROWS])
+    )
     for link in links:
         link.state = link_state(link=link)
         link.path = node_path(node=link.node)

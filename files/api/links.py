@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.api import cursor_page
-from files.access import link_get_for_user, node_get_for_user, workspace_get_for_user
+from files.access import link_get_for_user, links_mark_creator_access, node_get_for_user, workspace_get_for_user
 from files.activity import node_path
 from files.api.activity import NewestFirst
 from files.links import (
@@ -45,7 +45,10 @@ class LinkOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
     revoked_at = serializers.DateTimeField(allow_null=True)
     last_accessed_at = serializers.DateTimeField(allow_null=True)
-    state = serializers.SerializerMethodField(help_text="active, revoked, expired, exhausted or in_trash")
+    state = serializers.SerializerMethodField(
+        help_text="active, revoked, expired, exhausted, in_trash or creator_lost_access (its creator may no "
+        "longer edit the item; works again if they may)"
+    )
 
     def get_url(self, link: PublicLink) -> str:
         return link_url(link=link)
@@ -107,7 +110,8 @@ def node_links(request: Request, node_id) -> Response:
         data.is_valid(raise_exception=True)
         link = link_create(actor=request.user, node=node, **data.validated_data)
         return Response(LinkOut(link).data, status=status.HTTP_201_CREATED)
-    return Response(LinkOut(links_for_node(node=node), many=True).data)
+    links = links_mark_creator_access(links=list(links_for_node(node=node)))
+    return Response(LinkOut(links, many=True).data)
 
 
 @extend_schema(methods=["GET"], responses={200: LinkOut}, summary="One public link")
@@ -134,6 +138,7 @@ def workspace_links(request: Request, workspace_id) -> Response:
     page = paginator.paginate_queryset(
         links_for_workspace(workspace=workspace, include_revoked=include_revoked), request
     )
+    links_mark_creator_access(links=page)
     return paginator.get_paginated_response(InventoryLinkOut(page, many=True).data)
 
 

@@ -782,7 +782,7 @@ async function openShare(item) {
           l.has_password || l.password_protected ? "password" : null,
           l.expires_at ? `expires ${fmtDate(l.expires_at)}` : null,
           l.max_downloads ? `${l.download_count || 0}/${l.max_downloads} downloads` : null,
-          l.state && l.state !== "active" ? l.state.replace("_", " ") : null].filter(Boolean).join(" · ");
+          l.state && l.state !== "active" ? l.state.replace(/_/g, " ") : null].filter(Boolean).join(" · ");
         return el("li", { class: "link-row" },
           el("input", { type: "text", readonly: true, value: url, class: "link-url", "aria-label": "Link address", onfocus: (e) => e.target.select() }),
           el("button", { type: "button", class: "small", onclick: () => copyText(url, "Link copied to the clipboard.") }, "Copy link"),

@@ -16,6 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from files.access import node_get_for_user
 from files.links import link_create
 from files.models import Activity, Node
 from files.sharing import share_create
@@ -218,9 +219,33 @@ def test_public_link_page_deep_in_a_folder_link_is_fixed(owner, root, django_ass
     both(django_assert_max_num_queries, 13, download(near_file), download(far_file))
 
 
-def _with_permission(node: Node) -> Node:
-    from files.access import node_get_for_user
+def test_public_link_made_by_a_grantee_costs_one_query_more(owner, friend, root, django_assert_max_num_queries):
+    # A link works only while its creator may still edit its item (files.access.link_get_for_token):
+    # a member's role rides along with the link's own query; a grantee's share of the item or of a
+    # folder above it is one more query (the ancestors' CTE joined to the shares), at any depth.
+    top = folder(owner, root, "pub")
+    share_create(actor=owner, node=_with_permission(top), email=friend.email, permission="edit")
+    near = upload(owner, folder(owner, top, "n"), "f.txt", b"1")
+    far = upload(owner, folder(owner, top, "/".join(f"d{level}" for level in range(DEEP))), "f.txt", b"1")
+    client = Client()
 
+    def link_of(user, node):
+        link = link_create(actor=user, node=node_get_for_user(user=user, node_id=node.pk, need="edit"))
+        client.get(f"/s/{link.token}")  # the first visit logs the access once; not under test
+        return link
+
+    by_owner, by_friend, by_friend_far = link_of(owner, near), link_of(friend, near), link_of(friend, far)
+    for route in ("", "/download"):
+
+        def use(link, route=route):
+            return lambda: client.get(f"/s/{link.token}{route}")
+
+        owners = queries_of(use(by_owner))
+        both(django_assert_max_num_queries, owners + 1, use(by_friend), use(by_friend_far))
+        assert queries_of(use(by_friend)) == owners + 1
+
+
+def _with_permission(node: Node) -> Node:
     return node_get_for_user(user=node.workspace.owner, node_id=node.pk, need="edit")
 
 
