@@ -171,6 +171,28 @@ class Invitation(models.Model):
         return self.accepted_at is None and self.expires_at > timezone.now()
 
 
+class InvitationMail(models.Model):
+    """One invitation e-mail sent: what the limits on sending them count (accounts.services
+    invitation_create). Invitations themselves are deleted when revoked or replaced, so counting
+    them would let a revoke-and-invite loop send without end."""
+
+    id = models.BigAutoField(primary_key=True)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Kept when the workspace goes: deleting a workspace must not reset its sender's count.
+    workspace = models.ForeignKey(Workspace, null=True, on_delete=models.SET_NULL, related_name="+")
+    email = models.EmailField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["sent_by", "sent_at"], name="invitation_mail_by_sender"),
+            models.Index(fields=["workspace", "email", "sent_at"], name="invitation_mail_by_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} by {self.sent_by_id} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+
 class ApiToken(models.Model):
     """A personal access token; only its digest is stored, the token is shown once."""
 

@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiToken, Invitation, Membership, User, Workspace, token_digest
+from accounts.models import ApiToken, Invitation, InvitationMail, Membership, User, Workspace, token_digest
 from cloudstorage.compiled import CompiledQuery
 from cloudstorage.errors import ServiceError
 from cloudstorage.text import has_control_characters, mail_subject
@@ -86,6 +86,47 @@ def _invitations_withdraw(*, workspace: Workspace, inviter_id, inviter_role: str
     ).delete()
 
 
+def _invitation_mail_allow(*, workspace: Workspace, sender: User, email: str, now: datetime) -> None:
+    """Record one invitation e-mail about to be sent, or refuse it: the same address from the same
+    workspace again within CLOUDSTORAGE_INVITATION_RESEND_MINUTES (409; the open invitation's mail
+    still works), or past the sender's CLOUDSTORAGE_INVITATIONS_PER_HOUR over all their workspaces
+    (429). The mail carries a workspace name the sender chose to any address, so without these an
+    account could flood an inbox or phish in bulk. Counted in the database, so every web node and
+    every way of asking (API, dashboard) shares one count."""
+    # The sender's row lock orders two racing invitations of one sender (SQLite serializes writers).
+    User.objects.select_for_update().filter(pk=sender.pk).values_list("pk", flat=True).first()
+    resend = timedelta(minutes=settings.CLOUDSTORAGE_INVITATION_RESEND_MINUTES)
+    hour = timedelta(hours=1)
+    InvitationMail.objects.filter(sent_by=sender, sent_at__lt=now - max(resend, hour)).delete()
+    last = (
+        InvitationMail.objects.filter(workspace=workspace, email=email, sent_at__gt=now - resend)
+        .order_by("-sent_at")
+        .values_list("sent_at", flat=True)
+        .first()
+    )
+    if last is not None:
+        wait = max(1, -(-int((last + resend - now).total_seconds()) // 60))
+        raise ServiceError(
+            code="invitation_pending",
+            message=f"An invitation was e-mailed to {email} less than "
+            f"{settings.CLOUDSTORAGE_INVITATION_RESEND_MINUTES} minutes ago; "
+            f"it can be sent again in {wait} minute{'s' if wait != 1 else ''}.",
+            status_code=409,
+            details={"retry_after": int((last + resend - now).total_seconds()) + 1},
+        )
+    sent = InvitationMail.objects.filter(sent_by=sender, sent_at__gt=now - hour)
+    limit = settings.CLOUDSTORAGE_INVITATIONS_PER_HOUR
+    if sent.count() >= limit:
+        oldest = sent.order_by("sent_at").values_list("sent_at", flat=True).first()
+        raise ServiceError(
+            code="throttled",
+            message=f"You have sent {limit} invitations in the last hour, the most allowed; try again later.",
+            status_code=429,
+            details={"retry_after": int((oldest + hour - now).total_seconds()) + 1},
+        )
+    InvitationMail.objects.create(sent_by=sender, workspace=workspace, email=email, sent_at=now)
+
+
 @dataclass(frozen=True)
 class IssuedInvitation:
     invitation: Invitation
@@ -117,6 +158,7 @@ def invitation_create(
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
+        _invitation_mail_allow(workspace=workspace, sender=inviter, email=email, now=now)
         # A new invitation to the same address replaces the open one (whose link stops working).
         Invitation.objects.filter(workspace=workspace, email=email, accepted_at__isnull=True).delete()
         invitation = Invitation.objects.create(

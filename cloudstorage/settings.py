@@ -416,6 +416,10 @@ CLOUDSTORAGE_S3_ENDPOINT_ALLOW = env.list("CLOUDSTORAGE_S3_ENDPOINT_ALLOW", defa
 CLOUDSTORAGE_LOCAL_DISK_ROOTS = [Path(p) for p in env.list("CLOUDSTORAGE_LOCAL_DISK_ROOTS", default=[])]
 CLOUDSTORAGE_FREE_GB = 1
 CLOUDSTORAGE_INVITATION_DAYS = env.int("CLOUDSTORAGE_INVITATION_DAYS", default=7)
+# Invitation e-mails carry a name the inviter chose to any address: an address is mailed again from
+# one workspace only after this many minutes, and one user sends at most so many an hour.
+CLOUDSTORAGE_INVITATION_RESEND_MINUTES = env.int("CLOUDSTORAGE_INVITATION_RESEND_MINUTES", default=15)
+CLOUDSTORAGE_INVITATIONS_PER_HOUR = env.int("CLOUDSTORAGE_INVITATIONS_PER_HOUR", default=30)
 CLOUDSTORAGE_DISK_PROBE_FAILURES = env.int("CLOUDSTORAGE_DISK_PROBE_FAILURES", default=3)
 # Good probes in a row that clear earlier failures: fewer between failures don't (flapping is damped).
 CLOUDSTORAGE_DISK_PROBE_RECOVERY = env.int("CLOUDSTORAGE_DISK_PROBE_RECOVERY", default=3)
