@@ -557,6 +557,12 @@ CLOUDSTORAGE_LINK_DEFAULT_MAX_DOWNLOADS = _env_optional_positive("CLOUDSTORAGE_L
 # Wrong link passwords allowed per link and client address in the window, before 429.
 CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS = env.int("CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS", default=5)
 CLOUDSTORAGE_LINK_PASSWORD_WINDOW = env.int("CLOUDSTORAGE_LINK_PASSWORD_WINDOW", default=15 * 60)
+# Files an anonymous sender may put through one upload link (a file request): per request, and per
+# link in an hour. Quota bounds their bytes, not their number: empty files cost none.
+CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST = env.int("CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST", default=500)
+CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR = env.int("CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR", default=1000)
+if CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST < 1 or CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR < 1:
+    raise ImproperlyConfigured("CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST and _PER_HOUR must be at least 1")
 
 # --- Resumable uploads (tus) --------------------------------------------------------------------
 # Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.

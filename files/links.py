@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -27,9 +27,8 @@ from cloudstorage.errors import ServiceError
 from files.access import link_creator_may_edit, link_get_for_token, links_with_creator, permission_at_least
 from files.activity import activity_record, author_of
 from files.content import StoredContent
-from files.folders import child_get
 from files.models import FilesPolicy, FileVersion, Node, PublicLink
-from files.names import name_clean, name_with_suffix
+from files.names import name_clean, name_key, name_split, name_with_suffix
 from files.versions import content_commit
 
 # 24 random bytes: 192 bits, 32 URL-safe characters.
@@ -350,12 +349,59 @@ def link_touch(*, link: PublicLink, now: datetime | None = None) -> None:
         PublicLink.objects.filter(pk=link.pk).update(last_accessed_at=now)
 
 
+# Longer than any " (n)" an upload link will ever need: it sets how far a long stem may be cut.
+_LONGEST_SUFFIX = " (9999999999)"
+
+
 def _free_upload_name(*, folder: Node, name: str) -> str:
+    """``name``, or the first of ``name (2)``, ``name (3)``… that no live sibling has (names are
+    compared case-insensitively): one query, however many are taken. Asking for each candidate in
+    turn cost a query per taken name, so every further file sent under a popular name got slower.
+
+    Every candidate's stem is the name's own stem, cut by name_with_suffix only as far as its suffix
+    needs, so each candidate's key starts with the key of the stem cut for the longest suffix."""
+    _, ext = name_split(name)
+    shortest = name_with_suffix(name, _LONGEST_SUFFIX)
+    stem = shortest[: len(shortest) - len(_LONGEST_SUFFIX) - len(ext)]
+    taken = set(
+        Node.objects.filter(parent=folder, trashed_in__isnull=True, name_key__startswith=name_key(stem)).values_list(
+            "name_key", flat=True
+        )
+    )
     candidate, attempt = name, 1
-    while child_get(parent=folder, name=candidate) is not None:
+    while name_key(candidate) in taken:
         attempt += 1
         candidate = name_with_suffix(name, f" ({attempt})")
     return candidate
+
+
+UPLOAD_WINDOW = timedelta(hours=1)
+
+
+def link_upload_reserve(*, link: PublicLink, count: int, now: datetime | None = None) -> None:
+    """Count ``count`` files about to be received through an upload link against its
+    CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR, or refuse them all (429) when they do not fit.
+
+    Anyone with the link may send, and quota bounds only bytes (empty files cost none), so without
+    this an anonymous sender could fill a folder with rows without end. The window starts with its
+    first file and lasts an hour; one conditional UPDATE decides, so racing requests cannot both
+    take the last places. Places taken by files then refused (quota) are not given back."""
+    now = now or timezone.now()
+    limit = settings.CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR
+    fresh = Q(uploads_window_start__isnull=True) | Q(uploads_window_start__lte=now - UPLOAD_WINDOW)
+    taken = count <= limit and PublicLink.objects.filter(pk=link.pk).filter(
+        fresh | Q(uploads_in_window__lte=limit - count)
+    ).update(
+        uploads_in_window=Case(When(fresh, then=Value(count)), default=F("uploads_in_window") + count),
+        uploads_window_start=Case(When(fresh, then=Value(now)), default=F("uploads_window_start")),
+    )
+    if not taken:
+        raise ServiceError(
+            code="throttled",
+            message=f"This file request takes at most {limit} files an hour; try again later.",
+            status_code=429,
+            details={"max_files_per_hour": limit},
+        )
 
 
 def link_upload(*, link: PublicLink, name: str, content: StoredContent) -> FileVersion:

@@ -204,6 +204,9 @@ class PublicLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_accessed_at = models.DateTimeField(null=True, blank=True)
+    # Files received through an upload link since uploads_window_start (files.links.link_upload_reserve).
+    uploads_window_start = models.DateTimeField(null=True, blank=True)
+    uploads_in_window = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "revoked_at"], name="link_inventory")]

@@ -41,13 +41,17 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name.casefold())[:255]
 
 
-def name_with_suffix(name: str, suffix: str) -> str:
-    """``report.pdf`` + `` (restored)`` → ``report (restored).pdf``; folders have no extension."""
+def name_split(name: str) -> tuple[str, str]:
+    """``report.pdf`` → ``("report", ".pdf")``; ``.profile`` and ``README`` have no extension."""
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem:
-        stem, ext = name, ""
-    else:
-        ext = "." + ext
+        return name, ""
+    return stem, "." + ext
+
+
+def name_with_suffix(name: str, suffix: str) -> str:
+    """``report.pdf`` + `` (restored)`` → ``report (restored).pdf``; folders have no extension."""
+    stem, ext = name_split(name)
     candidate = f"{stem}{suffix}{ext}"
     while len(candidate.encode("utf-8")) > MAX_NAME_BYTES and stem:
         stem = stem[:-1]

@@ -33,6 +33,7 @@ from files.links import (
     link_touch,
     link_unlock_proof,
     link_upload,
+    link_upload_reserve,
 )
 from files.models import Node, PublicLink
 from files.previews import preview_kind, preview_response, thumbnail_response
@@ -270,7 +271,9 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
     """A file request: store each posted ``file`` in the link's folder, never overwriting.
 
     Files stream into the chunk store as the body arrives (files.uploadhandler), as on the API:
-    never held in memory nor spooled to a temporary file by Django's default handlers."""
+    never held in memory nor spooled to a temporary file by Django's default handlers. A request
+    brings at most CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST files (400) and a link takes at most
+    CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR (429); either way none of the request's files is kept."""
     try:
         link = link_get_for_token(token=token)
     except LinkGone as gone:
@@ -280,7 +283,11 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
     if not _unlocked(request, link):
         return HttpResponseRedirect(_page_url(token))
     length = request_length(request.META)
-    batch = UploadBatch(resolve_workspace=lambda: link.node.workspace, body_length=length)
+    batch = UploadBatch(
+        resolve_workspace=lambda: link.node.workspace,
+        body_length=length,
+        max_files=settings.CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST,
+    )
     received = 0
     try:
         try:
@@ -304,6 +311,7 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
                     {"link": link, "token": token, "error": "Choose a file."},
                     status=400,
                 )
+            link_upload_reserve(link=link, count=len(batch.uploads))  # none kept unless all may come
             contents_hold([upload.content for upload in batch.uploads])  # none kept unless all fit
             for upload in batch.uploads:
                 upload.committed = True  # link_upload commits it or discards it

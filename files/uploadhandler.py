@@ -68,6 +68,8 @@ class UploadBatch:
     uploads: list[StoredUpload] = field(default_factory=list)
     sink: ContentSink | None = None
     workspace: object = None
+    # Files this request may carry (a public upload link's own bound); None: DATA_UPLOAD_MAX_NUMBER_FILES.
+    max_files: int | None = None
 
     def open(self) -> ContentSink:
         if self.workspace is None:
@@ -176,6 +178,14 @@ class _Form:
             and self.file_count > settings.DATA_UPLOAD_MAX_NUMBER_FILES
         ):
             raise TooManyFilesSent("The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES.")
+        if self.batch.max_files is not None and self.file_count > self.batch.max_files:
+            # Refused before the file's bytes are stored; what came before is discarded.
+            raise ServiceError(
+                code="too_many_files",
+                message=f"At most {self.batch.max_files} files can be sent at once; send the rest separately.",
+                status_code=400,
+                details={"max_files": self.batch.max_files},
+            )
         if self._name != "file":
             raise ServiceError(
                 code="invalid_field", message=f'Files go in the "file" field (got "{self._name}").', status_code=400
