@@ -200,7 +200,14 @@ def _node_with_role(*, node_id, user) -> QuerySet:
     # The caller's role rides along with the node: one query instead of two on every request.
     # No ordering: Membership's default one would join the workspace and user tables again.
     roles = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=user).order_by().values("role")[:1]
-    return Node.objects.select_related("workspace").filter(pk=node_id).annotate(caller_role=Subquery(roles))[:1]
+    # Whether the workspace has vaults rides along too: an upload into a folder of one without
+    # (nearly all) asks nothing more to know that no vault rule applies (files.vault_rules).
+    vaults = Vault.objects.filter(workspace_id=OuterRef("workspace_id"))
+    return (
+        Node.objects.select_related("workspace")
+        .filter(pk=node_id)
+        .annotate(caller_role=Subquery(roles), has_vaults=Exists(vaults))[:1]
+    )
 
 
 # Every request about a node runs this query: compiled once per process (cloudstorage/compiled.py).

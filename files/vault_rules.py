@@ -53,6 +53,29 @@ def vault_of(*, node: Node | None) -> Vault | None:
     return next((vaults[node_id] for node_id in ids if node_id in vaults), None)
 
 
+# The first 16 bytes of every format-1 vault file: magic, format, reserved, segment size.
+FILE_PREFIX = b"CSVAULT\x00" + bytes([FORMAT, 0, 0, 0]) + SEGMENT_SIZE.to_bytes(4, "big")
+
+
+def vault_content_check(*, place: Node, size: int, head: bytes) -> None:
+    """Refuse content that is no format-1 vault file (its header, a size only ciphertext has) as a
+    file in a vault (``place``: the folder it goes into, or the file it becomes a version of): a
+    WebDAV or API client that does not encrypt would otherwise store plaintext where the server
+    promises to keep only ciphertext, and vault clients could not read it.
+
+    ``place.has_vaults`` (annotated by files.access.node_get_for_user) spares the query in the
+    workspaces without vaults."""
+    if getattr(place, "has_vaults", True) is False or vault_of(node=place) is None:
+        return
+    if head[: len(FILE_PREFIX)] != FILE_PREFIX or plaintext_size(size) is None:
+        raise ServiceError(
+            code="not_vault_ciphertext",
+            message="This folder is a vault: its files are stored encrypted by a vault client (the browser or "
+            "python -m clients.vault), and this is not a vault file.",
+            status_code=400,
+        )
+
+
 def _boundary_error(message: str) -> ServiceError:
     return ServiceError(code="vault_boundary", message=message, status_code=400)
 

@@ -25,6 +25,7 @@ from files.models import Change, FilesPolicy, FileVersion, Node
 from files.names import name_clean, name_key
 from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, quota_release, writable_check
+from files.vault_rules import vault_content_check
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def content_commit(
     try:
         name = name_clean(name)
         folder_writable_check(parent)
+        vault_content_check(place=parent, size=content.manifest.size, head=content.head)
         for _ in range(3):
             try:
                 with transaction.atomic():
@@ -142,6 +144,8 @@ def version_commit(
     """Make stored content the next version of the file ``node`` (if ``precondition`` still holds);
     ``activity_verb``: the activity entry to record in the same transaction."""
     try:
+        if restored_from is None:  # a restore brings back the file's own content
+            vault_content_check(place=node, size=content.manifest.size, head=content.head)
         with transaction.atomic():
             locked = Node.objects.select_for_update().get(pk=node.pk)
             if not locked.is_file or locked.trashed_in_id is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import io
 import os
 
 import pytest
@@ -20,6 +21,11 @@ PASSPHRASE = b"correct horse battery staple"
 def fields(passphrase: bytes = PASSPHRASE) -> dict:
     """A vault record's key fields; made once per passphrase (the KDF costs seconds on purpose)."""
     return crypto.new_vault(passphrase)[1]
+
+
+def ciphertext(plain: bytes) -> bytes:
+    """``plain`` as a vault file (under a throw-away vault key: the server never reads it)."""
+    return crypto.EncryptingReader(io.BytesIO(plain), len(plain), os.urandom(32)).read()
 
 
 @pytest.fixture
@@ -69,7 +75,7 @@ def test_a_plain_folder_is_no_vault(api, root, owner):
 
 def test_the_vault_of_a_file_inside_it_is_found(api, vault, owner):
     inner = make_folder(owner, Node.objects.get(pk=vault["id"]), "deep")
-    file = make_file(owner, inner, "x.bin")
+    file = make_file(owner, inner, "x.bin", ciphertext(b"x"))
     assert api.get(f"/api/v1/nodes/{file.pk}/vault/").json()["id"] == vault["id"]
 
 
@@ -80,7 +86,7 @@ def test_no_vault_inside_a_vault(api, vault):
 
 def test_moves_and_copies_across_the_vaults_edge_are_refused(api, vault, owner, root):
     vault_folder = Node.objects.get(pk=vault["id"])
-    inside = make_file(owner, vault_folder, "secret.bin")
+    inside = make_file(owner, vault_folder, "secret.bin", ciphertext(b"secret"))
     sub = make_folder(owner, vault_folder, "sub")
     plain = make_file(owner, root, "plain.txt")
     for node, target, verb in [
@@ -137,7 +143,7 @@ def test_dashboard_sends_vault_folders_to_the_vault_page_and_has_no_server_previ
     client.force_login(owner)
     folder = Node.objects.get(pk=vault["id"])
     sub = make_folder(owner, folder, "sub")
-    file = make_file(owner, sub, "a.txt", os.urandom(100))
+    file = make_file(owner, sub, "a.txt", ciphertext(os.urandom(100)))
     response = client.get(f"/app/w/{folder.workspace_id}/f/{sub.pk}/")
     assert response.status_code == 302 and response["Location"] == f"/app/vaults/{vault['id']}/?folder={sub.pk}"
     page = client.get(f"/app/vaults/{vault['id']}/")
@@ -157,3 +163,38 @@ def test_plaintext_size_follows_the_format_exactly():
         assert plaintext_size(crypto.ciphertext_size(size)) == size
     assert plaintext_size(crypto.HEADER_SIZE + 15) is None
     assert plaintext_size(crypto.HEADER_SIZE + crypto.STORED_SEGMENT + crypto.TAG_SIZE) is None
+
+
+def test_only_vault_files_may_be_stored_in_a_vault(api, vault, owner, root):
+    """The server keeps only ciphertext in a vault: a client that does not encrypt (a WebDAV sync,
+    a raw PUT) is refused, nothing is stored and no quota is taken."""
+    workspace = owner_workspace_of(root)
+    used = workspace.used_bytes
+    base = f"/api/v1/nodes/{vault['id']}/children/"
+    for body in (b"plain text", b"CSVAULT\x00" + b"\x01" + bytes(100), ciphertext(b"x")[:80]):
+        response = api.put(base + "notes.txt", body, content_type="application/octet-stream")
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "not_vault_ciphertext"
+    multipart = api.post(base, {"file": [io.BytesIO(b"plain")]}, format="multipart")
+    assert multipart.status_code == 400 and multipart.json()["error"]["code"] == "not_vault_ciphertext"
+    assert not Node.objects.filter(parent_id=vault["id"]).exists()
+    workspace.refresh_from_db()
+    assert workspace.used_bytes == used
+    # Ciphertext goes in, whatever its size; plaintext outside the vault as ever.
+    for plain in (b"", b"x" * 70_000):
+        assert (
+            api.put(base + f"s{len(plain)}.bin", ciphertext(plain), content_type="application/octet-stream").status_code
+            == 201
+        )
+    # A new version of a vault file, through the API and WebDAV, is held to the same rule.
+    secret = Node.objects.get(parent_id=vault["id"], name="s0.bin")
+    over = api.put(f"/api/v1/nodes/{secret.pk}/content", b"plain", content_type="application/octet-stream")
+    assert over.status_code == 400 and over.json()["error"]["code"] == "not_vault_ciphertext"
+    assert api.put(f"/api/v1/nodes/{secret.pk}/content", ciphertext(b"new"), content_type="x/y").status_code == 200
+    plain_put = api.put(f"/api/v1/nodes/{root.pk}/children/plain.txt", b"plain", content_type="text/plain")
+    assert plain_put.status_code == 201
+
+
+def owner_workspace_of(node):
+    node.workspace.refresh_from_db()
+    return node.workspace
