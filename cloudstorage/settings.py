@@ -576,6 +576,9 @@ CELERY_BEAT_SCHEDULE["quota-holds-reclaim"] = {
     "task": "files.tasks.quota_holds_reclaim",
     "schedule": timedelta(minutes=10),
 }
+# Nightly: a workspace's used_bytes recounted from its versions and uploads in flight, and corrected
+# (with a warning in the log) where it drifted.
+CELERY_BEAT_SCHEDULE["quota-recount"] = {"task": "files.tasks.usage_recount", "schedule": crontab(hour=3, minute=31)}
 
 # --- Web dashboard ------------------------------------------------------------------------------
 # Files from this size on are uploaded through tus (resumable) in chunks of DASHBOARD_TUS_CHUNK;

@@ -222,7 +222,15 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
         .select_related("current_version__manifest")
         .order_by("pk")
     )
-    total = sum(source.current_version.size for source in sources if source.is_file and source.current_version)
+    if node.pk not in {source.pk for source in sources}:
+        raise ServiceError(code="in_trash", message="This item is in the trash.", status_code=409)
+    # One read decides both what is cloned and what is charged. The caller's ``node`` may predate a
+    # new version saved meanwhile: cloning its version and charging this read's size left used_bytes
+    # off for good. The rows are not locked: a copy must not hold up a writer of its source, and a
+    # version committed after this read is simply not the one copied (one thinned meanwhile is
+    # refused below, ManifestGone).
+    versions = {source.pk: source.current_version for source in sources if source.is_file and source.current_version}
+    total = sum(version.size for version in versions.values())
     reservation = Reservation(workspace=parent.workspace, expected=total)
     author = author_of(user)
     try:
@@ -247,7 +255,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
                     created_at=now,
                     modified_at=now,
                 )
-                version = source.current_version if source.is_file else None
+                version = versions.get(source.pk)
                 if version is not None:
                     new = FileVersion.objects.create(
                         workspace_id=into.workspace_id,
@@ -266,7 +274,9 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
                 created.append((copy, f"{into_path.rstrip('/')}/{as_name}"))
                 return copy
 
-            top = clone(node, parent, name, node_path(node=parent))
+            top = clone(
+                next(source for source in sources if source.pk == node.pk), parent, name, node_path(node=parent)
+            )
             paths = {node.pk: created[0][1]}
             level = [node.pk]
             while level:

@@ -30,6 +30,14 @@ def quota_holds_reclaim() -> int:
 
 
 @shared_task
+def usage_recount() -> int:
+    """Nightly: correct workspaces whose used_bytes drifted from the bytes they count."""
+    from files.quota import workspaces_usage_recount
+
+    return workspaces_usage_recount()
+
+
+@shared_task
 def changes_prune() -> int:
     """Nightly: drop change-feed entries older than CLOUDSTORAGE_CHANGES_DAYS."""
     from files.changes import changes_prune as prune

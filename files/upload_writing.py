@@ -69,8 +69,10 @@ def _reserve_up_to(upload: Upload, total: int) -> None:
     extra = total - upload.reserved_bytes
     if extra <= 0:
         return
-    quota_reserve(workspace=upload.workspace, nbytes=extra)
-    Upload.objects.filter(pk=upload.pk).update(reserved_bytes=F("reserved_bytes") + extra)
+    # One transaction: the nightly recount counts reserved_bytes as part of used_bytes.
+    with transaction.atomic():
+        quota_reserve(workspace=upload.workspace, nbytes=extra)
+        Upload.objects.filter(pk=upload.pk).update(reserved_bytes=F("reserved_bytes") + extra)
     upload.reserved_bytes += extra
 
 
@@ -83,8 +85,9 @@ def _length_declare(upload: Upload, length: int) -> None:
         raise ServiceError(code="invalid", message="Upload-Length is smaller than what was already received.")
     _reserve_up_to(upload, length)
     if upload.reserved_bytes > length:
-        quota_release(workspace=upload.workspace, nbytes=upload.reserved_bytes - length)
-        Upload.objects.filter(pk=upload.pk).update(reserved_bytes=length)
+        with transaction.atomic():
+            quota_release(workspace=upload.workspace, nbytes=upload.reserved_bytes - length)
+            Upload.objects.filter(pk=upload.pk).update(reserved_bytes=length)
         upload.reserved_bytes = length
     Upload.objects.filter(pk=upload.pk).update(length=length)
     upload.length = length

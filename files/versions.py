@@ -281,13 +281,3 @@ def versions_thin_workspace(*, workspace_id) -> int:
         .values_list("node_id", flat=True)
     )
     return sum(versions_thin(node_id=node_id) for node_id in list(node_ids))
-
-
-def workspace_usage_recount(*, workspace: Workspace) -> int:
-    """Set ``used_bytes`` to the sum of every version's size (an operator's repair tool; uploads in
-    flight would be forgotten, so run it when the workspace is quiet)."""
-    from django.db.models import Sum
-
-    total = FileVersion.objects.filter(workspace=workspace).aggregate(total=Sum("size"))["total"] or 0
-    Workspace.objects.filter(pk=workspace.pk).update(used_bytes=total)
-    return total

@@ -9,14 +9,19 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db.models import Sum
 from django.utils import timezone
 
+from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
 from disks.models import Chunk, Manifest
 from files.content import ContentSink, content_store
-from files.models import Node, QuotaHold
+from files.folders import folder_create
+from files.models import FileVersion, Node, QuotaHold
 from files.nodes import node_copy
 from files.quota import TAKE_AT_COMMIT, Reservation, quota_holds_reclaim
+from files.resumable import upload_create
+from files.trash import node_purge, node_trash
 from files.uploads import file_upload
 from files.versions import content_commit
 
@@ -99,6 +104,47 @@ def test_copy_settles_its_hold(owner, root, owner_workspace):
     assert copy.size == 700
     assert used(owner_workspace) == before + 700
     assert not QuotaHold.objects.exists()
+
+
+def stored(workspace) -> int:
+    return FileVersion.objects.filter(workspace=workspace).aggregate(total=Sum("size"))["total"] or 0
+
+
+def test_a_copy_racing_a_new_version_is_charged_for_the_version_it_copies(owner, root, owner_workspace):
+    """The copy view reads the file; another client saves a bigger version before node_copy runs.
+    The copy and its charge come from one read under the row lock, so used_bytes stays the bytes of
+    the versions it counts (and drops to zero when everything is purged)."""
+    node = file_upload(user=owner, parent=root, name="report.pdf", stream=io.BytesIO(b"x" * 2_000)).node
+    target = folder_create(user=owner, parent=root, name="copies")
+    seen = Node.objects.get(pk=node.pk)  # the copy view's read
+    file_upload(user=owner, parent=root, name="report.pdf", stream=io.BytesIO(b"y" * 900_000))  # another client
+
+    copy = node_copy(user=owner, node=seen, parent=target)
+
+    assert used(owner_workspace) == stored(owner_workspace)
+    assert copy.size == 900_000  # the version current when the copy ran
+    for item in (copy, node):
+        node_trash(user=owner, node=item)
+        node_purge(node=item)
+    assert used(owner_workspace) == stored(owner_workspace) == 0
+
+
+def test_the_nightly_recount_corrects_drift_and_keeps_what_uploads_in_flight_hold(owner, root, owner_workspace):
+    file_upload(user=owner, parent=root, name="kept.bin", stream=io.BytesIO(b"k" * 5000))
+    sink = ContentSink(workspace=owner_workspace)
+    sink.write(b"h" * (2 * MB))  # a streaming upload in flight: a QuotaHold
+    upload_create(user=owner, filename="big.iso", parent_id=root.pk, length=3 * MB)  # a resumable one
+    right = used(owner_workspace)
+    assert right == 5000 + QuotaHold.objects.get().bytes + 3 * MB
+    Workspace.objects.filter(pk=owner_workspace.pk).update(used_bytes=right + 123_456)  # a bug's leftover
+
+    from files.tasks import usage_recount
+
+    assert usage_recount.delay().get() == 1
+    assert used(owner_workspace) == right
+    assert usage_recount.delay().get() == 0  # nothing left to correct
+    assert settings.CELERY_BEAT_SCHEDULE["quota-recount"]["task"] == "files.tasks.usage_recount"
+    sink.abort()
 
 
 def test_the_reclaim_job_is_scheduled():
