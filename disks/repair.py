@@ -10,6 +10,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.db import transaction
 
 from disks.chunks import (
     NoRoomError,
@@ -228,6 +229,23 @@ def disk_drain(*, disk: Disk, limit: int | None = None) -> dict[str, int]:
     if not left:
         logger.info("disk %s is drained", disk.name)
     return results
+
+
+def disk_drain_queued(*, disk_id, limit: int | None = None) -> dict[str, int]:
+    """The operators' "Drain now" task: one slice of :func:`disk_drain`, only while the disk is
+    still draining. The message may run late or twice (acks_late: a worker restarted mid-drain gets
+    it back up to an hour later), after the operator changed their mind ("Mark active"); it must
+    neither mark the disk draining again nor move its copies away. The status is read under the
+    disk row's lock, as disk_set_status writes it; a change after this read is still respected, as
+    each chunk's repair reads its disks' status afresh."""
+    with transaction.atomic():
+        disk = Disk.objects.select_for_update().filter(pk=disk_id).first()
+    if disk is None:
+        return {}
+    if disk.status != Disk.Status.DRAINING:
+        logger.info("drain of disk %s not started: it is %s now", disk.name, disk.status)
+        return {}
+    return disk_drain(disk=disk, limit=limit)
 
 
 def disks_drain(*, limit: int | None = None) -> dict[str, dict[str, int]]:

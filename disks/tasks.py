@@ -76,9 +76,8 @@ def workspaces_remap() -> int:
 
 @shared_task
 def disk_drain(disk_id: str) -> dict[str, int]:
-    """Start (or continue) draining one disk: the operators' "drain" action."""
-    disk = Disk.objects.filter(pk=disk_id).first()
-    return repair.disk_drain(disk=disk, limit=settings.CLOUDSTORAGE_REPAIR_BATCH) if disk else {}
+    """Continue draining one disk (the operators' "drain" action), if it is still draining."""
+    return repair.disk_drain_queued(disk_id=disk_id, limit=settings.CLOUDSTORAGE_REPAIR_BATCH)
 
 
 @shared_task

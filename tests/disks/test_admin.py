@@ -208,6 +208,32 @@ def test_drain_action_moves_every_copy_off_the_disk(
     assert read_all(manifest) == data
 
 
+def test_a_drain_task_run_after_mark_active_leaves_the_disk_active_and_its_copies_in_place(
+    admin_client, owner_workspace, three_disks, rng, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The "Drain now" action queues disk_drain; the operator then marks the disk active again. The queued
+    message runs late, or again (acks_late: redelivered up to an hour later after a worker restart):
+    it must not mark the disk draining again nor move its copies away."""
+    from disks import tasks
+
+    disk = three_disks[0]
+    manifest_write(workspace=owner_workspace, stream=io.BytesIO(rng.randbytes(20_000)))
+    assert Replica.objects.filter(disk=disk).exists()
+    queued: list[dict] = []
+    monkeypatch.setattr(tasks.disk_drain, "delay", lambda **kwargs: queued.append(kwargs))  # held in the broker
+    with django_capture_on_commit_callbacks(execute=True):
+        run_action(admin_client, "drain", [disk])
+    assert Disk.objects.get(pk=disk.pk).status == Disk.Status.DRAINING and queued
+    with django_capture_on_commit_callbacks(execute=True):
+        run_action(admin_client, "mark_active", [disk])
+    assert Disk.objects.get(pk=disk.pk).status == Disk.Status.ACTIVE
+
+    tasks.disk_drain.apply(kwargs=queued[0])  # the worker takes the held message now
+
+    assert Disk.objects.get(pk=disk.pk).status == Disk.Status.ACTIVE
+    assert Replica.objects.filter(disk=disk).exists()
+
+
 def test_staff_without_disk_permissions_is_refused(db, three_disks):
     clerk = UserFactory(email="clerk@example.com", is_staff=True)
     client = Client()
