@@ -175,14 +175,24 @@ def policy_for(*, workspace_id) -> FilesPolicy:
     return policy or FilesPolicy(workspace_id=workspace_id)
 
 
-def version_delete(*, version: FileVersion) -> None:
-    """Drop an old version: its manifest is released and its bytes leave the quota."""
+def version_delete(*, version: FileVersion, unless_pinned: bool = False) -> bool:
+    """Drop an old version: its manifest is released and its bytes leave the quota. With
+    ``unless_pinned`` (the version policy), a version pinned meanwhile is kept: the flag is read
+    again under the row's lock, which version_pin takes too. False when nothing was dropped."""
     with transaction.atomic():
-        deleted, _ = FileVersion.objects.filter(pk=version.pk).exclude(node__current_version=version.pk).delete()
-        if not deleted:
-            return
+        locked = (
+            FileVersion.objects.select_for_update(of=("self",))
+            .filter(pk=version.pk)
+            .exclude(node__current_version=version.pk)
+        )
+        if unless_pinned:
+            locked = locked.filter(pinned=False)
+        if not locked.exists():
+            return False
+        FileVersion.objects.filter(pk=version.pk).delete()
         quota_release(workspace=version.workspace, nbytes=version.size)
         manifest_release(manifest=version.manifest)
+    return True
 
 
 def versions_thin(*, node_id) -> int:
@@ -199,8 +209,8 @@ def versions_thin(*, node_id) -> int:
         if version.pk == node.current_version_id or version.pinned:
             continue
         if index >= policy.keep_versions or (cutoff is not None and version.created_at < cutoff):
-            version_delete(version=version)
-            removed += 1
+            # The pinned flags above may be stale by now: version_delete reads it again.
+            removed += version_delete(version=version, unless_pinned=True)
     return removed
 
 
@@ -236,22 +246,24 @@ def version_restore(*, user, node: Node, number: int) -> FileVersion:
 
 
 def version_pin(*, user, node: Node, number: int, pinned: bool) -> FileVersion:
-    """Pin a version (the version policy never removes it) or unpin it."""
-    version = FileVersion.objects.filter(node=node, number=number).first()
-    if version is None:
-        raise ServiceError(code="not_found", message=f"This file has no version {number}.", status_code=404)
-    if version.pinned != pinned:
-        version.pinned = pinned
-        version.save(update_fields=["pinned"])
-        activity_record(
-            workspace_id=node.workspace_id,
-            actor=user,
-            verb="pin" if pinned else "unpin",
-            node=node,
-            details={"version": number},
-        )
-        if not pinned:
-            transaction.on_commit(lambda: _versions_thin_later(node.pk))
+    """Pin a version (the version policy never removes it) or unpin it. Under the version row's
+    lock, which the policy's version_delete takes too: a pin answered 200 is never thinned away."""
+    with transaction.atomic():
+        version = FileVersion.objects.select_for_update().filter(node=node, number=number).first()
+        if version is None:
+            raise ServiceError(code="not_found", message=f"This file has no version {number}.", status_code=404)
+        if version.pinned != pinned:
+            version.pinned = pinned
+            version.save(update_fields=["pinned"])
+            activity_record(
+                workspace_id=node.workspace_id,
+                actor=user,
+                verb="pin" if pinned else "unpin",
+                node=node,
+                details={"version": number},
+            )
+            if not pinned:
+                transaction.on_commit(lambda: _versions_thin_later(node.pk))
     return version
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from files import versions as versions_module
 from files.models import FilesPolicy, FileVersion
+from files.versions import versions_thin
 from tests.files.api_helpers import body_of, make_file, url, workspace_root
 
 
@@ -49,6 +51,29 @@ def test_pinned_version_survives_the_policy(api, owner, root, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True):
         api.patch(url(node, "versions/1/"), {"pinned": False}, format="json")
     assert sorted(FileVersion.objects.filter(node=node).values_list("number", flat=True)) == [3, 4]
+
+
+def test_a_version_pinned_while_the_policy_thins_the_file_is_kept(api, owner, root, monkeypatch):
+    """The thinning reads the versions' pinned flags once; the owner pins v1 (200) right after that
+    read, before the thinning deletes it: v1 stays, its bytes counted."""
+    FilesPolicy.objects.create(workspace=root.workspace, keep_versions=1)
+    node = make_file(owner, root, "plan.txt", b"v1 " * 500)
+    put(api, node, b"v2 " * 500)  # its thinning runs on commit, which this test never reaches
+    real_delete = versions_module.version_delete
+    answers = []
+
+    def owner_pins_first(**kwargs):
+        if not answers:
+            answers.append(api.patch(url(node, "versions/1/"), {"pinned": True}, format="json"))
+        return real_delete(**kwargs)
+
+    monkeypatch.setattr(versions_module, "version_delete", owner_pins_first)
+    versions_thin(node_id=node.pk)
+
+    assert answers[0].status_code == 200 and answers[0].json()["pinned"] is True
+    assert FileVersion.objects.filter(node=node, number=1, pinned=True).exists(), "the pinned version was deleted"
+    root.workspace.refresh_from_db()
+    assert root.workspace.used_bytes == 2 * 1500
 
 
 def test_delete_an_old_version_frees_its_bytes_but_not_the_current(api, owner, root, owner_workspace):
