@@ -532,6 +532,15 @@ CLOUDSTORAGE_CHANGES_DAYS = env.int("CLOUDSTORAGE_CHANGES_DAYS", default=30)
 if CLOUDSTORAGE_CHANGES_DAYS < 1:
     raise ImproperlyConfigured("CLOUDSTORAGE_CHANGES_DAYS must be at least 1")
 CLOUDSTORAGE_CHANGES_WAITERS = env.int("CLOUDSTORAGE_CHANGES_WAITERS", default=4)
+# The version policy's nightly job: files thinned per run (an age limit reached by time alone, and
+# thinnings that failed after an upload); a bigger backlog continues the next night.
+CLOUDSTORAGE_VERSIONS_THIN_BATCH = env.int("CLOUDSTORAGE_VERSIONS_THIN_BATCH", default=10_000)
+if CLOUDSTORAGE_VERSIONS_THIN_BATCH < 1:
+    raise ImproperlyConfigured("CLOUDSTORAGE_VERSIONS_THIN_BATCH must be at least 1")
+CELERY_BEAT_SCHEDULE["versions-thin"] = {
+    "task": "files.tasks.versions_thin_due",
+    "schedule": crontab(hour=2, minute=27),
+}
 CELERY_BEAT_SCHEDULE["changes-prune"] = {"task": "files.tasks.changes_prune", "schedule": crontab(hour=2, minute=43)}
 
 

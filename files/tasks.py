@@ -38,6 +38,14 @@ def usage_recount() -> int:
 
 
 @shared_task
+def versions_thin_due() -> dict:
+    """Nightly: apply the version policy (age limit, retries) to a bounded batch of files."""
+    from files.versions import versions_thin_due as thin
+
+    return thin()
+
+
+@shared_task
 def changes_prune() -> int:
     """Nightly: drop change-feed entries older than CLOUDSTORAGE_CHANGES_DAYS."""
     from files.changes import changes_prune as prune

@@ -218,8 +218,74 @@ def _versions_thin_later(node_id) -> None:
     try:
         versions_thin(node_id=node_id)
     except Exception:
-        # Thinning only frees space; the nightly job retries what failed here.
+        # Thinning only frees space; the nightly job (versions_thin_due) retries what failed here.
         logger.exception("could not thin the versions of node %s", node_id)
+
+
+def _files_due(*, limit: int) -> list:
+    """Up to ``limit`` files the version policy would drop a version of now. Each one found has a
+    version that goes, so a file the policy cannot thin further is not found again (no run fills
+    its batch with files it can do nothing for)."""
+    from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    found: list = []
+    # Past the age limit: an unpinned version, not the current one, older than the workspace's
+    # keep_days (only workspaces that set one, so one query each).
+    for workspace_id, keep_days in FilesPolicy.objects.filter(keep_days__isnull=False).values_list(
+        "workspace_id", "keep_days"
+    ):
+        if len(found) >= limit:
+            return found
+        cutoff = timezone.now() - timezone.timedelta(days=keep_days)
+        found += list(
+            FileVersion.objects.filter(workspace_id=workspace_id, pinned=False, created_at__lt=cutoff)
+            .exclude(node__current_version=F("pk"))
+            .order_by("node_id")  # not the model's ordering: DISTINCT would add its columns
+            .values_list("node_id", flat=True)
+            .distinct()[: limit - len(found)]
+        )
+    # Past the count: more unpinned versions than the policy keeps (the current one is the newest,
+    # so the oldest unpinned one goes). What a failed thinning after an upload left, retried.
+    keep = Coalesce(
+        Subquery(FilesPolicy.objects.filter(workspace_id=OuterRef("workspace_id")).values("keep_versions")[:1]),
+        Value(FilesPolicy._meta.get_field("keep_versions").default),
+        output_field=IntegerField(),
+    )
+    if len(found) < limit:
+        seen = set(found)
+        found += [
+            node_id
+            for node_id in FileVersion.objects.filter(pinned=False)
+            .values("node_id")
+            .annotate(unpinned=Count("id"), keep=keep)
+            .filter(unpinned__gt=F("keep"))
+            .order_by("node_id")
+            .values_list("node_id", flat=True)[: limit - len(found)]
+            if node_id not in seen
+        ]
+    return found
+
+
+def versions_thin_due(*, limit: int | None = None) -> dict[str, int]:
+    """The nightly job: apply the version policy to files nothing else thins, up to ``limit``
+    (CLOUDSTORAGE_VERSIONS_THIN_BATCH) files per run. The policy is otherwise applied only when a
+    file gets a new version, is unpinned or the policy is saved: an age limit reached by time alone,
+    and a thinning that failed, are applied here. One file's error is logged and skipped."""
+    from django.conf import settings
+
+    limit = limit or settings.CLOUDSTORAGE_VERSIONS_THIN_BATCH
+    files = _files_due(limit=limit)
+    removed = failed = 0
+    for node_id in files:
+        try:
+            removed += versions_thin(node_id=node_id)
+        except Exception:
+            failed += 1
+            logger.exception("could not thin the versions of node %s", node_id)
+    if len(files) >= limit:
+        logger.warning("version policy: a full batch of %s files thinned; the rest waits for the next run", limit)
+    return {"files": len(files), "removed": removed, "failed": failed}
 
 
 def version_restore(*, user, node: Node, number: int) -> FileVersion:

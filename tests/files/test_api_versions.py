@@ -140,3 +140,68 @@ def test_age_limit_drops_old_versions_but_keeps_pinned_and_current(
     assert sorted(FileVersion.objects.filter(node=node).values_list("number", flat=True)) == [2, 3]
     owner_workspace.refresh_from_db()
     assert owner_workspace.used_bytes == 2 + 3
+
+
+def test_versions_past_the_age_limit_go_at_night_without_a_new_upload(api, owner, root, owner_workspace):
+    """keep_days applies with time alone: the nightly job drops v1 of a file nobody writes again
+    (pinned and current versions stay)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from files.tasks import versions_thin_due
+
+    node = make_file(owner, root, "log.txt", b"a" * 3000)
+    put(api, node, b"z" * 3000)
+    put(api, node, b"b" * 3000)
+    put(api, node, b"c" * 3000)
+    other = make_file(owner, root, "pinned.txt", b"p" * 100)
+    put(api, other, b"q" * 100)
+    FilesPolicy.objects.create(workspace=owner_workspace, keep_versions=50, keep_days=7)
+    FileVersion.objects.filter(workspace=owner_workspace).update(created_at=timezone.now() - timedelta(days=30))
+    FileVersion.objects.filter(node=node, number=3).update(pinned=True)
+    assert settings.CELERY_BEAT_SCHEDULE["versions-thin"]["task"] == "files.tasks.versions_thin_due"
+
+    assert versions_thin_due.delay().get() == {"files": 2, "removed": 3, "failed": 0}
+
+    assert sorted(FileVersion.objects.filter(node=node).values_list("number", flat=True)) == [3, 4]
+    assert list(FileVersion.objects.filter(node=other).values_list("number", flat=True)) == [2]
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == 3000 + 3000 + 100
+    assert versions_thin_due.delay().get() == {"files": 0, "removed": 0, "failed": 0}  # nothing left to do
+
+
+def test_a_thinning_that_failed_after_an_upload_is_retried_at_night(
+    api, owner, root, owner_workspace, monkeypatch, django_capture_on_commit_callbacks
+):
+    from files.tasks import versions_thin_due
+
+    FilesPolicy.objects.create(workspace=owner_workspace, keep_versions=2)
+    node = make_file(owner, root, "a.txt", b"1")
+    put(api, node, b"22")
+
+    def broken(**kwargs):
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(versions_module, "versions_thin", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        put(api, node, b"333")  # its thinning fails (logged)
+    monkeypatch.undo()
+    assert FileVersion.objects.filter(node=node).count() == 3
+
+    assert versions_thin_due.delay().get() == {"files": 1, "removed": 1, "failed": 0}
+    assert sorted(FileVersion.objects.filter(node=node).values_list("number", flat=True)) == [2, 3]
+
+
+def test_the_nightly_thinning_takes_a_bounded_batch(api, owner, root, owner_workspace):
+    from files.versions import versions_thin_due
+
+    FilesPolicy.objects.create(workspace=owner_workspace, keep_versions=1)
+    nodes = [make_file(owner, root, f"f{i}.txt", b"1") for i in range(3)]
+    for node in nodes:  # no thinning on commit here: each keeps both versions
+        put(api, node, b"22")
+
+    assert versions_thin_due(limit=2) == {"files": 2, "removed": 2, "failed": 0}
+    assert versions_thin_due(limit=2) == {"files": 1, "removed": 1, "failed": 0}
+    assert FileVersion.objects.filter(node__in=nodes).count() == 3
