@@ -488,6 +488,12 @@ CELERY_BEAT_SCHEDULE["disk-scrub"] = {
     "task": "disks.tasks.replicas_scrub",
     "schedule": timedelta(seconds=CLOUDSTORAGE_SCRUB_INTERVAL),
 }
+# A plan change relocates a workspace once; chunks an upload was writing meanwhile (with the placement
+# it read before) or that found no room then are moved by this re-check (a join over every copy).
+CELERY_BEAT_SCHEDULE["disk-relocate-check"] = {
+    "task": "disks.tasks.workspaces_relocate_check",
+    "schedule": crontab(hour="*/6", minute=29),
+}
 CELERY_BEAT_SCHEDULE["disk-gc"] = {"task": "disks.tasks.chunks_gc", "schedule": crontab(minute=37)}
 CELERY_BEAT_SCHEDULE["disk-capacity-alert"] = {
     "task": "disks.tasks.capacity_alert",

@@ -18,3 +18,13 @@ def category_for_gb(gb: int) -> str:
         if gb >= low:
             return category
     return "A"
+
+
+def gb_range(category: str) -> tuple[int, int | None]:
+    """The plan sizes (GB) of a category: (lowest, first size above it), None above E."""
+    bounds = sorted(low for low, _ in _LOWEST_GB)
+    for low, name in _LOWEST_GB:
+        if name == category:
+            higher = [bound for bound in bounds if bound > low]
+            return low, (higher[0] if higher else None)
+    raise ValueError(f"unknown category {category!r}")

@@ -11,7 +11,9 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
+from disks.categories import CATEGORIES, gb_range
 from disks.chunks import (
     NoRoomError,
     RepairLease,
@@ -38,8 +40,9 @@ def chunk_repair(*, chunk_id, relocate: bool = False) -> str:
     Copies are made from a verified good copy (the same ciphertext, under the same key on every
     disk). Bad copies and copies on failed disks are dropped; copies on draining disks (and, when
     ``relocate``, copies outside the workspace's category) are dropped only once enough good copies
-    exist elsewhere. Returns "ok", "repaired", "degraded" (not enough room/disks), "lost", or "busy"
-    (another worker is repairing it right now)."""
+    exist elsewhere. Returns "ok", "repaired", "degraded" (not enough room/disks), "lost", "busy"
+    (another worker is repairing it right now), or "writing" (no finished copy yet: an upload is
+    still writing it, and owns its copies until it finishes)."""
     # Beat runs, drains and read-triggered repairs may reach the same chunk at once; one of them
     # works on it, the others skip it (the cache is shared by every process: Redis or a file cache).
     lease = RepairLease(chunk_id)
@@ -87,6 +90,10 @@ def _chunk_repair(*, chunk_id, relocate: bool, lease: RepairLease) -> str:
                 blob = result[0]
                 break
         if blob is None and missing > 0:
+            if any(r.state == Replica.State.NEW for r in replicas):
+                # Not lost: an upload is writing it (a relocation racing a streaming upload). A
+                # later run (repair, workspaces_relocate_check) sees its finished copies.
+                return "writing"
             logger.error("chunk %s of workspace %s has no good copy left", chunk.pk, workspace.pk)
             return "lost"
         if blob is not None:
@@ -212,6 +219,30 @@ def workspace_relocate(*, workspace) -> dict[str, int]:
         outcome = chunk_repair(chunk_id=chunk_id, relocate=True)
         results[outcome] = results.get(outcome, 0) + 1
     return results
+
+
+def workspaces_off_category() -> list:
+    """Ids of workspaces with a finished copy on an in-service primary disk outside their category:
+    chunks an upload wrote with the placement it read before a plan change, and relocations that
+    found no room. One query per category."""
+    from accounts.models import Workspace
+
+    found: set = set()
+    for category in CATEGORIES:
+        low, high = gb_range(category)
+        outside = Q(plan_gb__lt=low) | (Q(plan_gb__gte=high) if high is not None else Q(pk__in=[]))
+        found.update(
+            Workspace.objects.filter(outside)
+            .filter(
+                chunks__replicas__disk__category=category,
+                chunks__replicas__disk__role=Disk.Role.PRIMARY,
+                chunks__replicas__disk__status__in=STAYING,
+                chunks__replicas__state=Replica.State.OK,
+            )
+            .values_list("pk", flat=True)
+            .distinct()
+        )
+    return sorted(found)
 
 
 def disk_drain(*, disk: Disk, limit: int | None = None) -> dict[str, int]:

@@ -69,6 +69,15 @@ def workspace_relocate(workspace_id: str) -> dict[str, int]:
 
 
 @shared_task
+def workspaces_relocate_check() -> int:
+    """Queue the relocation of every workspace with chunks left outside its category (beat)."""
+    workspace_ids = repair.workspaces_off_category()
+    for workspace_id in workspace_ids:
+        workspace_relocate.delay(workspace_id=str(workspace_id))
+    return len(workspace_ids)
+
+
+@shared_task
 def workspaces_remap() -> int:
     """Move every workspace placed on a disk out of service to healthy disks (beat: every minute)."""
     return services.workspaces_remap_all()

@@ -175,3 +175,36 @@ def test_repair_is_throttled_to_the_configured_bytes_per_second(settings, owner_
     assert result == {"repaired": count}
     assert time.monotonic() - started >= 0.45
     assert not Replica.objects.filter(state=Replica.State.BAD).exists()
+
+
+def test_chunks_an_upload_wrote_during_a_plan_change_reach_the_new_category(
+    settings, owner_workspace, rng, caplog, django_capture_on_commit_callbacks
+):
+    """A streaming upload keeps the placement it read when it started (category A); the owner buys
+    10 GB (category B) meanwhile and the relocation runs while the upload's chunks are still being
+    written. Those are not lost (no error logged); the periodic re-check moves them once finished."""
+    from django.conf import settings as django_settings
+
+    from billing.services import _plan_set
+
+    make_disks(settings, 2, category="A", prefix="a")
+    make_disks(settings, 2, category="B", prefix="b")
+    writer = manifest_writer(workspace=owner_workspace)
+    first = rng.randbytes(200_000)
+    writer.write(first)  # past its buffer: chunks recorded, some of their copies still being written
+    assert Replica.objects.filter(chunk__workspace=owner_workspace, state=Replica.State.NEW).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        _plan_set(owner_workspace, 10)  # workspace_relocate runs on commit
+    rest = rng.randbytes(20_000)
+    writer.write(rest)
+    manifest = writer.finish()
+    assert not [r for r in caplog.records if "no good copy left" in r.getMessage()]
+    off = Replica.objects.filter(chunk__workspace=owner_workspace).exclude(disk__category="B")
+    assert off.exists()  # what the upload wrote with its old placement
+
+    assert django_settings.CELERY_BEAT_SCHEDULE["disk-relocate-check"]["task"] == tasks.workspaces_relocate_check.name
+    assert tasks.workspaces_relocate_check.delay().get() == 1
+
+    assert not off.exists()
+    assert read_all(manifest) == first + rest
+    assert tasks.workspaces_relocate_check.delay().get() == 0  # nothing left outside the category
