@@ -18,7 +18,7 @@ from disks.identity import disk_identity_check, disk_mark, disk_marker_conflict
 from disks.locations import disk_location_check
 from disks.models import Disk, Replica
 from disks.selectors import backup_lag, capacity_by_category, replica_health
-from disks.services import disk_check, disk_set_status
+from disks.services import disk_check, disk_returned, disk_set_status
 
 # Configuration that decides where a disk's bytes are: fixed once it holds data.
 LOCATION_FIELDS = [
@@ -193,13 +193,22 @@ class DiskAdmin(admin.ModelAdmin):
         return ["s3_secret_key"] if obj else []
 
     def save_model(self, request, obj: Disk, form, change: bool) -> None:
+        returning = False
         if not change:
             # The form's clean() has just probed it; it takes no data before it carries its marker.
-            disk_mark(disk=obj)
+            returning = disk_mark(disk=obj)
             obj.last_check_at = timezone.now()
             obj.last_check_ok = True
             obj.probe_history = "1"
         super().save_model(request, obj, form, change)
+        if returning:
+            disk_returned(disk=obj)
+            self.message_user(
+                request,
+                f"{obj.name} carries the marker of a disk this database does not know (attached after the backup "
+                "it was restored from): it was attached as that disk, and the copies on it are being recorded.",
+                messages.WARNING,
+            )
 
     # Few, combined columns: the list fits a 1366 px screen.
     @admin.display(description="used of capacity", ordering="used_bytes")

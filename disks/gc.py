@@ -21,12 +21,14 @@ from disks.chunks import (
     chunk_id_of,
     chunk_verify_blob,
     pending_deletes_run,
+    readable_replicas,
     replica_drop,
     replica_mark_bad,
+    replica_read,
 )
 from disks.crypto import CryptoError, workspace_keys
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, PendingDelete, Replica
-from disks.placement import READABLE, replicas_wanted
+from disks.placement import replicas_wanted
 from disks.writing import manifest_release
 
 logger = logging.getLogger(__name__)
@@ -120,7 +122,8 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS, delete: 
     """Reconcile ``disk`` with the database: a chunk object no Replica row on that disk references
     is recorded as a copy when it is a verified copy of a chunk that still exists and lacks good
     copies elsewhere (a row lost with a database restored from an older backup: it may be the last
-    good copy), and deleted otherwise (with ``delete``): the objects of chunks that are gone, extra
+    good copy; the copies elsewhere are read and verified, not counted from their rows), and deleted
+    otherwise (with ``delete``): the objects of chunks that are gone, extra
     copies, and leftovers that are not exactly their chunk. Without ``delete`` (reconciling after a
     restore, when the restored rows may name copies that no longer exist) every verified copy of a
     known chunk is recorded and nothing is deleted. Idempotent; returns counts.
@@ -163,8 +166,10 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS, delete: 
                         counts["recent"] += 1
                         continue
                     # Kept when the chunk lacks good copies elsewhere (or when only reconciling): an
-                    # extra copy of a chunk that has its copies is only wasted room.
-                    short = not delete or _good_copies(chunk_id) < replicas_wanted()
+                    # extra copy of a chunk that has its copies is only wasted room. The copies
+                    # elsewhere are read, not counted: rows restored from a backup may name copies
+                    # that were deleted since, and this object is then the last one.
+                    short = not delete or _copies_verified(chunk_id, disk=disk) < replicas_wanted()
                     if short and _copy_adopt(disk=disk, backend=backend, key=key, chunk_id=chunk_id):
                         counts["adopted"] += 1
                         continue
@@ -201,8 +206,24 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS, delete: 
     return counts
 
 
-def _good_copies(chunk_id) -> int:
-    return Replica.objects.filter(chunk_id=chunk_id, state=Replica.State.OK, disk__status__in=READABLE).count()
+def _copies_verified(chunk_id, *, disk: Disk) -> int:
+    """How many recorded good copies of a chunk on other readable disks are really there and exactly
+    the chunk, reading them until replicas_wanted() have verified. A copy found missing or corrupt
+    is marked bad (repair then writes it again); one on a disk that does not answer is not counted.
+    Called under the chunk's lease."""
+    chunk = Chunk.objects.filter(pk=chunk_id).first()
+    if chunk is None:
+        return 0
+    keys = workspace_keys(workspace_id=chunk.workspace_id)
+    verified = 0
+    for replica in readable_replicas(chunk=chunk):
+        if replica.disk_id == disk.pk:
+            continue
+        if replica_read(replica=replica, chunk=chunk, keys=keys) is not None:
+            verified += 1
+            if verified >= replicas_wanted():
+                break
+    return verified
 
 
 def _copy_adopt(*, disk: Disk, backend, key: str, chunk_id) -> bool:

@@ -10,26 +10,47 @@ a flaky disk but the wrong place.
 Disks attached before markers existed (``marked_at`` null) get one on their first probe, but only
 when the copies recorded on them are really there: an empty mount point or a recreated folder holds
 none of them, gets no marker, and is failed like any disk without its marker.
+
+A place attached as a new disk that holds the marker of a disk the database does not know (one
+attached after the backup the database was restored from) is that disk returning: it keeps its id
+and its copies are recorded (disk_mark).
 """
 
 from __future__ import annotations
+
+import logging
+import uuid
 
 from django.utils import timezone
 
 from disks.backends import MARKER, BackendError, DiskIdentityError, backend_for
 from disks.models import Disk, Replica
 
+logger = logging.getLogger(__name__)
+
 # Recorded copies looked for on a disk without a marker before one is written (newest first).
 LEGACY_SAMPLE = 16
 
 
+def _returning_id(disk: Disk, found: str | None) -> uuid.UUID | None:
+    """The id in a new disk's place's marker when it names a disk this database does not know."""
+    if found is None or found == str(disk.pk) or not disk._state.adding:
+        return None
+    try:
+        disk_id = uuid.UUID(found)
+    except ValueError:
+        return None
+    return None if Disk.objects.filter(pk=disk_id).exists() else disk_id
+
+
 def disk_marker_conflict(*, disk: Disk) -> str | None:
-    """Why a new disk cannot be attached at this place: it holds another disk's marker."""
+    """Why a new disk cannot be attached at this place: it holds the marker of another disk this
+    database knows. (The marker of a disk it does not know is that disk returning: disk_mark.)"""
     try:
         found = backend_for(disk).marker_read()
     except BackendError as exc:
         return str(exc)
-    if found is not None and found != str(disk.pk):
+    if found is not None and found != str(disk.pk) and _returning_id(disk, found) is None:
         return (
             f"it already holds the {MARKER} marker of disk {found}; if that disk is gone for good, "
             f"remove the marker file first"
@@ -37,8 +58,21 @@ def disk_marker_conflict(*, disk: Disk) -> str | None:
     return None
 
 
-def disk_mark(*, disk: Disk) -> None:
-    """Write the disk's identity marker and note when (saved at once when the disk is)."""
+def disk_mark(*, disk: Disk) -> bool:
+    """Write the disk's identity marker and note when (saved at once when the disk is).
+
+    A new disk whose place holds the marker of a disk this database does not know is that disk
+    coming back (typically attached after the backup the database was restored from): it takes
+    that disk's id, and True is returned: the caller then has its copies recorded
+    (disks.gc.disk_sweep without deleting), which a restore's reconciliation could not do for a
+    disk it did not know. Re-attached as a new disk instead, its objects would look like nobody's."""
+    try:
+        returning = _returning_id(disk, backend_for(disk).marker_read())
+    except BackendError as exc:
+        raise DiskIdentityError(str(exc)) from exc
+    if returning is not None:
+        logger.warning("disk %s carries the marker of disk %s, unknown here: re-attached as that disk", disk, returning)
+        disk.id = returning
     conflict = disk_marker_conflict(disk=disk)
     if conflict:
         raise DiskIdentityError(conflict)
@@ -46,6 +80,7 @@ def disk_mark(*, disk: Disk) -> None:
     disk.marked_at = timezone.now()
     if not disk._state.adding:
         Disk.objects.filter(pk=disk.pk).update(marked_at=disk.marked_at)
+    return returning is not None
 
 
 def disk_identity_check(*, disk: Disk) -> str | None:

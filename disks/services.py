@@ -87,11 +87,13 @@ def disk_create_local(
 
 def disk_attach(*, disk: Disk) -> Disk:
     """Save a new disk only after a probe proved it reachable and writable and its identity marker
-    is written (DiskProbeError otherwise)."""
+    is written (DiskProbeError otherwise). A place holding the marker of a disk the database does
+    not know is attached as that disk (see disks.identity.disk_mark) and its copies are recorded."""
     error = disk_check(disk=disk)
+    returning = False
     if not error:
         try:
-            disk_mark(disk=disk)
+            returning = disk_mark(disk=disk)
         except BackendError as exc:
             error = str(exc)
     if error:
@@ -100,7 +102,16 @@ def disk_attach(*, disk: Disk) -> Disk:
     disk.last_check_ok = True
     disk.probe_history = "1"
     disk.save()
+    if returning:
+        disk_returned(disk=disk)
     return disk
+
+
+def disk_returned(*, disk: Disk) -> None:
+    """Record the copies on a disk attached again under its own id, once the attach commits."""
+    from disks import tasks
+
+    transaction.on_commit(lambda disk_id=str(disk.pk): tasks.disk_reconcile.delay(disk_id=disk_id))
 
 
 # --- Status changes -----------------------------------------------------------------------------

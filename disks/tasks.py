@@ -110,6 +110,14 @@ def disk_sweep(disk_id: str) -> dict[str, int]:
     return gc.disk_sweep(disk=disk) if disk else {}
 
 
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def disk_reconcile(disk_id: str) -> dict[str, int]:
+    """Record every verified copy of a known chunk on one disk that no row names, deleting nothing
+    (queued when a disk the restored database did not know is attached again under its own id)."""
+    disk = Disk.objects.filter(pk=disk_id).first()
+    return gc.disk_sweep(disk=disk, grace_seconds=0, delete=False) if disk else {}
+
+
 @shared_task
 def replicas_scrub() -> dict[str, int]:
     """The scheduled scrub: a slice sized so every copy is verified once per CLOUDSTORAGE_SCRUB_PERIOD."""

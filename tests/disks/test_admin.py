@@ -267,3 +267,20 @@ def test_disk_form_takes_capacity_in_gb_and_shows_s3_fields_only_for_s3(admin_cl
     assert refused.status_code == 200 and "capacity_gb" in refused.context["adminform"].form.errors
     disk.refresh_from_db()
     assert disk.capacity_bytes == 64 * MB
+
+
+def test_a_folder_with_the_marker_of_a_disk_unknown_here_is_attached_as_that_disk(admin_client, settings):
+    """After a database restore, a disk attached after the backup carries a marker the database
+    does not know: the admin attaches it under that id and says so (before: refused as another
+    disk's place)."""
+    import uuid
+
+    folder = settings.CLOUDSTORAGE_DISKS_DIR / "returning"
+    folder.mkdir(parents=True)
+    lost_id = uuid.uuid4()
+    (folder / MARKER).write_text(f"{lost_id}\n")
+    response = admin_client.post(ADD, attach_form(path=str(folder)), follow=True)
+    assert response.status_code == 200 and not response.context.get("errors")
+    disk = Disk.objects.get(name="new-disk")
+    assert disk.pk == lost_id and disk.marked_at is not None
+    assert "does not know" in response.content.decode()

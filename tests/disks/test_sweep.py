@@ -222,3 +222,84 @@ def test_a_sweep_keeps_a_verified_copy_whose_row_was_lost_when_the_chunk_lacks_c
     Replica.objects.filter(chunk=chunk, disk=lost.disk).delete()
     age_all(lost.disk, TWO_HOURS)
     assert disk_sweep(disk=lost.disk)["deleted"] == 1
+
+
+def _moved_after_the_backup(settings, workspace, rng, capture) -> tuple:
+    """A file on the A disks; the nightly backup; B disks attached and the plan changed (both copies
+    moved to B, the A objects deleted); the database lost and restored from the backup, which
+    knows neither B disk, and reconciled (nothing of B recorded: it does not know them)."""
+    from billing.services import _plan_set
+    from disks.gc import disks_reconcile
+
+    a1, a2 = make_disks(settings, 2, category="A", prefix="a")
+    data = rng.randbytes(20_000)
+    manifest = manifest_write(workspace=workspace, stream=io.BytesIO(data))
+    snapshot = _bookkeeping()
+    b1, b2 = make_disks(settings, 2, category="B", prefix="b")
+    with capture(execute=True):
+        _plan_set(workspace, 10)
+    moved = set(stored_keys(b1)) | set(stored_keys(b2))
+    assert moved and not stored_keys(a1) and not stored_keys(a2)
+    Replica.objects.filter(disk__in=[b1, b2]).delete()
+    PendingDelete.objects.filter(disk__in=[b1, b2]).delete()
+    Placement.objects.filter(disk__in=[b1, b2]).delete()
+    Disk.objects.filter(pk__in=[b1.pk, b2.pk]).delete()
+    _restore(snapshot)
+    disks_reconcile()
+    return data, manifest, moved, (b1, b2)
+
+
+def test_a_sweep_keeps_objects_whose_recorded_copies_elsewhere_are_gone(
+    settings, owner_workspace, rng, django_capture_on_commit_callbacks
+):
+    """The B disks re-attached as new disks (their markers removed) after a restore: the restored
+    rows name two good copies on the A disks, whose objects were deleted after the backup. The
+    sweep reads those copies before deleting anything as an extra, finds them gone, and records the
+    B objects instead (before: it deleted every one, the file's last copies)."""
+    from disks.backends import MARKER
+    from disks.services import disk_create_local
+
+    data, manifest, moved, (b1, b2) = _moved_after_the_backup(
+        settings, owner_workspace, rng, django_capture_on_commit_callbacks
+    )
+    again = []
+    for old in (b1, b2):
+        Path(old.path, MARKER).unlink()
+        again.append(disk_create_local(name=old.name, path=old.path, category="B", capacity_bytes=old.capacity_bytes))
+    for disk in again:
+        age_all(disk, TWO_HOURS)
+        counts = disk_sweep(disk=disk)
+        assert counts["deleted"] == 0 and counts["adopted"] == len(stored_keys(disk))
+    assert set(stored_keys(again[0])) | set(stored_keys(again[1])) == moved
+    assert read_all(manifest) == data
+    # The restored rows of the copies that are gone are bad now: repair replaces them.
+    assert not Replica.objects.filter(disk__category="A", state=Replica.State.OK).exists()
+
+
+def test_a_disk_the_restored_database_does_not_know_is_attached_again_as_itself(
+    settings, owner_workspace, rng, django_capture_on_commit_callbacks
+):
+    """The operator attaches the B folders again as they are (their markers name disks the restored
+    database lost): each is attached under its own id and its copies are recorded, so the file
+    reads and no sweep deletes them (before: refused, 'remove the marker file first')."""
+    from disks.services import disk_create_local
+
+    data, manifest, moved, (b1, b2) = _moved_after_the_backup(
+        settings, owner_workspace, rng, django_capture_on_commit_callbacks
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        again = [
+            disk_create_local(name=old.name, path=old.path, category="B", capacity_bytes=old.capacity_bytes)
+            for old in (b1, b2)
+        ]
+    assert [disk.pk for disk in again] == [b1.pk, b2.pk]
+    for disk in again:
+        recorded = Replica.objects.filter(disk=disk, state=Replica.State.OK).select_related("chunk")
+        assert {r.chunk.key for r in recorded} == set(stored_keys(disk))
+        disk.refresh_from_db()
+        assert disk.used_bytes == sum(r.chunk.stored_size for r in recorded)
+    assert read_all(manifest) == data
+    for disk in Disk.objects.all():
+        age_all(disk, TWO_HOURS)
+        assert disk_sweep(disk=disk)["deleted"] == 0
+    assert set(stored_keys(b1)) | set(stored_keys(b2)) == moved
