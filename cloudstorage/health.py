@@ -46,12 +46,12 @@ def _check_broker() -> dict:
 def _check_disks() -> dict:
     """Every disk probed. A failed disk alone leaves the service degraded, not down, as long as every
     chunk still has a good copy elsewhere (re-replication is under way or done), and so does a
-    backup-tier disk failing its probe; a primary disk in service failing its probe now, or a chunk
-    with no good copy left, is unhealthy."""
+    backup-tier disk failing its probe or a full disk (still read); a primary disk in service
+    failing its probe now, or a chunk with no good copy left, is unhealthy."""
     from disks.identity import disk_identity_check
     from disks.models import Disk
     from disks.selectors import replica_health
-    from disks.services import disk_check
+    from disks.services import disk_examine
 
     disks = {}
     ok = True
@@ -61,14 +61,19 @@ def _check_disks() -> dict:
             disks[disk.name] = {"ok": False, "status": disk.status, "error": disk.last_check_error or "marked failed"}
             failed = True
             continue
-        error = disk_identity_check(disk=disk) or disk_check(disk=disk)
+        error, full = disk_identity_check(disk=disk), False
+        if error is None:
+            error, full = disk_examine(disk=disk)
         disks[disk.name] = {"ok": error is None, "status": disk.status, "category": disk.category}
         if disk.is_backup:
             disks[disk.name]["role"] = disk.role
         if error:
             disks[disk.name]["error"] = error
-            # Nothing a request needs waits on the backup tier: it only falls behind meanwhile.
-            if disk.is_backup:
+            # Nothing a request needs waits on the backup tier: it only falls behind meanwhile. A
+            # full disk is still read (the probe makes it read-only): new copies go elsewhere.
+            if full:
+                disks[disk.name]["full"] = True
+            if disk.is_backup or full:
                 failed = True
             else:
                 ok = False

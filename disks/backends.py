@@ -6,6 +6,7 @@ The chunk store only ever calls ``put`` (durable when it returns), ``get``, ``de
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -34,6 +35,13 @@ class BackendError(Exception):
 
 class ObjectMissing(BackendError):
     """The disk answered, and the object is not there."""
+
+
+class DiskFullError(BackendError):
+    """The disk answers, and has no room for the write (ENOSPC, or a quota): it can still be read."""
+
+
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class DiskIdentityError(BackendError):
@@ -215,6 +223,8 @@ class LocalBackend(Backend):
             _folder_sync(path.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
+            if exc.errno in NO_SPACE:
+                raise DiskFullError(f"{self.root}: {exc}") from exc
             raise BackendError(f"{self.root}: {exc}") from exc
 
     def _folders_make(self, folder: Path) -> None:

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from disks.backends import BackendError, DiskIdentityError, ObjectMissing, backend_for
+from disks.backends import BackendError, DiskFullError, DiskIdentityError, ObjectMissing, backend_for
 from disks.crypto import CryptoError, WorkspaceKeys
 from disks.errors import StoreError
 from disks.models import Chunk, Disk, ManifestChunk, PendingDelete, Replica
@@ -254,8 +254,8 @@ def _copies_store(chunk, blob, workspace, want, exclude, placement, candidates, 
             if error is not None:
                 disk_unreserve(disk_id=disk.pk, size=size)
                 logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)
-                if isinstance(error, DiskIdentityError):
-                    probe_soon(disk.pk)
+                if isinstance(error, DiskIdentityError | DiskFullError):
+                    probe_soon(disk.pk)  # not itself, or full: the probe fails it or makes it read-only
                 continue
             _replica_record(chunk=chunk, disk=disk, size=size, fresh=fresh)
             written.append(disk)

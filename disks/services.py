@@ -13,7 +13,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from disks.backends import BackendError, backend_for
+from disks.backends import NO_SPACE, BackendError, DiskFullError, backend_for
 from disks.chunks import repair_soon
 from disks.identity import disk_mark
 from disks.models import Disk
@@ -26,6 +26,10 @@ PROBE_NAME = ".probe"
 
 class DiskProbeError(Exception):
     pass
+
+
+class DiskFullProbeError(DiskProbeError):
+    """The probe could not write for lack of space: the disk answers and can be read."""
 
 
 def _probe_local(disk: Disk) -> None:
@@ -44,21 +48,29 @@ def _probe_local(disk: Disk) -> None:
         if path.read_bytes() != payload:
             raise DiskProbeError("read back different bytes than written")
     except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise DiskFullProbeError(str(exc)) from exc
         raise DiskProbeError(str(exc)) from exc
     finally:
         path.unlink(missing_ok=True)
 
 
 def disk_check(*, disk: Disk) -> str | None:
-    """Write, fsync, read back and delete a probe object; the error text, or None when healthy."""
+    """Write, fsync, read back and delete a probe object; the error text, or None when healthy (a
+    full disk is not: it cannot take data)."""
+    return disk_examine(disk=disk)[0]
+
+
+def disk_examine(*, disk: Disk) -> tuple[str | None, bool]:
+    """disk_check's error text (or None), and whether that error is only that the disk is full."""
     try:
         if disk.backend == Disk.Backend.LOCAL:
             _probe_local(disk)
         else:
             backend_for(disk).probe()
     except Exception as exc:  # noqa: BLE001 - any failure of the disk is the answer we want
-        return str(exc) or exc.__class__.__name__
-    return None
+        return str(exc) or exc.__class__.__name__, isinstance(exc, DiskFullProbeError | DiskFullError)
+    return None, False
 
 
 def disk_create_local(

@@ -4,6 +4,9 @@ beat schedule that runs every maintenance job."""
 from __future__ import annotations
 
 import io
+import os
+import random
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,9 +18,10 @@ from django.utils import timezone
 from disks import tasks
 from disks.capacity import capacity_alert
 from disks.health import damped_failures, disk_probe
-from disks.models import CapacityAlert, Disk, Placement
+from disks.models import CapacityAlert, Chunk, Disk, Placement, Replica
+from disks.services import disk_create_local
 from disks.store import manifest_write
-from tests.disks.conftest import read_all
+from tests.disks.conftest import MB, make_disks, object_flip_byte, read_all
 from tests.factories import UserFactory
 
 
@@ -90,6 +94,77 @@ def test_failed_disk_gets_its_workspaces_remapped_and_operators_mailed(settings,
     assert set(mail.outbox[0].to) == {"ops@example.com", "pager@example.com"}
     assert primary.name in mail.outbox[0].subject
     assert read_all(manifest) == data  # a failed disk is never read; the other copy serves
+
+
+@pytest.fixture
+def small_mount(settings):
+    """A 2 MiB tmpfs at a disk's mount point (mounting needs root: where the suite runs as root, a
+    mount that fails is a broken environment, not a reason to skip)."""
+    mount_point = settings.CLOUDSTORAGE_DISKS_DIR / "small"
+    mount_point.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], check=True)
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def filesystem_fill(folder: Path) -> None:
+    """What the store does not count fills the filesystem (here: a database backup's worth)."""
+    filler = folder / "backups" / "db-20261207T020000000000Z.csbk"
+    filler.parent.mkdir(exist_ok=True)
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(os.urandom(64 * 1024))
+        except OSError:
+            pass
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_full_disk_is_made_read_only_not_failed_and_its_copies_stay_readable(
+    settings, owner_workspace, small_mount, rng
+):
+    """A disk whose filesystem filled up (its recorded use far below its capacity) fails every
+    probe's write with ENOSPC: it is made read-only and operators are told, and its intact copies
+    are still read when another copy rots (before: failed like a dead disk, the file unreadable)."""
+    settings.OPERATOR_EMAILS = ["ops@example.com"]
+    (d1,) = make_disks(settings, 1)
+    full = disk_create_local(name="d2", path=small_mount, category="A", capacity_bytes=64 * MB)
+    data = rng.randbytes(30_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    assert Replica.objects.filter(disk=full, state=Replica.State.OK).exists()
+    filesystem_fill(small_mount)
+
+    for _ in range(settings.CLOUDSTORAGE_DISK_PROBE_FAILURES + 1):
+        assert disk_probe(disk=Disk.objects.get(pk=full.pk)) is False
+    full.refresh_from_db()
+    assert full.status == Disk.Status.READ_ONLY and full.consecutive_failures == 0
+    assert full.last_check_error.startswith("full:")
+    assert [m.subject for m in mail.outbox] == ["[Cloud Storage] Disk d2 is full"]
+
+    chunk = Chunk.objects.filter(references__manifest=manifest).order_by("pk").first()
+    object_flip_byte(d1, chunk.key, random.Random(7))
+    assert read_all(manifest) == data
+    # The rotten copy is bad now; the full disk's copy is still good, and counts.
+    assert Replica.objects.get(chunk=chunk, disk=full).state == Replica.State.OK
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_write_that_finds_a_disk_full_has_it_made_read_only(
+    settings, owner_workspace, small_mount, rng, django_capture_on_commit_callbacks
+):
+    """An upload's copy refused with ENOSPC goes to another disk, and the disk is probed at once and
+    made read-only (before: it stayed active, taking writes it refused, until its probes failed it)."""
+    make_disks(settings, 2)
+    # Named to sort first: placement puts the workspace on it.
+    full = disk_create_local(name="a-small", path=small_mount, category="A", capacity_bytes=64 * MB)
+    filesystem_fill(small_mount)
+    data = rng.randbytes(20_000)
+    with django_capture_on_commit_callbacks(execute=True):
+        manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    assert read_all(manifest) == data
+    full.refresh_from_db()
+    assert full.status == Disk.Status.READ_ONLY and full.last_check_error.startswith("full:")
+    assert not Replica.objects.filter(disk=full).exists()
 
 
 def test_probe_task_leaves_failed_disks_to_the_operators(three_disks):

@@ -370,8 +370,10 @@ def test_a_disk_failed_by_probes_that_timed_out_keeps_its_copies_until_they_exis
     a, b = make_disks(settings, 2)
     data = rng.randbytes(20_000)
     manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
-    real_check = health.disk_check
-    monkeypatch.setattr(health, "disk_check", lambda *, disk: "timed out" if disk.pk == a.pk else real_check(disk=disk))
+    real_check = health.disk_examine
+    monkeypatch.setattr(
+        health, "disk_examine", lambda *, disk: ("timed out", False) if disk.pk == a.pk else real_check(disk=disk)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(settings.CLOUDSTORAGE_DISK_PROBE_FAILURES):
             health.disk_probe(disk=a)
@@ -385,7 +387,7 @@ def test_a_disk_failed_by_probes_that_timed_out_keeps_its_copies_until_they_exis
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(settings.CLOUDSTORAGE_DISK_PROBE_FAILURES):
             health.disk_probe(disk=b)
-    monkeypatch.setattr(health, "disk_check", real_check)
+    monkeypatch.setattr(health, "disk_examine", real_check)
     hours_ago = time.time() - 3 * 3600  # A was away for hours: the sweep's grace does not protect it
     for path in object_files(a):
         os.utime(path, (hours_ago, hours_ago))
