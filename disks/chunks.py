@@ -187,22 +187,16 @@ class RepairLease:
             cache.delete(self.key)
 
 
-def _replica_record(*, chunk: Chunk, disk: Disk, size: int, fresh: bool) -> None:
-    """Record a copy just written (its ``size`` bytes already reserved on the disk)."""
+def _replica_record(*, chunk: Chunk, disk: Disk, size: int) -> None:
+    """Record a copy of a new chunk just written (its ``size`` bytes already reserved on the disk)."""
     now = timezone.now()
-    # A brand-new chunk usually has no rows yet (skip the UPDATE); otherwise a bad copy may have been
-    # overwritten in place, and its bytes were already counted.
-    if not fresh and Replica.objects.filter(chunk=chunk, disk=disk).update(
-        state=Replica.State.OK, verified_at=now, error=""
-    ):
-        disk_unreserve(disk_id=disk.pk, size=size)
-        return
     try:
         with transaction.atomic():
             Replica.objects.create(chunk=chunk, disk=disk, verified_at=now, state=Replica.State.OK)
     except IntegrityError:
-        # Two uploads of the same new chunk raced: the other recorded this disk's copy first. Either
-        # write left a valid encryption of the same plaintext under the key; count it once.
+        # An upload deduplicating the same new chunk topped it up meanwhile and recorded this disk's
+        # copy first. Either write left a valid encryption of the same plaintext under the key;
+        # count it once.
         Replica.objects.filter(chunk=chunk, disk=disk).update(state=Replica.State.OK, verified_at=now, error="")
         disk_unreserve(disk_id=disk.pk, size=size)
 
@@ -236,6 +230,38 @@ def chunk_store_copies(
         lease.release()
 
 
+# The error text of a copy recorded before its object is written (see _copy_begin).
+BEING_WRITTEN = "being written"
+
+
+def _copy_begin(*, chunk: Chunk, disk: Disk, size: int) -> Replica | None:
+    """Before writing another copy of an existing chunk to ``disk``: its row, recorded (as a bad
+    copy: never read, never counted as good) in the transaction that reserves its bytes, so a
+    process killed between the write and the record leaves a row, whose bytes a later repair
+    reuses (the copy is written again in place) or gives back (the bad copy is dropped and its
+    object deleted). Without it the reserved bytes stayed counted for good and the next attempt
+    reserved them again. A row already there (a bad copy rewritten in place) has its bytes counted.
+    None when the disk has no room (or stopped taking writes)."""
+    with transaction.atomic():
+        existing = Replica.objects.filter(chunk=chunk, disk=disk).first()
+        if existing is not None:
+            return existing
+        if not disk_reserve(disk=disk, size=size):
+            return None
+        return Replica.objects.create(chunk=chunk, disk=disk, state=Replica.State.BAD, error=BEING_WRITTEN)
+
+
+def _copy_written(*, replica: Replica) -> None:
+    Replica.objects.filter(pk=replica.pk).update(state=Replica.State.OK, verified_at=timezone.now(), error="")
+
+
+def _copy_refused(*, replica: Replica) -> None:
+    """A copy begun by _copy_begin whose write failed: its row goes with whatever the write left
+    (a put that failed may still have stored it); a copy that was there before stays as it was."""
+    if replica.error == BEING_WRITTEN and replica.state == Replica.State.BAD:
+        replica_drop(replica=replica)
+
+
 def _copies_store(chunk, blob, workspace, want, exclude, placement, candidates, fresh) -> list[Disk]:
     size = len(blob)
     if candidates is None:
@@ -246,18 +272,32 @@ def _copies_store(chunk, blob, workspace, want, exclude, placement, candidates, 
     written: list[Disk] = []
     while len(written) < want and remaining:
         batch: list[Disk] = []
+        begun: dict = {}
         while remaining and len(batch) < want - len(written):
             disk = remaining.pop(0)
-            if disk_reserve(disk=disk, size=size):
+            if fresh:
+                if disk_reserve(disk=disk, size=size):
+                    batch.append(disk)
+                continue
+            replica = _copy_begin(chunk=chunk, disk=disk, size=size)
+            if replica is not None:
+                replica.chunk, replica.disk = chunk, disk
+                begun[disk.pk] = replica
                 batch.append(disk)
         for disk, error in zip(batch, object_put_all(batch, chunk.key, blob), strict=True):
             if error is not None:
-                disk_unreserve(disk_id=disk.pk, size=size)
+                if fresh:
+                    disk_unreserve(disk_id=disk.pk, size=size)
+                else:
+                    _copy_refused(replica=begun[disk.pk])
                 logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)
                 if isinstance(error, DiskIdentityError | DiskFullError):
                     probe_soon(disk.pk)  # not itself, or full: the probe fails it or makes it read-only
                 continue
-            _replica_record(chunk=chunk, disk=disk, size=size, fresh=fresh)
+            if fresh:
+                _replica_record(chunk=chunk, disk=disk, size=size)
+            else:
+                _copy_written(replica=begun[disk.pk])
             written.append(disk)
     return written
 
@@ -308,7 +348,9 @@ def pending_deletes_run(*, limit: int = 2000) -> int:
     live = set(Chunk.objects.filter(pk__in={chunk_id_of(item.key) for item in items}).values_list("pk", flat=True))
     for item in items:
         if item.disk.status == Disk.Status.FAILED:
-            PendingDelete.objects.filter(pk=item.pk).delete()
+            # Nothing to delete on a dead disk; its bytes stop being counted (as replica_drop does),
+            # or the disk, brought back and swept, counts them for good.
+            _pending_delete_forget(item)
             continue
         chunk_id = chunk_id_of(item.key)
         lease = RepairLease(chunk_id) if chunk_id in live else None
@@ -316,7 +358,8 @@ def pending_deletes_run(*, limit: int = 2000) -> int:
             continue  # being repaired or topped up right now: the next run
         try:
             if Replica.objects.filter(disk_id=item.disk_id, chunk__id=chunk_id).exists():
-                PendingDelete.objects.filter(pk=item.pk).delete()  # written here again since
+                # Written here again since: the new copy's row reserved its own bytes.
+                _pending_delete_forget(item)
                 continue
             try:
                 backend_for(item.disk).delete(item.key)
@@ -331,6 +374,13 @@ def pending_deletes_run(*, limit: int = 2000) -> int:
             if lease is not None:
                 lease.release()
     return done
+
+
+def _pending_delete_forget(item: PendingDelete) -> None:
+    """Drop a pending delete without deleting its object, giving its counted bytes back."""
+    with transaction.atomic():
+        if PendingDelete.objects.filter(pk=item.pk).delete()[0]:
+            disk_unreserve(disk_id=item.disk_id, size=item.size)
 
 
 def chunk_id_of(key: str):
