@@ -155,8 +155,8 @@ class RepairLease:
     timeout. Released only by its holder (a random token).
 
     Held by whoever writes more copies of an existing chunk (a repair, an upload topping up a
-    deduplicated chunk) and by whoever deletes an object of a live chunk (a pending delete of a
-    dropped copy, the sweep). A copy's object has the same key on every disk and is written before
+    deduplicated chunk), by whoever deletes an object of a live chunk (a pending delete of a
+    dropped copy, the sweep) and by GC collecting the chunk (chunk_collect). A copy's object has the same key on every disk and is written before
     its row is recorded, so without it a delete that checked "no copy recorded here" could remove
     the bytes of a copy being written to that disk again, leaving an ``ok`` row with nothing behind it.
     """
@@ -321,7 +321,22 @@ def replica_drop(*, replica: Replica) -> None:
 
 def chunk_collect(*, chunk_id) -> bool:
     """Delete a chunk if nothing references it (checked under the row lock a writer also takes
-    before referencing it, so a concurrent deduplicating upload either sees it gone or keeps it)."""
+    before referencing it, so a concurrent deduplicating upload either sees it gone or keeps it).
+
+    Under the chunk's :class:`RepairLease`: a repair or relocation writing another copy of it puts
+    the object before it records the copy, so a collect in between would leave that object on the
+    disk with no row and no pending delete, for good. While the lease is held the chunk is left
+    for the next run (False)."""
+    lease = RepairLease(chunk_id)
+    if not lease.acquire():
+        return False
+    try:
+        return _chunk_collect(chunk_id)
+    finally:
+        lease.release()
+
+
+def _chunk_collect(chunk_id) -> bool:
     with transaction.atomic():
         chunk = Chunk.objects.select_for_update().filter(pk=chunk_id).first()
         if chunk is None or ManifestChunk.objects.filter(chunk_id=chunk_id).exists():

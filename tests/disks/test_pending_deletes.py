@@ -5,6 +5,7 @@ row: a delete of a live chunk's object must never remove a copy written to that 
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 
@@ -114,3 +115,47 @@ def test_dropping_a_copy_as_it_was_read_keeps_it_once_it_was_rewritten(settings,
     replica_drop(replica=seen)
     assert Replica.objects.filter(chunk=chunk, disk=d2, state=Replica.State.OK).exists()
     assert not PendingDelete.objects.exists()
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_gc_leaves_a_chunk_being_relocated_and_collects_it_after_leaving_nothing_behind(
+    transactional_db, settings, owner_workspace, rng, monkeypatch, when
+):
+    """A deleted file's chunk waits for GC while a plan change relocates it: GC's collect, run just
+    before or just after the relocation puts the new copy on the B disk, leaves the chunk to its
+    next run (the relocation holds the chunk's lease), and that run deletes it everywhere (before:
+    collected mid-write, the new copy's object stayed on the B disk with no row, for good). Real
+    commits, as in production."""
+    from pathlib import Path
+
+    from billing.services import _plan_set
+    from disks.backends import LocalBackend
+    from disks.chunks import chunk_collect, chunk_id_of
+    from disks.gc import chunks_gc
+    from disks.store import manifest_release
+    from tests.disks.conftest import stored_keys
+
+    make_disks(settings, 2, category="A", prefix="a")
+    (b1,) = make_disks(settings, 1, category="B", prefix="b")  # one disk: its put runs in this thread
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(rng.randbytes(3000)))
+    manifest_release(manifest=manifest)
+
+    real_put = LocalBackend.put
+    collected = []
+
+    def put_while_gc_runs(self, key, data):
+        gc_now = Path(self.root) == Path(b1.path) and not collected
+        if gc_now and when == "before":
+            collected.append(chunk_collect(chunk_id=chunk_id_of(key)))
+        real_put(self, key, data)
+        if gc_now and when == "after":
+            collected.append(chunk_collect(chunk_id=chunk_id_of(key)))
+
+    monkeypatch.setattr(LocalBackend, "put", put_while_gc_runs)
+    _plan_set(owner_workspace, 10)  # relocated to B on commit (Celery eager)
+    monkeypatch.setattr(LocalBackend, "put", real_put)
+
+    chunks_gc(grace=timedelta(0))
+    assert not stored_keys(b1), "an object of a collected chunk stays on the B disk for good"
+    assert not Replica.objects.exists() and not PendingDelete.objects.exists()
+    assert collected == [False]  # left to the next run while the relocation held the chunk
