@@ -431,6 +431,33 @@ class S3Backend(Backend):
             raise self._error(exc) from exc
 
 
+@lru_cache(maxsize=1)
+def _gcs_errors() -> tuple[type[BaseException], ...]:
+    """What a GCS call raises when the service, the network, the credentials or the transfer fails:
+    besides google.api_core's errors and OSError (requests' errors are OSErrors), google.auth's
+    (a token refresh that cannot reach Google: TransportError, RefreshError) and the download's own
+    (a transfer whose checksum does not match: DataCorruption; an unexpected status:
+    InvalidResponse), which are neither. Each is the disk failing (BackendError), not the copy."""
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+    from google.cloud.storage import exceptions as storage_errors
+
+    errors: list[type[BaseException]] = [
+        GoogleAPIError,
+        GoogleAuthError,
+        OSError,
+        storage_errors.DataCorruption,
+        storage_errors.InvalidResponse,
+    ]
+    try:  # google-resumable-media, where installed, is their base class (and what older releases raise)
+        from google.resumable_media import common as media
+    except ImportError:
+        pass
+    else:
+        errors += [media.DataCorruption, media.InvalidResponse]
+    return tuple(errors)
+
+
 class GCSBackend(Backend):
     """A Google Cloud Storage bucket (and optional prefix) through google-cloud-storage.
 
@@ -440,6 +467,14 @@ class GCSBackend(Backend):
     with an explicit endpoint (an emulator)."""
 
     def __init__(self, disk: Disk):
+        try:
+            self._connect(disk)
+        except _gcs_errors() as exc:
+            # No usable credentials (google.auth's DefaultCredentialsError) is the disk's problem too.
+            logger.warning("gs://%s: %s", disk.s3_bucket, exc)
+            raise BackendError(f"gs://{disk.s3_bucket}: {exc.__class__.__name__}") from exc
+
+    def _connect(self, disk: Disk) -> None:
         import json
 
         from google.auth.credentials import AnonymousCredentials
@@ -473,42 +508,38 @@ class GCSBackend(Backend):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes) -> None:
-        from google.api_core.exceptions import GoogleAPIError
-
         try:
             self.bucket.blob(self._name(key)).upload_from_string(bytes(data))
-        except (GoogleAPIError, OSError) as exc:
+        except _gcs_errors() as exc:
             raise self._error(exc) from exc
 
     def get(self, key: str) -> bytes:
-        from google.api_core.exceptions import GoogleAPIError, NotFound
+        from google.api_core.exceptions import NotFound
 
         try:
             return self.bucket.blob(self._name(key)).download_as_bytes()
         except NotFound as exc:
             raise ObjectMissing(key) from exc
-        except (GoogleAPIError, OSError) as exc:
+        except _gcs_errors() as exc:
             raise self._error(exc) from exc
 
     def delete(self, key: str) -> None:
-        from google.api_core.exceptions import GoogleAPIError, NotFound
+        from google.api_core.exceptions import NotFound
 
         try:
             self.bucket.blob(self._name(key)).delete()
         except NotFound:
             pass
-        except (GoogleAPIError, OSError) as exc:
+        except _gcs_errors() as exc:
             raise self._error(exc) from exc
 
     def listing(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
-        from google.api_core.exceptions import GoogleAPIError
-
         full = self._name(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
         skip = len(self.prefix) + 1 if self.prefix else 0
         try:
             for blob in self.bucket.list_blobs(prefix=full):
                 yield blob.name[skip:], blob.updated
-        except (GoogleAPIError, OSError) as exc:
+        except _gcs_errors() as exc:
             raise self._error(exc) from exc
 
     def keys(self, prefix: str = "") -> Iterator[str]:
@@ -516,11 +547,9 @@ class GCSBackend(Backend):
             yield key
 
     def modified_at(self, key: str) -> datetime | None:
-        from google.api_core.exceptions import GoogleAPIError
-
         try:
             blob = self.bucket.get_blob(self._name(key))
-        except (GoogleAPIError, OSError) as exc:
+        except _gcs_errors() as exc:
             raise self._error(exc) from exc
         return blob.updated if blob is not None else None
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import time
@@ -147,3 +148,49 @@ def test_online_drain_from_local_disks_to_gcs(settings, endpoint, owner_workspac
     assert set(Placement.objects.values_list("disk", flat=True)) <= gcs_ids
     assert snapshot() == before
     assert all(read_all(m) == data for m, data in files)
+
+
+def _data_corruption():
+    from google.resumable_media.common import DataCorruption
+
+    return DataCorruption(None, "Checksum mismatch while downloading")
+
+
+def _transport_error():
+    from google.auth.exceptions import TransportError
+
+    return TransportError("Failed to retrieve http://metadata.google.internal/ (connection reset)")
+
+
+@pytest.mark.parametrize("fault", [_data_corruption, _transport_error], ids=["data-corruption", "transport-error"])
+def test_a_transient_gcs_read_fault_is_the_disks_and_the_scrub_goes_on(
+    settings, endpoint, owner_workspace, rng, monkeypatch, fault
+):
+    """A download whose checksum does not match (google-resumable-media's DataCorruption) or a
+    token refresh that cannot reach Google (google.auth's TransportError) is neither a
+    GoogleAPIError nor an OSError: it is now a BackendError, so the scrub counts the copy as
+    unreadable for now (not bad) and verifies every other copy, and the file reads from the local
+    copy (before: the exception escaped and the scrub died on that copy, run after run)."""
+    from google.cloud.storage import Blob
+
+    from disks.backends import BackendError
+    from disks.scrub import replicas_scrub
+    from disks.store import manifest_write
+
+    make_disks(settings, 1)
+    gcs = make_gcs_disk(endpoint, "g1")
+    data = rng.randbytes(20_000)
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(data))
+    assert Replica.objects.filter(disk=gcs).exists()
+
+    def failing(self, *args, **kwargs):
+        raise fault()
+
+    monkeypatch.setattr(Blob, "download_as_bytes", failing)
+    chunk = Chunk.objects.filter(replicas__disk=gcs).first()
+    with pytest.raises(BackendError):
+        backend_for(gcs).get(chunk.key)
+    result = replicas_scrub()
+    assert result["checked"] == Replica.objects.count()
+    assert not Replica.objects.filter(state=Replica.State.BAD).exists()
+    assert read_all(manifest) == data
