@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.locks import workspace_lock
 from cloudstorage.errors import ServiceError
 from disks.store import ManifestGone, manifest_clone
-from files.access import node_ancestor_ids, node_get_for_user
+from files.access import node_get_for_user
 from files.activity import activity_record, author_of, node_path
 from files.changes import change_record, changes_record_created
 from files.folders import (
@@ -29,6 +29,7 @@ from files.names import name_clean, name_key, name_with_suffix
 from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, writable_check
 from files.trash import subtree_ids
+from files.tree import ancestor_chain
 from files.vault_rules import vault_boundary_check
 
 MAX_TAGS = 50
@@ -81,7 +82,8 @@ def _refuse_into_itself(*, node: Node, target: Node, verb: str) -> None:
     than the depth limit, whose check also refuses a target whose walk up does not reach the root."""
     if not node.is_folder:
         return
-    if node.pk in node_ancestor_ids(node=target):
+    # Read from the target's row, not the caller's copy of it: that may predate another move.
+    if node.pk in {node_id for node_id, _, _ in ancestor_chain(node_id=target.pk)}:
         raise ServiceError(
             code="invalid_move",
             message=f"A folder cannot be {verb} into itself or one of its subfolders.",
@@ -139,6 +141,11 @@ def node_update(
             raise name_conflict(final_name, existing=existing)
     try:
         with transaction.atomic():
+            if "parent_id" in changes:
+                # The node and its new parent, in one order (by id): two crossing moves (X into Y,
+                # Y into X) lock the same two rows, and taken in two orders they would deadlock.
+                rows = Node.objects.select_for_update().filter(pk__in=[node.pk, parent.pk]).order_by("pk")
+                list(rows.values_list("pk", flat=True))
             if precondition is not None:
                 locked = Node.objects.select_for_update().filter(pk=node.pk, trashed_in__isnull=True).first()
                 precondition_check(precondition, locked)
@@ -149,6 +156,11 @@ def node_update(
                 # feed's entry is written), or a folder above renamed by another request between
                 # this read and this commit would leave an entry with a path that never existed.
                 workspace_lock(node.workspace_id)
+                if "parent_id" in changes:
+                    # Again under the lock every move holds to its commit: a move committed since
+                    # the check above (Y into X while this moves X into Y) is seen now, and the
+                    # cycle it would close, cut off from the root, is refused.
+                    _refuse_into_itself(node=node, target=parent, verb="moved")
                 old_path = node_path(node=node)
                 changes["modified_at"] = timezone.now()
                 updated = Node.objects.filter(pk=node.pk, trashed_in__isnull=True).update(**changes)

@@ -208,9 +208,11 @@ def node_purge(*, user=None, node: Node, older_than: datetime | None = None) -> 
         # A live item under a trashed folder (left by a write that raced the trash before folders
         # were locked) would go with the folder by cascade, its versions' bytes counted for ever:
         # it goes as a member.
-        level = members
+        level, seen = members, set(members)
         while level:
             level = list(Node.objects.filter(parent_id__in=level, trashed_in__isnull=True).values_list("pk", flat=True))
+            level = [pk for pk in level if pk not in seen]  # an id seen before: a cycle, no end
+            seen.update(level)
             members.extend(level)
         # Items deleted earlier from inside this subtree are trash entries of their own, with their
         # own retention: keep them (under the root; they remember their original path).

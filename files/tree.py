@@ -5,18 +5,22 @@ access check and a page's breadcrumbs need the chain up to the root. Walking it 
 made every request under a deep folder cost a query per level, so the chain is read here with one
 recursive CTE, which SQLite (3.8.3+) and PostgreSQL both run.
 
-The lowest layer of files/: it imports only the models, so access, selectors and services can all
-use it.
+The lowest layer of files/: it imports only the models (and the plain ServiceError), so access,
+selectors and services can all use it.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 
 from django.db import connections, router
 
+from cloudstorage.errors import ServiceError
 from files.models import Node, Share
+
+logger = logging.getLogger(__name__)
 
 # UNION ALL with a depth bound rather than UNION: UNION's duplicate check builds a temporary
 # b-tree and made the query 3-4x slower on SQLite. Chains that share folders (paths of nodes from
@@ -117,3 +121,15 @@ def path_from(known: dict, node_id) -> str:
         names.append(name)
         current = parent_id
     return "/" + "/".join(reversed(names))
+
+
+def cycle_error(*, node_id) -> ServiceError:
+    """The refusal of a walk down the tree that meets ``node_id`` a second time: a cycle in the parent
+    pointers (which no write makes; one left by an older bug must end the walk, not spin it)."""
+    logger.error("Folder %s lies inside itself: a cycle in the parent pointers", node_id)
+    return ServiceError(
+        code="broken_tree",
+        message="This folder lies inside itself (a damaged tree); an operator has to repair it.",
+        status_code=409,
+        details={"id": str(node_id)},
+    )

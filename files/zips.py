@@ -10,6 +10,7 @@ from zipstream import ZIP_STORED, ZipStream
 from cloudstorage.errors import ServiceError
 from disks.store import manifest_open
 from files.models import Node
+from files.tree import cycle_error
 
 # Guard against a zip no one can want in one go; a client can still zip subfolders.
 MAX_ZIP_ENTRIES = 100_000
@@ -32,6 +33,7 @@ def folder_zip(*, folder: Node) -> ZipStream:
     name is the members' first path component)."""
     zip_stream = ZipStream(compress_type=ZIP_STORED, sized=True)
     level = [(folder.pk, [folder.name or "files"])]
+    seen = {folder.pk}  # a folder met twice is a cycle: the walk would never end
     count = 0
     while level:
         parents = {pk: parts for pk, parts in level}
@@ -53,6 +55,9 @@ def folder_zip(*, folder: Node) -> ZipStream:
             empty.discard(child.parent_id)
             parts = [*parents[child.parent_id], child.name]
             if child.is_folder:
+                if child.pk in seen:
+                    raise cycle_error(node_id=child.pk)
+                seen.add(child.pk)
                 level.append((child.pk, parts))
             elif child.current_version is not None:
                 version = child.current_version

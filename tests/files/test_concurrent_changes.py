@@ -146,6 +146,34 @@ def test_a_move_or_a_copy_into_a_folder_trashed_meanwhile_is_a_409(owner, root, 
     assert readable(report) == b"r" * 7000
 
 
+def test_a_move_crossing_another_into_its_folder_is_refused_and_makes_no_cycle(owner, root, monkeypatch):
+    """X into Y while another request moves Y into X: checked only before the locks, both moves
+    passed and X and Y became each other's parent, cut off from the root (gone from listings, a
+    zip of either walking the cycle for ever)."""
+    from files.access import node_ancestor_ids
+
+    x, y = folder(owner, root, "Race/X"), folder(owner, root, "Race/Y")
+    real_lock = nodes_module.workspace_lock
+    other_moves: list = []
+
+    def lock_after_the_other_move(workspace_id):
+        if not other_moves:
+            # After this request checked that Y is not below X, another moves Y into X.
+            other_moves.append(y)
+            node_update(user=owner, node=Node.objects.get(pk=y.pk), parent=Node.objects.get(pk=x.pk))
+        return real_lock(workspace_id)
+
+    monkeypatch.setattr(nodes_module, "workspace_lock", lock_after_the_other_move)
+    with pytest.raises(ServiceError) as refused:
+        node_update(user=owner, node=Node.objects.get(pk=x.pk), parent=Node.objects.get(pk=y.pk))
+    assert other_moves and (refused.value.status_code, refused.value.code) == (400, "invalid_move")
+    x.refresh_from_db()
+    y.refresh_from_db()
+    assert x.parent_id != y.pk  # (one connection here: the refusal also rolled the other move back)
+    for node in (x, y):
+        assert root.pk in node_ancestor_ids(node=node)
+
+
 def test_a_live_item_left_under_a_trashed_folder_is_purged_with_it_and_its_bytes_given_back(
     owner, root, owner_workspace
 ):

@@ -90,6 +90,21 @@ def test_a_walk_down_a_cycle_left_by_then_ends(owner, root):
     assert sorted(subtree_ids(node=a)) == sorted([a.pk, b.pk])
 
 
+def test_a_zip_or_a_copy_of_a_cycle_left_by_then_is_refused(api, owner, root):
+    """A zip walked a cycle level by level until 100,000 entries, each level's paths one name
+    longer: a worker at 100% CPU for hours, after the client had gone. A copy is refused by its
+    height check, which stops counting at the limit."""
+    a, b = _chain(owner, root, 2)
+    target = _chain(owner, root, 1, prefix="t")[0]
+    Node.objects.filter(pk=a.pk).update(parent_id=b.pk)  # a -> b -> a
+    response = api.get(url(a, "zip"))
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "broken_tree"
+    copied = api.post(url(a, "copy/"), {"parent": str(target.pk)}, format="json")
+    assert copied.status_code == 400 and copied.json()["error"]["code"] == "too_deep", copied.content
+    assert not Node.objects.filter(parent=target).exists()
+
+
 @pytest.mark.parametrize("bad", [0, 5_001])
 def test_the_limit_is_refused_outside_its_range_at_start(bad):
     import subprocess
