@@ -34,6 +34,10 @@ RESERVE_STEP = 64 * 1024 * 1024
 # cost a transaction and two rows per small file; what a refused one leaves on the disks (at most
 # this much) is collected with its pending manifest.
 TAKE_AT_COMMIT = 1024 * 1024
+# A database integer's largest value (64 bits, signed). A declared size past it (a Content-Length or
+# an Upload-Length of 10**26) can be no file's, and reached the reserving UPDATE, which overflowed
+# (SQLite: OverflowError; PostgreSQL: bigint out of range): a 500 instead of a refusal.
+MAX_SIZE = 2**63 - 1
 
 
 def _human(nbytes: int) -> str:
@@ -56,6 +60,16 @@ def quota_error(*, workspace: Workspace, nbytes: int) -> ServiceError:
     )
 
 
+def size_too_large(*, nbytes: int) -> ServiceError:
+    """The 413 for a declared size no file can have (see MAX_SIZE)."""
+    return ServiceError(
+        code="too_large",
+        message=f"A size of {nbytes} bytes is more than any file can have.",
+        status_code=413,
+        details={"needed_bytes": nbytes, "max_bytes": MAX_SIZE},
+    )
+
+
 def writable_check(*, workspace: Workspace) -> None:
     if workspace.read_only:
         raise ServiceError(
@@ -70,6 +84,8 @@ def quota_reserve(*, workspace: Workspace, nbytes: int) -> None:
     """Add ``nbytes`` to the workspace's usage if it fits its quota and it is writable; else refuse."""
     if nbytes <= 0:
         return
+    if nbytes > MAX_SIZE:
+        raise size_too_large(nbytes=nbytes)
     done = Workspace.objects.filter(
         pk=workspace.pk, read_only=False, used_bytes__lte=Cast("plan_gb", BigIntegerField()) * GB - nbytes
     ).update(used_bytes=F("used_bytes") + nbytes)

@@ -1,0 +1,69 @@
+"""Odd but possible WebDAV requests get a clear 4xx, never a 500: the WSGI app called in process
+(tests/files/test_webdav.py drives a live server with real clients)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+
+from accounts.services import token_create
+from files.models import Node
+
+
+@pytest.fixture
+def dav(owner):
+    """``dav(method, path, **environ)`` -> (status code, body), authenticated as the owner."""
+    from files.dav.app import dav_app_create
+
+    app = dav_app_create()
+    raw = token_create(user=owner, name="dav").raw
+    auth = base64.b64encode(f"{owner.email}:{raw}".encode()).decode()
+
+    def call(method: str, path: str, **extra) -> tuple[int, bytes]:
+        environ = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "/dav",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "testserver",
+            "HTTP_AUTHORIZATION": f"Basic {auth}",
+            "CONTENT_LENGTH": "0",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            **extra,
+        }
+        seen = {}
+
+        def start_response(status, headers, exc_info=None):
+            seen["status"] = status
+
+        body = b"".join(app(environ, start_response))
+        return int(seen["status"].split()[0]), body
+
+    return call
+
+
+def test_a_put_declaring_a_size_past_any_integer_is_a_413_and_stores_nothing(dav, owner_workspace):
+    """It reached the reserving UPDATE, which overflowed (SQLite: OverflowError): a 500."""
+    status, body = dav(
+        "PUT",
+        f"/{owner_workspace.name}/huge.bin",
+        CONTENT_LENGTH=str(10**26),
+        CONTENT_TYPE="application/octet-stream",
+    )
+    assert status == 413, body[:300]
+    assert b"too_large" in body
+    assert not Node.objects.filter(name="huge.bin").exists()
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == 0
