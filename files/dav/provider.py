@@ -428,6 +428,11 @@ class NewFileResource(_BodyWrites, DAVNonCollection):
         self.node = version.node
 
 
+# Methods that write to the resource at the request's path (MKCOL and LOCK are refused by
+# WorkspacesCollection itself).
+TOP_WRITES = frozenset({"DELETE", "MOVE", "COPY", "PUT"})
+
+
 class WorkspaceProvider(DAVProvider):
     """Resolves ``/<workspace name>/a/b`` to resources, for the caller set by the domain controller."""
 
@@ -437,8 +442,10 @@ class WorkspaceProvider(DAVProvider):
         kind = FolderResource if node.is_folder else FileResource
         return kind(path, environ, workspace=workspace, node=node, key_path=key_path)
 
-    def get_resource_inst(self, path: str, environ: dict):
+    def get_resource_inst(self, path: str | None, environ: dict):
         self._count_get_resource_inst += 1
+        if path is None:  # the parent of "/" (WsgiDAV asks for it before a write there)
+            return None
         names = [name for name in path.split("/") if name]
         if not names:
             return WorkspacesCollection("/", environ)
@@ -473,6 +480,11 @@ class WorkspaceProvider(DAVProvider):
                 context_info="PROPFIND with Depth: infinity is refused; ask with Depth: 0 or 1.",
                 err_condition=PRECONDITION_CODE_PropfindFiniteDepth,
             )
+        # "/" lists the caller's workspaces and is no folder of any: nothing there can be deleted,
+        # moved, copied or written. (WsgiDAV went on to ask for the parent of "/", None, and a
+        # DELETE, given one, would have walked into every workspace.)
+        if environ["REQUEST_METHOD"] in TOP_WRITES and not environ.get("PATH_INFO", "").strip("/"):
+            raise DAVError(HTTP_FORBIDDEN, context_info="This collection lists your workspaces; it cannot be changed.")
         # A lock exists to keep others from writing (RFC 4918 §6), and PROPPATCH writes dead
         # properties every member sees: both are writes, though WsgiDAV asks only its lock and
         # property managers. A viewer who could LOCK the workspace's root would shut every WebDAV

@@ -67,3 +67,19 @@ def test_a_put_declaring_a_size_past_any_integer_is_a_413_and_stores_nothing(dav
     assert not Node.objects.filter(name="huge.bin").exists()
     owner_workspace.refresh_from_db()
     assert owner_workspace.used_bytes == 0
+
+
+@pytest.mark.parametrize("path", ["/", ""])
+@pytest.mark.parametrize("method", ["DELETE", "MOVE", "COPY", "PUT"])
+def test_a_write_to_the_list_of_workspaces_is_a_403_and_changes_nothing(dav, owner, owner_workspace, method, path):
+    """WsgiDAV asked for the parent of "/", None, and the provider split it: a 500. (MKCOL and LOCK
+    there were already refused.)"""
+    from files.folders import folder_create
+
+    root = Node.objects.get(workspace=owner_workspace, parent__isnull=True)
+    kept = folder_create(user=owner, parent=root, name="kept")
+    status, body = dav(method, path, HTTP_DESTINATION=f"http://testserver/dav/{owner_workspace.name}/elsewhere")
+    assert status == 403, body[-300:]
+    kept.refresh_from_db()
+    assert (kept.parent_id, kept.trashed_in_id) == (root.pk, None)
+    assert Node.objects.filter(workspace=owner_workspace).count() == 2
