@@ -343,6 +343,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "cloudstorage.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "cloudstorage.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
         "cloudstorage.throttling.AnonThrottle",
         "cloudstorage.throttling.UserThrottle",

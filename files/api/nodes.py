@@ -7,13 +7,13 @@ from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cloudstorage.api import cursor_page
 from cloudstorage.errors import ServiceError
+from cloudstorage.parsers import JSONParser
 from files.access import node_get_for_user, node_path_for_user, permission_after_write
 from files.activity import activity_record
 from files.api.serializers import (
