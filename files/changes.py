@@ -5,9 +5,10 @@ A cursor is the id of the last entry a client has seen. Entries are written by t
 same transaction as the change, after taking the workspace's row lock, so within a workspace ids
 are in commit order: a client that read up to id N never later finds a new entry below N. Entries
 older than CLOUDSTORAGE_CHANGES_DAYS are pruned nightly; a cursor from before the pruned range gets
-a 410 (list the tree again). Long-polling polls the database (one indexed query a second), so it
-works across web processes and hosts, holds no connection while it sleeps, and takes at most
-CLOUDSTORAGE_CHANGES_WAITERS threads of a process (the rest are told to back off).
+a 410 (list the tree again), and one past the newest entry, which the feed never handed out, a 400.
+Long-polling polls the database (one indexed query a second), so it works across web processes and
+hosts, holds no connection while it sleeps, and takes at most CLOUDSTORAGE_CHANGES_WAITERS threads
+of a process (the rest are told to back off).
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ def _cursor_expired(floor: int) -> ServiceError:
     )
 
 
+def _cursor_ahead() -> ServiceError:
+    return ServiceError(
+        code="invalid_cursor",
+        message="This cursor is past the newest change: it is no position this feed returned, and following it "
+        "would skip every change until the feed reached it. Take a fresh cursor from GET …/changes/, then list the "
+        "workspace again.",
+        status_code=400,
+    )
+
+
 def cursor_parse(raw: str | None) -> int | None:
     """The position a client sent (None: none sent); 400 for anything that is not one."""
     if raw in (None, ""):
@@ -117,8 +128,13 @@ _waiters = threading.BoundedSemaphore(max(1, getattr(settings, "CLOUDSTORAGE_CHA
 def changes_list(*, workspace_id, cursor: int, limit: int = 500, wait: int = 0) -> ChangePage:
     """The entries after ``cursor``, oldest first, at most ``limit``; with ``wait`` seconds and none
     yet, wait for the first one (polling; see the module's docstring)."""
-    if cursor < _floor(workspace_id):
-        raise _cursor_expired(_floor(workspace_id))
+    floor = _floor(workspace_id)
+    if cursor < floor:
+        raise _cursor_expired(floor)
+    # Every cursor the feed hands out is an entry's position or the floor, and neither ever goes
+    # down (see latest_cursor): one past both was never handed out.
+    if cursor > floor and not Change.objects.filter(workspace_id=workspace_id, id__gte=cursor).exists():
+        raise _cursor_ahead()
     wait = min(max(wait, 0), MAX_WAIT)
     newer = Change.objects.filter(workspace_id=workspace_id, id__gt=cursor)
     if wait and not newer.exists():

@@ -65,14 +65,19 @@ def _int_param(request: Request, name: str, *, default: int, low: int, high: int
     "first. Without `cursor`: no changes and the current cursor; take it *before* listing the tree, then follow the "
     "feed from it. `has_more`: ask again at once. `wait` (1–60 s): when nothing is new yet, answer as soon as "
     "something changes (long-poll); a busy server may answer at once with `backoff` seconds to wait. A cursor "
-    "older than the kept history (CLOUDSTORAGE_CHANGES_DAYS) is 410 cursor_expired: list the tree again. Trash and "
+    "older than the kept history (CLOUDSTORAGE_CHANGES_DAYS) is 410 cursor_expired: list the tree again; one past "
+    "the newest change (never handed out) is 400 invalid_cursor. Trash and "
     "purge entries are for a subtree's root: everything under it went too. Members of the workspace only.",
     parameters=[
         OpenApiParameter("cursor", str, description="From the previous answer (absent: start now)."),
         OpenApiParameter("limit", int, description=f"1–{MAX_LIMIT}, default 500."),
         OpenApiParameter("wait", int, description=f"Long-poll up to this many seconds (0–{MAX_WAIT})."),
     ],
-    responses={200: ChangesOut, 410: OpenApiResponse(description="cursor_expired: list the workspace again.")},
+    responses={
+        200: ChangesOut,
+        400: OpenApiResponse(description="invalid_cursor: not a position this feed returned."),
+        410: OpenApiResponse(description="cursor_expired: list the workspace again."),
+    },
     examples=[
         OpenApiExample(
             "page",

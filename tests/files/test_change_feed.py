@@ -123,6 +123,23 @@ def test_a_bad_cursor_is_400(api, owner_workspace, bad):
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_cursor"
 
 
+def test_a_cursor_past_the_newest_change_is_400_and_the_head_still_follows(api, owner, root, owner_workspace):
+    """It was echoed back with 200 and no changes, so a client keeping it missed every change until
+    the feed caught up with that number."""
+    head = start(api, owner_workspace)
+    make_file(owner, root, "seen.txt")
+    newest = follow(api, owner_workspace, head)["cursor"]
+    for ahead in (int(newest) + 1, int(newest) + 10_000_000):
+        for params in ({}, {"wait": "1"}):
+            response = api.get(feed_url(owner_workspace), {"cursor": str(ahead), **params})
+            assert response.status_code == 400, response.content
+            error = response.json()["error"]
+            assert error["code"] == "invalid_cursor" and "past the newest change" in error["message"]
+    assert follow(api, owner_workspace, newest)["changes"] == []  # the newest position itself is fine
+    make_file(owner, root, "later.txt")
+    assert [c["name"] for c in follow(api, owner_workspace, newest)["changes"]] == ["later.txt"]
+
+
 def test_bad_wait_or_limit_is_400(api, owner_workspace):
     assert api.get(feed_url(owner_workspace), {"cursor": "0", "wait": "61"}).status_code == 400
     assert api.get(feed_url(owner_workspace), {"cursor": "0", "limit": "0"}).status_code == 400
