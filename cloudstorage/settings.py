@@ -611,9 +611,12 @@ if DASHBOARD_TUS_CHUNK < 64 * 1024 or DASHBOARD_UPLOAD_PARALLEL < 1 or DASHBOARD
 
 # --- Observability (cloudstorage/metrics.py, cloudstorage/logs.py) -------------------------------
 # GET /metrics (Prometheus text) answers a monitor holding METRICS_TOKEN (Bearer) or calling from an
-# address in METRICS_ALLOW (addresses or networks, e.g. 10.0.0.0/8); anyone else gets a 404.
+# address in METRICS_ALLOW (addresses or networks, e.g. 10.0.0.0/8); anyone else gets a 404. The
+# embedded default (and a DEBUG run) is one machine, where a Prometheus scrapes from 127.0.0.1;
+# production allows no address unless told (behind a proxy on the same host every request would
+# come from 127.0.0.1). METRICS_ALLOW= (empty) closes the embedded default too.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOW = env.list("METRICS_ALLOW", default=[])
+METRICS_ALLOW = env.list("METRICS_ALLOW", default=["127.0.0.1"] if DEBUG or EMBEDDED else [])
 INSTALLED_APPS += ["django_prometheus"]
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import pytest
 from django.test import Client
@@ -14,6 +16,14 @@ from disks.models import Disk, Replica
 from tests.factories import local_disks
 
 TOKEN = "m" * 40
+SETTINGS_ENV = {
+    "DEBUG",
+    "CLOUDSTORAGE_EMBEDDED",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "CLOUDSTORAGE_MASTER_KEY",
+    "METRICS_ALLOW",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -47,13 +57,50 @@ def value(samples: dict, name: str, **labels) -> float:
 
 
 def test_outsiders_get_404_and_an_allowed_address_gets_in(settings):
-    assert Client().get("/metrics").status_code == 404
-    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    outsider = Client(REMOTE_ADDR="192.0.2.1")
+    assert outsider.get("/metrics").status_code == 404
+    assert outsider.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
     settings.METRICS_TOKEN = ""
-    assert Client().get("/metrics").status_code == 404
+    settings.METRICS_ALLOW = []
+    assert Client().get("/metrics").status_code == 404  # from 127.0.0.1, no address allowed
     settings.METRICS_ALLOW = ["10.0.0.0/8"]
     assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics").status_code == 200
     assert Client(REMOTE_ADDR="192.0.2.1").get("/metrics").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "env, allowed",
+    [
+        ({"DEBUG": "0", "CLOUDSTORAGE_EMBEDDED": "1"}, ["127.0.0.1"]),  # make run
+        ({"DEBUG": "1"}, ["127.0.0.1"]),
+        ({"DEBUG": "0", "CLOUDSTORAGE_EMBEDDED": "1", "METRICS_ALLOW": ""}, []),
+        (
+            {
+                "DEBUG": "0",
+                "SECRET_KEY": "k" * 20 + "Zq81hfT2mZ0aLp7Qs9dYw3xVb6NcEe",
+                "DATABASE_URL": "sqlite:////tmp/x.sqlite3",
+                "CLOUDSTORAGE_MASTER_KEY": "A" * 43 + "=",
+            },
+            [],  # production
+        ),
+    ],
+)
+def test_the_embedded_default_lets_127_0_0_1_scrape_and_production_no_address(env, allowed, tmp_path):
+    """DESIGN.md: the embedded default allows 127.0.0.1; METRICS_ALLOW was empty everywhere."""
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_ENV}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; print(s.METRICS_ALLOW)",
+        ],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "cloudstorage.settings", "CLOUDSTORAGE_VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(allowed)
 
 
 def test_disk_replication_and_transfer_gauges_follow_the_store(api, root):
