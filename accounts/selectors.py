@@ -6,6 +6,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import Invitation, Membership, User, Workspace
+from cloudstorage.compiled import CompiledQuery
 from cloudstorage.errors import ServiceError
 from files.models import Node
 
@@ -22,11 +23,22 @@ def workspaces_for_user(*, user: User) -> QuerySet[Workspace]:
     )
 
 
+# The API's list and every workspace route run these: compiled once per process
+# (cloudstorage/compiled.py).
+_USER = Membership._meta.get_field("user")
+WORKSPACES = CompiledQuery(lambda *, user: workspaces_for_user(user=user), user=_USER)
+_WORKSPACE = CompiledQuery(
+    lambda *, user, workspace_id: workspaces_for_user(user=user).filter(pk=workspace_id)[:1],
+    user=_USER,
+    workspace_id=Workspace._meta.pk,
+)
+
+
 def workspace_get_for_user(*, user: User, workspace_id) -> Workspace:
     """The workspace with ``.role`` and ``.root_id`` set, or 404 when the user is not a member."""
     if not getattr(user, "is_authenticated", False):
         raise Http404
-    workspace = workspaces_for_user(user=user).filter(pk=workspace_id).first()
+    workspace = _WORKSPACE.first(user=user, workspace_id=workspace_id)
     if workspace is None:
         raise Http404
     return workspace

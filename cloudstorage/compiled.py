@@ -68,8 +68,8 @@ class CompiledQuery:
                 names = [name for name, value in prepared.items() if value == param]
                 slots.append(names[0] if names else None)
             for name in self.fields:
-                if slots.count(name) != 1:
-                    raise ValueError(f"CompiledQuery: {name!r} is not one parameter of {sql!r}")
+                if name not in slots:
+                    raise ValueError(f"CompiledQuery: {name!r} is no parameter of {sql!r}")
             # The compiler as as_sql() left it (select, klass_info, annotations, col_count) serves
             # every later run; only its connection and parameters change.
             compiler.connection = None

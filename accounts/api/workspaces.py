@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Invitation, Membership
-from accounts.selectors import invitations_open_for, membership_get, workspace_get_for_user, workspaces_for_user
+from accounts.selectors import WORKSPACES, invitations_open_for, membership_get, workspace_get_for_user
 from accounts.services import (
     invitation_accept,
     invitation_create,
@@ -103,7 +103,7 @@ def workspace_collection(request: Request) -> Response:
         created = workspace_create_team(owner=request.user, name=data.validated_data["name"])
         workspace = workspace_get_for_user(user=request.user, workspace_id=created.pk)
         return Response(WorkspaceOut(workspace).data, status=status.HTTP_201_CREATED)
-    return Response(WorkspaceOut(workspaces_for_user(user=request.user), many=True).data)
+    return Response(WorkspaceOut(WORKSPACES.all(user=request.user), many=True).data)
 
 
 @extend_schema(methods=["GET"], responses={200: WorkspaceOut}, summary="One workspace")
