@@ -1,17 +1,21 @@
 """The one place that decides who may do what to a node (STYLE.md habit 1).
 
 Permissions, weakest first: ``view`` (read, download), ``edit`` (write inside: upload, rename,
-move, delete, create public links), ``manage`` (a workspace's owners and admins: also link
-policies, the link inventory, activity, emptying the trash). A workspace member's role gives the
-permission on every node of the workspace; a share gives it on the shared node's subtree. Anyone
-with at least ``view`` may reshare, never granting more than they have. Anyone else gets a 404,
-never a 403, so the existence of a node is not revealed.
+move, delete, create public links, share with people), ``manage`` (a workspace's owners and admins:
+also link policies, the link inventory, activity, emptying the trash). A workspace member's role
+gives the permission on every node of the workspace; a share gives it on the shared node's subtree.
+Sharing onwards needs ``edit`` (as in Dropbox and Google Drive, a viewer may not share), and a share
+never grants more than ``edit``. Anyone else gets a 404, never a 403, so the existence of a node is
+not revealed.
 
 Shares and public links stop working while their node (or an ancestor) is in the trash, because
 every lookup here refuses trashed nodes; they work again after a restore. A public link also works
 only while its creator may still ``edit`` its node (what making it took): it is their access lent
 to anyone with the token, so revoking their share, removing or demoting them, or deactivating or
-deleting their account switches it off at once, decided each time the link is used.
+deleting their account switches it off at once, decided each time the link is used. A share
+follows the same rule (:func:`_live_share_keys`): it works only while its creator may still
+``edit`` the shared node, so a reshare ends with the share it was made through (and every
+reshare made from it), and works again if its creator regains edit.
 
 Paths follow the same line (:func:`node_paths_for_user`): a member sees a node's path from the
 workspace root; someone with only a share sees it from the highest node shared with them, which
@@ -29,7 +33,7 @@ from accounts.models import Membership, Workspace
 from cloudstorage.compiled import CompiledQuery
 from cloudstorage.errors import ServiceError
 from files.models import Node, PublicLink, Share, Vault
-from files.tree import ancestor_chain, folders_up, path_from, share_on_chain
+from files.tree import ancestor_chain, chain_ids_sql, folders_up, path_from
 
 LEVELS = {"view": 1, "edit": 2, "manage": 3}
 ROLE_PERMISSION = {
@@ -75,23 +79,119 @@ def node_permission(*, user, node: Node, membership=_UNKNOWN) -> str | None:
 
 
 def _share_grant(*, user, node: Node) -> tuple[str | None, str | None]:
-    """The strongest permission the caller's shares give on ``node`` (a share of the node or of an
-    ancestor), and the node's path as they may see it (see :func:`node_paths_for_user`), read by
-    the same two queries; ``(None, None)`` without a share."""
+    """The strongest permission the caller's live shares give on ``node`` (a share of the node or
+    of an ancestor), and the node's path as they may see it (see :func:`node_paths_for_user`), read
+    by the same two queries (three when a share of theirs is a reshare); ``(None, None)`` without
+    a share."""
     if not getattr(user, "is_authenticated", False):
         return None, None
     chain = [(node.pk, node.parent_id, node.name)]
     if node.parent_id is not None:
         chain += ancestor_chain(node_id=node.parent_id)
-    shares = dict(
-        Share.objects.filter(user=user, node_id__in=[node_id for node_id, _, _ in chain]).values_list(
-            "node_id", "permission"
-        )
+    known = {node_id: (parent_id, name) for node_id, parent_id, name in chain}
+    shares = share_grants(
+        user_ids={user.pk}, known=known, mine=Share.objects.filter(user=user, node_id__in=list(known))
     )
     if not shares:
         return None, None
     permission = "edit" if Share.Permission.EDIT in shares.values() else "view"
-    return permission, _path_below_share(chain, set(shares))
+    return permission, _path_below_share(chain, {node_id for _, node_id in shares})
+
+
+# What share_grants reads of a share: enough to decide whether it still works.
+_SHARE_ROW = ("pk", "node_id", "user_id", "permission", "created_by_id", "creator_role", "creator_active")
+
+
+def _shares_with_creator(shares: QuerySet) -> QuerySet:
+    """``shares`` with their creator's role in the share's workspace and whether the creator's
+    account is active riding along in the same query (as :func:`links_with_creator`)."""
+    # No ordering: Membership's default one would join the workspace and user tables again.
+    role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=OuterRef("created_by_id")).order_by()
+    return shares.annotate(creator_role=Subquery(role.values("role")[:1]), creator_active=F("created_by__is_active"))
+
+
+def shares_mark_active(*, shares: QuerySet, node: Node) -> list[Share]:
+    """``shares`` (the shares that reach ``node``: its own and its ancestors') with ``.active``: whether
+    each still works (see :func:`_live_share_keys`), so that whoever manages them sees a reshare
+    whose creator lost edit, and can revoke it. The chain's query and the shares' own (their
+    creators' roles ride along); ``shares`` must be every share of the chain, as it decides."""
+    chain = [(node.pk, node.parent_id, node.name)]
+    if node.parent_id is not None:
+        chain += ancestor_chain(node_id=node.parent_id)
+    known = {node_id: (parent_id, name) for node_id, parent_id, name in chain}
+    shares = list(_shares_with_creator(shares.filter(node_id__in=list(known))))
+    alive = _live_share_keys(rows=shares, known=known)
+    for share in shares:
+        share.active = share.pk in alive
+    return shares
+
+
+def share_grants(*, user_ids, known: dict | None = None, chain_of=None, mine: QuerySet | None = None) -> dict:
+    """``{(user id, node id): permission}`` of the live shares of ``user_ids`` on the nodes of
+    ``known`` (a :func:`files.tree.folders_up` answer: the nodes and all their ancestors), or on
+    the node ``chain_of`` and its ancestors.
+
+    ``mine`` narrows the first query (default: the users' shares on those nodes). One query when
+    every share found was made by a member of its workspace; one more, whatever the depth and the
+    length of the chain of reshares, when one was made by a grantee (a reshare), to read every
+    share on those nodes (two with ``chain_of``: the chain is read then): whether a reshare works
+    depends only on shares of the same chain."""
+    if known is not None and not known:
+        return {}
+    if mine is None:
+        on_chain = list(known) if known is not None else chain_ids_sql(node_id=chain_of)
+        mine = Share.objects.filter(user_id__in=user_ids, node_id__in=on_chain)
+    rows = list(_shares_with_creator(mine).values_list(*_SHARE_ROW, named=True))
+    if known is not None:
+        rows = [row for row in rows if row.node_id in known]
+    if not rows:
+        return {}
+    if any(row.creator_role is None and row.creator_active for row in rows):
+        if known is None:
+            known = folders_up(start_ids=[chain_of])
+        rows = list(
+            _shares_with_creator(Share.objects.filter(node_id__in=list(known))).values_list(*_SHARE_ROW, named=True)
+        )
+    alive = _live_share_keys(rows=rows, known=known or {})
+    return {(row.user_id, row.node_id): row.permission for row in rows if row.user_id in user_ids and row.pk in alive}
+
+
+def _live_share_keys(*, rows: list, known: dict) -> set:
+    """The ids of the shares among ``rows`` that still work: a share works while its creator may
+    ``edit`` its node (what making it took), as :func:`node_permission` decides it: by their
+    membership's role if they have one (a membership hides their shares), else by a live edit share
+    of theirs on the node or a folder above it. Not once their account is deleted or deactivated.
+    ``rows`` must hold every share on the shared nodes' chains whose creator is no member; a cycle of
+    reshares (A reshares to B, B to A) gives nothing."""
+
+    def at_or_above(top, node_id) -> bool:
+        current, steps = node_id, 0
+        while current is not None and steps <= len(known):
+            if current == top:
+                return True
+            current, steps = known.get(current, (None, None))[0], steps + 1
+        return False
+
+    alive, pending, made_by = set(), [], {}
+    for row in rows:
+        if not row.creator_active:
+            continue
+        if row.creator_role:
+            if permission_at_least(ROLE_PERMISSION.get(row.creator_role), "edit"):
+                alive.add(row.pk)
+                pending.append(row)
+        else:
+            made_by.setdefault(row.created_by_id, []).append(row)
+    # From the shares members made, down the reshares made through them.
+    while pending:
+        grant = pending.pop()
+        if grant.permission != Share.Permission.EDIT:
+            continue
+        for row in made_by.get(grant.user_id, ()):
+            if row.pk not in alive and at_or_above(grant.node_id, row.node_id):
+                alive.add(row.pk)
+                pending.append(row)
+    return alive
 
 
 def _path_below_share(chain: list[tuple], shared: set) -> str:
@@ -112,7 +212,8 @@ def node_paths_for_user(*, user, nodes: list[Node], member: bool | None = None, 
     ``member`` is whether the caller is a member of the nodes' workspace, when known (the
     ``.member`` of a node from :func:`node_get_for_user`); otherwise it is read. ``full_paths`` are
     paths from the root the caller already read (:func:`files.selectors.node_paths`), reused for a
-    member. One query for a member, two for a grantee, whatever the number and depth of the nodes.
+    member. One query for a member, two for a grantee (three when a share of theirs is a reshare, see
+    :func:`share_grants`), whatever the number and depth of the nodes.
     """
     nodes = list(nodes)
     if not nodes:
@@ -143,11 +244,8 @@ def node_paths_for_user(*, user, nodes: list[Node], member: bool | None = None, 
             paths[node.pk] = "/" if parent is None else f"{parent}/{node.name}"
     if granted:
         known = folders_up(start_ids=[node.pk for node in granted])
-        shared = set(
-            Share.objects.filter(user=user, workspace_id__in={node.workspace_id for node in granted}).values_list(
-                "node_id", flat=True
-            )
-        )
+        mine = Share.objects.filter(user=user, workspace_id__in={node.workspace_id for node in granted})
+        shared = {node_id for _, node_id in share_grants(user_ids={user.pk}, known=known, mine=mine)}
         for node in granted:
             chain = []
             current = node.pk
@@ -281,8 +379,9 @@ def workspace_get_for_user(*, user, workspace_id, need: str = "view") -> Workspa
 
 def share_may_change(*, user, share: Share, permission: str | None) -> bool:
     """Whether someone with ``permission`` on the shared node may change or revoke ``share``:
-    whoever may ``edit`` the node, and the share's creator while they can still see it. A viewer
-    may reshare, but never touch a share somebody else made."""
+    whoever may ``edit`` the node, and the share's creator while they can still see it (someone
+    lowered to view may still take back what they lent), but a viewer never touches a share
+    somebody else made."""
     return permission is not None and (permission_at_least(permission, "edit") or share.created_by_id == user.pk)
 
 
@@ -383,7 +482,7 @@ def link_creator_may_edit(*, link: PublicLink) -> bool:
     the node or an ancestor. False once their account is deleted or deactivated.
 
     ``link`` comes from :func:`links_with_creator`: a link made by a member costs no query, one
-    made by a grantee one. Lists mark many links at once with :func:`links_mark_creator_access`."""
+    made by a grantee one (three if their share is itself a reshare, see :func:`share_grants`). Lists mark many links at once with :func:`links_mark_creator_access`."""
     marked = getattr(link, "creator_may_edit", None)
     if marked is not None:
         return marked
@@ -393,17 +492,16 @@ def link_creator_may_edit(*, link: PublicLink) -> bool:
         return False
     if link.creator_role:
         return permission_at_least(ROLE_PERMISSION.get(link.creator_role), "edit")
-    return share_on_chain(
-        node_id=link.node_id,
-        user_id=link.created_by_id,
-        workspace_id=link.workspace_id,
-        permissions=[Share.Permission.EDIT],
-    )
+    # A live edit share of the node or a folder above: one query for the creator's shares on the
+    # chain with their creators' roles; a reshare among them also needs the chain's other shares.
+    grants = share_grants(user_ids={link.created_by_id}, chain_of=link.node_id)
+    return Share.Permission.EDIT in grants.values()
 
 
 def links_mark_creator_access(*, links: list[PublicLink]) -> list[PublicLink]:
     """Set ``.creator_may_edit`` on each of ``links`` (from :func:`links_with_creator`) for a list
-    of them (an inventory page): two queries for all the grantees' links, none for members'."""
+    of them (an inventory page): two queries for all the grantees' links (three if one of their
+    shares is a reshare), none for members'."""
     pending = []
     for link in links:
         if link.created_by_id is None or not link.creator_active:
@@ -414,13 +512,8 @@ def links_mark_creator_access(*, links: list[PublicLink]) -> list[PublicLink]:
             pending.append(link)
     if pending:
         known = folders_up(start_ids=[link.node_id for link in pending])
-        edit_shares = set(
-            Share.objects.filter(
-                user_id__in={link.created_by_id for link in pending},
-                workspace_id__in={link.workspace_id for link in pending},
-                permission=Share.Permission.EDIT,
-            ).values_list("user_id", "node_id")
-        )
+        grants = share_grants(user_ids={link.created_by_id for link in pending}, known=known)
+        edit_shares = {key for key, permission in grants.items() if permission == Share.Permission.EDIT}
         for link in pending:
             link.creator_may_edit = False
             current, steps = link.node_id, 0

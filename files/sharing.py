@@ -1,8 +1,9 @@
 """Sharing a file or folder with another user by e-mail (view or edit); a share covers the subtree.
 
 Who may do what is decided in files.access; these services only add the rules of sharing itself:
-a reshare never grants more than the resharer has, an unknown address is a clear error, and the
-grantee gets an e-mail. Revoking deletes the row, so the very next request is refused.
+sharing needs edit (a share grants view or edit, never more), an unknown address is a clear error,
+and the grantee gets an e-mail. Revoking deletes the row, so the very next request is refused; a
+share made by a grantee works only while they may still edit the item (files.access).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Membership, User
 from cloudstorage.errors import ServiceError
 from cloudstorage.text import mail_subject
-from files.access import node_ancestor_ids, permission_at_least, share_may_change
+from files.access import permission_at_least, share_grants, share_may_change, shares_mark_active
 from files.activity import activity_record
 from files.models import Node, Share
+from files.tree import folders_up
 
 
 def _too_much(permission: str, have: str) -> ServiceError:
@@ -77,9 +78,15 @@ def share_create(*, actor, node: Node, email: str, permission: str) -> tuple[Sha
     Sharing again with the same person changes the permission. Returns (share, created)."""
     if permission not in Share.Permission.values:
         raise ServiceError(code="invalid", message="permission must be view or edit.", status_code=400)
-    have = "edit" if node.permission == "manage" else node.permission
-    if not permission_at_least(node.permission, permission):
-        raise _too_much(permission, have)
+    if not permission_at_least(node.permission, "edit"):
+        # As in Dropbox and Google Drive, a viewer may not share onwards: a share lends the sharer's
+        # access, and it works only while they may edit the item (files.access).
+        raise ServiceError(
+            code="permission_denied",
+            message="You can only share items you can edit; ask someone who can edit it to share it.",
+            status_code=403,
+            details={"yours": node.permission},
+        )
     if node.parent_id is None:
         raise ServiceError(
             code="invalid",
@@ -170,19 +177,24 @@ def share_revoke(*, actor, share: Share) -> None:
             )
 
 
-def shares_for_node(*, node: Node) -> QuerySet[Share]:
-    """The shares that reach ``node``: its own and those of its ancestors (``inherited``)."""
-    return (
-        Share.objects.filter(node_id__in=node_ancestor_ids(node=node))
-        .select_related("user", "created_by", "node")
-        .order_by("created_at", "pk")
+def shares_for_node(*, node: Node) -> list[Share]:
+    """The shares that reach ``node``: its own and those of its ancestors (``inherited``), each with
+    ``.active`` (False: a reshare whose creator may no longer edit the item, see files.access)."""
+    return shares_mark_active(
+        shares=Share.objects.select_related("user", "created_by", "node").order_by("created_at", "pk"), node=node
     )
 
 
-def shares_with_user(*, user) -> QuerySet[Share]:
-    """What others shared with ``user`` and is not in the trash, newest first."""
-    return (
+def shares_with_user(*, user) -> list[Share]:
+    """What others shared with ``user``, is not in the trash and still works (a reshare whose
+    creator may no longer edit the item does not), newest first."""
+    shares = list(
         Share.objects.filter(user=user, node__trashed_in__isnull=True)
         .select_related("node", "created_by", "workspace")
         .order_by("-created_at", "-pk")
     )
+    if not shares:
+        return shares
+    known = folders_up(start_ids=[share.node_id for share in shares])
+    live = share_grants(user_ids={user.pk}, known=known)
+    return [share for share in shares if (user.pk, share.node_id) in live]

@@ -16,9 +16,10 @@ import uuid
 from collections.abc import Iterable
 
 from django.db import connections, router
+from django.db.models.expressions import RawSQL
 
 from cloudstorage.errors import ServiceError
-from files.models import Node, Share
+from files.models import Node
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,6 @@ WITH RECURSIVE chain(id, parent_id, name, depth) AS (
 )
 SELECT {columns} FROM chain {rest}
 """
-# What share_on_chain appends to the chain's query: a share of the user on any node of it.
-_SHARE_ON_CHAIN = """c JOIN {share_table} s ON s.node_id = c.id
-WHERE s.user_id = %s AND s.workspace_id = %s AND s.permission IN ({permissions}) LIMIT 1"""
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -69,35 +67,19 @@ def folders_up(*, start_ids: Iterable) -> dict:
     return {_as_uuid(node_id): (_as_uuid(parent_id), name) for node_id, parent_id, name in rows}
 
 
-def share_on_chain(*, node_id, user_id, workspace_id, permissions: Iterable[str]) -> bool:
-    """Whether ``user_id`` holds a share with one of ``permissions`` on ``node_id`` or one of its
-    ancestors: one query (the chain's CTE and the share lookup by the share_by_user index), for
-    checks made on every request where reading the chain first would be a second query."""
-    permissions = list(permissions)
-    alias = router.db_for_read(Share)
-    connection = connections[alias]
-    quote = connection.ops.quote_name
+def chain_ids_sql(*, node_id) -> RawSQL:
+    """The ids of ``node_id`` and all its ancestors as a subquery (``filter(node_id__in=...)``), so
+    that a lookup by the chain is one query with it."""
+    connection = connections[router.db_for_read(Node)]
     sql = _ANCESTORS_SQL.format(
-        table=quote(Node._meta.db_table),
+        table=connection.ops.quote_name(Node._meta.db_table),
         starts="%s",
         max_depth=MAX_DEPTH,
-        columns="1",
-        rest=_SHARE_ON_CHAIN.format(
-            share_table=quote(Share._meta.db_table), permissions=", ".join(["%s"] * len(permissions))
-        ),
+        columns="id",
+        rest="",
     )
-    pk = Node._meta.pk
-    user_pk = Share._meta.get_field("user").target_field
-    workspace_pk = Share._meta.get_field("workspace").target_field
-    params = [
-        pk.get_db_prep_value(node_id, connection),
-        user_pk.get_db_prep_value(user_id, connection),
-        workspace_pk.get_db_prep_value(workspace_id, connection),
-        *permissions,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() is not None
+    # The SQL is our own constant text (table name quoted by the backend); the id is a parameter.
+    return RawSQL(sql, [Node._meta.pk.get_db_prep_value(node_id, connection)])  # noqa: S611
 
 
 def ancestor_chain(*, node_id) -> list[tuple]:

@@ -22,6 +22,11 @@ class ShareOut(serializers.Serializer):
     created_by = serializers.EmailField(source="created_by.email", default=None)
     created_at = serializers.DateTimeField()
     inherited = serializers.SerializerMethodField(help_text="True when the share is on a folder above this node.")
+    active = serializers.BooleanField(
+        default=True,
+        help_text="False while the share's creator may no longer edit the item: it gives no access then "
+        "(it works again if they regain edit), but can still be revoked.",
+    )
 
     def get_inherited(self, share: Share) -> bool:
         node_id = self.context.get("node_id")

@@ -749,12 +749,14 @@ async function openShare(item) {
           },
         }, el("option", { value: "view", selected: s.permission === "view" }, "Can view"),
         el("option", { value: "edit", selected: s.permission === "edit" }, "Can edit"));
+        // A reshare whose creator can no longer edit the item gives no access (until they can again).
+        const off = s.active === false ? el("small", { class: "muted" }, "not in effect: whoever shared it can no longer edit it") : null;
         if (s.inherited) {
           // A share of a folder above: changed or revoked there, not here.
           return el("li", { class: "share-row", dataset: { email } }, el("span", { class: "grow" }, email),
-            el("span", { class: "badge" }, s.permission), el("small", { class: "muted" }, "through a folder above"));
+            el("span", { class: "badge" }, s.permission), el("small", { class: "muted" }, "through a folder above"), off);
         }
-        return el("li", { class: "share-row", dataset: { email } }, el("span", { class: "grow" }, email), select,
+        return el("li", { class: "share-row", dataset: { email } }, el("span", { class: "grow" }, email), select, off,
           el("button", {
             type: "button", class: "small danger", "aria-label": `Revoke access of ${email}`,
             onclick: async () => {

@@ -146,6 +146,32 @@ def test_listing_through_a_share_is_fixed(owner, friend, root, django_assert_max
     both(django_assert_max_num_queries, 5, listing(near), listing(far))
 
 
+def test_listing_through_a_reshare_costs_one_query_more(owner, friend, root, django_assert_max_num_queries):
+    # A share made by a grantee works only while its creator may still edit the item
+    # (files.access.share_grants): a share made by a member is decided by its creator's role, which
+    # rides along with the shares' own query; a reshare needs the chain's other shares, one more
+    # query whatever the depth and however many reshares lead to it.
+    from tests.factories import UserFactory
+
+    top = folder(owner, root, "shared")
+    share_create(actor=owner, node=_with_permission(top), email=friend.email, permission="edit")
+    second, third = UserFactory(email="second@example.com"), UserFactory(email="third@example.com")
+    share_create(actor=friend, node=_with_permission_for(friend, top), email=second.email, permission="edit")
+    share_create(actor=second, node=_with_permission_for(second, top), email=third.email, permission="view")
+    near = folder(owner, top, "n")
+    far = folder(owner, top, "/".join(f"d{level}" for level in range(DEEP)))
+    clients = {user: client_for(user) for user in (friend, second, third)}
+    for client in clients.values():
+        client.get("/api/v1/workspaces/")
+
+    def listing(user, folder_node):
+        return lambda: clients[user].get(f"/api/v1/nodes/{folder_node.pk}/children/")
+
+    both(django_assert_max_num_queries, 6, listing(second, near), listing(second, far))
+    both(django_assert_max_num_queries, 6, listing(third, near), listing(third, far))
+    assert queries_of(listing(third, near)) == queries_of(listing(friend, near)) + 1
+
+
 def test_metadata_patch_is_fixed(api, owner, shallow, deep, django_assert_max_num_queries):
     near, far = upload(owner, shallow, "p.txt", b"1"), upload(owner, deep, "p.txt", b"1")
 
@@ -247,6 +273,10 @@ def test_public_link_made_by_a_grantee_costs_one_query_more(owner, friend, root,
 
 def _with_permission(node: Node) -> Node:
     return node_get_for_user(user=node.workspace.owner, node_id=node.pk, need="edit")
+
+
+def _with_permission_for(user, node: Node) -> Node:
+    return node_get_for_user(user=user, node_id=node.pk, need="edit")
 
 
 # A tus PATCH that does not complete its upload, savepoints counted (in production each outermost one

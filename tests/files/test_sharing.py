@@ -112,15 +112,19 @@ def test_sharing_again_changes_the_permission_instead_of_duplicating(api, projec
     assert Share.objects.count() == 1
 
 
-def test_a_reshare_never_grants_more_than_the_resharer_has(api, friend_api, project):
+def test_a_grantee_with_view_may_not_reshare_nor_raise_their_reshare(api, friend_api, project):
     stranger = UserFactory(email="stranger@example.com")
-    share(api, project["folder"], "friend@example.com", "view")
+    friends = share(api, project["folder"], "friend@example.com", "view").json()["id"]
 
-    refused = share(friend_api, project["inner"], stranger.email, "edit")
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
+    for permission in ("view", "edit"):
+        refused = share(friend_api, project["inner"], stranger.email, permission)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
+    assert not Share.objects.filter(user=stranger).exists()
+    # Made while they could edit, their reshare cannot be raised above what they have now.
+    api.patch(f"/api/v1/shares/{friends}/", {"permission": "edit"}, format="json")
     allowed = share(friend_api, project["inner"], stranger.email, "view")
     assert allowed.status_code == 201
-    # ... nor can a later change raise it above the changer's own access.
+    api.patch(f"/api/v1/shares/{friends}/", {"permission": "view"}, format="json")
     assert (
         friend_api.patch(f"/api/v1/shares/{allowed.json()['id']}/", {"permission": "edit"}, format="json").status_code
         == 403

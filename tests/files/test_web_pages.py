@@ -62,7 +62,7 @@ def test_folder_of_another_workspace_in_url_is_404(owner, outsider, root):
 def test_shared_folder_opens_for_recipient_without_revealing_parents(owner, outsider, root):
     secret = folder_create(user=owner, parent=root, name="Secret parent")
     shared = folder_create(user=owner, parent=secret, name="Shared here")
-    Share.objects.create(workspace=root.workspace, node=shared, user=outsider, permission="view")
+    Share.objects.create(workspace=root.workspace, node=shared, user=outsider, permission="view", created_by=owner)
     client = _login(outsider)
     response = client.get(f"/app/open/{shared.pk}/", follow=True)
     assert response.status_code == 200
