@@ -44,9 +44,14 @@ def workspace_get_for_user(*, user: User, workspace_id) -> Workspace:
     return workspace
 
 
-def membership_get(*, workspace: Workspace, membership_id) -> Membership:
+def membership_get(*, workspace: Workspace, member_id) -> Membership:
+    """The membership of the user ``member_id`` in ``workspace``; 404 if they are no member.
+
+    A member is addressed by their user's id (a UUID, unique within a workspace: one membership per
+    user), not by the membership's sequential row id, which the API never shows (DESIGN.md: all
+    ids are UUIDs)."""
     membership = (
-        Membership.objects.select_related("user", "workspace").filter(workspace=workspace, pk=membership_id).first()
+        Membership.objects.select_related("user", "workspace").filter(workspace=workspace, user_id=member_id).first()
     )
     if membership is None:
         raise Http404

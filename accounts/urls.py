@@ -13,12 +13,12 @@ urlpatterns = [
         name="workspace_invitation_revoke",
     ),
     path(
-        "workspaces/<uuid:workspace_id>/members/<int:membership_id>/role/",
+        "workspaces/<uuid:workspace_id>/members/<uuid:member_id>/role/",
         views.workspace_member_role,
         name="workspace_member_role",
     ),
     path(
-        "workspaces/<uuid:workspace_id>/members/<int:membership_id>/remove/",
+        "workspaces/<uuid:workspace_id>/members/<uuid:member_id>/remove/",
         views.workspace_member_remove,
         name="workspace_member_remove",
     ),

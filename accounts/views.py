@@ -135,9 +135,9 @@ def workspace_invitation_revoke(request: HttpRequest, workspace_id, invitation_i
 
 @login_required
 @require_POST
-def workspace_member_role(request: HttpRequest, workspace_id, membership_id) -> HttpResponse:
+def workspace_member_role(request: HttpRequest, workspace_id, member_id) -> HttpResponse:
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
-    membership = membership_get(workspace=workspace, membership_id=membership_id)
+    membership = membership_get(workspace=workspace, member_id=member_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a valid role.")
@@ -154,9 +154,9 @@ def workspace_member_role(request: HttpRequest, workspace_id, membership_id) -> 
 
 @login_required
 @require_POST
-def workspace_member_remove(request: HttpRequest, workspace_id, membership_id) -> HttpResponse:
+def workspace_member_remove(request: HttpRequest, workspace_id, member_id) -> HttpResponse:
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
-    membership = membership_get(workspace=workspace, membership_id=membership_id)
+    membership = membership_get(workspace=workspace, member_id=member_id)
     leaving = membership.user_id == request.user.pk
     try:
         membership_remove(membership=membership, actor=request.user, actor_role=workspace.role)

@@ -9,7 +9,7 @@ urlpatterns = [
     path("workspaces/", workspaces.workspace_collection, name="api_workspaces"),
     path("workspaces/<uuid:workspace_id>/", workspaces.workspace_detail, name="api_workspace"),
     path("workspaces/<uuid:workspace_id>/members/", workspaces.member_list, name="api_members"),
-    path("workspaces/<uuid:workspace_id>/members/<int:membership_id>/", workspaces.member_detail, name="api_member"),
+    path("workspaces/<uuid:workspace_id>/members/<uuid:member_id>/", workspaces.member_detail, name="api_member"),
     path("workspaces/<uuid:workspace_id>/invitations/", workspaces.invitation_collection, name="api_invitations"),
     path(
         "workspaces/<uuid:workspace_id>/invitations/<uuid:invitation_id>/",

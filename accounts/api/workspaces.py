@@ -40,13 +40,14 @@ class WorkspaceIn(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
 
-class MemberOut(serializers.ModelSerializer):
+class MemberOut(serializers.Serializer):
+    # A member is addressed by their user's id (/members/{id}/): the membership's own row id is a
+    # sequential integer, and every id the API shows is a UUID.
+    id = serializers.UUIDField(source="user_id", help_text="The member's user id; address them by it.")
+    user_id = serializers.UUIDField()
     email = serializers.EmailField(source="user.email")
-    user_id = serializers.UUIDField(source="user.id")
-
-    class Meta:
-        model = Membership
-        fields = ["id", "user_id", "email", "role", "created_at"]
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    created_at = serializers.DateTimeField()
 
 
 class RoleIn(serializers.Serializer):
@@ -129,9 +130,9 @@ def member_list(request: Request, workspace_id) -> Response:
 @extend_schema(methods=["PATCH"], request=RoleIn, responses={200: MemberOut}, summary="Change a member's role")
 @extend_schema(methods=["DELETE"], request=None, responses={204: None}, summary="Remove a member (or leave)")
 @api_view(["PATCH", "DELETE"])
-def member_detail(request: Request, workspace_id, membership_id) -> Response:
+def member_detail(request: Request, workspace_id, member_id) -> Response:
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
-    membership = membership_get(workspace=workspace, membership_id=membership_id)
+    membership = membership_get(workspace=workspace, member_id=member_id)
     if request.method == "DELETE":
         membership_remove(membership=membership, actor=request.user, actor_role=workspace.role)
         return Response(status=status.HTTP_204_NO_CONTENT)

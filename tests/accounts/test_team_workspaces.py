@@ -92,7 +92,7 @@ def test_member_cannot_invite_or_change_roles(teammate_api, team, owner):
     assert _invite(teammate_api, team, "x@example.com").status_code == 403
     owner_membership = Membership.objects.get(workspace=team, user=owner)
     response = teammate_api.patch(
-        f"/api/v1/workspaces/{team.pk}/members/{owner_membership.pk}/", {"role": "viewer"}, format="json"
+        f"/api/v1/workspaces/{team.pk}/members/{owner_membership.user_id}/", {"role": "viewer"}, format="json"
     )
     assert response.status_code == 403
     owner_membership.refresh_from_db()
@@ -101,7 +101,7 @@ def test_member_cannot_invite_or_change_roles(teammate_api, team, owner):
 
 def test_change_role_and_remove(api, team, teammate):
     membership = Membership.objects.get(workspace=team, user=teammate)
-    url = f"/api/v1/workspaces/{team.pk}/members/{membership.pk}/"
+    url = f"/api/v1/workspaces/{team.pk}/members/{membership.user_id}/"
     assert api.patch(url, {"role": "admin"}, format="json").json()["role"] == "admin"
     assert api.patch(url, {"role": "nonsense"}, format="json").status_code == 400
     assert api.delete(url).status_code == 204
@@ -111,16 +111,18 @@ def test_change_role_and_remove(api, team, teammate):
 def test_admin_cannot_touch_owner_role(teammate_api, team, teammate, owner):
     Membership.objects.filter(workspace=team, user=teammate).update(role="admin")
     owner_membership = Membership.objects.get(workspace=team, user=owner)
-    url = f"/api/v1/workspaces/{team.pk}/members/{owner_membership.pk}/"
+    url = f"/api/v1/workspaces/{team.pk}/members/{owner_membership.user_id}/"
     assert teammate_api.delete(url).status_code == 403
     mine = Membership.objects.get(workspace=team, user=teammate)
-    response = teammate_api.patch(f"/api/v1/workspaces/{team.pk}/members/{mine.pk}/", {"role": "owner"}, format="json")
+    response = teammate_api.patch(
+        f"/api/v1/workspaces/{team.pk}/members/{mine.user_id}/", {"role": "owner"}, format="json"
+    )
     assert response.status_code == 403
 
 
 def test_last_owner_cannot_leave_or_be_demoted(api, team, owner):
     mine = Membership.objects.get(workspace=team, user=owner)
-    url = f"/api/v1/workspaces/{team.pk}/members/{mine.pk}/"
+    url = f"/api/v1/workspaces/{team.pk}/members/{mine.user_id}/"
     response = api.delete(url)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "last_owner"
@@ -131,19 +133,19 @@ def test_last_owner_cannot_leave_or_be_demoted(api, team, owner):
 def test_owner_can_leave_when_another_owner_exists(api, team, owner, teammate):
     Membership.objects.filter(workspace=team, user=teammate).update(role="owner")
     mine = Membership.objects.get(workspace=team, user=owner)
-    assert api.delete(f"/api/v1/workspaces/{team.pk}/members/{mine.pk}/").status_code == 204
+    assert api.delete(f"/api/v1/workspaces/{team.pk}/members/{mine.user_id}/").status_code == 204
     assert not Membership.objects.filter(workspace=team, user=owner).exists()
 
 
 def test_member_can_leave(teammate_api, team, teammate):
     mine = Membership.objects.get(workspace=team, user=teammate)
-    assert teammate_api.delete(f"/api/v1/workspaces/{team.pk}/members/{mine.pk}/").status_code == 204
+    assert teammate_api.delete(f"/api/v1/workspaces/{team.pk}/members/{mine.user_id}/").status_code == 204
 
 
 def test_nobody_leaves_their_personal_workspace(api, owner):
     workspace = personal_workspace(owner)
     mine = Membership.objects.get(workspace=workspace, user=owner)
-    assert api.delete(f"/api/v1/workspaces/{workspace.pk}/members/{mine.pk}/").status_code in (400, 409)
+    assert api.delete(f"/api/v1/workspaces/{workspace.pk}/members/{mine.user_id}/").status_code in (400, 409)
     assert Membership.objects.filter(pk=mine.pk).exists()
 
 
@@ -153,8 +155,11 @@ def test_outsider_gets_404_on_every_workspace_route(outsider_api, team, owner):
     assert outsider_api.get(f"{base}/").status_code == 404
     assert outsider_api.patch(f"{base}/", {"name": "x"}, format="json").status_code == 404
     assert outsider_api.get(f"{base}/members/").status_code == 404
-    assert outsider_api.patch(f"{base}/members/{membership.pk}/", {"role": "viewer"}, format="json").status_code == 404
-    assert outsider_api.delete(f"{base}/members/{membership.pk}/").status_code == 404
+    assert (
+        outsider_api.patch(f"{base}/members/{membership.user_id}/", {"role": "viewer"}, format="json").status_code
+        == 404
+    )
+    assert outsider_api.delete(f"{base}/members/{membership.user_id}/").status_code == 404
     assert outsider_api.get(f"{base}/invitations/").status_code == 404
     assert outsider_api.post(f"{base}/invitations/", {"email": "a@example.com"}, format="json").status_code == 404
     assert Workspace.objects.get(pk=team.pk).name == "Acme"
@@ -215,7 +220,7 @@ def test_removed_or_demoted_admin_cannot_walk_back_in_with_their_invitation(
     api, team, teammate, django_capture_on_commit_callbacks, change
 ):
     membership, token = _admins_invitation_to_their_second_address(teammate, team, django_capture_on_commit_callbacks)
-    url = f"/api/v1/workspaces/{team.pk}/members/{membership.pk}/"
+    url = f"/api/v1/workspaces/{team.pk}/members/{membership.user_id}/"
     if change["method"] == "delete":
         assert api.delete(url).status_code == 204
     else:
@@ -264,7 +269,7 @@ def test_demoted_owner_keeps_the_invitations_an_admin_may_still_give(
         assert _invite(teammate_as_owner, team, "helper@example.com", role="admin").status_code == 201
     helper_token = _token_from_mail()
     mine = Membership.objects.get(workspace=team, user=teammate)
-    url = f"/api/v1/workspaces/{team.pk}/members/{mine.pk}/"
+    url = f"/api/v1/workspaces/{team.pk}/members/{mine.user_id}/"
     assert api.patch(url, {"role": "admin"}, format="json").status_code == 200
 
     assert list(Invitation.objects.filter(workspace=team).values_list("email", flat=True)) == ["helper@example.com"]

@@ -83,7 +83,7 @@ def test_upload_link_made_by_a_removed_member_stops_taking_files(owner, teammate
     inbox = folder(owner, root_of(team), "inbox")
     link = _link(teammate_api, inbox, permission="upload")
 
-    removed = client_for(owner).delete(f"/api/v1/workspaces/{team.pk}/members/{_membership(team, teammate).pk}/")
+    removed = client_for(owner).delete(f"/api/v1/workspaces/{team.pk}/members/{_membership(team, teammate).user_id}/")
     assert removed.status_code == 204
 
     anonymous = Client()
@@ -102,7 +102,7 @@ def test_link_of_a_member_demoted_to_viewer_stops_and_comes_back_with_the_role(o
     docs = folder(owner, root_of(team), "docs")
     link = _link(teammate_api, docs)
     owner_api = client_for(owner)
-    member_url = f"/api/v1/workspaces/{team.pk}/members/{_membership(team, teammate).pk}/"
+    member_url = f"/api/v1/workspaces/{team.pk}/members/{_membership(team, teammate).user_id}/"
 
     assert owner_api.patch(member_url, {"role": "viewer"}, format="json").status_code == 200
     assert Client().get(f"/s/{link['token']}").status_code == 410
