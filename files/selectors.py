@@ -7,6 +7,7 @@ see what.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 from django.core.exceptions import ValidationError
@@ -200,6 +201,21 @@ def node_paths(*, nodes: list[Node]) -> dict:
     return paths
 
 
+# A MIME type as RFC 6838 names them (type "/" subtype, restricted characters), for ?type= in search.
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}", re.IGNORECASE)
+
+
+def search_kinds() -> list[str]:
+    """The named values of search's ``type`` (besides an exact MIME type such as ``text/plain``)."""
+    return [Node.Kind.FOLDER, Node.Kind.FILE, *FILE_TYPES, "other"]
+
+
+def search_kind_valid(kind: str) -> bool:
+    """Whether ``kind`` is a type :func:`nodes_search` knows: one of :func:`search_kinds` or a MIME
+    type. Anything else would silently find nothing (it was taken for a MIME type)."""
+    return not kind or kind in search_kinds() or _MIME_TYPE.fullmatch(kind) is not None
+
+
 def nodes_search(
     *, workspace: Workspace, q: str = "", kind: str = "", tag: str = "", limit: int | None = None
 ) -> QuerySet[Node]:
@@ -225,7 +241,7 @@ def nodes_search(
                 excluded |= file_type_condition(name)
             nodes = nodes.filter(kind=Node.Kind.FILE).exclude(excluded)
         else:
-            nodes = nodes.filter(kind=Node.Kind.FILE, mime_type=kind)
+            nodes = nodes.filter(kind=Node.Kind.FILE, mime_type=kind.lower())  # MIME types ignore case
     if tag:
         nodes = nodes.filter(pk__in=Node.objects.filter(workspace=workspace, tags__name__iexact=tag).values("pk"))
     return nodes

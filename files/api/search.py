@@ -9,10 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.api import cursor_page
+from cloudstorage.errors import ServiceError
 from files.access import node_paths_for_user, workspace_get_for_user
 from files.api.nodes import NODE_EXAMPLE
 from files.api.serializers import NodeOut, tags_by_node
-from files.selectors import FILE_TYPES, nodes_search
+from files.selectors import nodes_search, search_kind_valid, search_kinds
 
 
 class SearchPagination(CursorPagination):
@@ -34,7 +35,7 @@ class SearchPagination(CursorPagination):
         OpenApiParameter(
             "type",
             str,
-            description="folder, file, one of " + ", ".join([*FILE_TYPES, "other"]) + ", or an exact MIME type.",
+            description=", ".join(search_kinds()) + ", or an exact MIME type (text/plain); anything else is 400.",
         ),
         OpenApiParameter("tag", str, description="Only items with this tag (case-insensitive)."),
         OpenApiParameter("ordering", str, enum=["name", "-modified"], description="By name (default) or newest first."),
@@ -49,10 +50,19 @@ class SearchPagination(CursorPagination):
 def workspace_search(request: Request, workspace_id) -> Response:
     workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
     params = request.query_params
+    kind = params.get("type", "").strip()
+    if not search_kind_valid(kind):
+        accepted = search_kinds()
+        raise ServiceError(
+            code="invalid",
+            message=f"type must be one of {', '.join(accepted)}, or a MIME type such as text/plain.",
+            status_code=400,
+            details={"type": kind[:100], "accepted": accepted},
+        )
     results = nodes_search(
         workspace=workspace,
         q=params.get("q", "").strip()[:200],
-        kind=params.get("type", "").strip(),
+        kind=kind,
         tag=params.get("tag", "").strip()[:64],
     )
     paginator = SearchPagination()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from files.selectors import FILE_TYPES
 from tests.files.api_helpers import make_file, make_folder, url
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + b"\0" * 32
@@ -101,3 +102,20 @@ def test_recent_files_come_newest_first(api, owner, owner_workspace, root):
     assert [n["name"] for n in recent["results"]] == ["newest.txt", "middle.txt", "oldest.txt"]
     by_name = api.get(address, {"type": "file"}).json()
     assert [n["name"] for n in by_name["results"]] == ["middle.txt", "newest.txt", "oldest.txt"]
+
+
+@pytest.mark.parametrize("kind", ["bogus", "images", "text/", "/plain", "text plain", "x" * 300])
+def test_search_refuses_an_unknown_type_and_lists_the_accepted_ones(api, owner_workspace, tree, kind):
+    response = api.get(f"/api/v1/workspaces/{owner_workspace.pk}/search/", {"type": kind})
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and "folder, file, image" in error["message"]
+    assert "text/plain" in error["message"]
+    assert error["details"]["accepted"] == ["folder", "file", *FILE_TYPES, "other"]
+
+
+def test_search_accepts_every_listed_type_and_any_mime_type(api, owner_workspace, tree):
+    for kind in ["folder", "file", *FILE_TYPES, "other", "application/vnd.ms-excel", "TEXT/PLAIN"]:
+        response = api.get(f"/api/v1/workspaces/{owner_workspace.pk}/search/", {"type": kind})
+        assert response.status_code == 200, (kind, response.content)
