@@ -15,21 +15,22 @@ from rest_framework.response import Response
 from accounts.models import ApiToken
 from accounts.second_factor import second_factor_verify, user_has_second_factor
 from accounts.services import token_create, token_revoke
+from cloudstorage.api_fields import StrictCharField
 from cloudstorage.errors import ServiceError
 from cloudstorage.throttling import TokenIssueThrottle
 
 
 class TokenIssueIn(serializers.Serializer):
     email = serializers.EmailField()
-    password = serializers.CharField(trim_whitespace=False)
-    code = serializers.CharField(
+    password = StrictCharField(trim_whitespace=False)
+    code = StrictCharField(
         required=False,
         allow_blank=True,
         max_length=64,
         help_text="Required for an account with two-factor authentication: the current code of its "
         "authenticator app, or one of its unused recovery codes (each works once). Ignored otherwise.",
     )
-    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    name = StrictCharField(required=False, allow_blank=True, max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 

@@ -20,6 +20,7 @@ from accounts.services import (
     workspace_create_team,
     workspace_rename,
 )
+from cloudstorage.api_fields import StrictCharField
 
 
 class WorkspaceOut(serializers.Serializer):
@@ -37,7 +38,7 @@ class WorkspaceOut(serializers.Serializer):
 
 
 class WorkspaceIn(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
 
 
 class MemberOut(serializers.Serializer):
@@ -66,7 +67,7 @@ class InvitationOut(serializers.ModelSerializer):
 
 
 class AcceptIn(serializers.Serializer):
-    token = serializers.CharField()
+    token = StrictCharField()
 
 
 @extend_schema(

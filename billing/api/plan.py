@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from accounts.selectors import workspace_get_for_user
 from billing.selectors import plan_summary
 from billing.services import plan_cancel, plan_change
+from cloudstorage.api_fields import StrictIntegerField
 
 
 class CategoryRangeOut(serializers.Serializer):
@@ -52,7 +53,7 @@ class PlanOut(serializers.Serializer):
 
 
 class PlanIn(serializers.Serializer):
-    gb = serializers.IntegerField(help_text="1 (free) or 10–100")
+    gb = StrictIntegerField(help_text="1 (free) or 10–100")
 
 
 CheckoutOut = inline_serializer(

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.api import cursor_page
+from cloudstorage.api_fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from files.access import link_get_for_user, links_mark_creator_access, node_get_for_user, workspace_get_for_user
 from files.activity import node_path
 from files.api.activity import NewestFirst
@@ -69,20 +70,20 @@ class InventoryLinkOut(LinkOut):
 
 class LinkIn(serializers.Serializer):
     permission = serializers.ChoiceField(choices=PublicLink.Permission.choices, default=PublicLink.Permission.VIEW)
-    password = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    password = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
-    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS)
+    max_downloads = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS)
 
 
 class PolicyIn(serializers.Serializer):
-    default_expiry_days = serializers.IntegerField(
+    default_expiry_days = StrictIntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_EXPIRY_DAYS, default=None
     )
-    max_expiry_days = serializers.IntegerField(
+    max_expiry_days = StrictIntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_EXPIRY_DAYS, default=None
     )
-    password_required = serializers.BooleanField(required=False, default=False)
-    default_max_downloads = serializers.IntegerField(
+    password_required = StrictBooleanField(required=False, default=False)
+    default_max_downloads = StrictIntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS, default=None
     )
 

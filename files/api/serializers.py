@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cloudstorage.api_fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictUUIDField
 from files.access import node_path_for_user
 from files.models import FileVersion, Node, Tag
 from files.selectors import LISTING_FIELDS
@@ -90,15 +91,15 @@ def tags_by_node(node_ids: list) -> dict:
 
 
 class NodeUpdateIn(serializers.Serializer):
-    name = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True, max_length=1000)
-    parent = serializers.UUIDField(required=False, help_text="Move into this folder (same workspace).")
-    tags = serializers.ListField(child=serializers.CharField(trim_whitespace=False, allow_blank=True), required=False)
-    description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=10_000)
+    name = StrictCharField(required=False, trim_whitespace=False, allow_blank=True, max_length=1000)
+    parent = StrictUUIDField(required=False, help_text="Move into this folder (same workspace).")
+    tags = serializers.ListField(child=StrictCharField(trim_whitespace=False, allow_blank=True), required=False)
+    description = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, max_length=10_000)
 
 
 class FolderCreateIn(serializers.Serializer):
     type = serializers.ChoiceField(choices=["folder"])
-    name = serializers.CharField(trim_whitespace=False, allow_blank=True, max_length=1000)
+    name = StrictCharField(trim_whitespace=False, allow_blank=True, max_length=1000)
 
 
 class UploadIn(serializers.Serializer):
@@ -106,7 +107,7 @@ class UploadIn(serializers.Serializer):
     file (in the same order) such as ``photos/2024/a.jpg`` to upload a folder tree."""
 
     file = serializers.ListField(child=serializers.FileField())
-    relative_path = serializers.ListField(child=serializers.CharField(), required=False)
+    relative_path = serializers.ListField(child=StrictCharField(), required=False)
 
 
 class UploadOut(serializers.Serializer):
@@ -116,8 +117,8 @@ class UploadOut(serializers.Serializer):
 
 
 class CopyIn(serializers.Serializer):
-    parent = serializers.UUIDField(help_text="The folder to copy into (same workspace).")
-    name = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True, max_length=1000)
+    parent = StrictUUIDField(help_text="The folder to copy into (same workspace).")
+    name = StrictCharField(required=False, trim_whitespace=False, allow_blank=True, max_length=1000)
 
 
 class VersionOut(serializers.ModelSerializer):
@@ -144,12 +145,12 @@ class VersionOut(serializers.ModelSerializer):
 
 
 class VersionPinIn(serializers.Serializer):
-    pinned = serializers.BooleanField()
+    pinned = StrictBooleanField()
 
 
 class VersionPolicyIO(serializers.Serializer):
-    keep_versions = serializers.IntegerField(min_value=1, max_value=10_000, help_text="Keep the last N versions.")
-    keep_days = serializers.IntegerField(
+    keep_versions = StrictIntegerField(min_value=1, max_value=10_000, help_text="Keep the last N versions.")
+    keep_days = StrictIntegerField(
         min_value=1, max_value=36_500, allow_null=True, required=False, help_text="Also drop versions older than this."
     )
 

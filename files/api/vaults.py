@@ -9,6 +9,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cloudstorage.api_fields import StrictCharField, StrictUUIDField
 from files.access import node_get_for_user, vault_get_for_user
 from files.models import Vault
 from files.vault_rules import HEADER_SIZE, SEGMENT_SIZE, vault_of
@@ -19,13 +20,13 @@ KDF_EXAMPLE = {"name": "PBKDF2-SHA-256", "iterations": 600000, "salt": "q7Vb3v1s
 
 class VaultKeyIn(serializers.Serializer):
     kdf = serializers.JSONField(help_text='{"name": "PBKDF2-SHA-256", "iterations": ≥600000, "salt": b64 ≥16 bytes}')
-    wrapped_key = serializers.CharField(help_text="b64 of AES-KW(passphrase key, vault key), 40 bytes")
-    verifier = serializers.CharField(help_text='b64 of HMAC-SHA-256(vault key, "cloudstorage vault verifier v1")')
+    wrapped_key = StrictCharField(help_text="b64 of AES-KW(passphrase key, vault key), 40 bytes")
+    verifier = StrictCharField(help_text='b64 of HMAC-SHA-256(vault key, "cloudstorage vault verifier v1")')
 
 
 class VaultCreateIn(VaultKeyIn):
-    parent = serializers.UUIDField(help_text="The folder to create the vault in.")
-    name = serializers.CharField(trim_whitespace=False, max_length=1000)
+    parent = StrictUUIDField(help_text="The folder to create the vault in.")
+    name = StrictCharField(trim_whitespace=False, max_length=1000)
 
 
 class VaultOut(serializers.Serializer):
