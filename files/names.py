@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from urllib.parse import quote
 
 from cloudstorage.errors import ServiceError
 from cloudstorage.text import has_control_characters
@@ -69,3 +70,15 @@ def relative_path_split(relative_path: str) -> list[str]:
     if len(parts) > 64:
         raise _bad("relative_path is nested too deeply (at most 64 levels).")
     return [name_clean(part) for part in parts]
+
+
+# Here, not in the API's content module, so that WebDAV (loaded with the WSGI application, before a
+# worker hides DRF's optional packages: gunicorn.conf.py) sends it without importing DRF.
+def content_disposition(name: str, *, inline: bool = False) -> str:
+    """RFC 6266: a plain-ASCII ``filename`` for old clients and the exact name as UTF-8 ``filename*``."""
+    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    fallback = (
+        "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%;' else "_" for ch in fallback).strip() or "download"
+    )
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

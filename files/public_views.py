@@ -24,7 +24,7 @@ from cloudstorage.csp import USER_CONTENT_POLICY
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import LinkGone, link_get_for_token, link_node_get, link_shows_content
-from files.api.content import RangeNotSatisfiable, byte_range, content_disposition
+from files.api.content import RangeNotSatisfiable, byte_range
 from files.content import contents_hold
 from files.links import (
     link_count_download,
@@ -36,6 +36,7 @@ from files.links import (
     link_upload_reserve,
 )
 from files.models import Node, PublicLink
+from files.names import content_disposition
 from files.previews import preview_kind, preview_response, thumbnail_response
 from files.thumbnails import thumbnail_node_ids
 from files.uploadhandler import UploadBatch, multipart_parse, request_length

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
-from urllib.parse import quote
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import http_date, parse_http_date_safe
@@ -24,6 +22,7 @@ from files.access import node_get_for_user, node_paths_for_user, permission_afte
 from files.api.serializers import NodeOut
 from files.api.uploads import IF_MATCH_PARAMETERS, RawBodyParser, request_body
 from files.models import FileVersion, Node
+from files.names import content_disposition
 from files.preconditions import Precondition
 from files.uploads import file_upload_version
 
@@ -33,16 +32,6 @@ RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 class RangeNotSatisfiable(Exception):
     def __init__(self, size: int):
         self.size = size
-
-
-def content_disposition(name: str, *, inline: bool = False) -> str:
-    """RFC 6266: a plain-ASCII ``filename`` for old clients and the exact name as UTF-8 ``filename*``."""
-    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    fallback = (
-        "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%;' else "_" for ch in fallback).strip() or "download"
-    )
-    kind = "inline" if inline else "attachment"
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def byte_range(header: str, size: int) -> tuple[int, int] | None:

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 
 from cloudstorage.errors import ServiceError
 from files.access import node_get_for_user
-from files.api.content import content_disposition
+from files.names import content_disposition
 from files.zips import folder_zip
 
 

@@ -33,10 +33,10 @@ from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
 from files.access import ROLE_PERMISSION, node_get_for_user
 from files.activity import activity_record, node_path
-from files.api.content import content_disposition
 from files.content import ContentSink
 from files.folders import child_get, folder_create
 from files.models import FileVersion, Node
+from files.names import content_disposition
 from files.nodes import node_copy, node_update
 from files.preconditions import Precondition
 from files.selectors import children_of

@@ -172,8 +172,9 @@ def test_a_worker_collects_finished_requests_garbage_promptly(tmp_path):
 
 UNUSED = r"""
 import runpy, sys
-import django
-django.setup()
+# As a gunicorn worker: the WSGI application (and what its module imports, such as the WebDAV app)
+# is loaded before post_worker_init.
+import cloudstorage.wsgi
 conf = runpy.run_path("gunicorn.conf.py")
 conf["post_worker_init"](None)
 from django.test import Client
