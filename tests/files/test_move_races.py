@@ -4,43 +4,15 @@ the root) and never a deadlock."""
 
 from __future__ import annotations
 
-import threading
-
-import pytest
-from django.db import connection, connections
-
 from cloudstorage.errors import ServiceError
 from files.access import node_ancestor_ids
 from files.models import Node
 from files.nodes import node_update
 from tests.factories import UserFactory, personal_workspace
+from tests.files.races import postgres_only, race
 from tests.files.sharing_helpers import folder, root_of
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason="SQLite's in-memory test database serialises writers; the race needs PostgreSQL (CI's second pass)",
-)
-
-
-def race(*jobs):
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(index, job):
-        try:
-            barrier.wait()
-            results[index] = job()
-        except BaseException as exc:  # noqa: BLE001 - inspected by the caller
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(n, job)) for n, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+pytestmark = postgres_only
 
 
 def _move(owner, node: Node, into: Node):

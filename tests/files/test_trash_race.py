@@ -3,10 +3,6 @@ or fully purged, never half of each, and the quota matches what is left."""
 
 from __future__ import annotations
 
-import threading
-
-import pytest
-from django.db import connection, connections
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -14,33 +10,10 @@ from cloudstorage.errors import ServiceError
 from files.models import FileVersion, Node
 from files.trash import node_purge, node_trash, trash_restore
 from tests.factories import UserFactory, personal_workspace
+from tests.files.races import postgres_only, race
 from tests.files.sharing_helpers import content, folder, root_of, upload
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason="SQLite's in-memory test database serialises writers; the race needs PostgreSQL (CI's second pass)",
-)
-
-
-def race(*jobs):
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(index, job):
-        try:
-            barrier.wait()
-            results[index] = job()
-        except BaseException as exc:  # noqa: BLE001 - inspected by the caller
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(n, job)) for n, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+pytestmark = postgres_only
 
 
 def test_purge_racing_restore_never_leaves_a_half_restored_item(transactional_db, disks):
