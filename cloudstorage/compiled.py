@@ -57,7 +57,6 @@ class CompiledQuery:
         if template is not None:
             return template
         with self._lock:
-            connection = connections[alias]
             stand_ins = {name: self._stand_in(field) for name, field in self.fields.items()}
             queryset = self.build(**stand_ins).using(alias)
             compiler = queryset.query.get_compiler(using=alias)
@@ -73,7 +72,7 @@ class CompiledQuery:
             # The compiler as as_sql() left it (select, klass_info, annotations, col_count) serves
             # every later run; only its connection and parameters change.
             compiler.connection = None
-            template = (queryset, compiler, sql, tuple(params), tuple(slots), connection.vendor)
+            template = (queryset, compiler, sql, tuple(params), tuple(slots))
             self._templates[alias] = template
             return template
 
@@ -86,7 +85,7 @@ class CompiledQuery:
 
     def queryset(self, using: str = "default", **values: Any) -> QuerySet:
         """A queryset that runs the compiled SQL with ``values``; iterate it (don't chain it)."""
-        queryset, template_compiler, sql, params, slots, _ = self._template(using)
+        queryset, template_compiler, sql, params, slots = self._template(using)
         if values.keys() != self.fields.keys():
             raise TypeError(f"CompiledQuery takes {sorted(self.fields)}, got {sorted(values)}")
         prepared = {name: self._prepare(using, name, value) for name, value in values.items()}

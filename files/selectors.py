@@ -147,18 +147,19 @@ class ChildrenSource:
     SHAPES_KEPT = 256
     _compiled: dict = {}
 
-    def __init__(self, parent: Node, ordering: tuple = (), position: tuple | None = None):
+    def __init__(self, parent: Node, ordering: tuple = (), after: tuple | None = None, position=None):
         self.parent = parent
         self.ordering = ordering
+        self.after = after  # (column, "gt" or "lt") of the cursor's position, if it has one
         self.position = position
 
     def order_by(self, *ordering: str) -> ChildrenSource:
-        return ChildrenSource(self.parent, tuple(ordering), self.position)
+        return ChildrenSource(self.parent, tuple(ordering), self.after, self.position)
 
     def filter(self, **lookup) -> ChildrenSource:
         ((key, value),) = lookup.items()
         attr, _, op = key.rpartition("__")
-        if op not in ("gt", "lt") or self.position is not None:
+        if op not in ("gt", "lt") or self.after is not None:
             raise ValueError(f"ChildrenSource filters by one position, not {key}")
         try:
             # A cursor's position is text the client sent back: one that is no value of the column
@@ -166,24 +167,19 @@ class ChildrenSource:
             Node._meta.get_field(attr).get_prep_value(value)
         except (TypeError, ValueError, ValidationError) as error:
             raise InvalidPosition(f"{value!r} is no {attr}") from error
-        return ChildrenSource(self.parent, self.ordering, (attr, op, value))
+        return ChildrenSource(self.parent, self.ordering, (attr, op), value)
 
     def __getitem__(self, page: slice) -> list:
-        position = self.position[2] if self.position is not None else None
-        after = self.position[:2] if self.position is not None else None
-        shape = (self.ordering, after, page.start, page.stop)
+        build = _children_page(self.ordering, self.after, page)
+        values = {"parent": self.parent} if self.after is None else {"parent": self.parent, "position": self.position}
+        shape = (self.ordering, self.after, page.start, page.stop)
         compiled = self._compiled.get(shape)
         if compiled is None:
             if len(self._compiled) >= self.SHAPES_KEPT:
-                return list(_children_page(self.ordering, after, page)(parent=self.parent, position=position))
-            fields = {"parent": Node._meta.get_field("parent")}
-            if after is not None:
-                fields["position"] = Node._meta.get_field(after[0])
-            compiled = CompiledQuery(_children_page(self.ordering, after, page), **fields)
-            self._compiled[shape] = compiled
-        if self.position is None:
-            return compiled.all(parent=self.parent)
-        return compiled.all(parent=self.parent, position=position)
+                return list(build(**values))
+            fields = {name: Node._meta.get_field(self.after[0] if name == "position" else name) for name in values}
+            compiled = self._compiled[shape] = CompiledQuery(build, **fields)
+        return compiled.all(**values)
 
 
 def node_paths(*, nodes: list[Node]) -> dict:
