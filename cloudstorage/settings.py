@@ -20,6 +20,16 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+
+
+def _env_positive(name: str, default: int) -> int:
+    """A whole-number setting that must be at least 1 (a limit of 0 would refuse everything)."""
+    value = env.int(name, default=default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be at least 1")
+    return value
+
+
 # A bad boolean ("DEBUG=maybe") must stop the process, not silently read as False.
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -424,7 +434,7 @@ CLOUDSTORAGE_INVITATION_DAYS = env.int("CLOUDSTORAGE_INVITATION_DAYS", default=7
 # Invitation e-mails carry a name the inviter chose to any address: an address is mailed again from
 # one workspace only after this many minutes, and one user sends at most so many an hour.
 CLOUDSTORAGE_INVITATION_RESEND_MINUTES = env.int("CLOUDSTORAGE_INVITATION_RESEND_MINUTES", default=15)
-CLOUDSTORAGE_INVITATIONS_PER_HOUR = env.int("CLOUDSTORAGE_INVITATIONS_PER_HOUR", default=30)
+CLOUDSTORAGE_INVITATIONS_PER_HOUR = _env_positive("CLOUDSTORAGE_INVITATIONS_PER_HOUR", 30)
 CLOUDSTORAGE_DISK_PROBE_FAILURES = env.int("CLOUDSTORAGE_DISK_PROBE_FAILURES", default=3)
 # Good probes in a row that clear earlier failures: fewer between failures don't (flapping is damped).
 CLOUDSTORAGE_DISK_PROBE_RECOVERY = env.int("CLOUDSTORAGE_DISK_PROBE_RECOVERY", default=3)
@@ -524,30 +534,24 @@ if not REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.2
 
 # --- Files: trash, sharing and public links (files/) --------------------------------------------
-# Days an item stays in the trash before the nightly job deletes it forever.
 # Levels of folders below a workspace's root: every walk up or down the tree, and every path in a
 # listing, stays bounded (an unbounded chain let a move make a cycle and a page weigh 100s of MB).
 CLOUDSTORAGE_MAX_FOLDER_DEPTH = env.int("CLOUDSTORAGE_MAX_FOLDER_DEPTH", default=256)
 if not 1 <= CLOUDSTORAGE_MAX_FOLDER_DEPTH <= 5_000:
     raise ImproperlyConfigured("CLOUDSTORAGE_MAX_FOLDER_DEPTH must be between 1 and 5000")
-CLOUDSTORAGE_TRASH_DAYS = env.int("CLOUDSTORAGE_TRASH_DAYS", default=30)
-if CLOUDSTORAGE_TRASH_DAYS < 1:
-    raise ImproperlyConfigured("CLOUDSTORAGE_TRASH_DAYS must be at least 1")
+# Days an item stays in the trash before the nightly job deletes it forever.
+CLOUDSTORAGE_TRASH_DAYS = _env_positive("CLOUDSTORAGE_TRASH_DAYS", 30)
 CELERY_BEAT_SCHEDULE["trash-purge-expired"] = {
     "task": "files.tasks.trash_purge_expired",
     "schedule": crontab(hour=2, minute=13),
 }
 # The change feed (files/changes.py): entries kept this long (an older cursor gets 410), and how many
 # threads of a web process may sit in a long-poll (?wait=) at once; the rest are told to back off.
-CLOUDSTORAGE_CHANGES_DAYS = env.int("CLOUDSTORAGE_CHANGES_DAYS", default=30)
-if CLOUDSTORAGE_CHANGES_DAYS < 1:
-    raise ImproperlyConfigured("CLOUDSTORAGE_CHANGES_DAYS must be at least 1")
+CLOUDSTORAGE_CHANGES_DAYS = _env_positive("CLOUDSTORAGE_CHANGES_DAYS", 30)
 CLOUDSTORAGE_CHANGES_WAITERS = env.int("CLOUDSTORAGE_CHANGES_WAITERS", default=4)
 # The version policy's nightly job: files thinned per run (an age limit reached by time alone, and
 # thinnings that failed after an upload); a bigger backlog continues the next night.
-CLOUDSTORAGE_VERSIONS_THIN_BATCH = env.int("CLOUDSTORAGE_VERSIONS_THIN_BATCH", default=10_000)
-if CLOUDSTORAGE_VERSIONS_THIN_BATCH < 1:
-    raise ImproperlyConfigured("CLOUDSTORAGE_VERSIONS_THIN_BATCH must be at least 1")
+CLOUDSTORAGE_VERSIONS_THIN_BATCH = _env_positive("CLOUDSTORAGE_VERSIONS_THIN_BATCH", 10_000)
 CELERY_BEAT_SCHEDULE["versions-thin"] = {
     "task": "files.tasks.versions_thin_due",
     "schedule": crontab(hour=2, minute=27),
@@ -579,10 +583,8 @@ CLOUDSTORAGE_LINK_PASSWORD_ATTEMPTS = env.int("CLOUDSTORAGE_LINK_PASSWORD_ATTEMP
 CLOUDSTORAGE_LINK_PASSWORD_WINDOW = env.int("CLOUDSTORAGE_LINK_PASSWORD_WINDOW", default=15 * 60)
 # Files an anonymous sender may put through one upload link (a file request): per request, and per
 # link in an hour. Quota bounds their bytes, not their number: empty files cost none.
-CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST = env.int("CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST", default=500)
-CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR = env.int("CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR", default=1000)
-if CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST < 1 or CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR < 1:
-    raise ImproperlyConfigured("CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST and _PER_HOUR must be at least 1")
+CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST = _env_positive("CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST", 500)
+CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR = _env_positive("CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR", 1000)
 
 # --- Resumable uploads (tus) --------------------------------------------------------------------
 # Incomplete uploads expire after this many days; a beat job reclaims their bytes and quota.
