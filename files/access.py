@@ -102,14 +102,6 @@ def _share_grant(*, user, node: Node) -> tuple[str | None, str | None]:
 _SHARE_ROW = ("pk", "node_id", "user_id", "permission", "created_by_id", "creator_role", "creator_active")
 
 
-def _shares_with_creator(shares: QuerySet) -> QuerySet:
-    """``shares`` with their creator's role in the share's workspace and whether the creator's
-    account is active riding along in the same query (as :func:`links_with_creator`)."""
-    # No ordering: Membership's default one would join the workspace and user tables again.
-    role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=OuterRef("created_by_id")).order_by()
-    return shares.annotate(creator_role=Subquery(role.values("role")[:1]), creator_active=F("created_by__is_active"))
-
-
 def shares_mark_active(*, shares: QuerySet, node: Node) -> list[Share]:
     """``shares`` (the shares that reach ``node``: its own and its ancestors') with ``.active``: whether
     each still works (see :func:`_live_share_keys`), so that whoever manages them sees a reshare
@@ -119,7 +111,7 @@ def shares_mark_active(*, shares: QuerySet, node: Node) -> list[Share]:
     if node.parent_id is not None:
         chain += ancestor_chain(node_id=node.parent_id)
     known = {node_id: (parent_id, name) for node_id, parent_id, name in chain}
-    shares = list(_shares_with_creator(shares.filter(node_id__in=list(known))))
+    shares = list(with_creator_access(shares.filter(node_id__in=list(known))))
     alive = _live_share_keys(rows=shares, known=known)
     for share in shares:
         share.active = share.pk in alive
@@ -141,7 +133,7 @@ def share_grants(*, user_ids, known: dict | None = None, chain_of=None, mine: Qu
     if mine is None:
         on_chain = list(known) if known is not None else chain_ids_sql(node_id=chain_of)
         mine = Share.objects.filter(user_id__in=user_ids, node_id__in=on_chain)
-    rows = list(_shares_with_creator(mine).values_list(*_SHARE_ROW, named=True))
+    rows = list(with_creator_access(mine).values_list(*_SHARE_ROW, named=True))
     if known is not None:
         rows = [row for row in rows if row.node_id in known]
     if not rows:
@@ -150,7 +142,7 @@ def share_grants(*, user_ids, known: dict | None = None, chain_of=None, mine: Qu
         if known is None:
             known = folders_up(start_ids=[chain_of])
         rows = list(
-            _shares_with_creator(Share.objects.filter(node_id__in=list(known))).values_list(*_SHARE_ROW, named=True)
+            with_creator_access(Share.objects.filter(node_id__in=list(known))).values_list(*_SHARE_ROW, named=True)
         )
     alive = _live_share_keys(rows=rows, known=known or {})
     return {(row.user_id, row.node_id): row.permission for row in rows if row.user_id in user_ids and row.pk in alive}
@@ -410,7 +402,7 @@ def link_get_for_user(*, user, link_id) -> PublicLink:
     """A public link the caller may see and revoke: the managers of its workspace always (even while
     its node is in the trash or its creator lost access, so no link is ever out of their reach),
     else whoever may ``edit`` its live node. 404 otherwise."""
-    links = links_with_creator(PublicLink.objects.select_related("node", "workspace", "created_by"))
+    links = with_creator_access(PublicLink.objects.select_related("node", "workspace", "created_by"))
     link = links.filter(pk=link_id).first() if is_uuid(link_id) else None
     if link is None:
         raise Http404
@@ -442,7 +434,7 @@ def link_get_for_token(*, token: str, now=None, lock: bool = False) -> PublicLin
     # has_vaults rides along so that the link pages of the (many) workspaces without vaults ask
     # nothing more to know that no file of theirs is ciphertext.
     links = (
-        links_with_creator(PublicLink.objects.select_related("node", "workspace"))
+        with_creator_access(PublicLink.objects.select_related("node", "workspace"))
         .annotate(has_vaults=Exists(Vault.objects.filter(workspace_id=OuterRef("workspace_id"))))
         .filter(token=token)
     )
@@ -467,13 +459,13 @@ def link_shows_content(*, link: PublicLink) -> bool:
     return link.max_downloads is None
 
 
-def links_with_creator(links: QuerySet) -> QuerySet:
-    """``links`` with what :func:`link_creator_may_edit` needs riding along in the same query: the
-    creator's role in the link's workspace (by the membership's unique index) and whether their
-    account is active."""
+def with_creator_access(rows: QuerySet) -> QuerySet:
+    """Shares or links with what decides whether they still work riding along in the same query:
+    their creator's role in the row's workspace (by the membership's unique index) and whether the
+    creator's account is active (:func:`link_creator_may_edit`, :func:`_live_share_keys`)."""
     # No ordering: Membership's default one would join the workspace and user tables again.
     role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=OuterRef("created_by_id")).order_by()
-    return links.annotate(creator_role=Subquery(role.values("role")[:1]), creator_active=F("created_by__is_active"))
+    return rows.annotate(creator_role=Subquery(role.values("role")[:1]), creator_active=F("created_by__is_active"))
 
 
 def link_creator_may_edit(*, link: PublicLink) -> bool:
@@ -481,13 +473,13 @@ def link_creator_may_edit(*, link: PublicLink) -> bool:
     it: their membership if they have one (a viewer's hides their shares), else an edit share of
     the node or an ancestor. False once their account is deleted or deactivated.
 
-    ``link`` comes from :func:`links_with_creator`: a link made by a member costs no query, one
+    ``link`` comes from :func:`with_creator_access`: a link made by a member costs no query, one
     made by a grantee one (three if their share is itself a reshare, see :func:`share_grants`). Lists mark many links at once with :func:`links_mark_creator_access`."""
     marked = getattr(link, "creator_may_edit", None)
     if marked is not None:
         return marked
     if not hasattr(link, "creator_role"):
-        link = links_with_creator(PublicLink.objects.filter(pk=link.pk)).select_related("node").get()
+        link = with_creator_access(PublicLink.objects.filter(pk=link.pk)).select_related("node").get()
     if link.created_by_id is None or not link.creator_active:
         return False
     if link.creator_role:
@@ -499,7 +491,7 @@ def link_creator_may_edit(*, link: PublicLink) -> bool:
 
 
 def links_mark_creator_access(*, links: list[PublicLink]) -> list[PublicLink]:
-    """Set ``.creator_may_edit`` on each of ``links`` (from :func:`links_with_creator`) for a list
+    """Set ``.creator_may_edit`` on each of ``links`` (from :func:`with_creator_access`) for a list
     of them (an inventory page): two queries for all the grantees' links (three if one of their
     shares is a reshare), none for members'."""
     pending = []

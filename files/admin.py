@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from files.access import links_with_creator
+from files.access import with_creator_access
 from files.links import link_revoke, link_state
 from files.models import Activity, FilesPolicy, PublicLink, Share, Upload
 
@@ -70,7 +70,7 @@ class PublicLinkAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # The state column asks whether each link's creator may still edit its node.
-        return links_with_creator(super().get_queryset(request))
+        return with_creator_access(super().get_queryset(request))
 
     @admin.display(description="token")
     def short_token(self, link: PublicLink) -> str:

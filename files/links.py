@@ -24,7 +24,7 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
-from files.access import link_creator_may_edit, link_get_for_token, links_with_creator, permission_at_least
+from files.access import link_creator_may_edit, link_get_for_token, permission_at_least, with_creator_access
 from files.activity import activity_record, author_of
 from files.content import StoredContent
 from files.models import FilesPolicy, FileVersion, Node, PublicLink
@@ -257,13 +257,13 @@ def link_state(*, link: PublicLink, now: datetime | None = None) -> str:
 
 def links_for_node(*, node: Node) -> QuerySet[PublicLink]:
     links = PublicLink.objects.filter(node=node).select_related("node", "created_by")
-    return links_with_creator(links).order_by("-created_at", "-pk")
+    return with_creator_access(links).order_by("-created_at", "-pk")
 
 
 def links_for_workspace(*, workspace: Workspace, include_revoked: bool = False) -> QuerySet[PublicLink]:
     """The inventory: every link of the workspace (revoked ones on request), trashed nodes included,
     and links whose creator lost access (so its managers can still see and revoke them)."""
-    links = links_with_creator(PublicLink.objects.filter(workspace=workspace).select_related("node", "created_by"))
+    links = with_creator_access(PublicLink.objects.filter(workspace=workspace).select_related("node", "created_by"))
     if not include_revoked:
         links = links.filter(revoked_at__isnull=True)
     return links.order_by("-created_at", "-pk")
