@@ -256,8 +256,11 @@ def _files_due(*, limit: int) -> list:
         seen = set(found)
         found += [
             node_id
+            # Grouped by the workspace too (one per node) so that the policy's subquery, which
+            # reads it, is grouped however the default is bound (a server-side bound parameter
+            # makes the HAVING's copy of it a different expression from the SELECT's).
             for node_id in FileVersion.objects.filter(pinned=False)
-            .values("node_id")
+            .values("node_id", "workspace_id")
             .annotate(unpinned=Count("id"), keep=keep)
             .filter(unpinned__gt=F("keep"))
             .order_by("node_id")
