@@ -67,6 +67,14 @@ class DiskForm(forms.ModelForm):
         "every chunk there once the upload is stored, and reads and repairs fall back to that copy when every "
         "other copy is missing or corrupt. Its category is not used. Fixed once the disk is saved.",
     )
+    returning = forms.BooleanField(
+        required=False,
+        label="Returning after a database restore",
+        help_text="Tick only for one of this installation's disks attached after the backup the database was "
+        "restored from: its .cloudstorage-disk marker names a disk this database does not know, and it is "
+        "attached under that id with the copies on it recorded. A place holding such a marker is refused "
+        "otherwise: it may be another installation's disk, whose objects are nobody's here.",
+    )
     # Operators think of disks in GB; the model keeps bytes.
     capacity_gb = forms.DecimalField(
         label="Capacity (GB)", min_value=Decimal("0.001"), decimal_places=3, help_text="1 GB = 1024³ bytes."
@@ -94,6 +102,8 @@ class DiskForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            self.fields.pop("returning", None)  # only a new disk can be one returning
         if self.instance.capacity_bytes:
             self.initial["capacity_gb"] = (Decimal(self.instance.capacity_bytes) / GB).quantize(Decimal("0.001"))
 
@@ -126,7 +136,7 @@ class DiskForm(forms.ModelForm):
         error = disk_check(disk=candidate)
         if error:
             raise forms.ValidationError(f"The disk is not reachable or not writable: {error}", code="unusable")
-        conflict = disk_marker_conflict(disk=candidate)
+        conflict = disk_marker_conflict(disk=candidate, returning=cleaned.get("returning", False))
         if conflict:
             raise forms.ValidationError(f"This place belongs to another disk: {conflict}", code="taken")
         return cleaned
@@ -188,6 +198,10 @@ class DiskAdmin(admin.ModelAdmin):
         }
         return super().changelist_view(request, extra_context=extra_context)
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if obj is None else [f for f in fields if f != "returning"]
+
     def get_exclude(self, request, obj=None):
         # A saved secret is never shown again, not even read-only.
         return ["s3_secret_key"] if obj else []
@@ -196,7 +210,7 @@ class DiskAdmin(admin.ModelAdmin):
         returning = False
         if not change:
             # The form's clean() has just probed it; it takes no data before it carries its marker.
-            returning = disk_mark(disk=obj)
+            returning = disk_mark(disk=obj, returning=form.cleaned_data.get("returning", False))
             obj.last_check_at = timezone.now()
             obj.last_check_ok = True
             obj.probe_history = "1"

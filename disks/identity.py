@@ -11,9 +11,13 @@ Disks attached before markers existed (``marked_at`` null) get one on their firs
 when the copies recorded on them are really there: an empty mount point or a recreated folder holds
 none of them, gets no marker, and is failed like any disk without its marker.
 
-A place attached as a new disk that holds the marker of a disk the database does not know (one
-attached after the backup the database was restored from) is that disk returning: it keeps its id
-and its copies are recorded (disk_mark).
+A place attached as a new disk that holds the marker of a disk the database does not know is
+refused unless the operator says it is one of ours returning (``returning``: the admin's "returning
+after a database restore" box, ``disk_attach_s3 --returning``): a disk attached after the backup the
+database was restored from. Only then does it keep its id and are its copies recorded (disk_mark).
+Adopting such a marker silently would also adopt a disk of another installation (another
+deployment, a test instance, a disk being recycled): its objects belong to nobody here, and once
+attached they would be counted, or deleted by the sweeps as unreferenced.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ logger = logging.getLogger(__name__)
 LEGACY_SAMPLE = 16
 
 
-def _returning_id(disk: Disk, found: str | None) -> uuid.UUID | None:
+def _unknown_id(disk: Disk, found: str | None) -> uuid.UUID | None:
     """The id in a new disk's place's marker when it names a disk this database does not know."""
     if found is None or found == str(disk.pk) or not disk._state.adding:
         return None
@@ -43,44 +47,59 @@ def _returning_id(disk: Disk, found: str | None) -> uuid.UUID | None:
     return None if Disk.objects.filter(pk=disk_id).exists() else disk_id
 
 
-def disk_marker_conflict(*, disk: Disk) -> str | None:
+def disk_marker_conflict(*, disk: Disk, returning: bool = False) -> str | None:
     """Why a new disk cannot be attached at this place: it holds the marker of another disk this
-    database knows. (The marker of a disk it does not know is that disk returning: disk_mark.)"""
+    database knows, or (unless ``returning``) of a disk it does not know; see disk_mark."""
     try:
         found = backend_for(disk).marker_read()
     except BackendError as exc:
         return str(exc)
-    if found is not None and found != str(disk.pk) and _returning_id(disk, found) is None:
+    if found is None or found == str(disk.pk):
+        return None
+    if _unknown_id(disk, found) is None:
         return (
             f"it already holds the {MARKER} marker of disk {found}; if that disk is gone for good, "
             f"remove the marker file first"
         )
+    if not returning:
+        return (
+            f"it holds the {MARKER} marker of disk {found}, which this database does not know. If it is "
+            "one of this installation's disks, attached after the backup the database was restored from, "
+            "attach it again as returning after a database restore (the admin's checkbox, or "
+            "disk_attach_s3 --returning) and its copies are recorded. If it is another installation's "
+            "disk, do not attach it here: its objects would be deleted as nobody's; to reuse it, empty it "
+            "and remove the marker file first"
+        )
     return None
 
 
-def disk_mark(*, disk: Disk) -> bool:
+def disk_mark(*, disk: Disk, returning: bool = False) -> bool:
     """Write the disk's identity marker and note when (saved at once when the disk is).
 
-    A new disk whose place holds the marker of a disk this database does not know is that disk
-    coming back (typically attached after the backup the database was restored from): it takes
-    that disk's id, and True is returned: the caller then has its copies recorded
+    A new disk whose place holds the marker of a disk this database does not know is refused
+    (DiskIdentityError, disk_marker_conflict's words) unless ``returning``: the operator's word that
+    it is that disk coming back, attached after the backup the database was restored from. It
+    then takes that disk's id, and True is returned: the caller has its copies recorded
     (disks.gc.disk_sweep without deleting), which a restore's reconciliation could not do for a
-    disk it did not know. Re-attached as a new disk instead, its objects would look like nobody's."""
+    disk it did not know. Re-attached as a new disk instead, its objects would look like nobody's.
+    Never by default: a marker unknown here is just as likely another installation's disk, whose
+    objects are nobody's here."""
     try:
-        returning = _returning_id(disk, backend_for(disk).marker_read())
+        found = backend_for(disk).marker_read()
     except BackendError as exc:
         raise DiskIdentityError(str(exc)) from exc
-    if returning is not None:
-        logger.warning("disk %s carries the marker of disk %s, unknown here: re-attached as that disk", disk, returning)
-        disk.id = returning
-    conflict = disk_marker_conflict(disk=disk)
+    conflict = disk_marker_conflict(disk=disk, returning=returning)
     if conflict:
         raise DiskIdentityError(conflict)
+    adopted = _unknown_id(disk, found)
+    if adopted is not None:
+        logger.warning("disk %s carries the marker of disk %s, unknown here: re-attached as that disk", disk, adopted)
+        disk.id = adopted
     backend_for(disk).marker_write(disk.pk)
     disk.marked_at = timezone.now()
     if not disk._state.adding:
         Disk.objects.filter(pk=disk.pk).update(marked_at=disk.marked_at)
-    return returning is not None
+    return adopted is not None
 
 
 def disk_identity_check(*, disk: Disk) -> str | None:

@@ -81,8 +81,10 @@ def disk_create_local(
     capacity_bytes: int,
     status: str = Disk.Status.ACTIVE,
     role: str = Disk.Role.PRIMARY,
+    returning: bool = False,
 ) -> Disk:
-    """Attach a local folder as a disk (or register it as a standby) after checking it is writable."""
+    """Attach a local folder as a disk (or register it as a standby) after checking it is writable;
+    ``returning`` as for disk_attach."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     disk = Disk(
@@ -94,18 +96,20 @@ def disk_create_local(
         status=status,
         role=role,
     )
-    return disk_attach(disk=disk)
+    return disk_attach(disk=disk, returning=returning)
 
 
-def disk_attach(*, disk: Disk) -> Disk:
+def disk_attach(*, disk: Disk, returning: bool = False) -> Disk:
     """Save a new disk only after a probe proved it reachable and writable and its identity marker
     is written (DiskProbeError otherwise). A place holding the marker of a disk the database does
-    not know is attached as that disk (see disks.identity.disk_mark) and its copies are recorded."""
+    not know is refused, unless ``returning`` (the operator's word that it is one of ours, attached
+    after the backup the database was restored from): it is then attached as that disk (see
+    disks.identity.disk_mark) and its copies are recorded."""
     error = disk_check(disk=disk)
-    returning = False
+    adopted = False
     if not error:
         try:
-            returning = disk_mark(disk=disk)
+            adopted = disk_mark(disk=disk, returning=returning)
         except BackendError as exc:
             error = str(exc)
     if error:
@@ -114,7 +118,7 @@ def disk_attach(*, disk: Disk) -> Disk:
     disk.last_check_ok = True
     disk.probe_history = "1"
     disk.save()
-    if returning:
+    if adopted:
         disk_returned(disk=disk)
     return disk
 

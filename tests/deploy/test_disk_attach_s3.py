@@ -57,3 +57,26 @@ def test_role_backup_attaches_the_bucket_to_the_backup_tier(db, s3_server, monke
     assert "the backup tier" in capsys.readouterr().out
     with pytest.raises(CommandError, match="invalid choice"):
         attach(s3_server, "whatever", "--role=cold")
+
+
+def test_a_bucket_whose_marker_the_database_does_not_know_is_refused_unless_returning(
+    db, s3_server, monkeypatch, capsys
+):
+    """The bucket was attached, then the database restored from a backup older than that: its marker
+    names a disk the database does not know. Without --returning the command refuses, naming the
+    disk id and the option (before: attached silently as that disk, as it would another
+    installation's bucket); with it the bucket is attached under that id."""
+    monkeypatch.setenv("S3_ACCESS_KEY", "testing")
+    monkeypatch.setenv("S3_SECRET_KEY", "testing")
+    bucket = f"returning-{uuid.uuid4().hex[:12]}"
+    attach(s3_server, bucket, "--create-bucket")
+    lost_id = Disk.objects.get(name="minio-1").pk
+    Disk.objects.all().delete()  # the restored database never knew it
+
+    with pytest.raises(CommandError, match=f"{lost_id}.*does not know.*--returning"):
+        attach(s3_server, bucket)
+    assert not Disk.objects.exists()
+
+    attach(s3_server, bucket, "--returning")
+    assert Disk.objects.get(name="minio-1").pk == lost_id
+    assert f"as the returning disk {lost_id}" in capsys.readouterr().out

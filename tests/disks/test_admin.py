@@ -269,18 +269,52 @@ def test_disk_form_takes_capacity_in_gb_and_shows_s3_fields_only_for_s3(admin_cl
     assert disk.capacity_bytes == 64 * MB
 
 
-def test_a_folder_with_the_marker_of_a_disk_unknown_here_is_attached_as_that_disk(admin_client, settings):
+def test_a_folder_with_the_marker_of_a_disk_unknown_here_is_refused_unless_returning(admin_client, settings):
+    """A place whose marker names a disk this database does not know may be another installation's
+    disk: the add form refuses it by default, naming the disk id and the way on, and attaches,
+    records and touches nothing (before: attached silently as that disk)."""
+    import uuid
+
+    folder = settings.CLOUDSTORAGE_DISKS_DIR / "foreign"
+    folder.mkdir(parents=True)
+    foreign_id = uuid.uuid4()
+    (folder / MARKER).write_text(f"{foreign_id}\n")
+    (folder / "ab").mkdir()
+    (folder / "ab" / "ab12").write_bytes(b"another installation's object")
+    response = admin_client.post(ADD, attach_form(path=str(folder)))
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.non_field_errors())
+    assert str(foreign_id) in errors and "does not know" in errors and "returning" in errors
+    assert not Disk.objects.exists() and not Replica.objects.exists()
+    assert (folder / MARKER).read_text() == f"{foreign_id}\n"
+    assert (folder / "ab" / "ab12").read_bytes() == b"another installation's object"
+
+
+def test_a_folder_with_the_marker_of_a_disk_unknown_here_is_attached_as_that_disk_when_returning(
+    admin_client, settings
+):
     """After a database restore, a disk attached after the backup carries a marker the database
-    does not know: the admin attaches it under that id and says so (before: refused as another
-    disk's place)."""
+    does not know: with "returning after a database restore" ticked the admin attaches it under
+    that id and says so."""
     import uuid
 
     folder = settings.CLOUDSTORAGE_DISKS_DIR / "returning"
     folder.mkdir(parents=True)
     lost_id = uuid.uuid4()
     (folder / MARKER).write_text(f"{lost_id}\n")
-    response = admin_client.post(ADD, attach_form(path=str(folder)), follow=True)
+    response = admin_client.post(ADD, attach_form(path=str(folder), returning="on"), follow=True)
     assert response.status_code == 200 and not response.context.get("errors")
     disk = Disk.objects.get(name="new-disk")
     assert disk.pk == lost_id and disk.marked_at is not None
     assert "does not know" in response.content.decode()
+
+
+def test_the_returning_box_is_offered_only_when_adding_and_changes_nothing_for_an_empty_place(admin_client, settings):
+    assert 'name="returning"' in admin_client.get(ADD).content.decode()
+    folder = settings.CLOUDSTORAGE_DISKS_DIR / "fresh"
+    folder.mkdir(parents=True)
+    response = admin_client.post(ADD, attach_form(path=str(folder), returning="on"), follow=True)
+    assert response.status_code == 200 and not response.context.get("errors")
+    disk = Disk.objects.get(name="new-disk")
+    assert (folder / MARKER).read_text().strip() == str(disk.pk)
+    assert 'name="returning"' not in admin_client.get(f"/admin/disks/disk/{disk.pk}/change/").content.decode()

@@ -14,7 +14,7 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 
 from accounts.models import Workspace
-from disks.backends import backend_for
+from disks.backends import MARKER, backend_for
 from disks.gc import disk_sweep
 from disks.models import Chunk, Disk, PendingDelete, Placement, Replica
 from disks.repair import chunk_repair
@@ -276,12 +276,35 @@ def test_a_sweep_keeps_objects_whose_recorded_copies_elsewhere_are_gone(
     assert not Replica.objects.filter(disk__category="A", state=Replica.State.OK).exists()
 
 
-def test_a_disk_the_restored_database_does_not_know_is_attached_again_as_itself(
+def test_a_disk_whose_marker_the_database_does_not_know_is_refused_by_default_and_nothing_recorded(
     settings, owner_workspace, rng, django_capture_on_commit_callbacks
 ):
-    """The operator attaches the B folders again as they are (their markers name disks the restored
-    database lost): each is attached under its own id and its copies are recorded, so the file
-    reads and no sweep deletes them (before: refused, 'remove the marker file first')."""
+    """The same B folders attached without the operator's word that they are ours returning: the
+    marker could as well be another installation's disk's, so the attach is refused naming the
+    disk id and the --returning way on; no disk, no copy is recorded and no object is touched
+    (before: attached silently as that disk and its copies recorded)."""
+    from disks.services import DiskProbeError, disk_create_local
+
+    data, manifest, moved, (b1, b2) = _moved_after_the_backup(
+        settings, owner_workspace, rng, django_capture_on_commit_callbacks
+    )
+    before = {key: object_get(b1, key) for key in stored_keys(b1)}
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        with pytest.raises(DiskProbeError, match=f"{b1.pk}.*does not know.*--returning"):
+            disk_create_local(name=b1.name, path=b1.path, category="B", capacity_bytes=b1.capacity_bytes)
+    assert not queued
+    assert not Disk.objects.filter(pk=b1.pk).exists() and not Disk.objects.filter(name=b1.name).exists()
+    assert not Replica.objects.filter(disk__category="B").exists()
+    assert Path(b1.path, MARKER).read_text().strip() == str(b1.pk)
+    assert {key: object_get(b1, key) for key in stored_keys(b1)} == before
+
+
+def test_a_disk_the_restored_database_does_not_know_is_attached_again_as_itself_when_returning(
+    settings, owner_workspace, rng, django_capture_on_commit_callbacks
+):
+    """The operator attaches the B folders again as they are, saying they are ours returning after
+    the restore (their markers name disks the restored database lost): each is attached under its
+    own id and its copies are recorded, so the file reads and no sweep deletes them."""
     from disks.services import disk_create_local
 
     data, manifest, moved, (b1, b2) = _moved_after_the_backup(
@@ -289,7 +312,9 @@ def test_a_disk_the_restored_database_does_not_know_is_attached_again_as_itself(
     )
     with django_capture_on_commit_callbacks(execute=True):
         again = [
-            disk_create_local(name=old.name, path=old.path, category="B", capacity_bytes=old.capacity_bytes)
+            disk_create_local(
+                name=old.name, path=old.path, category="B", capacity_bytes=old.capacity_bytes, returning=True
+            )
             for old in (b1, b2)
         ]
     assert [disk.pk for disk in again] == [b1.pk, b2.pk]

@@ -1,7 +1,9 @@
 """Attach an S3-compatible bucket as a disk from the command line (the compose stack's first start).
 
 The keys come from the environment (``S3_ACCESS_KEY``, ``S3_SECRET_KEY``), never from the command
-line, where every user of the host could read them. ``--if-missing`` makes a rerun harmless.
+line, where every user of the host could read them. ``--if-missing`` makes a rerun harmless. A bucket holding the marker of a disk this database does
+not know is refused unless ``--returning`` says it is one of ours, attached after the backup the
+database was restored from (see disks/identity.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ class Command(BaseCommand):
         parser.add_argument("--capacity-gb", type=int, required=True)
         parser.add_argument("--create-bucket", action="store_true", help="Create the bucket when it does not exist.")
         parser.add_argument("--if-missing", action="store_true", help="Do nothing when a disk of this name exists.")
+        parser.add_argument(
+            "--returning",
+            action="store_true",
+            help="The bucket is one of this installation's disks, attached after the backup the database was "
+            "restored from: attach it under the disk id its marker names and record the copies on it. Without "
+            "it, a marker of a disk unknown here is refused.",
+        )
 
     def handle(self, *args, **options):
         if options["if_missing"] and Disk.objects.filter(name=options["name"]).exists():
@@ -61,12 +70,15 @@ class Command(BaseCommand):
             role=options["role"],
             capacity_bytes=options["capacity_gb"] * GB,
         )
+        new_id = disk.pk
         try:
-            disk_attach(disk=disk)
+            disk_attach(disk=disk, returning=options["returning"])
         except DiskProbeError as error:
             raise CommandError(str(error)) from error
         where = "the backup tier" if disk.is_backup else f"category {disk.category}"
         self.stdout.write(f"attached disk {disk.name} (bucket {disk.s3_bucket}, {where})")
+        if disk.pk != new_id:
+            self.stdout.write(f"as the returning disk {disk.pk}: the copies on it are being recorded")
 
     def _bucket_ensure(self, options, access_key: str, secret_key: str) -> None:
         import boto3
