@@ -25,6 +25,10 @@ TEMP_DIR = ".tmp"
 # disks/identity.py): an empty mount point, another disk mounted in its place or a folder recreated
 # by hand lacks it or names another disk.
 MARKER = ".cloudstorage-disk"
+# Beside it, the id of the installation that wrote it (disks.crypto.installation_id), in an object of
+# its own so that the marker stays the disk id alone, as every version reads it. Markers written
+# before it have none.
+INSTALLATION_MARKER = f"{MARKER}.installation"
 # How long a local disk's marker, once read, is trusted by writes in this process (seconds).
 MARKER_TTL = 2.0
 
@@ -124,6 +128,16 @@ class Backend:
 
     def marker_write(self, disk_id) -> None:
         self.put(MARKER, f"{disk_id}\n".encode())
+
+    def installation_read(self) -> str | None:
+        """The installation id beside the identity marker, or None when there is none."""
+        try:
+            return bytes(self.get(INSTALLATION_MARKER)).decode("ascii", "replace").strip()
+        except ObjectMissing:
+            return None
+
+    def installation_write(self, installation: str) -> None:
+        self.put(INSTALLATION_MARKER, f"{installation}\n".encode())
 
     def identity_check(self, disk_id) -> None:
         """DiskIdentityError unless the marker names ``disk_id``."""

@@ -56,6 +56,19 @@ def master_keys() -> dict[str, bytes]:
     return keys
 
 
+def installation_id(master: bytes) -> str:
+    """This installation's name on its disks (disks.identity): derived from a master key, which a
+    database restore needs and keeps, and another installation does not share; a one-way function
+    of it, so a disk's reader learns nothing of the key."""
+    return hmac.new(master, b"cloudstorage-installation", hashlib.sha256).hexdigest()[:16]
+
+
+def installation_ids() -> list[str]:
+    """The installation ids of the current master key (first) and of the previous ones still
+    accepted: a disk marked before a rotation is still recognised as this installation's."""
+    return [installation_id(master) for master in master_keys().values()]
+
+
 def wrap(*, data_key: bytes, workspace_id: str, master: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
     return nonce + AESGCM(master).encrypt(nonce, data_key, f"datakey:{workspace_id}".encode())

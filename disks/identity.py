@@ -18,6 +18,13 @@ database was restored from. Only then does it keep its id and are its copies rec
 Adopting such a marker silently would also adopt a disk of another installation (another
 deployment, a test instance, a disk being recycled): its objects belong to nobody here, and once
 attached they would be counted, or deleted by the sweeps as unreferenced.
+
+Beside the marker, attaching writes the id of the installation (``.cloudstorage-disk.installation``,
+disks.crypto.installation_id: derived from the master key, which outlives a database restore and
+which another installation does not have). A marker whose installation id is none of this one's
+(current or previous master keys) is refused even as returning; one written before installation ids
+existed has none, and then the operator's word alone decides. A test instance restored from this
+installation's backup shares its master key, and so its id: that is what the word is for.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ import uuid
 
 from django.utils import timezone
 
-from disks.backends import MARKER, BackendError, DiskIdentityError, backend_for
+from disks.backends import INSTALLATION_MARKER, MARKER, BackendError, DiskIdentityError, backend_for
+from disks.crypto import installation_ids
 from disks.models import Disk, Replica
 
 logger = logging.getLogger(__name__)
@@ -49,22 +57,39 @@ def _unknown_id(disk: Disk, found: str | None) -> uuid.UUID | None:
 
 def disk_marker_conflict(*, disk: Disk, returning: bool = False) -> str | None:
     """Why a new disk cannot be attached at this place: it holds the marker of another disk this
-    database knows, or (unless ``returning``) of a disk it does not know; see disk_mark."""
+    database knows, of a disk of another installation, or (unless ``returning``) of a disk this
+    database does not know; see disk_mark."""
+    backend = backend_for(disk)
     try:
-        found = backend_for(disk).marker_read()
+        found = backend.marker_read()
+        if found is None or found == str(disk.pk):
+            return None
+        if _unknown_id(disk, found) is None:
+            return (
+                f"it already holds the {MARKER} marker of disk {found}; if that disk is gone for good, "
+                f"remove the marker file first"
+            )
+        installation = backend.installation_read()
     except BackendError as exc:
         return str(exc)
-    if found is None or found == str(disk.pk):
-        return None
-    if _unknown_id(disk, found) is None:
+    ours = installation_ids()
+    if installation is not None and installation not in ours:
         return (
-            f"it already holds the {MARKER} marker of disk {found}; if that disk is gone for good, "
-            f"remove the marker file first"
+            f"it holds the {MARKER} marker of disk {found}, written by another installation ({INSTALLATION_MARKER} "
+            f"names installation {installation}; this one is {ours[0]}), so it is not attached, not even as "
+            "returning: its objects are nobody's here. If it is this installation's and its marker was written "
+            "under a master key no longer configured, add that key to CLOUDSTORAGE_PREVIOUS_MASTER_KEYS; to "
+            "reuse the disk, empty it and remove both marker files first"
         )
     if not returning:
+        written = (
+            "written under this installation's master key"
+            if installation is not None
+            else "written before markers named their installation"
+        )
         return (
-            f"it holds the {MARKER} marker of disk {found}, which this database does not know. If it is "
-            "one of this installation's disks, attached after the backup the database was restored from, "
+            f"it holds the {MARKER} marker of disk {found} ({written}), which this database does not know. If it "
+            "is one of this installation's disks, attached after the backup the database was restored from, "
             "attach it again as returning after a database restore (the admin's checkbox, or "
             "disk_attach_s3 --returning) and its copies are recorded. If it is another installation's "
             "disk, do not attach it here: its objects would be deleted as nobody's; to reuse it, empty it "
@@ -74,7 +99,8 @@ def disk_marker_conflict(*, disk: Disk, returning: bool = False) -> str | None:
 
 
 def disk_mark(*, disk: Disk, returning: bool = False) -> bool:
-    """Write the disk's identity marker and note when (saved at once when the disk is).
+    """Write the disk's identity marker, and this installation's id beside it, and note when (saved
+    at once when the disk is).
 
     A new disk whose place holds the marker of a disk this database does not know is refused
     (DiskIdentityError, disk_marker_conflict's words) unless ``returning``: the operator's word that
@@ -83,7 +109,7 @@ def disk_mark(*, disk: Disk, returning: bool = False) -> bool:
     (disks.gc.disk_sweep without deleting), which a restore's reconciliation could not do for a
     disk it did not know. Re-attached as a new disk instead, its objects would look like nobody's.
     Never by default: a marker unknown here is just as likely another installation's disk, whose
-    objects are nobody's here."""
+    objects are nobody's here; and never for a marker another installation wrote."""
     try:
         found = backend_for(disk).marker_read()
     except BackendError as exc:
@@ -95,7 +121,10 @@ def disk_mark(*, disk: Disk, returning: bool = False) -> bool:
     if adopted is not None:
         logger.warning("disk %s carries the marker of disk %s, unknown here: re-attached as that disk", disk, adopted)
         disk.id = adopted
-    backend_for(disk).marker_write(disk.pk)
+    backend = backend_for(disk)
+    # The installation first: a marker is never without it once written by this version.
+    backend.installation_write(installation_ids()[0])
+    backend.marker_write(disk.pk)
     disk.marked_at = timezone.now()
     if not disk._state.adding:
         Disk.objects.filter(pk=disk.pk).update(marked_at=disk.marked_at)

@@ -13,7 +13,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from disks.backends import NO_SPACE, BackendError, DiskFullError, backend_for
+from disks.backends import MARKER, NO_SPACE, BackendError, DiskFullError, backend_for
 from disks.chunks import repair_soon
 from disks.identity import disk_mark
 from disks.models import Disk
@@ -117,10 +117,25 @@ def disk_attach(*, disk: Disk, returning: bool = False) -> Disk:
     disk.last_check_at = timezone.now()
     disk.last_check_ok = True
     disk.probe_history = "1"
-    disk.save()
+    try:
+        with transaction.atomic():
+            disk.save()
+    except Exception:
+        # A marker left behind would name a disk no database knows, and the next attach of this
+        # place would be refused as one (disks.identity): take back the marker just written.
+        if not adopted:
+            _marker_remove(disk)
+        raise
     if adopted:
         disk_returned(disk=disk)
     return disk
+
+
+def _marker_remove(disk: Disk) -> None:
+    try:
+        backend_for(disk).delete(MARKER)
+    except BackendError:
+        logger.exception("could not remove the marker of disk %s, which was not attached", disk.name)
 
 
 def disk_returned(*, disk: Disk) -> None:

@@ -55,7 +55,7 @@ def read_all(manifest, **kwargs) -> bytes:
 
 
 def object_files(disk: Disk) -> list:
-    """The chunk objects a local disk holds (probe leftovers, temp files and the identity marker excluded)."""
+    """The chunk objects a local disk holds (probe leftovers, temp files and the identity markers excluded)."""
     from pathlib import Path
 
     from disks.backends import MARKER
@@ -64,7 +64,7 @@ def object_files(disk: Disk) -> list:
     return sorted(
         p
         for p in root.rglob("*")
-        if p.is_file() and not p.name.endswith(".tmp") and ".probe" not in p.parts and p.name != MARKER
+        if p.is_file() and not p.name.endswith(".tmp") and ".probe" not in p.parts and not p.name.startswith(MARKER)
     )
 
 

@@ -10,7 +10,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from disks.backends import MARKER
+from disks.backends import INSTALLATION_MARKER, MARKER
 from disks.models import Disk, Placement, Replica
 from disks.store import manifest_write
 from tests.disks.conftest import MB, S3_REGION, read_all, s3_client
@@ -82,8 +82,8 @@ def test_attaching_a_reachable_writable_folder_saves_it_and_logs_it(admin_client
     assert response.status_code == 302, response.content.decode()[:2000]
     disk = Disk.objects.get(name="new-disk")
     assert disk.status == Disk.Status.ACTIVE and disk.last_check_ok and disk.category == "B"
-    # The probe cleaned up after itself; what stays is the disk's identity marker.
-    assert [p.name for p in folder.rglob("*") if p.is_file()] == [MARKER]
+    # The probe cleaned up after itself; what stays is the disk's identity marker and installation.
+    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == [MARKER, INSTALLATION_MARKER]
     assert (folder / MARKER).read_text().strip() == str(disk.pk)
     entry = LogEntry.objects.get(object_id=str(disk.pk))
     assert entry.action_flag == ADDITION and entry.user == operator

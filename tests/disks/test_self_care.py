@@ -24,10 +24,12 @@ from django.test import Client
 from django.utils import timezone
 
 from disks import backends, health
-from disks.backends import MARKER
+from disks.backends import INSTALLATION_MARKER, MARKER
 from disks.capacity import capacity_alert
+from disks.crypto import installation_id, installation_ids
 from disks.gc import chunks_gc
 from disks.health import disk_probe
+from disks.identity import disk_identity_check
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Placement, Replica
 from disks.placement import workspace_place
 from disks.repair import chunk_repair, replicas_repair
@@ -66,6 +68,76 @@ def test_attaching_writes_the_marker_and_a_folder_of_another_disk_is_refused(set
     with pytest.raises(Exception, match="marker of disk"):
         disk_create_local(name="again", path=disk.path, category="A", capacity_bytes=MB)
     assert not Disk.objects.filter(name="again").exists()
+
+
+def _place_of_a_lost_disk(settings, name: str, installation: str | None) -> tuple[Path, uuid.UUID]:
+    """A folder holding the marker of a disk this database does not know (and an object of it), with
+    the installation id beside it, or none as markers written before installation ids."""
+    folder = settings.CLOUDSTORAGE_DISKS_DIR / name
+    (folder / "ws").mkdir(parents=True)
+    (folder / "ws" / "object").write_bytes(b"an object of that disk")
+    lost_id = uuid.uuid4()
+    (folder / MARKER).write_text(f"{lost_id}\n")
+    if installation is not None:
+        (folder / INSTALLATION_MARKER).write_text(f"{installation}\n")
+    return folder, lost_id
+
+
+def test_attaching_writes_this_installations_id_beside_the_marker(settings, db):
+    disk = make_disks(settings, 1)[0]
+    ours = installation_ids()[0]
+    assert (Path(disk.path) / INSTALLATION_MARKER).read_text().strip() == ours
+    assert (Path(disk.path) / MARKER).read_text() == f"{disk.pk}\n"  # the marker itself as before
+    assert disk_identity_check(disk=disk) is None
+    # Derived from the master key: another key is another installation.
+    assert installation_id(os.urandom(32)) != ours
+
+
+def test_a_marker_of_another_installation_is_refused_even_as_returning_and_nothing_is_touched(settings, db):
+    """A disk unknown here whose installation id is not this installation's: it is another
+    deployment's, and the operator's word that it is ours returning is not enough (before: adopted,
+    with or without that word)."""
+    other = installation_id(os.urandom(32))
+    folder, foreign_id = _place_of_a_lost_disk(settings, "foreign", other)
+    for returning in (False, True):
+        with pytest.raises(Exception, match=f"{foreign_id}.*another installation.*{other}"):
+            disk_create_local(name="foreign", path=folder, category="A", capacity_bytes=MB, returning=returning)
+    assert not Disk.objects.exists() and not Replica.objects.exists()
+    assert (folder / MARKER).read_text() == f"{foreign_id}\n"
+    assert (folder / INSTALLATION_MARKER).read_text() == f"{other}\n"
+    assert (folder / "ws" / "object").read_bytes() == b"an object of that disk"
+
+
+def test_a_returning_disk_marked_under_a_previous_master_key_or_before_installation_ids_is_adopted(settings, db):
+    """This installation's disk returning after a restore: marked under the master key that was
+    rotated away (still in CLOUDSTORAGE_PREVIOUS_MASTER_KEYS), or before markers named their
+    installation; adopted as returning, and its marker then names this installation."""
+    import base64
+
+    old_key = os.urandom(32)
+    settings.CLOUDSTORAGE_PREVIOUS_MASTER_KEYS = [base64.b64encode(old_key).decode()]
+    for name, installation in (("rotated", installation_id(old_key)), ("older", None)):
+        folder, lost_id = _place_of_a_lost_disk(settings, name, installation)
+        with pytest.raises(Exception, match=f"{lost_id}.*does not know.*--returning"):
+            disk_create_local(name=name, path=folder, category="A", capacity_bytes=MB)
+        disk = disk_create_local(name=name, path=folder, category="A", capacity_bytes=MB, returning=True)
+        assert disk.pk == lost_id and Disk.objects.filter(pk=lost_id).exists()
+        assert (folder / INSTALLATION_MARKER).read_text().strip() == installation_ids()[0]
+        assert (folder / "ws" / "object").read_bytes() == b"an object of that disk"
+
+
+def test_an_attach_whose_save_fails_takes_its_marker_back(settings, db):
+    """A disk whose row cannot be saved (here: its name is taken) leaves no marker behind, so the
+    place is not refused afterwards as a disk the database does not know."""
+    from django.db import IntegrityError
+
+    make_disks(settings, 1, prefix="taken")
+    folder = settings.CLOUDSTORAGE_DISKS_DIR / "fresh"
+    with pytest.raises(IntegrityError):
+        disk_create_local(name="taken1", path=folder, category="A", capacity_bytes=MB)
+    assert not (folder / MARKER).exists()
+    disk = disk_create_local(name="fresh", path=folder, category="A", capacity_bytes=MB)
+    assert (folder / MARKER).read_text().strip() == str(disk.pk)
 
 
 def _can_mount_tmpfs(path: Path) -> bool:

@@ -46,7 +46,11 @@ print(chunks_gc(grace=zero, pending_grace=zero, temp_grace=zero))
 
 def _objects(var: Path) -> list[Path]:
     """Every file on every disk but the probe objects of the health check."""
-    return [p for p in (var / "disks").rglob("*") if p.is_file() and ".probe" not in p.parts and p.name != MARKER]
+    return [
+        p
+        for p in (var / "disks").rglob("*")
+        if p.is_file() and ".probe" not in p.parts and not p.name.startswith(MARKER)
+    ]
 
 
 def _stream_until_killed(server, size: int, sent: list[int]) -> None:
