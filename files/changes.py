@@ -1,5 +1,6 @@
-"""The change feed of a workspace: every create, update, move, rename, trash, restore and purge, in
-order, for sync clients (like Dropbox's list_folder/continue).
+"""The change feed of a workspace: every create, update, move, rename, metadata edit (tags,
+description), trash, restore and purge, in order, for sync clients (like Dropbox's
+list_folder/continue).
 
 A cursor is the id of the last entry a client has seen. Entries are written by the services in the
 same transaction as the change, after taking the workspace's row lock, so within a workspace ids

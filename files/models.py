@@ -322,6 +322,7 @@ class Change(models.Model):
         UPDATE = "update"
         MOVE = "move"
         RENAME = "rename"
+        METADATA = "metadata"  # tags or description
         TRASH = "trash"
         RESTORE = "restore"
         PURGE = "purge"

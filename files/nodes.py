@@ -24,7 +24,7 @@ from files.folders import (
     folder_writable_check,
     name_conflict,
 )
-from files.models import FileVersion, Node, Tag
+from files.models import Change, FileVersion, Node, Tag
 from files.names import name_clean, name_key, name_with_suffix
 from files.preconditions import Precondition, precondition_check
 from files.quota import Reservation, writable_check
@@ -168,11 +168,14 @@ def node_update(
                     raise ServiceError(code="in_trash", message="This item is in the trash.", status_code=409)
                 for field, value in changes.items():
                     setattr(node, field, value)
+            metadata_changed = False
             if description is not None and description != node.description:
                 node.description = description
                 Node.objects.filter(pk=node.pk).update(description=description)
+                metadata_changed = True
             if tags is not None:
-                _tags_set(node=node, tags=tags)
+                metadata_changed = _tags_set(node=node, tags=tags) or metadata_changed
+            new_path = ""
             if changes:
                 verb = "move" if "parent_id" in changes else "rename"
                 # A rename stays in its folder: the new path needs no second walk up the tree.
@@ -186,18 +189,30 @@ def node_update(
                     details={"from": old_path},
                     path=new_path,
                 )
+            if metadata_changed:
+                # A sync client keeping tags and descriptions learns of an edit from the feed like
+                # of any other change (it reads the node for the new values). The path is read under
+                # the workspace's lock, as a rename's is.
+                if not new_path:
+                    workspace_lock(node.workspace_id)
+                    new_path = node_path(node=node)
+                change_record(node=node, kind=Change.Kind.METADATA, path=new_path)
     except IntegrityError:
         raise name_conflict(final_name) from None
     return node
 
 
-def _tags_set(*, node: Node, tags: list[str]) -> None:
+def _tags_set(*, node: Node, tags: list[str]) -> bool:
+    """Make ``node``'s tags exactly ``tags``; whether they were not already."""
     current = {tag.name: tag for tag in Tag.objects.filter(node=node)}
     wanted = set(tags)
+    if set(current) == wanted:
+        return False
     Tag.objects.filter(node=node).exclude(name__in=wanted).delete()
     Tag.objects.bulk_create(
         [Tag(workspace_id=node.workspace_id, node=node, name=tag) for tag in tags if tag not in current]
     )
+    return True
 
 
 def _copy_name(*, parent: Node, name: str) -> str:

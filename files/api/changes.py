@@ -61,9 +61,9 @@ def _int_param(request: Request, name: str, *, default: int, low: int, high: int
 
 @extend_schema(
     summary="The change feed of a workspace (sync clients)",
-    description="Every create, update (new content), move, rename, trash, restore and purge after `cursor`, oldest "
-    "first. Without `cursor`: no changes and the current cursor; take it *before* listing the tree, then follow the "
-    "feed from it. `has_more`: ask again at once. `wait` (1–60 s): when nothing is new yet, answer as soon as "
+    description="Every create, update (new content), move, rename, metadata (tags or description; read the node "
+    "for the new values), trash, restore and purge after `cursor`, oldest first. Without `cursor`: no changes and "
+    "the current cursor; take it *before* listing the tree, then follow the feed from it. `has_more`: ask again at once. `wait` (1–60 s): when nothing is new yet, answer as soon as "
     "something changes (long-poll); a busy server may answer at once with `backoff` seconds to wait. A cursor "
     "older than the kept history (CLOUDSTORAGE_CHANGES_DAYS) is 410 cursor_expired: list the tree again; one past "
     "the newest change (never handed out) is 400 invalid_cursor. Trash and "

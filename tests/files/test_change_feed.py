@@ -15,6 +15,7 @@ from django.utils import timezone
 from files.changes import changes_prune
 from files.folders import folder_create
 from files.models import Change
+from files.nodes import node_update
 from files.uploads import file_upload
 from tests.files.api_helpers import make_file, make_folder, url
 
@@ -74,6 +75,53 @@ def test_every_kind_of_change_in_order(api, owner, root, owner_workspace):
     assert [int(change["position"]) for change in changes] == sorted(int(change["position"]) for change in changes)
     assert page["cursor"] == changes[-1]["position"] and page["has_more"] is False
     assert follow(api, owner_workspace, page["cursor"])["changes"] == []
+
+
+def test_tag_and_description_edits_are_metadata_entries(api, owner, root, owner_workspace):
+    """A PATCH of tags or description left the feed untouched, so a client syncing metadata never
+    learnt of it. Now each is an entry of kind metadata, shaped like a rename's; an edit that changes
+    nothing, or one refused, adds none."""
+    docs = make_folder(owner, root, "docs")
+    created = make_file(owner, docs, "a.txt")
+    cursor = start(api, owner_workspace)
+    assert api.patch(url(created), {"tags": ["work", "q3"]}, format="json").status_code == 200
+    assert api.patch(url(created), {"description": "the draft"}, format="json").status_code == 200
+    assert api.patch(url(docs), {"tags": ["team"], "description": "shared"}, format="json").status_code == 200
+    page = follow(api, owner_workspace, cursor)
+    assert kinds(page) == [("metadata", "/docs/a.txt"), ("metadata", "/docs/a.txt"), ("metadata", "/docs")]
+    entry = page["changes"][0]
+    assert set(entry) == {
+        "position", "kind", "node", "type", "parent", "name", "path", "from_path", "size", "sha256", "version", "at"
+    }  # fmt: skip
+    assert (entry["node"], entry["type"], entry["parent"], entry["name"]) == (
+        str(created.pk),
+        "file",
+        str(docs.pk),
+        "a.txt",
+    )
+    assert entry["from_path"] == "" and entry["version"] == 1 and len(entry["sha256"]) == 64
+    assert page["changes"][2]["type"] == "folder"
+    # The same values again (tags in another order), and a refused edit: nothing new.
+    cursor = page["cursor"]
+    assert (
+        api.patch(url(created), {"tags": ["q3", "work"], "description": "the draft"}, format="json").status_code == 200
+    )
+    refused = api.patch(url(created), {"tags": ["ok", "x" * 65]}, format="json")
+    assert refused.status_code == 400
+    stale = api.patch(url(created), {"tags": ["late"]}, format="json", HTTP_IF_MATCH='"' + "0" * 64 + '"')
+    assert stale.status_code == 412
+    assert follow(api, owner_workspace, cursor)["changes"] == []
+    # A rename with new tags: the rename, then the metadata at the new path.
+    api.patch(url(created), {"name": "b.txt", "tags": ["final"]}, format="json")
+    assert kinds(follow(api, owner_workspace, cursor)) == [("rename", "/docs/b.txt"), ("metadata", "/docs/b.txt")]
+
+
+def test_a_metadata_edit_rolled_back_leaves_no_entry(owner, root, owner_workspace):
+    node = make_file(owner, root, "m.txt")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        node_update(user=owner, node=node, tags=["gone"], description="gone")
+        raise RuntimeError("the request failed after the edit")
+    assert not Change.objects.filter(workspace=owner_workspace, kind="metadata").exists()
 
 
 def test_a_copied_tree_is_one_create_per_node_parents_first(api, owner, root, owner_workspace):
