@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.utils.http import http_date, parse_http_date_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -102,7 +102,11 @@ def download(request: Request, node: Node) -> HttpResponse:
         since = parse_http_date_safe(meta.get("HTTP_IF_MODIFIED_SINCE", ""))
         not_modified = since is not None and int(version.created_at.timestamp()) <= since
     if not_modified:
-        response = HttpResponse(status=304)
+        # RFC 9110 §15.4.5: a 304 has no content, so no Content-Type of its own (HttpResponse's default
+        # would be text/html), and §8.6: a Content-Length only if it is the 200's (CommonMiddleware
+        # would add 0, which tells a cache the file is empty).
+        response = HttpResponseNotModified()
+        response["Content-Length"] = str(size)
         for key, value in headers.items():
             response[key] = value
         return response

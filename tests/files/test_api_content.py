@@ -75,6 +75,25 @@ def test_if_modified_since_gives_304(api, big):
     assert api.get(url(big, "content"), HTTP_IF_MODIFIED_SINCE=last_modified).status_code == 304
 
 
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_a_304_has_no_content_type_and_the_200s_length(api, big, method):
+    """It was sent as text/html with Content-Length 0 (RFC 9110 §15.4.5 and §8.6: a 304 has no
+    content of its own; a Content-Length, if any, is the one the 200 would have)."""
+    full = api.get(url(big, "content"))
+    request = getattr(api, method)
+    for path, headers in (
+        (url(big, "content"), {"HTTP_IF_NONE_MATCH": full["ETag"]}),
+        (url(big, "content"), {"HTTP_IF_MODIFIED_SINCE": full["Last-Modified"]}),
+        (url(big, "content") + "?version=1", {"HTTP_IF_NONE_MATCH": f"W/{full['ETag']}"}),
+    ):
+        response = request(path, **headers)
+        assert response.status_code == 304, response.content
+        assert "Content-Type" not in response.headers, response.headers
+        assert response["Content-Length"] == str(len(DATA)) and response.content == b""
+        assert (response["ETag"], response["Last-Modified"]) == (full["ETag"], full["Last-Modified"])
+        assert response["Cache-Control"] == full["Cache-Control"]
+
+
 def test_if_range_with_a_stale_etag_sends_everything(api, big):
     response = api.get(url(big, "content"), HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"stale"')
     assert response.status_code == 200
