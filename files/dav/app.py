@@ -21,7 +21,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from accounts.services import token_authenticate
 from cloudstorage.csp import USER_CONTENT_POLICY
-from files.dav.provider import USER_KEY, WorkspaceProvider
+from files.dav.provider import USER_KEY, ClientHrefLockManager, WorkspaceProvider
 from files.dav.storage import DbLockStorage, DbPropertyManager
 
 MOUNT = "/dav"
@@ -69,7 +69,15 @@ def dav_app_create():
         "verbose": 1,
         "logging": {"enable": True},
     }
-    return WsgiDAVApp(config)
+    app = WsgiDAVApp(config)
+    # WsgiDAV takes no lock manager class from its configuration: ours (a 423 names the caller's
+    # href, not the lock's storage key) replaces the one it built, on a storage of its own (the one
+    # it built closes its storage when it goes).
+    lock_manager = ClientHrefLockManager(DbLockStorage(), mount=MOUNT)
+    app.lock_manager = lock_manager
+    for provider in app.provider_map.values():
+        provider.set_lock_manager(lock_manager)
+    return app
 
 
 class DavDispatcher:

@@ -9,12 +9,15 @@ decided in one place. A service's refusal becomes a DAVError with the REST API's
 
 Locks and dead properties are keyed by :meth:`_NodeResource.get_ref_url`: ``/<workspace id>/path``,
 never the per-user display path, so two tenants' ``/dav/Home/x`` never share a lock or a property.
+That key is no address of ours: a 423's body names the caller's href instead
+(:class:`ClientHrefLockManager`).
 """
 
 from __future__ import annotations
 
 import functools
-from urllib.parse import quote
+from contextlib import contextmanager
+from urllib.parse import quote, unquote
 
 from django.db import transaction
 from django.http import Http404
@@ -22,12 +25,15 @@ from wsgidav import util
 from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
     HTTP_INSUFFICIENT_STORAGE,
+    HTTP_LOCKED,
     HTTP_NOT_FOUND,
     DAVError,
     PRECONDITION_CODE_PropfindFiniteDepth,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+from wsgidav.lock_man.lock_manager import LockManager
 
+from accounts.models import User
 from accounts.selectors import workspaces_for_user
 from cloudstorage.errors import ServiceError
 from disks.store import StoreError, manifest_open
@@ -94,6 +100,65 @@ class _Workspaces:
             if candidate.casefold() == name.casefold() or str(workspace.pk) == name:
                 return candidate, workspace
         return None, None
+
+
+# What WsgiDAV's DAVResource.get_href leaves unquoted, so an href here reads as in a PROPFIND.
+HREF_SAFE = "/" + "!*'()," + "$-_|."
+
+
+def client_href(*, ref_url: str, shown: dict[str, str], mount: str) -> str | None:
+    """The href under which the caller sees the lock key ``ref_url`` (``/<workspace id>/a/b``, see
+    :meth:`_NodeResource.get_ref_url`), ``shown`` being their workspaces' display names by id; None
+    for a workspace that is not one of theirs."""
+    workspace_id, _, rest = unquote(ref_url).lstrip("/").partition("/")
+    display = shown.get(workspace_id)
+    if display is None:
+        return None
+    return quote(f"{mount}/{display}/{rest}", safe=HREF_SAFE)
+
+
+class ClientHrefLockManager(LockManager):
+    """WsgiDAV's lock manager, whose 423 Locked names what the caller sees.
+
+    WsgiDAV puts the conflicting locks' roots in a 423's body (``<D:no-conflicting-lock><D:href>``)
+    as the lock storage keys them: ``/<workspace id>/a/b``, an internal id and no URL of this server
+    (RFC 4918 §16 asks for the lock root's URL). Every 423 with such a list comes from the three
+    methods below; the list is rewritten to the caller's hrefs (``/dav/Acme/a/b``), and a root the
+    caller cannot see is left out (the element may be empty). The caller is the principal, the
+    e-mail they logged in with; it is looked up only when there is a conflict.
+    """
+
+    def __init__(self, storage, *, mount: str):
+        super().__init__(storage)
+        self.mount = mount
+
+    def _client_hrefs(self, hrefs: list[str], principal: str) -> list[str]:
+        user = User.objects.filter(email__iexact=principal or "", is_active=True).first()
+        shown = {str(workspace.pk): name for name, workspace in _Workspaces(user).by_name.items()} if user else {}
+        visible = (client_href(ref_url=href, shown=shown, mount=self.mount) for href in hrefs)
+        return list(dict.fromkeys(href for href in visible if href))
+
+    @contextmanager
+    def _hrefs_for(self, principal: str):
+        try:
+            yield
+        except DAVError as error:
+            condition = error.err_condition
+            if error.value == HTTP_LOCKED and condition is not None and condition.hrefs:
+                condition.hrefs = self._client_hrefs(condition.hrefs, principal)
+            raise
+
+    def acquire(self, **kwargs):
+        with self._hrefs_for(kwargs.get("principal")):
+            return super().acquire(**kwargs)
+
+    def check_write_permission(self, **kwargs):
+        with self._hrefs_for(kwargs.get("principal")):
+            return super().check_write_permission(**kwargs)
+
+    def _begin_write_transaction(self, **kwargs):  # write_transaction's check (PUT, MKCOL, ...)
+        with self._hrefs_for(kwargs.get("principal")):
+            return super()._begin_write_transaction(**kwargs)
 
 
 def _workspaces(environ) -> _Workspaces:
