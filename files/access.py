@@ -441,16 +441,39 @@ def link_get_for_token(*, token: str, now=None, lock: bool = False) -> PublicLin
     link = (links.select_for_update(of=("self",)) if lock else links).first()
     if link is None or link.node.trashed_in_id is not None:
         raise Http404
-    now = now or timezone.now()
-    if link.revoked_at is not None:
-        raise LinkGone("revoked")
-    if link.expires_at is not None and link.expires_at <= now:
-        raise LinkGone("expired")
-    if link.max_downloads is not None and link.download_count >= link.max_downloads:
-        raise LinkGone("exhausted")
+    _link_row_check(link, now=now or timezone.now())
     if not link_creator_may_edit(link=link):
         raise LinkGone("creator_lost_access")
     return link
+
+
+# What of a link's own row decides whether it still works (link_lock_live reads only these).
+_LINK_STATE = ("revoked_at", "expires_at", "max_downloads", "download_count")
+
+
+def _link_row_check(row, *, now) -> None:
+    """LinkGone when the link's own row says it is off: revoked, expired or out of downloads."""
+    if row.revoked_at is not None:
+        raise LinkGone("revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise LinkGone("expired")
+    if row.max_downloads is not None and row.download_count >= row.max_downloads:
+        raise LinkGone("exhausted")
+
+
+def link_lock_live(*, link: PublicLink, now=None) -> None:
+    """Inside the caller's transaction: lock the row of ``link`` (from :func:`link_get_for_token`
+    in the same request) and check again what the row alone says: not revoked, expired or out of
+    downloads (LinkGone), so a revoke waits for the caller's commit or is seen by it. One query on
+    the link's primary key, without the joins, the creator's role or shares.
+
+    For a request that uses the link again and again (an upload link's files): the creator's access
+    is decided once per request by :func:`link_get_for_token` (files.links.link_upload's first
+    commit), and whether the folder is still live by files.folders.folder_lock_live."""
+    row = PublicLink.objects.select_for_update().filter(pk=link.pk).values_list(*_LINK_STATE, named=True).first()
+    if row is None:
+        raise Http404
+    _link_row_check(row, now=now or timezone.now())
 
 
 def link_shows_content(*, link: PublicLink) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -24,7 +25,13 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
-from files.access import link_creator_may_edit, link_get_for_token, permission_at_least, with_creator_access
+from files.access import (
+    link_creator_may_edit,
+    link_get_for_token,
+    link_lock_live,
+    permission_at_least,
+    with_creator_access,
+)
 from files.activity import activity_record, author_of
 from files.content import StoredContent
 from files.models import FilesPolicy, FileVersion, Node, PublicLink
@@ -404,14 +411,17 @@ def link_upload_reserve(*, link: PublicLink, count: int, now: datetime | None = 
         )
 
 
-def link_upload(*, link: PublicLink, name: str, content: StoredContent) -> FileVersion:
+def link_upload(*, link: PublicLink, name: str, content: StoredContent, creator_checked: bool = False) -> FileVersion:
     """Commit one file stored through an upload link into the link's folder (the content is
     discarded on refusal). Never touches an existing file (the sender cannot see the folder): a
     taken name gets `` (2)``, `` (3)``… appended.
 
     ``link`` was read when the request began, and the body may have taken minutes since: the link
     is read again, its row locked, in the transaction that makes the file visible, so one revoked
-    or expired meanwhile takes nothing (files.access.LinkGone)."""
+    or expired meanwhile takes nothing (files.access.LinkGone). The whole link, its creator's
+    access too, is decided again at a request's first commit; ``creator_checked``: a commit of this
+    request already did so, and only the link's own row is read again (files.access.link_lock_live),
+    so a request of many files does not pay the creator's role and shares for each one."""
     try:
         if link.permission != PublicLink.Permission.UPLOAD:
             raise ServiceError(code="permission_denied", message="This link does not take uploads.", status_code=403)
@@ -426,7 +436,9 @@ def link_upload(*, link: PublicLink, name: str, content: StoredContent) -> FileV
         name=_free_upload_name(folder=folder, name=name),
         content=content,
         replace=False,
-        guard=lambda: link_get_for_token(token=link.token, lock=True),
+        guard=partial(link_lock_live, link=link)
+        if creator_checked
+        else partial(link_get_for_token, token=link.token, lock=True),
     )
     PublicLink.objects.filter(pk=link.pk).update(last_accessed_at=timezone.now())
     activity_record(

@@ -316,7 +316,9 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
             contents_hold([upload.content for upload in batch.uploads])  # none kept unless all fit
             for upload in batch.uploads:
                 upload.committed = True  # link_upload commits it or discards it
-                link_upload(link=link, name=upload.name, content=upload.content)
+                # The first commit decides the whole link again now that the body has arrived (its
+                # creator's access too); the next ones re-read only its row, under lock.
+                link_upload(link=link, name=upload.name, content=upload.content, creator_checked=received > 0)
                 received += 1
         except LinkGone as gone:  # revoked or expired while the body arrived: nothing more is kept
             return _gone(request, gone.reason)

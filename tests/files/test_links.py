@@ -352,6 +352,42 @@ def test_upload_link_switched_off_during_the_body_keeps_nothing(owner, owner_wor
     assert not Activity.objects.filter(verb="link_upload").exists()
 
 
+def test_upload_link_whose_creator_loses_access_during_the_body_keeps_none_of_its_files(
+    owner, owner_workspace, api, client, friend, album
+):
+    # A request's files are committed after its whole body: the first commit decides the creator's
+    # access again (the further ones read only the link's row), so a grantee whose share is revoked
+    # while the files arrive gets none of them in.
+    share = api.post(
+        f"/api/v1/nodes/{album.pk}/shares/", {"email": friend.email, "permission": "edit"}, format="json"
+    ).json()
+    token = token_of(make_link(client_for(friend), album, permission="upload"))
+    owner_workspace.refresh_from_db()
+    before = owner_workspace.used_bytes
+
+    def revoke_share():
+        assert api.delete(f"/api/v1/shares/{share['id']}/").status_code == 204
+
+    files = [SimpleUploadedFile(f"late{n}.bin", bytes([n]) * 50_000) for n in range(3)]
+    whole = encode_multipart("LaTe", {"file": files})
+    response = client.generic(
+        "POST",
+        f"/s/{token}/upload",
+        **{
+            "wsgi.input": _BodyOutlivingItsLink(whole, revoke_share),
+            "CONTENT_LENGTH": str(len(whole)),
+            "CONTENT_TYPE": "multipart/form-data; boundary=LaTe",
+        },
+    )
+
+    assert response.status_code == 410, response.content.decode()[:300]
+    assert b"no longer has access" in response.content
+    assert not Node.objects.filter(name__startswith="late").exists()
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == before
+    assert not Activity.objects.filter(verb="link_upload").exists()
+
+
 def test_only_editors_create_links(owner, api, report):
     viewer = UserFactory(email="v@example.com")
     api.post(f"/api/v1/nodes/{report.pk}/shares/", {"email": "v@example.com", "permission": "view"}, format="json")
