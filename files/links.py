@@ -387,7 +387,8 @@ UPLOAD_WINDOW = timedelta(hours=1)
 
 def link_upload_reserve(*, link: PublicLink, count: int, now: datetime | None = None) -> None:
     """Count ``count`` files about to be received through an upload link against its
-    CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR, or refuse them all (429) when they do not fit.
+    CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR, or refuse them all: 429 when they do not fit in what
+    is left of this hour, 400 too_many_files when they are more than any hour takes.
 
     Anyone with the link may send, and quota bounds only bytes (empty files cost none), so without
     this an anonymous sender could fill a folder with rows without end. The window starts with its
@@ -395,12 +396,22 @@ def link_upload_reserve(*, link: PublicLink, count: int, now: datetime | None = 
     take the last places. Places taken by files then refused (quota) are not given back."""
     now = now or timezone.now()
     limit = settings.CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR
+    if count > limit:
+        # No hour ever takes them all: waiting would not help, sending fewer at once would.
+        raise ServiceError(
+            code="too_many_files",
+            message=f"At most {limit} files can be sent at once; send the rest separately.",
+            status_code=400,
+            details={"max_files": limit},
+        )
     fresh = Q(uploads_window_start__isnull=True) | Q(uploads_window_start__lte=now - UPLOAD_WINDOW)
-    taken = count <= limit and PublicLink.objects.filter(pk=link.pk).filter(
-        fresh | Q(uploads_in_window__lte=limit - count)
-    ).update(
-        uploads_in_window=Case(When(fresh, then=Value(count)), default=F("uploads_in_window") + count),
-        uploads_window_start=Case(When(fresh, then=Value(now)), default=F("uploads_window_start")),
+    taken = (
+        PublicLink.objects.filter(pk=link.pk)
+        .filter(fresh | Q(uploads_in_window__lte=limit - count))
+        .update(
+            uploads_in_window=Case(When(fresh, then=Value(count)), default=F("uploads_in_window") + count),
+            uploads_window_start=Case(When(fresh, then=Value(now)), default=F("uploads_window_start")),
+        )
     )
     if not taken:
         raise ServiceError(

@@ -274,7 +274,9 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
     Files stream into the chunk store as the body arrives (files.uploadhandler), as on the API:
     never held in memory nor spooled to a temporary file by Django's default handlers. A request
     brings at most CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST files (400) and a link takes at most
-    CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR (429); either way none of the request's files is kept."""
+    CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR (429 while the hour's rest is too small; 400 for a
+    request of more files than that, which no hour takes); either way none of the request's files is
+    kept."""
     try:
         link = link_get_for_token(token=token)
     except LinkGone as gone:
@@ -287,7 +289,11 @@ def link_upload_view(request: HttpRequest, token: str) -> HttpResponse:
     batch = UploadBatch(
         resolve_workspace=lambda: link.node.workspace,
         body_length=length,
-        max_files=settings.CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST,
+        # More files than an hour takes could never be received: refused (400) as they arrive, before
+        # their bytes are stored, as those over the per-request number are.
+        max_files=min(
+            settings.CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_REQUEST, settings.CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR
+        ),
     )
     received = 0
     try:

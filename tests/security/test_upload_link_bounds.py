@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from cloudstorage.errors import ServiceError
+from files.links import link_upload_reserve
 from files.models import Node, PublicLink
 from tests.factories import personal_workspace
 from tests.files.sharing_helpers import folder, root_of
@@ -89,3 +92,35 @@ def test_one_link_takes_at_most_the_hourly_cap(owner, api, settings):
     PublicLink.objects.filter(token=token).update(uploads_window_start=timezone.now() - timedelta(minutes=61))
     assert _send(token, "6.txt", "7.txt").status_code == 302
     assert len(_names(inbox)) == 7
+
+
+def test_a_request_of_more_files_than_an_hour_takes_is_400_not_429(owner, api, settings):
+    # Retrying could never help it: it is told to send fewer at once, not to try again later.
+    settings.CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR = 3
+    inbox = folder(owner, root_of(personal_workspace(owner)), "inbox")
+    token = _upload_link(api, inbox)
+
+    response = _send(token, "1.txt", "2.txt", "3.txt", "4.txt")
+    assert response.status_code == 400, response.status_code
+    assert b"At most 3 files can be sent at once" in response.content
+    assert b"try again later" not in response.content
+    assert _names(inbox) == set()
+    # Nothing was counted against the hour: three still come, and a fourth alone is then 429.
+    assert PublicLink.objects.get(token=token).uploads_in_window == 0
+    assert _send(token, "1.txt", "2.txt", "3.txt").status_code == 302
+    assert _send(token, "4.txt").status_code == 429
+
+
+def test_link_upload_reserve_refuses_more_than_an_hour_takes_with_400(owner, api, settings):
+    settings.CLOUDSTORAGE_UPLOAD_LINK_FILES_PER_HOUR = 3
+    inbox = folder(owner, root_of(personal_workspace(owner)), "inbox")
+    link = PublicLink.objects.get(token=_upload_link(api, inbox))
+
+    with pytest.raises(ServiceError) as refused:
+        link_upload_reserve(link=link, count=4)
+    assert (refused.value.status_code, refused.value.code) == (400, "too_many_files")
+    assert "send the rest separately" in refused.value.message
+    link_upload_reserve(link=link, count=2)
+    with pytest.raises(ServiceError) as later:
+        link_upload_reserve(link=link, count=2)
+    assert later.value.status_code == 429
