@@ -25,15 +25,6 @@ from files.models import Node, Share
 from files.tree import folders_up
 
 
-def _too_much(permission: str, have: str) -> ServiceError:
-    return ServiceError(
-        code="permission_denied",
-        message=f'You can only share with "{have}" or less, because that is the access you have.',
-        status_code=403,
-        details={"requested": permission, "yours": have},
-    )
-
-
 def _grantee(*, email: str) -> User:
     email = (email or "").strip()
     try:
@@ -140,15 +131,24 @@ def share_create(*, actor, node: Node, email: str, permission: str) -> tuple[Sha
 
 
 def share_update(*, actor, share: Share, permission: str) -> Share:
-    """Change a share's permission (``share`` from files.access.share_get_for_user)."""
+    """Change a share's permission (``share`` from files.access.share_get_for_user).
+
+    The rule of share_create: changing a share is sharing, so it needs edit on the item, and then
+    either permission may be given (a share never grants more than edit). A share's creator who can
+    only view the item now may still remove it, not change it: it is off while they cannot edit."""
     if permission not in Share.Permission.values:
         raise ServiceError(code="invalid", message="permission must be view or edit.", status_code=400)
     if share.actor_permission is None:
         raise ServiceError(
             code="permission_denied", message="You can remove a share you received, not change it.", status_code=403
         )
-    if not permission_at_least(share.actor_permission, permission):
-        raise _too_much(permission, share.actor_permission)
+    if not permission_at_least(share.actor_permission, "edit"):
+        raise ServiceError(
+            code="permission_denied",
+            message="You can only change shares of items you can edit; you can still remove a share you made.",
+            status_code=403,
+            details={"yours": share.actor_permission},
+        )
     if share.permission != permission:
         share.permission = permission
         share.save(update_fields=["permission"])

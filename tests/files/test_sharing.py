@@ -131,6 +131,35 @@ def test_a_grantee_with_view_may_not_reshare_nor_raise_their_reshare(api, friend
     )
 
 
+def test_a_reshare_creator_lowered_to_view_may_remove_it_but_not_change_it(api, friend_api, project):
+    # Changing a share is sharing, which needs edit (share_create's rule): the old rule let them
+    # lower it to the view they still had.
+    UserFactory(email="stranger@example.com")
+    friends = share(api, project["folder"], "friend@example.com", "edit").json()["id"]
+    reshare = share(friend_api, project["inner"], "stranger@example.com", "edit").json()["id"]
+    api.patch(f"/api/v1/shares/{friends}/", {"permission": "view"}, format="json")
+
+    for permission in ("view", "edit"):
+        refused = friend_api.patch(f"/api/v1/shares/{reshare}/", {"permission": permission}, format="json")
+        assert refused.status_code == 403, (permission, refused.status_code)
+        error = refused.json()["error"]
+        assert error["code"] == "permission_denied" and "items you can edit" in error["message"]
+        assert error["details"] == {"yours": "view"}
+    assert Share.objects.get(pk=reshare).permission == "edit"
+    assert not Activity.objects.filter(verb="share_change", details__email="stranger@example.com").exists()
+    assert friend_api.delete(f"/api/v1/shares/{reshare}/").status_code == 204
+    assert not Share.objects.filter(pk=reshare).exists()
+
+
+def test_an_editor_may_change_a_share_to_either_permission(api, friend_api, project):
+    UserFactory(email="stranger@example.com")
+    share(api, project["folder"], "friend@example.com", "edit")
+    owners = share(api, project["inner"], "stranger@example.com", "view").json()["id"]
+    for permission in ("edit", "view"):
+        changed = friend_api.patch(f"/api/v1/shares/{owners}/", {"permission": permission}, format="json")
+        assert changed.status_code == 200 and changed.json()["permission"] == permission
+
+
 def test_an_editor_may_reshare_with_edit(api, friend_api, project):
     UserFactory(email="stranger@example.com")
     share(api, project["folder"], "friend@example.com", "edit")
