@@ -92,8 +92,7 @@ class PublicLinkAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset: QuerySet[PublicLink]) -> None:
         count = 0
         for link in queryset.filter(revoked_at__isnull=True).select_related("node"):
-            link_revoke(actor=request.user, link=link)
-            count += 1
+            count += link_revoke(actor=request.user, link=link)
         self.message_user(request, f"Revoked {count} link(s).", messages.SUCCESS)
 
     def has_add_permission(self, request) -> bool:

@@ -229,8 +229,10 @@ def link_create(
     return link
 
 
-def link_revoke(*, actor, link: PublicLink) -> PublicLink:
-    """Revoke a link (``link`` from files.access.link_get_for_user); its token answers 410 from now on."""
+def link_revoke(*, actor, link: PublicLink) -> bool:
+    """Revoke a link (``link`` from files.access.link_get_for_user); its token answers 410 from now on.
+    False when it was already revoked (by an earlier or a concurrent call): nothing is done, and the
+    API answers 404 as for a share deleted twice."""
     with transaction.atomic():
         done = PublicLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if done:
@@ -242,7 +244,7 @@ def link_revoke(*, actor, link: PublicLink) -> PublicLink:
                 details={"link": str(link.pk)},
             )
     link.refresh_from_db(fields=["revoked_at"])
-    return link
+    return bool(done)
 
 
 def link_state(*, link: PublicLink, now: datetime | None = None) -> str:

@@ -162,9 +162,10 @@ def share_update(*, actor, share: Share, permission: str) -> Share:
     return share
 
 
-def share_revoke(*, actor, share: Share) -> None:
+def share_revoke(*, actor, share: Share) -> bool:
     """Remove a share (the grantee may remove their own); effective on the very next request,
-    because every permission check reads the shares afresh."""
+    because every permission check reads the shares afresh. False when a concurrent call removed it
+    first (nothing done; the API answers 404, as for a share already gone)."""
     with transaction.atomic():
         deleted, _ = Share.objects.filter(pk=share.pk).delete()
         if deleted:
@@ -175,6 +176,7 @@ def share_revoke(*, actor, share: Share) -> None:
                 node=share.node,
                 details={"email": share.user.email, "permission": share.permission},
             )
+    return bool(deleted)
 
 
 def shares_for_node(*, node: Node) -> list[Share]:

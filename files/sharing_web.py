@@ -66,8 +66,10 @@ def workspace_link_revoke(request: HttpRequest, workspace_id, link_id) -> HttpRe
     link = link_get_for_user(user=request.user, link_id=link_id)
     if link.workspace_id != workspace.pk:
         raise Http404
-    link_revoke(actor=request.user, link=link)
-    messages.success(request, f"The link to “{link.node.name}” no longer works.")
+    if link_revoke(actor=request.user, link=link):
+        messages.success(request, f"The link to “{link.node.name}” no longer works.")
+    else:
+        messages.info(request, f"The link to “{link.node.name}” was already switched off.")
     return redirect("files_links", workspace_id=workspace.pk)
 
 

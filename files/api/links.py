@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -121,7 +122,10 @@ def node_links(request: Request, node_id) -> Response:
 def link_detail(request: Request, link_id) -> Response:
     link = link_get_for_user(user=request.user, link_id=link_id)
     if request.method == "DELETE":
-        link_revoke(actor=request.user, link=link)
+        # A revoked link stays listed (GET shows its state) but is gone as far as DELETE goes: a
+        # second DELETE is a 404, as for a share.
+        if not link_revoke(actor=request.user, link=link):
+            raise Http404
         return Response(status=status.HTTP_204_NO_CONTENT)
     return Response(LinkOut(link).data)
 

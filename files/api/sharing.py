@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -91,7 +92,8 @@ def node_shares(request: Request, node_id) -> Response:
 def share_detail(request: Request, share_id) -> Response:
     share = share_get_for_user(user=request.user, share_id=share_id)
     if request.method == "DELETE":
-        share_revoke(actor=request.user, share=share)
+        if not share_revoke(actor=request.user, share=share):
+            raise Http404  # removed by a concurrent DELETE since share_get_for_user read it
         return Response(status=status.HTTP_204_NO_CONTENT)
     data = ShareChange(data=request.data)
     data.is_valid(raise_exception=True)

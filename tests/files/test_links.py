@@ -135,6 +135,22 @@ def test_revoked_link_answers_410_at_once_for_page_download_and_zip(api, client,
     assert client.get(f"/s/{token}?folder={inner.pk}").status_code == 410
 
 
+def test_deleting_a_link_twice_is_404_the_second_time_as_for_a_share(api, album, owner_workspace):
+    link = make_link(api, album)
+    share_id = api.post(
+        f"/api/v1/nodes/{album.pk}/shares/", {"email": UserFactory().email, "permission": "view"}, format="json"
+    ).json()["id"]
+
+    assert api.delete(f"/api/v1/links/{link['id']}/").status_code == 204
+    again = api.delete(f"/api/v1/links/{link['id']}/")
+    assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
+    assert api.delete(f"/api/v1/shares/{share_id}/").status_code == 204
+    assert api.delete(f"/api/v1/shares/{share_id}/").status_code == 404
+    # The revoked link is still shown (its state and the inventory), and switched off only once.
+    assert api.get(f"/api/v1/links/{link['id']}/").json()["state"] == "revoked"
+    assert Activity.objects.filter(workspace=owner_workspace, verb="link_revoke").count() == 1
+
+
 def test_link_on_a_trashed_item_stops_working_and_comes_back_on_restore(owner, api, client, report):
     token = token_of(make_link(api, report))
     node_trash(user=owner, node=report)

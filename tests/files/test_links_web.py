@@ -37,6 +37,9 @@ def test_owner_sees_every_link_with_last_access_and_revokes_one(owner, team, tea
     assert response.status_code == 200 and "no longer works" in response.content.decode()
     assert PublicLink.objects.get(pk=team_link.pk).revoked_at is not None
     assert Client().get(f"/s/{team_link.token}").status_code == 410
+    # Sent again (a second click), the page says so instead of claiming to switch it off again.
+    again = browser.post(f"/app/w/{team.pk}/links/{team_link.pk}/revoke/", follow=True)
+    assert again.status_code == 200 and "was already switched off" in again.content.decode()
 
 
 def test_owner_sets_the_policy_and_a_bad_value_changes_nothing(owner, team):
