@@ -307,10 +307,14 @@ def token_create(*, user: User, name: str, expires_at: datetime | None = None) -
     raise RuntimeError("could not issue a unique token")
 
 
-def token_revoke(*, token: ApiToken) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+def token_revoke(*, token: ApiToken) -> bool:
+    """Revoke a token; False when it already was (by an earlier or a concurrent call): nothing is
+    done, and the API answers 404, as for a link revoked twice."""
+    now = timezone.now()
+    done = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+    if done:
+        token.revoked_at = now
+    return bool(done)
 
 
 # Every API request runs this query: compiled once per process (cloudstorage/compiled.py). No

@@ -229,6 +229,8 @@ def token_revoke_view(request: HttpRequest, token_id) -> HttpResponse:
     token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
     if token is None:
         raise Http404
-    token_revoke(token=token)
-    messages.success(request, f"Token “{token.name}” revoked.")
+    if token_revoke(token=token):
+        messages.success(request, f"Token “{token.name}” revoked.")
+    else:
+        messages.info(request, f"Token “{token.name}” was already revoked.")
     return redirect("tokens")

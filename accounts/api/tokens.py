@@ -116,11 +116,10 @@ def token_list(request: Request) -> Response:
     return Response(TokenOut(tokens, many=True).data)
 
 
-@extend_schema(request=None, responses={204: None}, summary="Revoke a token")
+@extend_schema(request=None, responses={204: None}, summary="Revoke a token (404 once it is revoked)")
 @api_view(["DELETE"])
 def token_delete(request: Request, token_id) -> Response:
     token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
-    if token is None:
+    if token is None or not token_revoke(token=token):
         raise Http404
-    token_revoke(token=token)
     return Response(status=status.HTTP_204_NO_CONTENT)

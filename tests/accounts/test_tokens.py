@@ -73,6 +73,19 @@ def test_revoked_token_gets_401(api, owner):
     assert response.json()["error"]["code"] == "authentication_failed"
 
 
+def test_revoking_a_token_twice_is_a_404_the_second_time_and_keeps_the_first_revocation(api, owner):
+    issued = token_create(user=owner, name="twice")
+    url = f"/api/v1/auth/tokens/{issued.token.pk}/"
+    assert api.delete(url).status_code == 204
+    issued.token.refresh_from_db()
+    first = issued.token.revoked_at
+    second = api.delete(url)
+    assert second.status_code == 404, second.content
+    assert second.json()["error"]["code"] == "not_found"
+    issued.token.refresh_from_db()
+    assert issued.token.revoked_at == first
+
+
 def test_expired_token_gets_401(owner):
     issued = token_create(user=owner, name="short", expires_at=timezone.now() + timedelta(minutes=5))
     ApiToken.objects.filter(pk=issued.token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
