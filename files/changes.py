@@ -32,9 +32,11 @@ MAX_WAIT = 60
 BACKOFF_SECONDS = 5
 
 
-def change_record(*, node: Node, kind: str, path: str, from_path: str = "") -> Change:
-    """Append ``kind`` for ``node`` to its workspace's feed; call inside the change's transaction."""
-    workspace_lock(node.workspace_id)  # so ids follow commit order (see above)
+def change_record(*, node: Node, kind: str, path: str, from_path: str = "", locked: bool = False) -> Change:
+    """Append ``kind`` for ``node`` to its workspace's feed; call inside the change's transaction
+    (``locked``: the caller holds the workspace's lock already, taken to read the path)."""
+    if not locked:
+        workspace_lock(node.workspace_id)  # so ids follow commit order (see above)
     return Change.objects.create(
         workspace_id=node.workspace_id,
         kind=kind,

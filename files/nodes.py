@@ -180,7 +180,7 @@ def node_update(
                 verb = "move" if "parent_id" in changes else "rename"
                 # A rename stays in its folder: the new path needs no second walk up the tree.
                 new_path = f"{old_path.rsplit('/', 1)[0]}/{node.name}" if verb == "rename" else node_path(node=node)
-                change_record(node=node, kind=verb, path=new_path, from_path=old_path)
+                change_record(node=node, kind=verb, path=new_path, from_path=old_path, locked=True)
                 activity_record(
                     workspace_id=node.workspace_id,
                     actor=user,
@@ -193,10 +193,10 @@ def node_update(
                 # A sync client keeping tags and descriptions learns of an edit from the feed like
                 # of any other change (it reads the node for the new values). The path is read under
                 # the workspace's lock, as a rename's is.
-                if not new_path:
+                if not changes:
                     workspace_lock(node.workspace_id)
                     new_path = node_path(node=node)
-                change_record(node=node, kind=Change.Kind.METADATA, path=new_path)
+                change_record(node=node, kind=Change.Kind.METADATA, path=new_path, locked=True)
     except IntegrityError:
         raise name_conflict(final_name) from None
     return node

@@ -89,7 +89,7 @@ def node_trash(*, user, node: Node, precondition: Precondition | None = None) ->
         locked.deleted_by = author_of(user)
         locked.original_path = original
         locked.save(update_fields=["trashed_in", "deleted_at", "deleted_by", "original_path"])
-        change_record(node=locked, kind=Change.Kind.TRASH, path=trash_path(node=locked))
+        change_record(node=locked, kind=Change.Kind.TRASH, path=trash_path(node=locked), locked=True)
         activity_record(
             workspace_id=locked.workspace_id, actor=user, verb="delete", node=locked, path=trash_path(node=locked)
         )
