@@ -124,13 +124,32 @@ def children_rows(*, parent: Node) -> QuerySet:
 
 
 def _children_page(ordering: tuple, after: tuple | None, page: slice):
-    def build(*, parent, position=None) -> QuerySet:
+    def build(*, parent, position=None, tiebreak=None) -> QuerySet:
         rows = children_rows(parent=parent).order_by(*ordering)
         if after is not None:
-            rows = rows.filter(**{f"{after[0]}__{after[1]}": position})
+            column, op, *tie = after
+            if tie:
+                # Past (position, tiebreak) in the order (column, tie): the index's range starts at
+                # the position, and among equal positions the tie column goes on.
+                rows = rows.filter(
+                    Q(**{f"{column}__{op}e": position})
+                    & (Q(**{f"{column}__{op}": position}) | Q(**{f"{tie[0]}__{op}": tiebreak}))
+                )
+            else:
+                rows = rows.filter(**{f"{column}__{op}": position})
         return rows[page]
 
     return build
+
+
+def children_position(row: dict, ordering: tuple) -> str:
+    """A listing cursor's position after ``row``: the value of its ordering's first column and,
+    where that column has ties (size, time), of the name that breaks them, so a page starts exactly
+    after the row, even among many equal sizes (:meth:`ChildrenSource.filter` reads it)."""
+    columns = [field.lstrip("-") for field in ordering]
+    if len(columns) == 1:
+        return str(row[columns[0]])
+    return json.dumps([str(row[column]) for column in columns])
 
 
 class InvalidPosition(ValueError):
@@ -147,37 +166,56 @@ class ChildrenSource:
     SHAPES_KEPT = 256
     _compiled: dict = {}
 
-    def __init__(self, parent: Node, ordering: tuple = (), after: tuple | None = None, position=None):
+    def __init__(self, parent: Node, ordering: tuple = (), after: tuple | None = None, position=None, tiebreak=None):
         self.parent = parent
         self.ordering = ordering
-        self.after = after  # (column, "gt" or "lt") of the cursor's position, if it has one
+        # (column, "gt" or "lt"[, the column that breaks ties]) of the cursor's position, if any
+        self.after = after
         self.position = position
+        self.tiebreak = tiebreak
 
     def order_by(self, *ordering: str) -> ChildrenSource:
-        return ChildrenSource(self.parent, tuple(ordering), self.after, self.position)
+        return ChildrenSource(self.parent, tuple(ordering), self.after, self.position, self.tiebreak)
 
     def filter(self, **lookup) -> ChildrenSource:
         ((key, value),) = lookup.items()
         attr, _, op = key.rpartition("__")
         if op not in ("gt", "lt") or self.after is not None:
             raise ValueError(f"ChildrenSource filters by one position, not {key}")
+        after, values = (attr, op), [value]
+        tie = [field.lstrip("-") for field in self.ordering[1:]]
+        if tie:
+            # children_position's pair; a bare value is a cursor from before ties were broken.
+            try:
+                pair = json.loads(value)
+            except ValueError:
+                pair = None
+            if isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair):
+                after, values = (attr, op, tie[0]), pair
         try:
             # A cursor's position is text the client sent back: one that is no value of the column
             # (a size of "abc") is refused here, not by the database driver.
-            Node._meta.get_field(attr).get_prep_value(value)
+            for column, part in zip((attr, *tie), values, strict=False):
+                Node._meta.get_field(column).get_prep_value(part)
         except (TypeError, ValueError, ValidationError) as error:
             raise InvalidPosition(f"{value!r} is no {attr}") from error
-        return ChildrenSource(self.parent, self.ordering, (attr, op), value)
+        return ChildrenSource(self.parent, self.ordering, after, *values)
 
     def __getitem__(self, page: slice) -> list:
         build = _children_page(self.ordering, self.after, page)
-        values = {"parent": self.parent} if self.after is None else {"parent": self.parent, "position": self.position}
+        fields = {"parent": Node._meta.get_field("parent")}
+        values = {"parent": self.parent}
+        if self.after is not None:
+            fields["position"] = Node._meta.get_field(self.after[0])
+            values["position"] = self.position
+            if len(self.after) == 3:
+                fields["tiebreak"] = Node._meta.get_field(self.after[2])
+                values["tiebreak"] = self.tiebreak
         shape = (self.ordering, self.after, page.start, page.stop)
         compiled = self._compiled.get(shape)
         if compiled is None:
             if len(self._compiled) >= self.SHAPES_KEPT:
                 return list(build(**values))
-            fields = {name: Node._meta.get_field(self.after[0] if name == "position" else name) for name in values}
             compiled = self._compiled[shape] = CompiledQuery(build, **fields)
         return compiled.all(**values)
 

@@ -29,7 +29,7 @@ from files.api.uploads import IF_MATCH_PARAMETERS, multipart_upload
 from files.folders import folder_create
 from files.nodes import node_copy, node_update, target_folder_get
 from files.preconditions import Precondition
-from files.selectors import ChildrenSource, InvalidPosition
+from files.selectors import ChildrenSource, InvalidPosition, children_position
 from files.trash import node_trash
 from files.uploadhandler import StreamingMultiPartParser
 
@@ -184,6 +184,11 @@ class ChildrenPagination(CursorPagination):
         except InvalidPosition:
             # As Django REST framework answers any other cursor it cannot read.
             raise NotFound(self.invalid_cursor_message) from None
+
+    def _get_position_from_instance(self, instance, ordering):
+        # Django REST framework's position is the first column's value alone, and an offset among
+        # equal ones, which its pages walking back miscount (an item skipped among equal sizes).
+        return children_position(instance, ordering)
 
     def get_ordering(self, request, queryset, view):
         key = request.query_params.get("ordering") or "name"
