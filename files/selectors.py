@@ -10,12 +10,12 @@ import json
 import re
 import unicodedata
 
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Aggregate, Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from accounts.models import Workspace
 from cloudstorage.compiled import CompiledQuery
+from cloudstorage.pagination import keyset_filter, position_read
 from files.models import FileVersion, Node, Tag
 from files.tree import folders_up, path_from
 
@@ -127,37 +127,14 @@ def _children_page(ordering: tuple, after: tuple | None, page: slice):
     def build(*, parent, position=None, tiebreak=None) -> QuerySet:
         rows = children_rows(parent=parent).order_by(*ordering)
         if after is not None:
-            column, op, *tie = after
-            if tie:
-                # Past (position, tiebreak) in the order (column, tie): the index's range starts at
-                # the position, and among equal positions the tie column goes on.
-                rows = rows.filter(
-                    Q(**{f"{column}__{op}e": position})
-                    & (Q(**{f"{column}__{op}": position}) | Q(**{f"{tie[0]}__{op}": tiebreak}))
-                )
-            else:
-                rows = rows.filter(**{f"{column}__{op}": position})
+            rows = keyset_filter(rows, after, position, tiebreak)
         return rows[page]
 
     return build
 
 
-def children_position(row: dict, ordering: tuple) -> str:
-    """A listing cursor's position after ``row``: the value of its ordering's first column and,
-    where that column has ties (size, time), of the name that breaks them, so a page starts exactly
-    after the row, even among many equal sizes (:meth:`ChildrenSource.filter` reads it)."""
-    columns = [field.lstrip("-") for field in ordering]
-    if len(columns) == 1:
-        return str(row[columns[0]])
-    return json.dumps([str(row[column]) for column in columns])
-
-
-class InvalidPosition(ValueError):
-    """A cursor's position that is no value of the column it orders by."""
-
-
 class ChildrenSource:
-    """A folder's live children for Django REST framework's CursorPagination, which orders them,
+    """A folder's live children for cursor pagination (cloudstorage.pagination), which orders them,
     filters by its cursor's position and slices a page: the same rows as
     :func:`children_rows` ordered, filtered and sliced, run as a query compiled once per shape
     (ordering, cursor direction, offset, page size; cloudstorage/compiled.py). The shapes kept are
@@ -178,27 +155,9 @@ class ChildrenSource:
         return ChildrenSource(self.parent, tuple(ordering), self.after, self.position, self.tiebreak)
 
     def filter(self, **lookup) -> ChildrenSource:
-        ((key, value),) = lookup.items()
-        attr, _, op = key.rpartition("__")
-        if op not in ("gt", "lt") or self.after is not None:
-            raise ValueError(f"ChildrenSource filters by one position, not {key}")
-        after, values = (attr, op), [value]
-        tie = [field.lstrip("-") for field in self.ordering[1:]]
-        if tie:
-            # children_position's pair; a bare value is a cursor from before ties were broken.
-            try:
-                pair = json.loads(value)
-            except ValueError:
-                pair = None
-            if isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair):
-                after, values = (attr, op, tie[0]), pair
-        try:
-            # A cursor's position is text the client sent back: one that is no value of the column
-            # (a size of "abc") is refused here, not by the database driver.
-            for column, part in zip((attr, *tie), values, strict=False):
-                Node._meta.get_field(column).get_prep_value(part)
-        except (TypeError, ValueError, ValidationError) as error:
-            raise InvalidPosition(f"{value!r} is no {attr}") from error
+        if self.after is not None:
+            raise ValueError("ChildrenSource filters by one position")
+        after, values = position_read(Node, self.ordering, lookup)
         return ChildrenSource(self.parent, self.ordering, after, *values)
 
     def __getitem__(self, page: slice) -> list:

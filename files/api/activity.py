@@ -5,22 +5,23 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.api import cursor_page
+from cloudstorage.pagination import TieBreakingCursorPagination
 from files.access import workspace_get_for_user
 from files.models import Activity
 
 
-class NewestFirst(CursorPagination):
-    """Cursor pagination, newest first; ``ordering`` is set per list."""
+class NewestFirst(TieBreakingCursorPagination):
+    """Cursor pagination, newest first; ``ordering`` is set per list (a time, then the id that
+    breaks its ties)."""
 
     page_size = 100
     max_page_size = 500
     page_size_query_param = "page_size"
-    ordering = "-created_at"
+    ordering = ("-created_at", "-id")
 
 
 class ActivityOut(serializers.ModelSerializer):

@@ -99,7 +99,7 @@ class PolicyOut(serializers.Serializer):
 
 
 class InventoryPages(NewestFirst):
-    ordering = "-created_at"
+    ordering = ("-created_at", "-id")
 
 
 @extend_schema(methods=["GET"], responses={200: LinkOut(many=True)}, summary="Public links of a file or folder")

@@ -5,14 +5,13 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cloudstorage.api import cursor_page
 from cloudstorage.errors import ServiceError
+from cloudstorage.pagination import TieBreakingCursorPagination
 from cloudstorage.parsers import JSONParser
 from files.access import node_get_for_user, node_path_for_user, permission_after_write
 from files.activity import activity_record
@@ -29,7 +28,7 @@ from files.api.uploads import IF_MATCH_PARAMETERS, multipart_upload
 from files.folders import folder_create
 from files.nodes import node_copy, node_update, target_folder_get
 from files.preconditions import Precondition
-from files.selectors import ChildrenSource, InvalidPosition, children_position
+from files.selectors import ChildrenSource
 from files.trash import node_trash
 from files.uploadhandler import StreamingMultiPartParser
 
@@ -162,7 +161,7 @@ def node_copy_view(request: Request, node_id) -> Response:
     return Response(node_out(copy, user=request.user), status=status.HTTP_201_CREATED)
 
 
-class ChildrenPagination(CursorPagination):
+class ChildrenPagination(TieBreakingCursorPagination):
     """Cursor pages in the order of one of the listing indexes (parent, live, key)."""
 
     page_size = 100
@@ -177,18 +176,6 @@ class ChildrenPagination(CursorPagination):
         "modified": ("modified_at", "name_key"),
         "-modified": ("-modified_at", "-name_key"),
     }
-
-    def paginate_queryset(self, queryset, request, view=None):
-        try:
-            return super().paginate_queryset(queryset, request, view)
-        except InvalidPosition:
-            # As Django REST framework answers any other cursor it cannot read.
-            raise NotFound(self.invalid_cursor_message) from None
-
-    def _get_position_from_instance(self, instance, ordering):
-        # Django REST framework's position is the first column's value alone, and an offset among
-        # equal ones, which its pages walking back miscount (an item skipped among equal sizes).
-        return children_position(instance, ordering)
 
     def get_ordering(self, request, queryset, view):
         key = request.query_params.get("ordering") or "name"

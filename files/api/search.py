@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cloudstorage.api import cursor_page
 from cloudstorage.errors import ServiceError
+from cloudstorage.pagination import TieBreakingCursorPagination
 from files.access import node_paths_for_user, workspace_get_for_user
 from files.api.nodes import NODE_EXAMPLE
 from files.api.serializers import NodeOut, tags_by_node
 from files.selectors import nodes_search, search_kind_valid, search_kinds
 
 
-class SearchPagination(CursorPagination):
+class SearchPagination(TieBreakingCursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200

@@ -47,7 +47,7 @@ class RestoredOut(serializers.Serializer):
 
 
 class TrashPages(NewestFirst):
-    ordering = "-deleted_at"
+    ordering = ("-deleted_at", "-id")
 
 
 @extend_schema(
