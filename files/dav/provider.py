@@ -122,10 +122,11 @@ class ClientHrefLockManager(LockManager):
 
     WsgiDAV puts the conflicting locks' roots in a 423's body (``<D:no-conflicting-lock><D:href>``)
     as the lock storage keys them: ``/<workspace id>/a/b``, an internal id and no URL of this server
-    (RFC 4918 §16 asks for the lock root's URL). Every 423 with such a list comes from the three
+    (RFC 4918 §16 asks for the lock root's URL). Every 423 with such a list comes from the four
     methods below; the list is rewritten to the caller's hrefs (``/dav/Acme/a/b``), and a root the
-    caller cannot see is left out (the element may be empty). The caller is the principal, the
-    e-mail they logged in with; it is looked up only when there is a conflict.
+    caller cannot see is left out (the element may be empty). The caller is the principal, their
+    account's e-mail (:meth:`WorkspaceProvider.custom_request_handler`); it is looked up only when
+    there is a conflict.
     """
 
     def __init__(self, storage, *, mount: str):
@@ -133,7 +134,7 @@ class ClientHrefLockManager(LockManager):
         self.mount = mount
 
     def _client_hrefs(self, hrefs: list[str], principal: str) -> list[str]:
-        user = User.objects.filter(email__iexact=principal or "", is_active=True).first()
+        user = User.objects.filter(email=principal or "", is_active=True).first()
         shown = {str(workspace.pk): name for name, workspace in _Workspaces(user).by_name.items()} if user else {}
         visible = (client_href(ref_url=href, shown=shown, mount=self.mount) for href in hrefs)
         return list(dict.fromkeys(href for href in visible if href))
@@ -159,6 +160,28 @@ class ClientHrefLockManager(LockManager):
     def _begin_write_transaction(self, **kwargs):  # write_transaction's check (PUT, MKCOL, ...)
         with self._hrefs_for(kwargs.get("principal")):
             return super()._begin_write_transaction(**kwargs)
+
+    def check_tree_write_permission(self, *, url: str, token_list: list[str], principal: str) -> None:
+        """Raise 423 Locked unless ``principal`` may remove ``url`` and everything below it: every
+        lock on it, on a member at any depth, or on an ancestor with depth infinity must be one of
+        theirs whose token they present (RFC 4918 §9.6.1, §7.5).
+
+        WsgiDAV's own depth-infinity check counts every lock below ``url`` as a conflict, even its
+        owner's with the token (so the owner could never delete such a folder), which is why its
+        DELETE asks each member with depth 0 instead, and then trashes a folder whose member was
+        refused (:meth:`_NodeResource.handle_delete` says how)."""
+        with self._hrefs_for(principal):
+            self._lock.acquire_read()
+            try:
+                condition = self._get_write_conflicts(url, "0", token_list, principal)
+                below = self.storage.get_lock_list(url, include_root=False, include_children=True, token_only=False)
+            finally:
+                self._lock.release()
+            for lock in below:
+                if lock["principal"] != principal or lock["token"] not in token_list:
+                    condition.add_href(lock["root"])
+            if condition.hrefs:
+                raise DAVError(HTTP_LOCKED, err_condition=condition)
 
 
 def _workspaces(environ) -> _Workspaces:
@@ -228,6 +251,25 @@ class _NodeResource:
             raise DAVError(HTTP_FORBIDDEN, context_info="Items move and copy only within their workspace.")
         existing = self.provider.get_resource_inst(dest_path, self.environ)
         return parent.node, name, existing
+
+    def handle_delete(self):
+        """Refuse the whole DELETE (423, nothing changed) when anything in the subtree is locked by
+        someone else, or by the caller without the token; otherwise WsgiDAV goes on as usual.
+
+        WsgiDAV asks each member with depth 0 and, on a refusal, deletes member by member, skipping
+        the parents of a refused member by their path with a trailing slash ("/Acme/docs/"). Ours
+        have none ("/Acme/docs"), so the folder was not skipped, and its delete (node_trash) took the
+        whole subtree, the locked file included, to the trash; a folder locked with depth 0 lost
+        its members one by one. Asked here, before anything is touched, a lock holds."""
+        lock_manager = self.provider.lock_manager
+        if lock_manager is not None:
+            util.parse_if_header_dict(self.environ)
+            lock_manager.check_tree_write_permission(
+                url=self.get_ref_url(),
+                token_list=self.environ["wsgidav.ifLockTokenList"],
+                principal=self.environ["wsgidav.user_name"],
+            )
+        return False
 
     @mapped
     def delete(self):
@@ -538,6 +580,13 @@ class WorkspaceProvider(DAVProvider):
         return False
 
     def custom_request_handler(self, environ, start_response, default_handler):
+        # A lock is its principal's, compared as an exact string: WsgiDAV's is the user name as
+        # typed at login, which accepts the e-mail in any case (casefolded, so "ß" is "ss" too).
+        # The account's own e-mail makes a lock its account's, however it is spelt, and never
+        # another account's whose e-mail folds to the same.
+        user = environ.get(USER_KEY)
+        if user is not None:
+            environ["wsgidav.user_name"] = environ["wsgidav.auth.user_name"] = user.email
         # A PROPFIND without Depth means infinity (RFC 4918 §9.1): a whole tree in one answer.
         if environ["REQUEST_METHOD"] == "PROPFIND" and environ.get("HTTP_DEPTH", "infinity").lower() == "infinity":
             raise DAVError(
