@@ -168,8 +168,7 @@ class ClientHrefLockManager(LockManager):
 
         WsgiDAV's own depth-infinity check counts every lock below ``url`` as a conflict, even its
         owner's with the token (so the owner could never delete such a folder), which is why its
-        DELETE asks each member with depth 0 instead, and then trashes a folder whose member was
-        refused (:meth:`_NodeResource.handle_delete` says how)."""
+        DELETE asks each member with depth 0 instead (:meth:`_NodeResource.handle_delete`)."""
         with self._hrefs_for(principal):
             self._lock.acquire_read()
             try:
@@ -256,11 +255,12 @@ class _NodeResource:
         """Refuse the whole DELETE (423, nothing changed) when anything in the subtree is locked by
         someone else, or by the caller without the token; otherwise WsgiDAV goes on as usual.
 
-        WsgiDAV asks each member with depth 0 and, on a refusal, deletes member by member, skipping
-        the parents of a refused member by their path with a trailing slash ("/Acme/docs/"). Ours
-        have none ("/Acme/docs"), so the folder was not skipped, and its delete (node_trash) took the
-        whole subtree, the locked file included, to the trash; a folder locked with depth 0 lost
-        its members one by one. Asked here, before anything is touched, a lock holds."""
+        WsgiDAV asks each member with depth 0 only, and when one is refused it deletes the others
+        member by member: a folder locked with depth 0 (refused itself) lost all its members, and
+        before folders' paths ended with "/" (:class:`FolderResource`) a lock on a member took the
+        whole folder, that member included, to the trash. Asked here, before anything is touched, a
+        lock holds; only an If header that some members do not meet still leads to a delete member
+        by member."""
         lock_manager = self.provider.lock_manager
         if lock_manager is not None:
             util.parse_if_header_dict(self.environ)
@@ -321,7 +321,10 @@ class _NodeResource:
 
 class FolderResource(_NodeResource, DAVCollection):
     def __init__(self, path, environ, *, workspace, node, key_path):
-        super().__init__(path, environ)
+        # A folder's path ends with "/", as WsgiDAV writes a parent's (util.get_uri_parent): its
+        # member-by-member DELETE skips the parents of a refused member by that spelling, and
+        # without the slash it trashed them, and the refused member with them.
+        super().__init__(path.rstrip("/") + "/", environ)
         self._setup(workspace=workspace, node=node, key_path=key_path)
 
     def get_member_names(self):

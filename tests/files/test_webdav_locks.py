@@ -233,3 +233,16 @@ def test_an_account_whose_email_folds_to_anothers_cannot_take_over_their_lock(ow
     assert status == 423, answer
     assert impostor("UNLOCK", "/Acme/docs/a.txt", HTTP_LOCK_TOKEN=f"<{token}>")[0] == 403
     assert Node.objects.get(parent=docs, name="a.txt").size == len(b"kept")
+
+
+def test_a_folder_delete_refused_for_some_members_keeps_them_and_their_folders(owner, team, tree):
+    """WsgiDAV deletes member by member when a member is refused (here an untagged If header that
+    only a.txt's ETag meets): it answered 207 with 412 for b.txt and sub/c.txt, yet trashed sub and
+    docs, and so them (the parents it skips are named "/Acme/docs/", ours were "/Acme/docs")."""
+    a = Node.objects.get(parent=tree, name="a.txt")
+    status, _, answer = dav_as(owner)("DELETE", "/Acme/docs", HTTP_IF=f'(["{a.sha256}"])')
+    assert status == 207, answer
+    assert answer.count(b"412 Precondition Failed") == 2, answer
+    assert live(tree, "b.txt", "sub")
+    assert live(Node.objects.get(parent=tree, name="sub"), "c.txt")
+    assert not live(tree, "a.txt")  # the member that met the condition went, as RFC 4918 §9.6.1 has it
