@@ -15,7 +15,7 @@ from django.db.models import Aggregate, Count, F, OuterRef, Q, QuerySet, Subquer
 
 from accounts.models import Workspace
 from cloudstorage.compiled import CompiledQuery
-from cloudstorage.pagination import keyset_filter, position_read
+from cloudstorage.keyset import keyset_filter, position_read
 from files.models import FileVersion, Node, Tag
 from files.tree import folders_up, path_from
 
@@ -134,7 +134,7 @@ def _children_page(ordering: tuple, after: tuple | None, page: slice):
 
 
 class ChildrenSource:
-    """A folder's live children for cursor pagination (cloudstorage.pagination), which orders them,
+    """A folder's live children for cursor pagination (cloudstorage/pagination.py), which orders them,
     filters by its cursor's position and slices a page: the same rows as
     :func:`children_rows` ordered, filtered and sliced, run as a query compiled once per shape
     (ordering, cursor direction, offset, page size; cloudstorage/compiled.py). The shapes kept are
