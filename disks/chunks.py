@@ -84,6 +84,14 @@ def probe_soon(disk_id) -> None:
         transaction.on_commit(lambda: disk_probe.delay(disk_id=str(disk_id)))
 
 
+def put_refused(*, disk: Disk, chunk_id, error: BackendError) -> None:
+    """Note a disk's refusal of a chunk's copy (from object_put_all, called outside its threads):
+    one that is not itself or is full is probed at once, and the probe fails it or makes it read-only."""
+    logger.warning("disk %s refused chunk %s: %s", disk.name, chunk_id, error)
+    if isinstance(error, DiskIdentityError | DiskFullError):
+        probe_soon(disk.pk)
+
+
 def replica_mark_bad(*, replica: Replica, error: str) -> None:
     updated = Replica.objects.filter(pk=replica.pk, state=Replica.State.OK).update(
         state=Replica.State.BAD, error=error[:300]
@@ -290,9 +298,7 @@ def _copies_store(chunk, blob, workspace, want, exclude, placement, candidates, 
                     disk_unreserve(disk_id=disk.pk, size=size)
                 else:
                     _copy_refused(replica=begun[disk.pk])
-                logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)
-                if isinstance(error, DiskIdentityError | DiskFullError):
-                    probe_soon(disk.pk)  # not itself, or full: the probe fails it or makes it read-only
+                put_refused(disk=disk, chunk_id=chunk.pk, error=error)
                 continue
             if fresh:
                 _replica_record(chunk=chunk, disk=disk, size=size)

@@ -39,8 +39,7 @@ from django.db import transaction
 from django.utils import timezone
 from pyfastcdc import FastCDC
 
-from disks.backends import DiskFullError, DiskIdentityError
-from disks.chunks import NoRoomError, chunk_collect, chunk_store_copies, object_put_all, probe_soon, repair_soon
+from disks.chunks import NoRoomError, chunk_collect, chunk_store_copies, object_put_all, put_refused, repair_soon
 from disks.crypto import OVERHEAD, WorkspaceKeys, workspace_keys
 from disks.errors import SizeLimitExceeded, StorageFullError, StoreError
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, Replica
@@ -359,9 +358,7 @@ class ManifestWriter:
                         landed[disk.pk].append(chunk.pk)
                         ok += 1
                         continue
-                    logger.warning("disk %s refused chunk %s: %s", disk.name, chunk.pk, error)
-                    if isinstance(error, DiskIdentityError | DiskFullError):
-                        probe_soon(disk.pk)  # the probe fails it, or makes a full one read-only
+                    put_refused(disk=disk, chunk_id=chunk.pk, error=error)
                     if Replica.objects.filter(chunk=chunk, disk=disk, state=Replica.State.NEW).delete()[0]:
                         disk_unreserve(disk_id=disk.pk, size=chunk.stored_size)
                 if ok < len(batch.disks):
