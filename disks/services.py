@@ -28,10 +28,6 @@ class DiskProbeError(Exception):
     pass
 
 
-class DiskFullProbeError(DiskProbeError):
-    """The probe could not write for lack of space: the disk answers and can be read."""
-
-
 def _probe_local(disk: Disk) -> None:
     root = Path(disk.path)
     if not root.is_dir():
@@ -49,7 +45,8 @@ def _probe_local(disk: Disk) -> None:
             raise DiskProbeError("read back different bytes than written")
     except OSError as exc:
         if exc.errno in NO_SPACE:
-            raise DiskFullProbeError(str(exc)) from exc
+            # The same error as a backend's write that found no room (disk_examine asks for one).
+            raise DiskFullError(str(exc)) from exc
         raise DiskProbeError(str(exc)) from exc
     finally:
         path.unlink(missing_ok=True)
@@ -69,7 +66,7 @@ def disk_examine(*, disk: Disk) -> tuple[str | None, bool]:
         else:
             backend_for(disk).probe()
     except Exception as exc:  # noqa: BLE001 - any failure of the disk is the answer we want
-        return str(exc) or exc.__class__.__name__, isinstance(exc, DiskFullProbeError | DiskFullError)
+        return str(exc) or exc.__class__.__name__, isinstance(exc, DiskFullError)
     return None, False
 
 
