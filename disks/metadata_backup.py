@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import connection, connections
 
-from disks.backends import Backend, backend_for
+from disks.backends import Backend, BackendError, backend_for
 from disks.crypto import master_key_id, master_keys
 from disks.models import Disk
 
@@ -127,6 +127,18 @@ def backup_create(*, disk: Disk, keep: int) -> str:
     for old in backup_list(backend=backend)[keep:]:
         backend.delete(old)
     return key
+
+
+def backup_create_on(*, disk_name: str, keep: int) -> str:
+    """backup_create onto the disk called ``disk_name`` (the commands' --disk, or
+    CLOUDSTORAGE_BACKUP_DISK); BackupError when there is no such disk or the disk fails the write."""
+    disk = Disk.objects.filter(name=disk_name).first()
+    if disk is None:
+        raise BackupError(f"there is no disk named {disk_name!r}")
+    try:
+        return backup_create(disk=disk, keep=keep)
+    except BackendError as exc:
+        raise BackupError(str(exc)) from exc
 
 
 def backup_list(*, backend: Backend) -> list[str]:

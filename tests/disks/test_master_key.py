@@ -168,6 +168,6 @@ def test_a_backup_disk_that_does_not_exist_fails_the_command_and_says_to_keep_th
     settings.CLOUDSTORAGE_MASTER_KEY = NEW
     settings.CLOUDSTORAGE_PREVIOUS_MASTER_KEYS = [OLD]
 
-    with pytest.raises(CommandError, match="names no disk.*keep the old key"):
+    with pytest.raises(CommandError, match="no disk named 'no-such-disk'.*keep the old key"):
         rotate()
     assert set(DataKey.objects.values_list("master_key_id", flat=True)) == {master_key_id(NEW)}

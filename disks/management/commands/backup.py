@@ -5,9 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from disks.backends import BackendError
-from disks.metadata_backup import BackupError, backup_create
-from disks.models import Disk
+from disks.metadata_backup import BackupError, backup_create_on
 
 
 class Command(BaseCommand):
@@ -22,11 +20,8 @@ class Command(BaseCommand):
             raise CommandError("Name the disk with --disk (or set CLOUDSTORAGE_BACKUP_DISK).")
         if keep < 1:
             raise CommandError("--keep must be at least 1.")
-        target = Disk.objects.filter(name=disk).first()
-        if target is None:
-            raise CommandError(f"There is no disk named {disk!r}.")
         try:
-            key = backup_create(disk=target, keep=keep)
-        except (BackupError, BackendError) as error:
+            key = backup_create_on(disk_name=disk, keep=keep)
+        except BackupError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"backed up the database to {key} on disk {disk}")

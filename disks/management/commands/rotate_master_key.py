@@ -7,10 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from disks.backends import BackendError
 from disks.crypto import CryptoError, data_keys_rewrap, disk_secrets_reseal, master_key_id
-from disks.metadata_backup import BackupError, backup_create
-from disks.models import Disk
+from disks.metadata_backup import BackupError, backup_create_on
 
 
 class Command(BaseCommand):
@@ -90,13 +88,12 @@ class Command(BaseCommand):
             "The data keys are re-wrapped, but keep the old key: every existing database backup needs it. "
             "Run manage.py backup, then remove the old key."
         )
-        disk = Disk.objects.filter(name=name).first()
-        if disk is None:
-            raise CommandError(f"CLOUDSTORAGE_BACKUP_DISK names no disk ({name!r}). {keep_old}")
         try:
-            key = backup_create(disk=disk, keep=settings.CLOUDSTORAGE_BACKUP_KEEP)
-        except (BackupError, BackendError) as exc:
-            raise CommandError(f"The database backup under the new key failed: {exc}. {keep_old}") from exc
+            key = backup_create_on(disk_name=name, keep=settings.CLOUDSTORAGE_BACKUP_KEEP)
+        except BackupError as exc:
+            raise CommandError(
+                f"The database backup under the new key (CLOUDSTORAGE_BACKUP_DISK) failed: {exc}. {keep_old}"
+            ) from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"Done. Backed the database up under the new key to {key} on disk {name}. The old key can be removed "
