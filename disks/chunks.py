@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -270,40 +272,57 @@ def _copy_refused(*, replica: Replica) -> None:
         replica_drop(replica=replica)
 
 
+class _Copy(NamedTuple):
+    """One copy begun on a disk: what to do once its write landed, and once the disk refused it."""
+
+    written: Callable[[], None]
+    refused: Callable[[], None]
+
+
+def _fresh_copy_begin(*, chunk: Chunk, disk: Disk, size: int) -> _Copy | None:
+    """A copy of a chunk new to the store: its bytes reserved now, its row recorded once written
+    (nobody else knows the chunk yet, so no row is needed before). None when the disk has no room."""
+    if not disk_reserve(disk=disk, size=size):
+        return None
+    return _Copy(
+        written=lambda: _replica_record(chunk=chunk, disk=disk, size=size),
+        refused=lambda: disk_unreserve(disk_id=disk.pk, size=size),
+    )
+
+
+def _more_copy_begin(*, chunk: Chunk, disk: Disk, size: int) -> _Copy | None:
+    """Another copy of an existing chunk: its row recorded before the write (see _copy_begin)."""
+    replica = _copy_begin(chunk=chunk, disk=disk, size=size)
+    if replica is None:
+        return None
+    replica.chunk, replica.disk = chunk, disk
+    return _Copy(written=lambda: _copy_written(replica=replica), refused=lambda: _copy_refused(replica=replica))
+
+
 def _copies_store(chunk, blob, workspace, want, exclude, placement, candidates, fresh) -> list[Disk]:
     size = len(blob)
     if candidates is None:
         candidates = write_candidates(workspace=workspace, size=size, exclude=exclude, placement=placement)
     if not candidates and want > 0:
         raise NoRoomError(f"no active disk has {size} bytes free")
+    copy_begin = _fresh_copy_begin if fresh else _more_copy_begin
     remaining = list(candidates)
     written: list[Disk] = []
     while len(written) < want and remaining:
         batch: list[Disk] = []
-        begun: dict = {}
+        begun: list[_Copy] = []
         while remaining and len(batch) < want - len(written):
             disk = remaining.pop(0)
-            if fresh:
-                if disk_reserve(disk=disk, size=size):
-                    batch.append(disk)
-                continue
-            replica = _copy_begin(chunk=chunk, disk=disk, size=size)
-            if replica is not None:
-                replica.chunk, replica.disk = chunk, disk
-                begun[disk.pk] = replica
+            copy = copy_begin(chunk=chunk, disk=disk, size=size)
+            if copy is not None:
                 batch.append(disk)
-        for disk, error in zip(batch, object_put_all(batch, chunk.key, blob), strict=True):
+                begun.append(copy)
+        for disk, copy, error in zip(batch, begun, object_put_all(batch, chunk.key, blob), strict=True):
             if error is not None:
-                if fresh:
-                    disk_unreserve(disk_id=disk.pk, size=size)
-                else:
-                    _copy_refused(replica=begun[disk.pk])
+                copy.refused()
                 put_refused(disk=disk, chunk_id=chunk.pk, error=error)
                 continue
-            if fresh:
-                _replica_record(chunk=chunk, disk=disk, size=size)
-            else:
-                _copy_written(replica=begun[disk.pk])
+            copy.written()
             written.append(disk)
     return written
 
