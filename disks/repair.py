@@ -10,7 +10,6 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 
 from disks.categories import CATEGORIES, gb_range
@@ -266,11 +265,12 @@ def disk_drain_queued(*, disk_id, limit: int | None = None) -> dict[str, int]:
     """The operators' "Drain now" task: one slice of :func:`disk_drain`, only while the disk is
     still draining. The message may run late or twice (acks_late: a worker restarted mid-drain gets
     it back up to an hour later), after the operator changed their mind ("Mark active"); it must
-    neither mark the disk draining again nor move its copies away. The status is read under the
-    disk row's lock, as disk_set_status writes it; a change after this read is still respected, as
-    each chunk's repair reads its disks' status afresh."""
-    with transaction.atomic():
-        disk = Disk.objects.select_for_update().filter(pk=disk_id).first()
+    neither mark the disk draining again nor move its copies away. The status is read as last
+    committed (disk_set_status changes it in one transaction); a change after this read is still
+    respected, as each chunk's repair reads its disks' status afresh. No row lock: holding one for
+    the drain would keep the operator's "Mark active" and the probe's "failed" waiting for the whole
+    slice, and taken for the read alone it only waited for such a change, which is respected anyway."""
+    disk = Disk.objects.filter(pk=disk_id).first()
     if disk is None:
         return {}
     if disk.status != Disk.Status.DRAINING:
