@@ -93,7 +93,13 @@ def folder_lock_live(parent: Node) -> None:
     bytes still counted. :func:`files.trash.node_trash` locks each level it trashes, so either it
     waits for this write and takes the new child along, or this write waits and sees the folder
     trashed (SQLite's write transactions run one at a time: the check alone suffices there)."""
-    if not Node.objects.select_for_update().filter(pk=parent.pk, trashed_in__isnull=True).exists():
+    folder_live_check(Node.objects.select_for_update().filter(pk=parent.pk).only("trashed_in").first())
+
+
+def folder_live_check(folder: Node | None) -> None:
+    """409 in_trash unless ``folder``, read under its row lock (None: gone), is live: the check of
+    :func:`folder_lock_live` for a caller that locked the folder's row itself."""
+    if folder is None or folder.trashed_in_id is not None:
         raise ServiceError(code="in_trash", message="The folder is in the trash.", status_code=409)
 
 

@@ -20,6 +20,7 @@ from files.folders import (
     child_get,
     depth_check,
     folder_height,
+    folder_live_check,
     folder_lock_live,
     folder_writable_check,
     name_conflict,
@@ -144,13 +145,16 @@ def node_update(
             if "parent_id" in changes:
                 # The node and its new parent, in one order (by id): two crossing moves (X into Y,
                 # Y into X) lock the same two rows, and taken in two orders they would deadlock.
+                # Read whole under that lock, the rows answer the precondition and whether the new
+                # parent is still live (folder_lock_live's check), with no second lock on either.
                 rows = Node.objects.select_for_update().filter(pk__in=[node.pk, parent.pk]).order_by("pk")
-                list(rows.values_list("pk", flat=True))
-            if precondition is not None:
-                locked = Node.objects.select_for_update().filter(pk=node.pk, trashed_in__isnull=True).first()
-                precondition_check(precondition, locked)
-            if "parent_id" in changes:
-                folder_lock_live(parent)
+                locked = {row.pk: row for row in rows}
+                mine = locked.get(node.pk)
+                precondition_check(precondition, mine if mine is not None and mine.trashed_in_id is None else None)
+                folder_live_check(locked.get(parent.pk))
+            elif precondition is not None:
+                mine = Node.objects.select_for_update().filter(pk=node.pk, trashed_in__isnull=True).first()
+                precondition_check(precondition, mine)
             if changes:
                 # The paths go into the change feed: read them under the workspace's lock (as the
                 # feed's entry is written), or a folder above renamed by another request between

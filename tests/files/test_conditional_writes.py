@@ -118,6 +118,18 @@ def test_patch_with_a_stale_etag_is_412_and_renames_nothing(api, owner, root):
     assert ok.status_code == 200 and ok.json()["name"] == "b.txt"
 
 
+def test_a_move_with_a_stale_etag_is_412_and_moves_nothing(api, owner, root):
+    node = make_file(owner, root, "a.txt", b"one")
+    into = make_folder(owner, root, "docs")
+    file_upload_version(user=owner, node=node, stream=io.BytesIO(b"two"))
+    move = {"parent": str(into.pk)}
+    assert api.patch(url(node), move, format="json", HTTP_IF_MATCH=etag(b"one")).status_code == 412
+    node.refresh_from_db()
+    assert node.parent_id == root.pk
+    ok = api.patch(url(node), move, format="json", HTTP_IF_MATCH=etag(b"two"))
+    assert ok.status_code == 200 and ok.json()["parent"] == str(into.pk)
+
+
 def test_patch_if_match_on_a_folder_matches_only_star(api, owner, root):
     folder = make_folder(owner, root, "docs")
     assert api.patch(url(folder), {"name": "d2"}, format="json", HTTP_IF_MATCH='"abc"').status_code == 412

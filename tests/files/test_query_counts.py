@@ -34,6 +34,11 @@ DEEP = 12
 # were folded into the others (31 before the folder's lock); one fewer on SQLite, which takes no
 # row lock on the workspace.
 UPLOAD = 32
+# A move: the request's own queries, the node and its new parent locked together (in id order: the
+# crossing moves' deadlock) and read whole, which also answers an If-Match and whether the parent is
+# live, and the change feed's entry. 19 when the precondition and folder_lock_live locked the rows
+# again (20 with an If-Match); one fewer on SQLite.
+MOVE = 18
 SMALL = b"x" * (16 * 1024)
 
 
@@ -352,3 +357,20 @@ def test_upload_link_request_decides_its_creators_access_once_not_per_file(
         more_files[maker.email] = many - one
     # Nine files more cost the same whoever made the link: nothing of the creator's per file.
     assert len(set(more_files.values())) == 1, more_files
+
+
+def test_move_is_fixed_and_if_match_costs_nothing_more(api, owner, root, shallow, deep, django_assert_max_num_queries):
+    near, far = upload(owner, shallow, "m.txt", b"1"), upload(owner, deep, "m.txt", b"1")
+    into_near, into_far = folder(owner, root, "into-near"), folder(owner, root, "into-far")
+
+    def move(node, into, **headers):
+        return lambda: api.patch(f"/api/v1/nodes/{node.pk}/", {"parent": str(into.pk)}, format="json", **headers)
+
+    def if_match(node):
+        return {"HTTP_IF_MATCH": f'"{Node.objects.get(pk=node.pk).sha256}"'}
+
+    both(django_assert_max_num_queries, MOVE, move(near, into_near), move(far, into_far))
+    plain = queries_of(move(near, shallow))
+    # The If-Match is answered from the row the move locks anyway.
+    both(django_assert_max_num_queries, MOVE, move(near, into_near, **if_match(near)), move(far, deep, **if_match(far)))
+    assert queries_of(move(near, shallow, **if_match(near))) == plain
