@@ -26,7 +26,7 @@ from disks.chunks import (
     replica_mark_bad,
     replica_read,
 )
-from disks.crypto import CryptoError, workspace_keys
+from disks.crypto import CryptoError, WorkspaceKeys, workspace_keys
 from disks.models import Chunk, Disk, Manifest, ManifestChunk, PendingDelete, Replica
 from disks.placement import replicas_wanted
 from disks.writing import manifest_release
@@ -142,7 +142,16 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS, delete: 
     def sweep(batch: list[tuple[str, object, object]]) -> None:
         ids = {chunk_id for _key, chunk_id, _modified in batch}
         referenced = set(Replica.objects.filter(disk=disk, chunk_id__in=ids).values_list("chunk_id", flat=True))
-        alive = set(Chunk.objects.filter(pk__in=ids - referenced).values_list("pk", flat=True))
+        # The chunks still in the store, read whole once for the batch; each workspace's keys are
+        # opened once for the batch too, when an object first needs them.
+        alive = {chunk.pk: chunk for chunk in Chunk.objects.filter(pk__in=ids - referenced)}
+        opened: dict = {}
+
+        def keys_of(chunk: Chunk) -> WorkspaceKeys:
+            if chunk.workspace_id not in opened:
+                opened[chunk.workspace_id] = workspace_keys(workspace_id=chunk.workspace_id)
+            return opened[chunk.workspace_id]
+
         for key, chunk_id, modified in batch:
             if chunk_id in referenced:
                 counts["referenced"] += 1
@@ -157,8 +166,10 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS, delete: 
                 continue
             try:
                 if chunk_id in alive:
-                    # A writer may have put a fresh copy (and saved its row) since the listing.
-                    if Replica.objects.filter(disk=disk, chunk_id=chunk_id).exists():
+                    # A writer may have put a fresh copy (and saved its row) since the listing, and
+                    # GC may have collected the chunk between the batch's read and this lease.
+                    recorded = _copy_recorded(chunk_id, disk=disk)
+                    if recorded:
                         counts["referenced"] += 1
                         continue
                     current = backend.modified_at(key)
@@ -169,8 +180,12 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS, delete: 
                     # extra copy of a chunk that has its copies is only wasted room. The copies
                     # elsewhere are read, not counted: rows restored from a backup may name copies
                     # that were deleted since, and this object is then the last one.
-                    short = not delete or _copies_verified(chunk_id, disk=disk) < replicas_wanted()
-                    if short and _copy_adopt(disk=disk, backend=backend, key=key, chunk_id=chunk_id):
+                    # A chunk collected meanwhile has no copies to keep.
+                    chunk = alive[chunk_id]
+                    short = recorded is not None and (
+                        not delete or _copies_verified(chunk, disk=disk, keys=keys_of(chunk)) < replicas_wanted()
+                    )
+                    if short and _copy_adopt(disk=disk, backend=backend, key=key, chunk=chunk, keys=keys_of(chunk)):
                         counts["adopted"] += 1
                         continue
                 if not delete:
@@ -206,15 +221,17 @@ def disk_sweep(*, disk: Disk, grace_seconds: int = SWEEP_GRACE_SECONDS, delete: 
     return counts
 
 
-def _copies_verified(chunk_id, *, disk: Disk) -> int:
+def _copy_recorded(chunk_id, *, disk: Disk) -> bool | None:
+    """Whether a copy of the chunk on ``disk`` has a row; None when the chunk itself is gone."""
+    here = Replica.objects.filter(disk=disk, chunk_id=OuterRef("pk"))
+    return Chunk.objects.filter(pk=chunk_id).values_list(Exists(here), flat=True).first()
+
+
+def _copies_verified(chunk: Chunk, *, disk: Disk, keys: WorkspaceKeys) -> int:
     """How many recorded good copies of a chunk on other readable disks are really there and exactly
     the chunk, reading them until replicas_wanted() have verified. A copy found missing or corrupt
     is marked bad (repair then writes it again); one on a disk that does not answer is not counted.
     Called under the chunk's lease."""
-    chunk = Chunk.objects.filter(pk=chunk_id).first()
-    if chunk is None:
-        return 0
-    keys = workspace_keys(workspace_id=chunk.workspace_id)
     verified = 0
     for replica in readable_replicas(chunk=chunk):
         if replica.disk_id == disk.pk:
@@ -226,15 +243,13 @@ def _copies_verified(chunk_id, *, disk: Disk) -> int:
     return verified
 
 
-def _copy_adopt(*, disk: Disk, backend, key: str, chunk_id) -> bool:
-    """Record the object ``key`` as a copy of its chunk on ``disk`` if it decrypts and hashes to
+def _copy_adopt(*, disk: Disk, backend, key: str, chunk: Chunk, keys: WorkspaceKeys) -> bool:
+    """Record the object ``key`` as a copy of ``chunk`` on ``disk`` if it decrypts and hashes to
     exactly that chunk; False otherwise (it is then no copy: the caller may delete it). Called under
-    the chunk's lease, so no pending delete of the same key runs meanwhile."""
-    chunk = Chunk.objects.filter(pk=chunk_id).first()
-    if chunk is None:
-        return False
+    the chunk's lease, so no pending delete of the same key runs meanwhile, and once the chunk was
+    seen to exist under it (so GC does not collect it meanwhile)."""
     try:
-        chunk_verify_blob(chunk=chunk, blob=backend.get(key), keys=workspace_keys(workspace_id=chunk.workspace_id))
+        chunk_verify_blob(chunk=chunk, blob=backend.get(key), keys=keys)
     except CryptoError:
         return False
     with transaction.atomic():

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Workspace
 from disks.backends import MARKER, backend_for
@@ -328,3 +330,23 @@ def test_a_disk_the_restored_database_does_not_know_is_attached_again_as_itself_
         age_all(disk, TWO_HOURS)
         assert disk_sweep(disk=disk)["deleted"] == 0
     assert set(stored_keys(b1)) | set(stored_keys(b2)) == moved
+
+
+def test_a_sweep_reads_the_chunks_and_the_workspace_key_once_per_batch(owner_workspace, three_disks, rng):
+    """Every row of a file's copies on one disk lost (a restore from an older backup), its objects
+    still there: the sweep verifies and records each of them, reading the chunks and opening the
+    workspace's data key once for the batch, not again for every object."""
+    manifest = manifest_write(workspace=owner_workspace, stream=io.BytesIO(rng.randbytes(30_000)))
+    disk = Placement.objects.get(workspace=owner_workspace, rank=0).disk
+    lost = Replica.objects.filter(disk=disk).count()
+    assert lost >= 4
+    Replica.objects.filter(disk=disk).delete()
+    age_all(disk, TWO_HOURS)
+    with CaptureQueriesContext(connection) as captured:
+        counts = disk_sweep(disk=disk)
+    assert counts["adopted"] == lost and counts["deleted"] == 0
+    sql = [query["sql"] for query in captured]
+    assert sum('"disks_datakey"' in text for text in sql) == 1
+    assert sum('"disks_chunk"."digest"' in text for text in sql) == 1
+    assert Replica.objects.filter(disk=disk, state=Replica.State.OK).count() == lost
+    assert read_all(manifest)
