@@ -52,11 +52,13 @@ def change_record(*, node: Node, kind: str, path: str, from_path: str = "", lock
     )
 
 
-def changes_record_created(*, nodes_with_paths: list[tuple[Node, str]]) -> None:
-    """A ``create`` for each new node (a copied tree), parents before children; inside the transaction."""
+def changes_record_created(*, nodes_with_paths: list[tuple[Node, str]], locked: bool = False) -> None:
+    """A ``create`` for each new node (a copied tree), parents before children; inside the
+    transaction (``locked``: the caller holds the workspace's lock already)."""
     if not nodes_with_paths:
         return
-    workspace_lock(nodes_with_paths[0][0].workspace_id)
+    if not locked:
+        workspace_lock(nodes_with_paths[0][0].workspace_id)
     Change.objects.bulk_create(
         [
             Change(

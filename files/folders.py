@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from accounts.locks import workspace_lock
 from cloudstorage.compiled import CompiledQuery
 from cloudstorage.errors import ServiceError
 from files.activity import author_of, node_path
@@ -92,7 +93,9 @@ def folder_lock_live(parent: Node) -> None:
     trashed it, and a child created under a trashed folder would be deleted by its purge with its
     bytes still counted. :func:`files.trash.node_trash` locks each level it trashes, so either it
     waits for this write and takes the new child along, or this write waits and sees the folder
-    trashed (SQLite's write transactions run one at a time: the check alone suffices there)."""
+    trashed (SQLite's write transactions run one at a time: the check alone suffices there). Take
+    the workspace's lock (accounts.locks.workspace_lock) before this one, as the delete does: the
+    other way round the two wait for each other."""
     folder_live_check(Node.objects.select_for_update().filter(pk=parent.pk).only("trashed_in").first())
 
 
@@ -127,9 +130,10 @@ def folder_create(*, user, parent: Node, name: str) -> Node:
     depth_check(parent=parent)
     try:
         with transaction.atomic():
+            workspace_lock(parent.workspace_id)  # first, before the folder (accounts.locks)
             folder_lock_live(parent)
             folder = child_create(user=user, parent=parent, name=name, kind=Node.Kind.FOLDER)
-            change_record(node=folder, kind=Change.Kind.CREATE, path=node_path(node=folder))
+            change_record(node=folder, kind=Change.Kind.CREATE, path=node_path(node=folder), locked=True)
     except IntegrityError:
         raise name_conflict(name, existing=child_get(parent=parent, name=name)) from None
     return folder

@@ -140,13 +140,24 @@ def node_update(
         )
         if existing is not None:
             raise name_conflict(final_name, existing=existing)
+    # Whether this may write (and so write a change feed entry): given tags are compared with the
+    # node's under the lock, so the lock is taken for them even when they turn out unchanged.
+    writes = bool(changes) or tags is not None or (description is not None and description != node.description)
     try:
         with transaction.atomic():
+            if writes:
+                # The workspace first, before any node (accounts.locks): a delete of a folder above
+                # both the node and its new parent locks them top-down, not by id as below, and the
+                # two orders deadlocked. Under it too the paths are read for the change feed (as
+                # its entry is written), so no folder above renamed by another request between
+                # this read and this commit leaves an entry with a path that never existed.
+                workspace_lock(node.workspace_id)
             if "parent_id" in changes:
                 # The node and its new parent, in one order (by id): two crossing moves (X into Y,
-                # Y into X) lock the same two rows, and taken in two orders they would deadlock.
-                # Read whole under that lock, the rows answer the precondition and whether the new
-                # parent is still live (folder_lock_live's check), with no second lock on either.
+                # Y into X) already queue on the workspace's lock, but the rows' own order must not
+                # depend on that. Read whole under that lock, the rows answer the precondition and
+                # whether the new parent is still live (folder_lock_live's check), with no second
+                # lock on either.
                 rows = Node.objects.select_for_update().filter(pk__in=[node.pk, parent.pk]).order_by("pk")
                 locked = {row.pk: row for row in rows}
                 mine = locked.get(node.pk)
@@ -156,10 +167,6 @@ def node_update(
                 mine = Node.objects.select_for_update().filter(pk=node.pk, trashed_in__isnull=True).first()
                 precondition_check(precondition, mine)
             if changes:
-                # The paths go into the change feed: read them under the workspace's lock (as the
-                # feed's entry is written), or a folder above renamed by another request between
-                # this read and this commit would leave an entry with a path that never existed.
-                workspace_lock(node.workspace_id)
                 if "parent_id" in changes:
                     # Again under the lock every move holds to its commit: a move committed since
                     # the check above (Y into X while this moves X into Y) is seen now, and the
@@ -198,7 +205,6 @@ def node_update(
                 # of any other change (it reads the node for the new values). The path is read under
                 # the workspace's lock, as a rename's is.
                 if not changes:
-                    workspace_lock(node.workspace_id)
                     new_path = node_path(node=node)
                 change_record(node=node, kind=Change.Kind.METADATA, path=new_path, locked=True)
     except IntegrityError:
@@ -266,6 +272,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
     author = author_of(user)
     try:
         with transaction.atomic():
+            workspace_lock(parent.workspace_id)  # first, before the folder (accounts.locks)
             folder_lock_live(parent)
             by_parent: dict = {}
             for source in sources:
@@ -322,7 +329,7 @@ def node_copy(*, user, node: Node, parent: Node, name: str | None = None) -> Nod
             Tag.objects.bulk_create(
                 [Tag(workspace_id=parent.workspace_id, node=copies[node_id], name=tag) for node_id, tag in tags]
             )
-            changes_record_created(nodes_with_paths=created)
+            changes_record_created(nodes_with_paths=created, locked=True)
             activity_record(
                 workspace_id=parent.workspace_id, actor=user, verb="copy", node=top, details={"from": str(node.pk)}
             )

@@ -18,6 +18,7 @@ from django.db.models import BigIntegerField, F, Sum
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from accounts.locks import workspace_lock
 from accounts.models import Workspace
 from billing.plans import GB
 from cloudstorage.errors import ServiceError
@@ -269,8 +270,10 @@ def quota_holds_reclaim(*, now: datetime | None = None) -> int:
     row lock, so its bytes are released once. Returns how many holds were reclaimed."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.CLOUDSTORAGE_QUOTA_HOLD_STALE)
     reclaimed = 0
-    for hold_id in QuotaHold.objects.filter(touched_at__lt=cutoff).values_list("pk", flat=True):
+    for hold_id, workspace_id in QuotaHold.objects.filter(touched_at__lt=cutoff).values_list("pk", "workspace_id"):
         with transaction.atomic():
+            # The workspace first (accounts.locks): an upload's commit deletes its hold under it.
+            workspace_lock(workspace_id)
             hold = QuotaHold.objects.select_for_update().filter(pk=hold_id, touched_at__lt=cutoff).first()
             if hold is None:
                 continue

@@ -54,6 +54,15 @@ def subtree_ids(*, node: Node, trashed_in=None, lock: bool = False) -> list:
     return ids
 
 
+def _workspace_id(node: Node):
+    """``node``'s workspace, to lock before the node (a caller may know the id alone). A node never
+    changes workspace, so the row needs no lock to read it; one that is gone reads as None and
+    its own lookup answers for it."""
+    if node.workspace_id is not None:
+        return node.workspace_id
+    return Node.objects.filter(pk=node.pk).values_list("workspace_id", flat=True).first()
+
+
 def trash_path(*, node: Node) -> str:
     """Where a trash entry was when it was deleted (``/docs/report.pdf``)."""
     parent = node.original_path.rstrip("/")
@@ -71,18 +80,21 @@ def node_trash(*, user, node: Node, precondition: Precondition | None = None) ->
     if node.parent_id is None:
         raise ServiceError(code="root_folder", message="The root folder cannot be deleted.", status_code=400)
     with transaction.atomic():
+        # The workspace first, the subtree after (accounts.locks): a move between two of its
+        # folders locks them by id, not top-down, and in another order than this walk would
+        # deadlock with it; both wait here instead. Under it, no rename above the item slips
+        # between the read of its path (for the feed and the restore) and the commit.
+        workspace_lock(node.workspace_id)
         locked = Node.objects.select_for_update().get(pk=node.pk)
         if locked.trashed_in_id is not None:
             raise ServiceError(code="in_trash", message="This item is already in the trash.", status_code=409)
         precondition_check(precondition, locked)
         # Level by level under row locks: a request creating or moving a child into one of these
-        # folders (it locks its folder, files.folders.folder_lock_live) either finished first, and
-        # its child is found at the next level, or waits and finds its folder trashed.
+        # folders (it locks its folder, files.folders.folder_lock_live, after the workspace's lock
+        # and so after this whole walk) either finished first, and its child is found at the next
+        # level, or waits and finds its folder trashed.
         ids = subtree_ids(node=locked, lock=True)
         Node.objects.filter(pk__in=ids).update(trashed_in=locked)
-        # Where it was, for the feed and the restore: read under the workspace's lock (taken after
-        # the folders', as a write into one of them takes it), so no rename above it slips between.
-        workspace_lock(locked.workspace_id)
         original = node_path(node=Node.objects.get(pk=locked.parent_id))
         locked.trashed_in = locked
         locked.deleted_at = timezone.now()
@@ -145,9 +157,13 @@ def _free_name(*, parent: Node, name: str) -> str:
 def trash_restore(*, user, node: Node) -> Node:
     """Put a trash entry back where it was, re-creating missing parent folders and renaming it
     (``report (restored).pdf``) when its name is taken there now. Its shares and links work again."""
+    workspace_id = _workspace_id(node)
     for _ in range(3):
         try:
             with transaction.atomic():
+                # The workspace first (accounts.locks): the parent it goes back to is locked next,
+                # as a delete of that folder locks it after the workspace too.
+                workspace_lock(workspace_id)
                 locked = Node.objects.select_for_update().filter(pk=node.pk, deleted_at__isnull=False).first()
                 if locked is None:
                     raise ServiceError(code="not_in_trash", message="This item is not in the trash.", status_code=404)
@@ -174,7 +190,7 @@ def trash_restore(*, user, node: Node) -> Node:
                 )
                 Node.objects.filter(trashed_in=locked).update(trashed_in=None)
                 path = node_path(node=locked)
-                change_record(node=locked, kind=Change.Kind.RESTORE, path=path, from_path=was)
+                change_record(node=locked, kind=Change.Kind.RESTORE, path=path, from_path=was, locked=True)
                 activity_record(
                     workspace_id=locked.workspace_id,
                     actor=user,
@@ -197,7 +213,10 @@ def node_purge(*, user=None, node: Node, older_than: datetime | None = None) -> 
     references are collected later by the store's GC, so a chunk shared with a live file survives)
     and its bytes leave the quota. With ``older_than``, only if it was deleted at or before then.
     Idempotent: False when the entry is gone, was restored meanwhile or is too recent."""
+    workspace_id = _workspace_id(node)
     with transaction.atomic():
+        # The workspace first (accounts.locks), as a restore of this entry or of one inside it.
+        workspace_lock(workspace_id)
         entries = Node.objects.select_for_update().filter(pk=node.pk, deleted_at__isnull=False)
         if older_than is not None:
             entries = entries.filter(deleted_at__lte=older_than)
@@ -230,7 +249,7 @@ def node_purge(*, user=None, node: Node, older_than: datetime | None = None) -> 
             manifest_release(manifest=version.manifest)
         quota_release(workspace=locked.workspace, nbytes=freed)
         path = trash_path(node=locked)
-        change_record(node=locked, kind=Change.Kind.PURGE, path=path)
+        change_record(node=locked, kind=Change.Kind.PURGE, path=path, locked=True)
         Node.objects.filter(pk__in=members).delete()
         activity_record(
             workspace_id=locked.workspace_id,
@@ -250,18 +269,18 @@ def node_purge(*, user=None, node: Node, older_than: datetime | None = None) -> 
 def trash_empty(*, user, workspace: Workspace) -> int:
     """Purge every trash entry of the workspace; returns how many entries went."""
     ids = list(Node.objects.filter(workspace=workspace, deleted_at__isnull=False).values_list("pk", flat=True))
-    return sum(1 for node_id in ids if node_purge(user=user, node=Node(pk=node_id)))
+    return sum(1 for node_id in ids if node_purge(user=user, node=Node(pk=node_id, workspace_id=workspace.pk)))
 
 
 def trash_purge_expired(*, now: datetime | None = None) -> int:
     """Purge, in every workspace, what has been in the trash longer than CLOUDSTORAGE_TRASH_DAYS.
     Safe to run again or concurrently: each entry is re-checked under its row lock."""
     cutoff = (now or timezone.now()) - trash_retention()
-    ids = list(Node.objects.filter(deleted_at__lte=cutoff).order_by("deleted_at").values_list("pk", flat=True))
+    rows = list(Node.objects.filter(deleted_at__lte=cutoff).order_by("deleted_at").values_list("pk", "workspace_id"))
     purged = 0
-    for node_id in ids:
+    for node_id, workspace_id in rows:
         try:
-            purged += node_purge(node=Node(pk=node_id), older_than=cutoff)
+            purged += node_purge(node=Node(pk=node_id, workspace_id=workspace_id), older_than=cutoff)
         except Exception:
             # One broken entry must not keep the rest of the trash forever; the next run retries it.
             logger.exception("could not purge trash entry %s", node_id)

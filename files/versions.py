@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.locks import workspace_lock
 from accounts.models import Workspace
 from cloudstorage.errors import ServiceError
 from disks.store import ManifestGone, manifest_clone, manifest_release
@@ -39,8 +40,9 @@ def _next_version(
     restored_from: int | None = None,
     activity_verb: str | None = None,
 ):
-    """Attach ``content`` to the locked ``node`` as its next version (inside a transaction), and
-    record the activity entry ``activity_verb`` if given (in the same commit: one fewer)."""
+    """Attach ``content`` to the locked ``node`` as its next version (inside a transaction that
+    took the workspace's lock before the node's: accounts.locks), and record the activity entry
+    ``activity_verb`` if given (in the same commit: one fewer)."""
     number = node.version + 1
     version = FileVersion.objects.create(
         workspace_id=node.workspace_id,
@@ -63,7 +65,9 @@ def _next_version(
     content.reservation.settle(version.size)
     # Kept on the version for the caller's activity entry and response: one path query, not two.
     version.node_path = node_path(node=node)
-    change_record(node=node, kind=Change.Kind.CREATE if number == 1 else Change.Kind.UPDATE, path=version.node_path)
+    change_record(
+        node=node, kind=Change.Kind.CREATE if number == 1 else Change.Kind.UPDATE, path=version.node_path, locked=True
+    )
     if activity_verb is not None:
         activity_record(
             workspace_id=node.workspace_id, actor=user, verb=activity_verb, node=node, path=version.node_path
@@ -95,6 +99,7 @@ def content_commit(
         for _ in range(3):
             try:
                 with transaction.atomic():
+                    workspace_lock(parent.workspace_id)  # first, before the folder (accounts.locks)
                     folder_lock_live(parent)
                     if guard is not None:
                         guard()
@@ -147,6 +152,7 @@ def version_commit(
         if restored_from is None:  # a restore brings back the file's own content
             vault_content_check(place=node, size=content.manifest.size, head=content.head)
         with transaction.atomic():
+            workspace_lock(node.workspace_id)  # first, before the file (accounts.locks)
             locked = Node.objects.select_for_update().get(pk=node.pk)
             if not locked.is_file or locked.trashed_in_id is not None:
                 raise ServiceError(
@@ -180,6 +186,9 @@ def version_delete(*, version: FileVersion, unless_pinned: bool = False) -> bool
     ``unless_pinned`` (the version policy), a version pinned meanwhile is kept: the flag is read
     again under the row's lock, which version_pin takes too. False when nothing was dropped."""
     with transaction.atomic():
+        # The workspace first (accounts.locks): a purge of the file's trash entry holds it while it
+        # deletes this row, and the quota's UPDATE below would take it after the row otherwise.
+        workspace_lock(version.workspace_id)
         locked = (
             FileVersion.objects.select_for_update(of=("self",))
             .filter(pk=version.pk)

@@ -81,17 +81,19 @@ def test_a_copy_racing_a_new_version_and_its_thinning_is_refused(transactional_d
     source = upload(owner, root_of(workspace), "src.txt", b"precious " * 1000)
     dest = folder_ensure(user=owner, parent=root_of(workspace), names=["dest"])
     FilesPolicy.objects.create(workspace=workspace, keep_versions=1)
-    real_clone = nodes_module.manifest_clone
+    real_lock = nodes_module.workspace_lock
 
-    def clone_after_a_new_version(*, manifest):
+    # The last moment another writer can still commit: the copy's transaction takes the
+    # workspace's lock first (accounts.locks), and the source was read before it, unlocked.
+    def lock_after_a_new_version(workspace_id):
         def new_version():
             upload(owner, root_of(workspace), "src.txt", b"new content")
             return versions_thin(node_id=source.pk)
 
         in_other_connection(new_version)
-        return real_clone(manifest=manifest)
+        return real_lock(workspace_id)
 
-    monkeypatch.setattr(nodes_module, "manifest_clone", clone_after_a_new_version)
+    monkeypatch.setattr(nodes_module, "workspace_lock", lock_after_a_new_version)
     with pytest.raises(ServiceError) as refused:
         node_copy(user=owner, node=Node.objects.get(pk=source.pk), parent=dest)
     assert refused.value.status_code == 409
