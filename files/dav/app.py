@@ -101,6 +101,12 @@ class DavDispatcher:
         close_old_connections()
 
         def start_dav_response(status, headers, exc_info=None):
+            if status.startswith("304"):
+                # WsgiDAV sends its 304 with Content-Length: 0, which tells a cache that keeps the
+                # 304's headers that the file is empty; RFC 9110 §8.6 allows only the 200's length,
+                # or none. None: the 200's would cost a lookup of the file for a header a client
+                # does not need (it has the 200). The API's 304 sends the 200's (files/api/content.py).
+                headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
             present = {name.lower() for name, _ in headers}
             extra = [(name, value) for name, value in USER_CONTENT_HEADERS if name.lower() not in present]
             return start_response(status, [*headers, *extra], exc_info)
