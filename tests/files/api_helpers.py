@@ -30,3 +30,27 @@ def body_of(response) -> bytes:
 
 def workspace_root(workspace) -> Node:
     return Node.objects.get(workspace=workspace, parent__isnull=True)
+
+
+def pages_walk(api, start: str, key: str, field: str = "name") -> list:
+    """``field`` of every item of a cursor-paginated list, following ``key`` ("next" or "previous")."""
+    values, next_url = [], start
+    while next_url:
+        page = api.get(next_url).json()
+        values += [item[field] for item in page["results"]]
+        next_url = page[key]
+    return values
+
+
+def pages_both_ways(api, first: str, field: str = "name") -> list:
+    """Walk a list forward from ``first``, then back from its last page: the backward walk must
+    give the same pages in reverse (no gap, no repeat). Returns the forward walk."""
+    forward = pages_walk(api, first, "next", field)
+    assert len(forward) == len(set(forward))
+    last = first
+    while (following := api.get(last).json()["next"]) is not None:
+        last = following
+    size = len(api.get(first).json()["results"])
+    pages = [forward[i : i + size] for i in range(0, len(forward), size)]
+    assert pages_walk(api, last, "previous", field) == [item for page in reversed(pages) for item in page]
+    return forward

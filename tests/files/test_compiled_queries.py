@@ -16,7 +16,7 @@ from cloudstorage.compiled import CompiledQuery
 from files.access import _NODE_WITH_ROLE
 from files.models import Node
 from files.selectors import LISTING_FIELDS, children_rows
-from tests.files.api_helpers import make_file, make_folder, url
+from tests.files.api_helpers import make_file, make_folder, pages_both_ways, url
 
 
 def test_the_token_query_returns_the_token_and_its_user(owner, outsider):
@@ -56,18 +56,9 @@ def test_a_value_used_twice_fills_both_places_and_an_unused_one_is_refused(owner
         unused.first(name="a")
 
 
-def _walk(api, start: str, key: str) -> list:
-    names, next_url = [], start
-    while next_url:
-        page = api.get(next_url).json()
-        names += [item["name"] for item in page["results"]]
-        next_url = page[key]
-    return names
-
-
 # Walking back through sizes with ties skipped an item while the cursor kept only the first ordering
 # field's value and an offset (Django REST framework's), whose reversed pages miscount the offset
-# among equal sizes; the position now holds the name that breaks the tie too (children_position).
+# among equal sizes; the position now holds the name that breaks the tie too (cloudstorage/keyset.py).
 @pytest.mark.parametrize("ordering", ["name", "-name", "size", "-size", "modified", "-modified"])
 def test_listing_pages_forward_and_back_match_the_orm(api, owner, root, ordering):
     for n in range(7):
@@ -77,15 +68,8 @@ def test_listing_pages_forward_and_back_match_the_orm(api, owner, root, ordering
     order = fields[ordering.lstrip("-")]
     order = tuple("-" + field for field in order) if ordering.startswith("-") else order
     expected = [row["name"] for row in children_rows(parent=root).order_by(*order)]
-    forward = _walk(api, url(root, f"children/?ordering={ordering}&page_size=3"), "next")
-    assert forward == expected
     # The last page's previous links walk back through the reversed, position-filtered shapes.
-    last = url(root, f"children/?ordering={ordering}&page_size=3")
-    while (following := api.get(last).json()["next"]) is not None:
-        last = following
-    backward = _walk(api, last, "previous")
-    pages = [expected[i : i + 3] for i in range(0, len(expected), 3)]
-    assert backward == [name for page in reversed(pages) for name in page]
+    assert pages_both_ways(api, url(root, f"children/?ordering={ordering}&page_size=3")) == expected
 
 
 def test_a_listing_page_reads_its_rows_with_the_orms_values(api, owner, root):
@@ -119,14 +103,7 @@ def test_many_equal_sizes_page_forward_and_back_without_a_gap_or_a_repeat(api, o
     for n in range(30):
         make_file(owner, root, f"t{n:02}.txt", b"x" * (3 if n < 25 else 7))
     expected = [row["name"] for row in children_rows(parent=root).order_by("-size", "-name_key")]
-    forward = _walk(api, url(root, "children/?ordering=-size&page_size=4"), "next")
-    assert forward == expected
-    last = url(root, "children/?ordering=-size&page_size=4")
-    while (following := api.get(last).json()["next"]) is not None:
-        last = following
-    backward = _walk(api, last, "previous")
-    pages = [expected[i : i + 4] for i in range(0, len(expected), 4)]
-    assert backward == [name for page in reversed(pages) for name in page]
+    assert pages_both_ways(api, url(root, "children/?ordering=-size&page_size=4")) == expected
 
 
 def test_a_cursor_from_before_ties_were_broken_still_reads(api, owner, root):

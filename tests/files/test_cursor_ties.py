@@ -8,35 +8,14 @@ from __future__ import annotations
 from django.utils import timezone
 
 from files.models import Node
-from tests.files.api_helpers import make_file, make_folder, url
-
-
-def _walk(api, start: str, key: str) -> list:
-    ids, next_url = [], start
-    while next_url:
-        page = api.get(next_url).json()
-        ids += [item["id"] for item in page["results"]]
-        next_url = page[key]
-    return ids
-
-
-def _forward_and_back(api, first: str, expected_count: int) -> None:
-    forward = _walk(api, first, "next")
-    assert len(forward) == len(set(forward)) == expected_count
-    last = first
-    while (following := api.get(last).json()["next"]) is not None:
-        last = following
-    backward = _walk(api, last, "previous")
-    size = len(api.get(first).json()["results"])
-    pages = [forward[i : i + size] for i in range(0, len(forward), size)]
-    assert backward == [item for page in reversed(pages) for item in page]
+from tests.files.api_helpers import make_file, make_folder, pages_both_ways, url
 
 
 def test_search_hits_of_one_name_page_both_ways(api, owner, owner_workspace, root):
     for n in range(11):
         make_file(owner, make_folder(owner, root, f"folder{n:02}"), "report.txt", b"x")
     first = f"/api/v1/workspaces/{owner_workspace.pk}/search/?q=report&page_size=3"
-    _forward_and_back(api, first, 11)
+    assert len(pages_both_ways(api, first, field="id")) == 11
 
 
 def test_trash_items_deleted_at_one_moment_page_both_ways(api, owner, owner_workspace, root):
@@ -45,4 +24,4 @@ def test_trash_items_deleted_at_one_moment_page_both_ways(api, owner, owner_work
         assert api.delete(url(node)).status_code == 204
     Node.objects.filter(pk__in=[node.pk for node in files]).update(deleted_at=timezone.now())
     first = f"/api/v1/workspaces/{owner_workspace.pk}/trash/?page_size=3"
-    _forward_and_back(api, first, 11)
+    assert len(pages_both_ways(api, first, field="id")) == 11

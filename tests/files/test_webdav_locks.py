@@ -7,7 +7,6 @@ server with real clients)."""
 from __future__ import annotations
 
 import base64
-import io
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from files.dav.app import DavDispatcher
 from files.folders import folder_create
 from files.models import DavEntry, Node
 from tests.files.api_helpers import make_file
+from tests.files.dav_helpers import dav_request
 
 LOCKINFO = (
     b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
@@ -40,34 +40,7 @@ def dav_as(user, login: str | None = None):
     auth = base64.b64encode(f"{login or user.email}:{raw}".encode()).decode()
 
     def call(method: str, path: str, body: bytes = b"", **extra) -> tuple[int, dict, bytes]:
-        environ = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": "/dav" + path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "testserver",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "testserver",
-            "HTTP_AUTHORIZATION": f"Basic {auth}",
-            "CONTENT_LENGTH": str(len(body)),
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": io.StringIO(),
-            "wsgi.url_scheme": "http",
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            **extra,
-        }
-        seen = {}
-
-        def start_response(status, headers, exc_info=None):
-            seen["status"], seen["headers"] = status, dict(headers)
-
-        out = b"".join(app(environ, start_response))
-        return int(seen["status"].split()[0]), seen["headers"], out
+        return dav_request(app, auth, method, "/dav" + path, body, **extra)
 
     return call
 

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import base64
-import io
 
 import pytest
 
 from accounts.services import token_create
 from files.models import Node
+from tests.files.dav_helpers import dav_request
 
 
 @pytest.fixture
@@ -22,34 +22,8 @@ def dav(owner):
     auth = base64.b64encode(f"{owner.email}:{raw}".encode()).decode()
 
     def call(method: str, path: str, **extra) -> tuple[int, bytes]:
-        environ = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "/dav",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "testserver",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "testserver",
-            "HTTP_AUTHORIZATION": f"Basic {auth}",
-            "CONTENT_LENGTH": "0",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": io.StringIO(),
-            "wsgi.url_scheme": "http",
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            **extra,
-        }
-        seen = {}
-
-        def start_response(status, headers, exc_info=None):
-            seen["status"] = status
-
-        body = b"".join(app(environ, start_response))
-        return int(seen["status"].split()[0]), body
+        status, _headers, body = dav_request(app, auth, method, path, script_name="/dav", **extra)
+        return status, body
 
     return call
 
