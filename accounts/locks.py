@@ -9,14 +9,18 @@ statement: files.folders.folder_create, files.versions.content_commit and versio
 files.nodes.node_update and node_copy, files.trash.node_trash, trash_restore and node_purge; and
 those that lock a row such a writer deletes before they update this one (the quota's used bytes):
 files.versions.version_delete (a purge deletes the versions) and files.quota.quota_holds_reclaim
-(an upload's commit deletes its hold).
+(an upload's commit deletes its hold; an upload cancelling or trimming its hold locks the hold and
+then this row, so the reclaim skips a hold locked now instead of waiting for it).
 
 Why first: a delete locks its subtree top-down and a move locks two folders by id, which are two
 orders of the same rows (a delete of ``docs`` and a move of ``docs/a/x`` into ``docs/b`` each held
 one row the other waited for, and PostgreSQL aborted one: a 500). No one order of node rows suits
 every writer, but every one of them needs this row anyway (the feed's entry, written last), so
-taking it first makes it the only lock they ever wait for each other on. It costs little: they
-already ran one at a time from this lock to their commit. Take it before any node row, never after:
+taking it first makes it the only lock they ever wait for each other on. What it costs: they
+already ran one at a time from this lock to their commit, and most hold it for a few statements
+(no chunk is written and nothing is fsync'd under it: an upload stores its bytes before its commit
+transaction begins). A copy of a large tree and a delete's walk of one hold it throughout, so the
+workspace's other writes wait for them. Take it before any node row, never after:
 a writer holding a folder and waiting for this row while the holder of this row waits for the
 folder is the same deadlock again.
 """

@@ -272,9 +272,14 @@ def quota_holds_reclaim(*, now: datetime | None = None) -> int:
     reclaimed = 0
     for hold_id, workspace_id in QuotaHold.objects.filter(touched_at__lt=cutoff).values_list("pk", "workspace_id"):
         with transaction.atomic():
-            # The workspace first (accounts.locks): an upload's commit deletes its hold under it.
+            # The workspace first (accounts.locks): an upload's commit deletes its hold under it. A
+            # hold whose row is locked now is in use (an upload cancelling or trimming it locks the
+            # hold, then the workspace: waiting for it here, holding the workspace, would deadlock):
+            # skipped, and reclaimed by a later run if it stays idle.
             workspace_lock(workspace_id)
-            hold = QuotaHold.objects.select_for_update().filter(pk=hold_id, touched_at__lt=cutoff).first()
+            hold = (
+                QuotaHold.objects.select_for_update(skip_locked=True).filter(pk=hold_id, touched_at__lt=cutoff).first()
+            )
             if hold is None:
                 continue
             hold.delete()

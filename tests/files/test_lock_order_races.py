@@ -217,3 +217,41 @@ def test_purge_racing_the_version_policy_on_its_file_never_deadlocks(transaction
     assert (purged, deleted) == (True, False), (purged, deleted)
     workspace.refresh_from_db(fields=["used_bytes"])
     assert workspace.used_bytes == 0
+
+
+def test_reclaiming_stale_holds_skips_a_hold_an_upload_is_giving_back(transactional_db):
+    # An upload cancelling or trimming its hold locks the hold, then the workspace; the reclaim
+    # locks the workspace, then the hold. Waiting for the hold there deadlocked with the upload.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from files.models import QuotaHold
+    from files.quota import quota_holds_reclaim
+
+    workspace = personal_workspace(UserFactory())
+    hold = QuotaHold.objects.create(workspace=workspace, bytes=10)
+    type(workspace).objects.filter(pk=workspace.pk).update(used_bytes=10)  # as reserving counted it
+    QuotaHold.objects.filter(pk=hold.pk).update(touched_at=timezone.now() - timedelta(days=1))
+    release, locked = threading.Event(), threading.Event()
+
+    def upload_giving_it_back():
+        with transaction.atomic():
+            QuotaHold.objects.select_for_update().filter(pk=hold.pk).values_list("pk", flat=True).first()
+            locked.set()
+            release.wait(10)
+
+    upload = _Thread(upload_giving_it_back)
+    upload.start()
+    try:
+        assert locked.wait(10)
+        reclaim = _Thread(quota_holds_reclaim)
+        reclaim.start()
+        reclaim.join(5)
+        # Not waiting on the upload's lock while holding the workspace's: skipped for a later run.
+        assert not reclaim.is_alive(), "the reclaim waited for a hold in use"
+        assert reclaim.result == 0
+    finally:
+        release.set()
+        upload.join()
+    assert quota_holds_reclaim() == 1
