@@ -161,7 +161,9 @@ class ClientHrefLockManager(LockManager):
         with self._hrefs_for(kwargs.get("principal")):
             return super()._begin_write_transaction(**kwargs)
 
-    def check_tree_write_permission(self, *, url: str, token_list: list[str], principal: str) -> None:
+    def check_tree_write_permission(
+        self, *, url: str, token_list: list[str], principal: str, collection: bool = True
+    ) -> None:
         """Raise 423 Locked unless ``principal`` may remove ``url`` and everything below it: every
         lock on it, on a member at any depth, or on an ancestor with depth infinity must be one of
         theirs whose token they present (RFC 4918 §9.6.1, §7.5).
@@ -173,7 +175,11 @@ class ClientHrefLockManager(LockManager):
             self._lock.acquire_read()
             try:
                 condition = self._get_write_conflicts(url, "0", token_list, principal)
-                below = self.storage.get_lock_list(url, include_root=False, include_children=True, token_only=False)
+                below = (
+                    self.storage.get_lock_list(url, include_root=False, include_children=True, token_only=False)
+                    if collection
+                    else []
+                )
             finally:
                 self._lock.release()
             for lock in below:
@@ -268,6 +274,7 @@ class _NodeResource:
                 url=self.get_ref_url(),
                 token_list=self.environ["wsgidav.ifLockTokenList"],
                 principal=self.environ["wsgidav.user_name"],
+                collection=self.is_collection,
             )
         return False
 

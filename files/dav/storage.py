@@ -11,7 +11,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterator, MutableMapping
 
-from wsgidav.lock_man.lock_storage import LockStorageDict
+from wsgidav.lock_man.lock_storage import LockStorageDict, normalize_lock_root
 from wsgidav.prop_man.property_manager import PropertyManager
 
 from files.models import DavEntry
@@ -51,6 +51,13 @@ class DbMapping(MutableMapping):
     def items(self):
         return [(key, pickle.loads(value)) for key, value in self._rows().values_list("key", "value")]  # noqa: S301
 
+    def items_under(self, key: str) -> list:
+        """The items whose key continues ``key`` with "/": what lies below a path, filtered by the
+        database instead of read (and unpickled) whole."""
+        prefix = key.rstrip("/") + "/"
+        rows = self._rows().filter(key__startswith=prefix).values_list("key", "value")
+        return [(found, pickle.loads(value)) for found, value in rows]  # noqa: S301
+
     def clear(self) -> None:
         self._rows().delete()
 
@@ -64,6 +71,25 @@ class DbLockStorage(LockStorageDict):
 
     def close(self):
         self._dict = None
+
+    def get_lock_list(self, path, *, include_root, include_children, token_only):
+        """WsgiDAV's, with the locks below ``path`` read by their keys' prefix: its own reads (and
+        unpickles) every lock of every tenant, for each DELETE, MOVE or depth-infinity check."""
+        locks = []
+        if include_root:
+            locks = super().get_lock_list(path, include_root=True, include_children=False, token_only=token_only)
+        if not include_children:
+            return locks
+        self._lock.acquire_read()
+        try:
+            for _key, tokens in self._dict.items_under(f"URL2TOKEN:{normalize_lock_root(path)}"):
+                for token in tokens:
+                    lock = self.get(token)  # None when expired (and then purged), as WsgiDAV's
+                    if lock:
+                        locks.append(lock["token"] if token_only else lock)
+        finally:
+            self._lock.release()
+        return locks
 
 
 class DbPropertyManager(PropertyManager):

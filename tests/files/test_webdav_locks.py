@@ -147,6 +147,25 @@ def test_a_delete_of_a_folder_holding_another_members_lock_is_423_and_changes_no
     assert dav_as(owner)("UNLOCK", locked, HTTP_LOCK_TOKEN=f"<{token}>")[0] == 204
 
 
+def test_a_delete_reads_only_the_locks_at_and_below_its_path(owner, teammate, team, tree):
+    """The check of a folder's subtree read (and unpickled) every lock row of every tenant, for
+    every DELETE, files included: the locks below a path are now found by their keys' prefix."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    elsewhere = folder_create(user=owner, parent=tree.parent, name="elsewhere")
+    make_file(owner, elsewhere, "x.txt", b"x")
+    owner_dav = dav_as(owner)
+    lock(owner_dav, "/Acme/elsewhere/x.txt", depth="0")
+    make_file(owner, tree, "gone.txt", b"x")
+    for path in ("/Acme/docs/gone.txt", "/Acme/docs/sub"):
+        with CaptureQueriesContext(connection) as queries:
+            status, _, answer = owner_dav("DELETE", path)
+        assert status == 204, answer
+        reads = [q["sql"] for q in queries if "files_daventry" in q["sql"] and q["sql"].lstrip().startswith("SELECT")]
+        assert reads and all('"key"' in sql.split("WHERE", 1)[-1] for sql in reads), reads
+
+
 def test_the_lock_owner_deletes_the_folder_presenting_the_token(owner, team, tree):
     owner_dav = dav_as(owner)
     token = lock(owner_dav, "/Acme/docs/a.txt", depth="0")
