@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from disks.backends import MARKER, NO_SPACE, BackendError, DiskFullError, backend_for
@@ -117,9 +117,11 @@ def disk_attach(*, disk: Disk, returning: bool = False) -> Disk:
     try:
         with transaction.atomic():
             disk.save()
-    except Exception:
-        # A marker left behind would name a disk no database knows, and the next attach of this
-        # place would be refused as one (disks.identity): take back the marker just written.
+    except IntegrityError:
+        # Refused (a name already taken): a marker left behind would name a disk no database
+        # knows, and the next attach of this place would be refused as one (disks.identity). Only
+        # on a refusal: after another error (a connection lost at the commit) the row may have been
+        # saved, and its disk needs its marker.
         if not adopted:
             _marker_remove(disk)
         raise

@@ -140,6 +140,23 @@ def test_an_attach_whose_save_fails_takes_its_marker_back(settings, db):
     assert (folder / MARKER).read_text().strip() == str(disk.pk)
 
 
+def test_an_attach_whose_commit_fails_otherwise_keeps_its_marker(settings, db, monkeypatch):
+    """Any other failure of the save (a connection lost at the commit) may come after the row was
+    committed: the marker stays, or a disk that is attached would be failed for lacking it."""
+    from django.db import OperationalError
+    from django.db.models import Model
+
+    folder = settings.CLOUDSTORAGE_DISKS_DIR / "lost"
+
+    def lost(self, *args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(Model, "save", lost)
+    with pytest.raises(OperationalError):
+        disk_create_local(name="lost", path=folder, category="A", capacity_bytes=MB)
+    assert (folder / MARKER).exists()
+
+
 def _can_mount_tmpfs(path: Path) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(path)], capture_output=True)
