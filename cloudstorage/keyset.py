@@ -41,6 +41,9 @@ def position_read(model: type[Model], ordering: tuple, lookup: dict) -> tuple[tu
     if op not in ("gt", "lt"):
         raise ValueError(f"a cursor's position filters with gt or lt, not {key}")
     after, values = (column, op), [value]
+    if len(ordering) > 1 and ordering[0].startswith("-") != ordering[1].startswith("-"):
+        # keyset_filter compares both columns the same way.
+        raise ValueError(f"the ordering {ordering} mixes directions")
     tie = [field.lstrip("-") for field in ordering[1:2]]
     if tie:
         try:

@@ -163,8 +163,13 @@ def node_update(
                 mine = locked.get(node.pk)
                 precondition_check(precondition, mine if mine is not None and mine.trashed_in_id is None else None)
                 folder_live_check(locked.get(parent.pk))
-            elif precondition is not None:
+            elif precondition is not None or (writes and not changes):
+                # A tags or description edit changes no row that says whether the node is live (a
+                # rename's UPDATE does): read it under its lock, or an edit of a node trashed since
+                # the request read it would land in the trash with a feed entry.
                 mine = Node.objects.select_for_update().filter(pk=node.pk, trashed_in__isnull=True).first()
+                if mine is None and precondition is None:
+                    raise ServiceError(code="in_trash", message="This item is in the trash.", status_code=409)
                 precondition_check(precondition, mine)
             if changes:
                 if "parent_id" in changes:

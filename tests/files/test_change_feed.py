@@ -124,6 +124,21 @@ def test_a_metadata_edit_rolled_back_leaves_no_entry(owner, root, owner_workspac
     assert not Change.objects.filter(workspace=owner_workspace, kind="metadata").exists()
 
 
+def test_a_metadata_edit_of_a_node_trashed_meanwhile_is_refused(owner, root, owner_workspace):
+    from cloudstorage.errors import ServiceError
+    from files.trash import node_trash
+
+    node = make_file(owner, root, "t.txt")
+    stale = type(node).objects.get(pk=node.pk)  # as the request read it
+    node_trash(user=owner, node=node)
+    with pytest.raises(ServiceError) as refused:
+        node_update(user=owner, node=stale, tags=["late"], description="late")
+    assert refused.value.code == "in_trash"
+    stale.refresh_from_db()
+    assert stale.description == "" and not stale.tags.exists()
+    assert not Change.objects.filter(workspace=owner_workspace, kind="metadata").exists()
+
+
 def test_a_copied_tree_is_one_create_per_node_parents_first(api, owner, root, owner_workspace):
     docs = make_folder(owner, root, "docs")
     make_file(owner, make_folder(owner, docs, "sub"), "x.txt")
