@@ -160,7 +160,8 @@ if env.str("DATABASE_URL", default=""):
         # is prepared once and then only executed, so PostgreSQL stops parsing and planning it for
         # every request (half of its CPU per listing page: 1.3-1.8 -> 0.6-0.7 ms, docs/performance.md).
         # They need server-side parameter binding. Off for a pooler that hands a session's
-        # statements to another session (PgBouncer in transaction mode before 1.21).
+        # statements to another session (PgBouncer in transaction mode, unless 1.21+ with
+        # max_prepared_statements set).
         if env_bool("DATABASE_PREPARED_STATEMENTS", True):
             options = DATABASES["default"].setdefault("OPTIONS", {})
             options.setdefault("server_side_binding", True)
