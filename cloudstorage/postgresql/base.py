@@ -18,9 +18,11 @@ from functools import lru_cache
 
 import psycopg
 from django.db.backends.postgresql import base
+from django.db.backends.postgresql.operations import DatabaseOperations as BaseDatabaseOperations
 from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 from psycopg import adapt
 from psycopg.pq import Format
+from psycopg.types.numeric import Int2, Int4, Int8
 
 FRESH = 1.0  # seconds
 TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid
@@ -55,7 +57,28 @@ def _adapters_with_fast_timestamps(template: adapt.AdaptersMap, tz) -> adapt.Ada
     return adapters
 
 
+# The bound of each type Django may give a bare integer (int2, int4), past which it goes as int8.
+_INT_LIMITS = {Int2: 2**15, Int4: 2**31}
+
+
+class DatabaseOperations(BaseDatabaseOperations):
+    def adapt_integerfield_value(self, value, internal_type):
+        """Django's, with a value too big for the type Django chose sent as int8.
+
+        Django types every integer it binds by its field, and a bare Python int in an expression
+        (``F("used_bytes") + nbytes``, ``Value(start)``) is an IntegerField to it: int4. Rendered
+        in the SQL text (client-side binding) the type never reached PostgreSQL; bound on the server
+        (prepared statements, see settings), 2**31 went as int4 and wrapped to -2**31: a 2 GiB
+        upload's quota was added as -2 GiB (tests/ops/test_postgres_prepared.py)."""
+        value = super().adapt_integerfield_value(value, internal_type)
+        limit = _INT_LIMITS.get(type(value))
+        if limit is not None and not -limit <= value < limit:
+            return Int8(value)
+        return value
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
     used_at = float("-inf")
 
     def get_connection_params(self):

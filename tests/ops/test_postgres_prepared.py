@@ -59,3 +59,32 @@ def test_a_listing_repeated_on_one_connection_runs_prepared_statements(api, owne
     # The page's query (the folder's live children), the folder with the caller's role, the token.
     assert any('FROM "files_node"' in sql and '"parent_id" = $' in sql for sql in prepared), prepared
     assert any('"accounts_apitoken"' in sql for sql in prepared), prepared
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only (CI's second pass)")
+def test_integers_past_int4_keep_their_value_in_prepared_statements(owner_workspace):
+    # Django binds a bare int in an expression as int4: bound on the server, 2**31 wrapped to
+    # -2**31, and a 2 GiB upload's quota was added as -2 GiB (the bench's 2 GiB run found it).
+    from django.db.models import BigIntegerField, F, Value
+
+    from accounts.models import Workspace
+    from files.quota import quota_release, quota_reserve
+
+    Workspace.objects.filter(pk=owner_workspace.pk).update(plan_gb=100)
+    for _ in range(settings.PREPARE_THRESHOLD + 1):  # prepared with small values first
+        quota_reserve(workspace=owner_workspace, nbytes=10)
+    quota_reserve(workspace=owner_workspace, nbytes=2**31)
+    quota_reserve(workspace=owner_workspace, nbytes=2**32 + 5)
+    owner_workspace.refresh_from_db()
+    used = 10 * (settings.PREPARE_THRESHOLD + 1) + 2**31 + 2**32 + 5
+    assert owner_workspace.used_bytes == used
+    quota_release(workspace=owner_workspace, nbytes=2**32 + 5)
+    owner_workspace.refresh_from_db()
+    assert owner_workspace.used_bytes == used - 2**32 - 5
+    value = (
+        Workspace.objects.filter(pk=owner_workspace.pk)
+        .annotate(far=Value(2**40, output_field=BigIntegerField()) - F("used_bytes") + 2**33)
+        .values_list("far", flat=True)
+        .get()
+    )
+    assert value == 2**40 - (used - 2**32 - 5) + 2**33
