@@ -63,21 +63,26 @@ def _notify(*, share: Share, actor) -> None:
     )
 
 
+def _editor_check(*, permission: str, yours: str | None, refusal: str) -> None:
+    """400 unless ``permission`` is one a share can give; 403 ``refusal`` unless the actor, whose
+    permission is ``yours``, may edit the item: a share lends the sharer's access, and it works only
+    while they may edit it (files.access)."""
+    if permission not in Share.Permission.values:
+        raise ServiceError(code="invalid", message="permission must be view or edit.", status_code=400)
+    if not permission_at_least(yours, "edit"):
+        raise ServiceError(code="permission_denied", message=refusal, status_code=403, details={"yours": yours})
+
+
 def share_create(*, actor, node: Node, email: str, permission: str) -> tuple[Share, bool]:
     """Share ``node`` (from files.access with ``.permission`` set) with the account of ``email``.
 
     Sharing again with the same person changes the permission. Returns (share, created)."""
-    if permission not in Share.Permission.values:
-        raise ServiceError(code="invalid", message="permission must be view or edit.", status_code=400)
-    if not permission_at_least(node.permission, "edit"):
-        # As in Dropbox and Google Drive, a viewer may not share onwards: a share lends the sharer's
-        # access, and it works only while they may edit the item (files.access).
-        raise ServiceError(
-            code="permission_denied",
-            message="You can only share items you can edit; ask someone who can edit it to share it.",
-            status_code=403,
-            details={"yours": node.permission},
-        )
+    # As in Dropbox and Google Drive, a viewer may not share onwards.
+    _editor_check(
+        permission=permission,
+        yours=node.permission,
+        refusal="You can only share items you can edit; ask someone who can edit it to share it.",
+    )
     if node.parent_id is None:
         raise ServiceError(
             code="invalid",
@@ -136,19 +141,15 @@ def share_update(*, actor, share: Share, permission: str) -> Share:
     The rule of share_create: changing a share is sharing, so it needs edit on the item, and then
     either permission may be given (a share never grants more than edit). A share's creator who can
     only view the item now may still remove it, not change it: it is off while they cannot edit."""
-    if permission not in Share.Permission.values:
-        raise ServiceError(code="invalid", message="permission must be view or edit.", status_code=400)
-    if share.actor_permission is None:
+    if permission in Share.Permission.values and share.actor_permission is None:
         raise ServiceError(
             code="permission_denied", message="You can remove a share you received, not change it.", status_code=403
         )
-    if not permission_at_least(share.actor_permission, "edit"):
-        raise ServiceError(
-            code="permission_denied",
-            message="You can only change shares of items you can edit; you can still remove a share you made.",
-            status_code=403,
-            details={"yours": share.actor_permission},
-        )
+    _editor_check(
+        permission=permission,
+        yours=share.actor_permission,
+        refusal="You can only change shares of items you can edit; you can still remove a share you made.",
+    )
     if share.permission != permission:
         share.permission = permission
         share.save(update_fields=["permission"])

@@ -351,21 +351,26 @@ def test_upload_link_switched_off_during_the_body_keeps_nothing(owner, owner_wor
 
     # Big enough to reserve quota while it streams (files.quota.TAKE_AT_COMMIT), which must be given back.
     whole = encode_multipart("LaTe", {"file": [SimpleUploadedFile("late.bin", b"L" * (2 * 1024 * 1024))]})
-    response = client.generic(
-        "POST",
-        f"/s/{token}/upload",
-        **{
-            "wsgi.input": _BodyOutlivingItsLink(whole, switch_off),
-            "CONTENT_LENGTH": str(len(whole)),
-            "CONTENT_TYPE": "multipart/form-data; boundary=LaTe",
-        },
-    )
+    response = _upload_while(client, token, whole, switch_off)
 
     assert response.status_code == 410, response.content.decode()[:300]
     assert not Node.objects.filter(name="late.bin").exists()
     owner_workspace.refresh_from_db()
     assert owner_workspace.used_bytes == before
     assert not Activity.objects.filter(verb="link_upload").exists()
+
+
+def _upload_while(client, token: str, whole: bytes, change):
+    """POST the multipart ``whole`` (boundary "LaTe") to the upload link, ``change`` running half way."""
+    return client.generic(
+        "POST",
+        f"/s/{token}/upload",
+        **{
+            "wsgi.input": _BodyOutlivingItsLink(whole, change),
+            "CONTENT_LENGTH": str(len(whole)),
+            "CONTENT_TYPE": "multipart/form-data; boundary=LaTe",
+        },
+    )
 
 
 def test_upload_link_whose_creator_loses_access_during_the_body_keeps_none_of_its_files(
@@ -386,15 +391,7 @@ def test_upload_link_whose_creator_loses_access_during_the_body_keeps_none_of_it
 
     files = [SimpleUploadedFile(f"late{n}.bin", bytes([n]) * 50_000) for n in range(3)]
     whole = encode_multipart("LaTe", {"file": files})
-    response = client.generic(
-        "POST",
-        f"/s/{token}/upload",
-        **{
-            "wsgi.input": _BodyOutlivingItsLink(whole, revoke_share),
-            "CONTENT_LENGTH": str(len(whole)),
-            "CONTENT_TYPE": "multipart/form-data; boundary=LaTe",
-        },
-    )
+    response = _upload_while(client, token, whole, revoke_share)
 
     assert response.status_code == 410, response.content.decode()[:300]
     assert b"no longer has access" in response.content
